@@ -1,0 +1,1 @@
+"""Hippo: a queue-driven task runner for Apache Mesos."""

@@ -1,0 +1,36 @@
+"""The `hippo` command: one subcommand per process or tool.
+
+Each subcommand lives beside the code it runs and exposes `register(subparsers)`;
+this module only gathers them, so `hippo --help` stays cheap to import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (module, attribute) of each subcommand's register function, in help order.
+SUBCOMMANDS = [
+    ("hippo.api.cli", "register"),
+    ("hippo.devmaster.cli", "register"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hippo", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name, attribute in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name != module_name:
+                raise
+            continue  # a subcommand still being built
+        getattr(module, attribute)(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.run(args) or 0)
