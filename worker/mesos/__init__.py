@@ -1,0 +1,66 @@
+"""Hippo's asyncio client of the Mesos v1 scheduler HTTP API.
+
+See docs/mesos.md for which Mesos documentation each call and event follows.
+"""
+
+from .client import MesosSchedulerClient
+from .errors import (
+    FrameworkFailedOver,
+    FrameworkRemoved,
+    MesosBadRequest,
+    MesosConfigError,
+    MesosConnectionError,
+    MesosError,
+    MesosForbidden,
+    MesosFrameworkError,
+    MesosHTTPError,
+    MesosNotSubscribed,
+    MesosUnavailable,
+    RecordIOError,
+)
+from .events import (
+    TERMINAL_STATES,
+    Disconnected,
+    Error,
+    Event,
+    Failure,
+    Heartbeat,
+    Message,
+    Offers,
+    Rescind,
+    Subscribed,
+    TaskStatus,
+    Unknown,
+    Update,
+)
+from .messages import FrameworkSettings
+
+__all__ = [
+    "TERMINAL_STATES",
+    "Disconnected",
+    "Error",
+    "Event",
+    "Failure",
+    "FrameworkFailedOver",
+    "FrameworkRemoved",
+    "FrameworkSettings",
+    "Heartbeat",
+    "Message",
+    "MesosBadRequest",
+    "MesosConfigError",
+    "MesosConnectionError",
+    "MesosError",
+    "MesosForbidden",
+    "MesosFrameworkError",
+    "MesosHTTPError",
+    "MesosNotSubscribed",
+    "MesosSchedulerClient",
+    "MesosUnavailable",
+    "Offers",
+    "RecordIOError",
+    "Rescind",
+    "Subscribed",
+    "TaskStatus",
+    "Unknown",
+    "Update",
+]

@@ -1,0 +1,181 @@
+"""Typed events from the subscription stream (mesos/v1/scheduler/scheduler.proto).
+
+Each event keeps the decoded JSON in `raw` so fields the client does not model
+stay reachable. `Disconnected` is the only event made by the client itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import RecordIOError
+
+TERMINAL_STATES = frozenset(
+    {
+        "TASK_FINISHED",
+        "TASK_FAILED",
+        "TASK_KILLED",
+        "TASK_ERROR",
+        "TASK_LOST",
+        "TASK_DROPPED",
+        "TASK_GONE",
+        "TASK_GONE_BY_OPERATOR",
+    }
+)
+
+
+def _value(obj: Any) -> str | None:
+    """The `value` of an id message such as `{"value": "S1"}`, or None."""
+    if isinstance(obj, dict) and isinstance(obj.get("value"), str):
+        return obj["value"]
+    return None
+
+
+@dataclass(frozen=True)
+class Event:
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Subscribed(Event):
+    framework_id: str
+    heartbeat_interval_s: float | None
+    master_info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Offers(Event):
+    offers: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Rescind(Event):
+    offer_id: str
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """A TaskStatus with the fields a scheduler reads most, and the rest in `raw`."""
+
+    raw: dict[str, Any] = field(repr=False)
+    task_id: str
+    state: str
+    agent_id: str | None
+    uuid: str | None  # base64; present only when the update must be acknowledged
+    message: str | None
+    reason: str | None
+    source: str | None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @classmethod
+    def from_json(cls, status: dict[str, Any]) -> TaskStatus:
+        return cls(
+            raw=status,
+            task_id=_value(status.get("task_id")) or "",
+            state=str(status.get("state", "")),
+            agent_id=_value(status.get("agent_id")),
+            uuid=status.get("uuid"),
+            message=status.get("message"),
+            reason=status.get("reason"),
+            source=status.get("source"),
+        )
+
+
+@dataclass(frozen=True)
+class Update(Event):
+    status: TaskStatus
+
+
+@dataclass(frozen=True)
+class Message(Event):
+    agent_id: str | None
+    executor_id: str | None
+    data: str | None  # base64
+
+
+@dataclass(frozen=True)
+class Failure(Event):
+    """An agent (no executor_id) or an executor was lost."""
+
+    agent_id: str | None
+    executor_id: str | None
+    status: int | None
+
+
+@dataclass(frozen=True)
+class Error(Event):
+    message: str
+
+
+@dataclass(frozen=True)
+class Heartbeat(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class Unknown(Event):
+    """An event type this client does not model (e.g. inverse offers)."""
+
+    type: str
+
+
+@dataclass(frozen=True)
+class Disconnected(Event):
+    """Made by the client: the stream ended; offers held so far are void.
+
+    The client re-subscribes by itself; a `Subscribed` event follows on success.
+    """
+
+    reason: str
+
+
+def parse_event(record: bytes) -> Event:
+    """Decode one RecordIO record into a typed event."""
+    try:
+        raw = json.loads(record)
+    except ValueError as e:
+        raise RecordIOError(f"event is not JSON: {record[:80]!r}") from e
+    if not isinstance(raw, dict):
+        raise RecordIOError(f"event is not a JSON object: {record[:80]!r}")
+    kind = raw.get("type")
+    if kind == "SUBSCRIBED":
+        body = raw.get("subscribed") or {}
+        interval = body.get("heartbeat_interval_seconds")
+        return Subscribed(
+            raw,
+            framework_id=_value(body.get("framework_id")) or "",
+            heartbeat_interval_s=float(interval) if interval is not None else None,
+            master_info=body.get("master_info") or {},
+        )
+    if kind == "OFFERS":
+        return Offers(raw, offers=list((raw.get("offers") or {}).get("offers") or []))
+    if kind == "RESCIND":
+        return Rescind(raw, offer_id=_value((raw.get("rescind") or {}).get("offer_id")) or "")
+    if kind == "UPDATE":
+        return Update(raw, status=TaskStatus.from_json((raw.get("update") or {}).get("status") or {}))
+    if kind == "MESSAGE":
+        body = raw.get("message") or {}
+        return Message(
+            raw,
+            agent_id=_value(body.get("agent_id")),
+            executor_id=_value(body.get("executor_id")),
+            data=body.get("data"),
+        )
+    if kind == "FAILURE":
+        body = raw.get("failure") or {}
+        return Failure(
+            raw,
+            agent_id=_value(body.get("agent_id")),
+            executor_id=_value(body.get("executor_id")),
+            status=body.get("status"),
+        )
+    if kind == "ERROR":
+        return Error(raw, message=str((raw.get("error") or {}).get("message", "")))
+    if kind == "HEARTBEAT":
+        return Heartbeat(raw)
+    return Unknown(raw, type=str(kind))
