@@ -1,0 +1,147 @@
+"""The Starlette application: routes, errors as JSON, auth, and the Redis connection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hippo.api import queues, tasks
+from hippo.api.auth import TokenAuth
+from hippo.api.body import BadBody
+from hippo.api.openapi import openapi_document
+from hippo.api.responses import error_response, json_response
+from hippo.shared.errors import (
+    Conflict,
+    NotFound,
+    SecretError,
+    StoreUnavailable,
+    ValidationFailed,
+)
+from hippo.shared.keys import Keys
+from hippo.shared.secrets import SecretBox
+from hippo.shared.settings import Settings
+from hippo.shared.sources import load_sources
+from hippo.shared.store import Store, connect
+
+log = logging.getLogger(__name__)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _routes(path: str, endpoint: Endpoint, methods: list[str]) -> list[Route]:
+    """The route with and without its trailing slash: old clients use both, and a
+    redirect would turn their POSTs into GETs."""
+    bare = path.rstrip("/")
+    return [Route(path, endpoint, methods=methods), Route(bare, endpoint, methods=methods)]
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    await request.app.state.store.ping()
+    return json_response({"status": "ready"})
+
+
+async def openapi(request: Request) -> Response:
+    return json_response(openapi_document(request.app.state.sources))
+
+
+ROUTES = [
+    *_routes("/queues/", queues.list_queues, ["GET"]),
+    *_routes("/queues/", queues.create_queue, ["POST", "PUT"]),
+    *_routes("/queues/{queue_id}/", queues.get_queue, ["GET"]),
+    *_routes("/queues/{queue_id}/", queues.replace_queue, ["POST", "PUT"]),
+    *_routes("/queues/{queue_id}/", queues.delete_queue, ["DELETE"]),
+    *_routes("/queues/{queue_id}/toggle/", queues.toggle_queue, ["GET", "POST"]),
+    *_routes("/queues/{queue_id}/enable/", queues.enable_queue, ["GET", "POST"]),
+    *_routes("/queues/{queue_id}/disable/", queues.disable_queue, ["GET", "POST"]),
+    *_routes("/queuetypes/", queues.list_queue_types, ["GET"]),
+    *_routes("/tasks/", tasks.list_tasks, ["GET"]),
+    *_routes("/tasks/", tasks.create_task, ["POST"]),
+    *_routes("/tasks/{mesos_id}/", tasks.get_task, ["GET"]),
+    *_routes("/tasks/{mesos_id}/", tasks.delete_task, ["DELETE"]),
+    *_routes("/tasks/{mesos_id}/kill/", tasks.kill_task, ["GET", "POST"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(404, f"no route {request.url.path}")
+    if exc.status_code == 405:
+        return error_response(405, f"method {request.method} is not allowed here",
+                              headers=dict(exc.headers or {}))
+    return error_response(exc.status_code, str(exc.detail))
+
+
+async def _hippo_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ValidationFailed):
+        return error_response(422, "invalid request", exc.errors)
+    if isinstance(exc, BadBody):
+        return error_response(exc.status_code, str(exc))
+    if isinstance(exc, NotFound):
+        return error_response(404, str(exc))
+    if isinstance(exc, Conflict):
+        return error_response(409, str(exc))
+    if isinstance(exc, StoreUnavailable):
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return error_response(503, "storage is unavailable, try again shortly")
+    log.error("%s %s: %s", request.method, request.url.path, exc)
+    return error_response(500, str(exc))
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The API application; settings from the environment unless given (tests)."""
+    settings = settings or Settings.from_env()
+    sources = load_sources(settings.queue_types)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        client = connect(settings.redis_url)
+        app.state.store = Store(client, Keys(settings.redis_prefix),
+                                keep_per_id=settings.task_retention_per_id,
+                                idempotency_ttl_s=settings.idempotency_ttl_s)
+        app.state.sources = sources
+        app.state.box = SecretBox(settings.cipher_keys)
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    middleware = [Middleware(TokenAuth, tokens=settings.api_tokens)] if settings.api_tokens else []
+    handlers: dict[Any, Any] = {
+        HTTPException: _http_error,
+        ValidationFailed: _hippo_error,
+        BadBody: _hippo_error,
+        NotFound: _hippo_error,
+        Conflict: _hippo_error,
+        StoreUnavailable: _hippo_error,
+        SecretError: _hippo_error,
+    }
+    return Starlette(routes=ROUTES, middleware=middleware, exception_handlers=handlers,
+                     lifespan=lifespan)
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """What an operator must hear about at start: settings unsafe in production."""
+    warnings = []
+    if not settings.api_tokens:
+        warnings.append("HIPPO_API_TOKENS is not set: the API is open to anyone who reaches it")
+    if settings.uses_dev_secret_key:
+        warnings.append("HIPPO_SECRET_KEYS is not set: source secrets are encrypted with the "
+                        "public development key")
+    return warnings

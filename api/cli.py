@@ -1,0 +1,39 @@
+"""`hippo api`: serve the REST API with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from hippo.shared.errors import SettingsError
+from hippo.shared.settings import Settings
+
+log = logging.getLogger("hippo.api")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("api", help="serve the REST API and web UI")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes (default %(default)s)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hippo.api.app import startup_warnings
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as e:
+        raise SystemExit(f"hippo api: {e}") from None
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for warning in startup_warnings(settings):
+        log.warning("%s", warning)
+    uvicorn.run("hippo.api.app:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, loop="uvloop", http="httptools", log_level="info",
+                access_log=False)
+    return 0

@@ -1,0 +1,94 @@
+"""/queues/ and /queuetypes/ routes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hippo.api.body import read_json
+from hippo.api.responses import json_response
+from hippo.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from hippo.shared.model import QueueDefinition, parse_queue
+from hippo.shared.queues import queue_document, seal_queue
+from hippo.shared.secrets import SecretBox
+from hippo.shared.sources.base import Source
+from hippo.shared.store import Store
+
+
+def _parts(request: Request) -> tuple[Store, dict[str, type[Source]], SecretBox]:
+    state = request.app.state
+    return state.store, state.sources, state.box
+
+
+async def _parse(request: Request) -> tuple[QueueDefinition, dict[str, Any], type[Source]]:
+    sources = request.app.state.sources
+    definition, settings = parse_queue(await read_json(request), sources)
+    return definition, settings, sources[definition.queue.type]
+
+
+async def _document(request: Request, queue_id: str) -> dict[str, Any]:
+    store, sources, box = _parts(request)
+    stored = await store.get_queue(queue_id)
+    if stored is None:
+        raise NotFound(f"no queue {queue_id}")
+    return queue_document(queue_id, stored, sources, box)
+
+
+async def list_queues(request: Request) -> Response:
+    store, sources, box = _parts(request)
+    return json_response([queue_document(queue_id, stored, sources, box)
+                          for queue_id, stored in await store.list_queues()])
+
+
+async def create_queue(request: Request) -> Response:
+    store, _, box = _parts(request)
+    definition, settings, source = await _parse(request)
+    queue_id = definition.id or str(uuid.uuid4())
+    spec, status = seal_queue(definition, settings, source, box)
+    if not await store.create_queue(queue_id, spec, status, now=time.time()):
+        raise Conflict(f"queue {queue_id} exists: update it at /queues/{queue_id}/")
+    return json_response(await _document(request, queue_id), 201)
+
+
+async def get_queue(request: Request) -> Response:
+    return json_response(await _document(request, request.path_params["queue_id"]))
+
+
+async def replace_queue(request: Request) -> Response:
+    store, _, box = _parts(request)
+    queue_id = request.path_params["queue_id"]
+    definition, settings, source = await _parse(request)
+    if definition.id is not None and definition.id != queue_id:
+        raise ValidationFailed([FieldError("id", f"must match the URL's queue id {queue_id!r}, "
+                                                 f"got {definition.id!r}")])
+    await store.replace_queue(
+        queue_id, lambda stored: seal_queue(definition, settings, source, box, stored))
+    return json_response(await _document(request, queue_id))
+
+
+async def delete_queue(request: Request) -> Response:
+    queue_id = request.path_params["queue_id"]
+    await _parts(request)[0].delete_queue(queue_id)
+    return json_response({"id": queue_id, "deleted": True})
+
+
+def _status_route(status: str) -> Any:
+    async def endpoint(request: Request) -> Response:
+        queue_id = request.path_params["queue_id"]
+        new_status = await _parts(request)[0].set_queue_status(queue_id, status)
+        return json_response({"id": queue_id, "status": new_status})
+
+    return endpoint
+
+
+toggle_queue = _status_route("TOGGLE")
+enable_queue = _status_route("ENABLED")
+disable_queue = _status_route("DISABLED")
+
+
+async def list_queue_types(request: Request) -> Response:
+    return json_response([source.describe() for source in request.app.state.sources.values()])

@@ -1,0 +1,96 @@
+"""/tasks/ routes: one-off tasks, task records, kills."""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hippo.api.body import read_json
+from hippo.api.responses import JSONBytes, error_response, json_response
+from hippo.shared.errors import FieldError, ValidationFailed
+from hippo.shared.model import ALL_STATES, ID_PATTERN, parse_task
+from hippo.shared.store import Store
+
+MAX_LIMIT = 1000
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def _list_params(request: Request) -> dict[str, object]:
+    query = request.query_params
+    errors = []
+    params: dict[str, object] = {}
+    state = query.get("state")
+    if state is not None and state not in ALL_STATES:
+        errors.append(FieldError("state", f"is not a task state, got {state!r}"))
+    params["state"] = state
+    for name, key in (("id", "task_id"), ("queue_id", "queue_id")):
+        value = query.get(name)
+        if value is not None and not re.fullmatch(ID_PATTERN, value):
+            errors.append(FieldError(name, f"is not a valid id, got {value!r}"))
+        params[key] = value
+    for name, default, low, high in (("limit", 100, 1, MAX_LIMIT), ("cursor", None, 0, None)):
+        raw = query.get(name)
+        if raw is None:
+            params[name] = default
+            continue
+        if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
+            bounds = f"{low}..{high}" if high else f">= {low}"
+            errors.append(FieldError(name, f"must be an integer {bounds}, got {raw!r}"))
+        else:
+            params[name] = int(raw)
+    if errors:
+        raise ValidationFailed(errors)
+    return params
+
+
+async def list_tasks(request: Request) -> Response:
+    """Newest first; `X-Next-Cursor` and a `Link: rel="next"` header give the next page."""
+    params = _list_params(request)
+    page = await _store(request).list_tasks(**params)  # type: ignore[arg-type]
+    headers = {}
+    if page.next_cursor is not None:
+        query = {k: v for k, v in request.query_params.items() if k != "cursor"}
+        query["cursor"] = str(page.next_cursor)
+        headers["X-Next-Cursor"] = str(page.next_cursor)
+        headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
+    return JSONBytes(page.records, headers=headers)
+
+
+async def create_task(request: Request) -> Response:
+    definition = parse_task(await read_json(request))
+    key = request.headers.get("idempotency-key")
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise ValidationFailed([FieldError(
+            "Idempotency-Key", "must be 1 to 200 printable ASCII characters without spaces")])
+    record, created = await _store(request).create_task(
+        definition, now=time.time(), idempotency_key=key)
+    return JSONBytes(record, 201 if created else 200)
+
+
+async def get_task(request: Request) -> Response:
+    mesos_id = request.path_params["mesos_id"]
+    record = await _store(request).get_task(mesos_id)
+    if record is None:
+        return error_response(404, f"no task {mesos_id}")
+    return JSONBytes(record)
+
+
+async def delete_task(request: Request) -> Response:
+    mesos_id = request.path_params["mesos_id"]
+    await _store(request).delete_task(mesos_id)
+    return json_response({"mesos_id": mesos_id, "deleted": True})
+
+
+async def kill_task(request: Request) -> Response:
+    """202 while the leader sends the kill to Mesos; 200 when the task never launched."""
+    outcome, record = await _store(request).request_kill(
+        request.path_params["mesos_id"], now=time.time())
+    return JSONBytes(record, 200 if outcome == "killed" else 202)

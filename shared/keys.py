@@ -1,0 +1,75 @@
+"""Every Redis key Hippo uses, built from one prefix (HIPPO_REDIS_PREFIX).
+
+The Lua scripts in scripts.py build the same names from the prefix they receive,
+so a change here must be made there too (they are listed side by side).
+Keys are computed inside scripts, so Hippo needs a standalone Redis (or Sentinel),
+not Redis Cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    def task(self, mesos_id: str) -> str:
+        """HASH spec (definition JSON), status (record JSON, flat), seq (creation order)."""
+        return f"{self.prefix}task:{mesos_id}"
+
+    @property
+    def tasks_seq(self) -> str:
+        """Counter giving each task its creation order (the score of every task index)."""
+        return f"{self.prefix}tasks:seq"
+
+    @property
+    def tasks_all(self) -> str:
+        """ZSET mesos_id by creation order: every task record."""
+        return f"{self.prefix}tasks:all"
+
+    def tasks_by_state(self, state: str) -> str:
+        """ZSET mesos_id by creation order, one per state; WAITING_ON_OFFERS is the FIFO."""
+        return f"{self.prefix}tasks:state:{state}"
+
+    def tasks_by_id(self, task_id: str) -> str:
+        """ZSET mesos_id by creation order, the runs of one task id."""
+        return f"{self.prefix}tasks:id:{task_id}"
+
+    def tasks_by_queue(self, queue_id: str) -> str:
+        """ZSET mesos_id by creation order, the tasks a queue made."""
+        return f"{self.prefix}tasks:queue:{queue_id}"
+
+    @property
+    def tasks_finished(self) -> str:
+        """ZSET mesos_id by finish time: what retention trims by age."""
+        return f"{self.prefix}tasks:finished"
+
+    def tasks_finished_by_id(self, task_id: str) -> str:
+        """ZSET mesos_id by finish time per task id: what retention trims by count."""
+        return f"{self.prefix}tasks:finished:id:{task_id}"
+
+    @property
+    def kills(self) -> str:
+        """SET of mesos_ids whose kill was requested and not yet sent to Mesos."""
+        return f"{self.prefix}kills"
+
+    def idempotency(self, key: str) -> str:
+        """STRING mesos_id of the task a POST with this Idempotency-Key created (with TTL)."""
+        return f"{self.prefix}idem:task:{key}"
+
+    @property
+    def events(self) -> str:
+        """Pub/sub channel: `waiting` when tasks are created, `kill` when a kill is requested."""
+        return f"{self.prefix}events"
+
+    def queue(self, queue_id: str) -> str:
+        """HASH spec (definition JSON, secrets encrypted), status, created_tstamp and the
+        poll fields (last_run_tstamp, last_error, last_error_tstamp, items_taken, tasks_created)."""
+        return f"{self.prefix}queue:{queue_id}"
+
+    @property
+    def queues(self) -> str:
+        """ZSET queue id by creation time."""
+        return f"{self.prefix}queues"

@@ -1,0 +1,332 @@
+"""The data model: queue and task definitions as SPEC.md gives them, and their validation.
+
+Definitions are what users write. Records add what Hippo keeps about them at run
+time (ids, states, timestamps); the store keeps the two apart, so a status change
+never rewrites a definition.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
+
+from hippo.shared.errors import FieldError, ValidationFailed
+
+# Ids end up in Mesos task ids and in URL paths: keep them to safe characters.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+
+WAITING = "WAITING_ON_OFFERS"
+# Mesos states in which a task holds resources on an agent (or is about to).
+ACTIVE_STATES = frozenset(
+    {"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_UNREACHABLE",
+     "TASK_UNKNOWN"}
+)
+TERMINAL_STATES = frozenset(
+    {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED",
+     "TASK_GONE", "TASK_GONE_BY_OPERATOR"}
+)
+ALL_STATES = frozenset({WAITING}) | ACTIVE_STATES | TERMINAL_STATES
+
+# Fields Hippo writes about a task run; clients may send them back, they are ignored.
+TASK_RECORD_FIELDS = (
+    "id", "mesos_id", "queue_id", "mesos_state", "task_retries_left", "system_retries_left",
+    "agent_id", "agent_hostname", "created_tstamp", "updated_tstamp", "started_tstamp",
+    "finished_tstamp", "status_message", "status_reason", "previous_mesos_id", "kill_requested",
+)
+# Fields of a queue's `queue` block that Hippo maintains while polling.
+QUEUE_RUNTIME_FIELDS = (
+    "last_run_tstamp", "last_error", "last_error_tstamp", "items_taken", "tasks_created",
+)
+
+
+class Network(StrEnum):
+    BRIDGE = "BRIDGE"
+    HOST = "HOST"
+    USER = "USER"
+    NONE = "NONE"
+
+
+class VolumeMode(StrEnum):
+    RO = "RO"
+    RW = "RW"
+
+
+class Operator(StrEnum):
+    UNIQUE = "UNIQUE"
+    CLUSTER = "CLUSTER"
+    GROUP_BY = "GROUP_BY"
+    LIKE = "LIKE"
+    UNLIKE = "UNLIKE"
+    MAX_PER = "MAX_PER"
+    IS = "IS"
+    EQUAL = "EQUAL"  # SPEC.md's name for CLUSTER
+    UNEQUAL = "UNEQUAL"  # the original Hippo's opposite of EQUAL
+
+
+class QueueStatus(StrEnum):
+    ENABLED = "ENABLED"
+    DISABLED = "DISABLED"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Docker(_Strict):
+    image: str = Field(min_length=1)
+    network: Network = Network.BRIDGE
+    # Name of the user network (Mesos CNI network) when network is USER.
+    networkName: str | None = None
+    forcePullImage: bool = False
+
+    @model_validator(mode="after")
+    def _user_network_is_named(self) -> Docker:
+        if self.network is Network.USER and not self.networkName:
+            raise ValueError("network USER needs networkName")
+        if self.network is not Network.USER and self.networkName:
+            raise ValueError("networkName is only for network USER")
+        return self
+
+
+class Volume(_Strict):
+    containerPath: str = Field(min_length=1)
+    hostPath: str | None = None
+    mode: VolumeMode
+
+
+class Container(_Strict):
+    type: str = Field(default="DOCKER", pattern="^DOCKER$")
+    docker: Docker
+    volumes: list[Volume] = []
+
+
+class Constraint(BaseModel):
+    """A Marathon constraint, `[field, OPERATOR, value?]` on the wire."""
+
+    field: str = Field(min_length=1)
+    operator: Operator
+    value: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, data: Any) -> Any:
+        if isinstance(data, list | tuple):
+            if not 2 <= len(data) <= 3 or not all(isinstance(x, str | int) for x in data):
+                raise ValueError("must be [field, OPERATOR] or [field, OPERATOR, value]")
+            items = [str(x) for x in data]
+            return {"field": items[0], "operator": items[1], "value": (items[2:] or [None])[0]}
+        return data
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> Constraint:
+        op, value = self.operator, self.value
+        if op is Operator.UNIQUE and value is not None:
+            raise ValueError("UNIQUE takes no value")
+        if op in (Operator.CLUSTER, Operator.EQUAL, Operator.UNEQUAL, Operator.LIKE,
+                  Operator.UNLIKE, Operator.IS, Operator.MAX_PER) and value is None:
+            raise ValueError(f"{op} needs a value")
+        if op in (Operator.MAX_PER, Operator.GROUP_BY) and value is not None:
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(f"{op} value must be a positive integer, got {value!r}")
+        if op in (Operator.LIKE, Operator.UNLIKE):
+            try:
+                re.compile(value or "")
+            except re.error as e:
+                raise ValueError(f"{op} value is not a valid regular expression: {e}") from None
+        return self
+
+    @model_serializer
+    def _as_list(self) -> list[str]:
+        return [self.field, self.operator.value] + ([self.value] if self.value is not None else [])
+
+
+def _env_values_as_strings(value: Any) -> Any:
+    """Marathon env values are strings; numbers and booleans are accepted and turned into them."""
+    if not isinstance(value, dict):
+        return value
+    converted = {}
+    for name, item in value.items():
+        if isinstance(item, bool):
+            item = "true" if item else "false"
+        elif isinstance(item, int | float):
+            item = str(item)
+        converted[name] = item
+    return converted
+
+
+Env = Annotated[dict[Annotated[str, Field(min_length=1)], str],
+                BeforeValidator(_env_values_as_strings)]
+
+
+class JobDefinition(_Strict):
+    """What queues and one-off tasks share: the container to run and how."""
+
+    container: Container
+    mem: float = Field(gt=0)
+    cpus: float = Field(gt=0)
+    cmd: str = Field(min_length=1)
+    env: Env = {}
+    constraints: list[Constraint] = []
+    task_retries: int = Field(default=0, ge=0)
+    system_retries: int = Field(default=2, ge=0)
+
+
+class TaskDefinition(JobDefinition):
+    id: str | None = Field(default=None, pattern=ID_PATTERN)
+    max_concurrent: int = Field(default=10, ge=1)
+
+
+class QueueBlock(_Strict):
+    """The `queue` block, without its source settings (validated by the source)."""
+
+    type: str
+    name: str = ""
+    max_concurrent: int = Field(default=10000, ge=1)
+    batch_size: int = Field(default=1, ge=1)
+    batch_separator: str = "|"
+    frequency_seconds: float = Field(default=60, gt=0)
+    status: QueueStatus = QueueStatus.ENABLED
+
+
+class QueueDefinition(JobDefinition):
+    id: str | None = Field(default=None, pattern=ID_PATTERN)
+    queue: QueueBlock
+
+
+def _field_errors(error: ValidationError, prefix: str = "",
+                  secret_paths: frozenset[str] = frozenset()) -> list[FieldError]:
+    found = []
+    for item in error.errors(include_url=False):
+        path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
+        message = item["msg"].removeprefix("Value error, ")
+        value = item.get("input")
+        if (item["type"] != "missing" and isinstance(value, str | int | float | bool)
+                and path not in secret_paths):
+            message += f", got {value!r}"
+        found.append(FieldError(path or "body", message))
+    return found
+
+
+def _expect_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValidationFailed([FieldError("body", "must be a JSON object")])
+    return data
+
+
+def parse_task(data: Any) -> TaskDefinition:
+    """A validated one-off task definition; raises ValidationFailed listing every bad field."""
+    data = {k: v for k, v in _expect_object(data).items() if k not in TASK_RECORD_FIELDS[1:]}
+    try:
+        return TaskDefinition.model_validate(data)
+    except ValidationError as e:
+        raise ValidationFailed(_field_errors(e)) from None
+
+
+def parse_queue(data: Any, sources: dict[str, Any]) -> tuple[QueueDefinition, dict[str, Any]]:
+    """A validated queue definition and its source settings, every bad field reported at once.
+
+    `sources` maps enabled type names to Source classes; the settings block named after
+    `queue.type` is checked against that source's declared parameters.
+    """
+    data = dict(_expect_object(data))
+    block = data.get("queue")
+    settings_block: Any = None
+    errors: list[FieldError] = []
+    source = None
+    if isinstance(block, dict):
+        block = {k: v for k, v in block.items() if k not in QUEUE_RUNTIME_FIELDS}
+        type_name = block.get("type")
+        source = sources.get(type_name) if isinstance(type_name, str) else None
+        if source is None and "type" in block:
+            errors.append(FieldError("queue.type", f"unknown queue type {type_name!r}; enabled: "
+                                     + ", ".join(sources)))
+        if source is not None:
+            settings_block = block.pop(source.namespace, None)
+        # Blocks named after other types are tolerated only for an unknown type (already
+        # reported); otherwise they are typos and extra="forbid" reports them.
+        if source is None:
+            for name in sources:
+                block.pop(name, None)
+        data["queue"] = block
+    definition = None
+    try:
+        definition = QueueDefinition.model_validate(data)
+    except ValidationError as e:
+        errors.extend(_field_errors(e))
+    settings = {}
+    if source is not None:
+        try:
+            settings = validate_source_settings(source, settings_block)
+        except ValidationFailed as e:
+            errors.extend(e.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    assert definition is not None
+    return definition, settings
+
+
+def validate_source_settings(source: Any, block: Any) -> dict[str, Any]:
+    """Settings of `source` with defaults filled in; errors name `queue.<type>.<param>`."""
+    prefix = f"queue.{source.namespace}"
+    if block is None:
+        block = {}
+    if not isinstance(block, dict):
+        raise ValidationFailed([FieldError(prefix, "must be an object")])
+    errors = []
+    settings: dict[str, Any] = {}
+    known = {p.name for p in source.params}
+    for name in block:
+        if name not in known:
+            errors.append(FieldError(f"{prefix}.{name}", "is not a parameter of this queue type"))
+    for param in source.params:
+        path = f"{prefix}.{param.name}"
+        if param.name not in block:
+            if param.required:
+                errors.append(FieldError(path, "Field required"))
+            else:
+                settings[param.name] = param.default
+            continue
+        value = block[param.name]
+        try:
+            value = _cast_param(param.type, value)
+            if param.check is not None:
+                param.check(value)
+        except ValueError as e:
+            shown = "" if param.is_secret else f", got {value!r}"
+            errors.append(FieldError(path, f"{e}{shown}" if "got" not in str(e) else str(e)))
+            continue
+        settings[param.name] = value
+    if errors:
+        raise ValidationFailed(errors)
+    return settings
+
+
+def _cast_param(type_name: str, value: Any) -> Any:
+    if type_name == "str":
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError("must be a string")
+        return str(value)
+    if type_name == "bool":
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+    if type_name == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be an integer")
+        return value
+    if type_name == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        return float(value)
+    raise ValueError(f"has an unknown parameter type {type_name!r}")

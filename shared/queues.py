@@ -1,0 +1,85 @@
+"""Queue documents between the API's JSON and the store's fields.
+
+Secret source settings are encrypted before they are stored (`seal_queue`), shown
+masked (`queue_document`), and only decrypted for the poller that needs them
+(`reveal=True`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic_core
+
+from hippo.shared.errors import FieldError, ValidationFailed
+from hippo.shared.model import QueueDefinition
+from hippo.shared.secrets import MASK, SecretBox
+from hippo.shared.sources.base import Source
+
+_POLL_FIELDS = {
+    "last_run_tstamp": float,
+    "last_error": str,
+    "last_error_tstamp": float,
+    "items_taken": int,
+    "tasks_created": int,
+}
+_POLL_DEFAULTS = {"last_run_tstamp": 0, "items_taken": 0, "tasks_created": 0}
+
+
+def seal_queue(definition: QueueDefinition, settings: dict[str, Any], source: type[Source],
+               box: SecretBox, stored: dict[str, bytes] | None = None) -> tuple[bytes, str]:
+    """(spec JSON, status) to store. Secrets sent back masked keep the stored value."""
+    stored_settings = _stored_settings(stored, source.namespace)
+    sealed = {}
+    bad = []
+    for param in source.params:
+        value = settings[param.name]
+        if param.is_secret and value not in ("", None):
+            previous = stored_settings.get(param.name)
+            if previous not in ("", None):
+                value = param.keep_stored(value, box.decrypt(previous))
+            if MASK in str(value):
+                bad.append(FieldError(f"queue.{source.namespace}.{param.name}",
+                                      f"{MASK} keeps a stored secret, and there is none: "
+                                      "send the secret itself"))
+                continue
+            value = box.encrypt(value)
+        sealed[param.name] = value
+    if bad:
+        raise ValidationFailed(bad)
+    spec = definition.model_dump(mode="json", exclude={"id"}, exclude_none=True)
+    status = spec["queue"].pop("status")
+    spec["queue"][source.namespace] = sealed
+    return pydantic_core.to_json(spec), status
+
+
+def _stored_settings(stored: dict[str, bytes] | None, namespace: str) -> dict[str, Any]:
+    if not stored:
+        return {}
+    block = pydantic_core.from_json(stored["spec"])["queue"]
+    settings = block.get(namespace)
+    return settings if isinstance(settings, dict) else {}
+
+
+def queue_document(queue_id: str, stored: dict[str, bytes], sources: dict[str, type[Source]],
+                   box: SecretBox, *, reveal: bool = False) -> dict[str, Any]:
+    """The queue as the API shows it (secrets masked), or with secrets decrypted."""
+    doc = pydantic_core.from_json(stored["spec"])
+    block = doc["queue"]
+    source = sources.get(block["type"])
+    settings = block.get(block["type"], {})
+    for name, value in settings.items():
+        param = next((p for p in source.params if p.name == name), None) if source else None
+        is_secret = param.is_secret if param else str(value).startswith("enc:")
+        if not is_secret or value in ("", None):
+            continue
+        plain = box.decrypt(value) if (reveal or (param and param.secret_url)) else None
+        if reveal:
+            settings[name] = plain
+        else:
+            settings[name] = param.masked(plain) if param and param.secret_url else MASK
+    block["status"] = stored["status"].decode()
+    for name, cast in _POLL_FIELDS.items():
+        raw = stored.get(name)
+        block[name] = cast(raw.decode()) if raw is not None else _POLL_DEFAULTS.get(name)
+    return {"id": queue_id, **doc}

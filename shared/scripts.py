@@ -1,0 +1,215 @@
+"""The Lua scripts of the store, each one atomic state change.
+
+Every script receives the key prefix as ARGV[1] and builds key names the way
+keys.py does. Task records are HASHes: `spec` (definition JSON, never rewritten),
+`status` (a flat JSON object of scalars, rewritten with cjson: flat, so cjson's
+empty-table ambiguity cannot bite) and `seq` (creation order, the score in every
+task index).
+"""
+
+# Shared by the task scripts below; prepended to each.
+_TASK_HELPERS = """
+local TERMINAL = {TASK_FINISHED=true, TASK_FAILED=true, TASK_KILLED=true, TASK_ERROR=true,
+                  TASK_LOST=true, TASK_DROPPED=true, TASK_GONE=true, TASK_GONE_BY_OPERATOR=true}
+local ACTIVE = {TASK_STAGING=true, TASK_STARTING=true, TASK_RUNNING=true, TASK_KILLING=true,
+                TASK_UNREACHABLE=true, TASK_UNKNOWN=true}
+
+local function load_status(p, mid)
+  local raw = redis.call('HGET', p .. 'task:' .. mid, 'status')
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+
+local function save_status(p, mid, st)
+  local raw = cjson.encode(st)
+  redis.call('HSET', p .. 'task:' .. mid, 'status', raw)
+  return raw
+end
+
+local function unindex(p, mid, st)
+  redis.call('ZREM', p .. 'tasks:all', mid)
+  redis.call('ZREM', p .. 'tasks:state:' .. st.mesos_state, mid)
+  redis.call('ZREM', p .. 'tasks:id:' .. st.id, mid)
+  if type(st.queue_id) == 'string' then
+    redis.call('ZREM', p .. 'tasks:queue:' .. st.queue_id, mid)
+  end
+  redis.call('ZREM', p .. 'tasks:finished', mid)
+  redis.call('ZREM', p .. 'tasks:finished:id:' .. st.id, mid)
+  redis.call('SREM', p .. 'kills', mid)
+end
+
+local function delete_task(p, mid, st)
+  unindex(p, mid, st)
+  redis.call('DEL', p .. 'task:' .. mid)
+end
+
+-- Move a task to another state index; a terminal state also enters the retention
+-- indexes, and the oldest finished runs of its id beyond keep_per_id are deleted.
+local function set_state(p, mid, st, state, now, keep_per_id)
+  local seq = redis.call('HGET', p .. 'task:' .. mid, 'seq')
+  redis.call('ZREM', p .. 'tasks:state:' .. st.mesos_state, mid)
+  redis.call('ZADD', p .. 'tasks:state:' .. state, seq, mid)
+  st.mesos_state = state
+  st.updated_tstamp = now
+  if TERMINAL[state] then
+    st.finished_tstamp = now
+    redis.call('SREM', p .. 'kills', mid)
+    redis.call('ZADD', p .. 'tasks:finished', now, mid)
+    local by_id = p .. 'tasks:finished:id:' .. st.id
+    redis.call('ZADD', by_id, now, mid)
+    local excess = redis.call('ZCARD', by_id) - keep_per_id
+    if excess > 0 then
+      for _, old in ipairs(redis.call('ZRANGE', by_id, 0, excess - 1)) do
+        delete_task(p, old, load_status(p, old))
+      end
+    end
+  end
+end
+"""
+
+CREATE_TASKS = """
+-- create_tasks: store new task records, waiting for offers; all or none.
+-- ARGV: prefix, idempotency key ('' for none), its TTL in s, then 5 per task:
+--       mesos_id, task id, queue id ('' for none), spec JSON, status JSON.
+-- Returns {1, mesos_id, ...} when created, {0, mesos_id} when the idempotency key
+-- was already used (nothing is written then). Publishes `waiting` on the events channel.
+local p, idem, ttl = ARGV[1], ARGV[2], ARGV[3]
+if idem ~= '' then
+  local seen = redis.call('GET', p .. 'idem:task:' .. idem)
+  if seen then return {0, seen} end
+end
+local created = {1}
+for i = 4, #ARGV, 5 do
+  local mid, id, qid = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local seq = redis.call('INCR', p .. 'tasks:seq')
+  redis.call('HSET', p .. 'task:' .. mid, 'spec', ARGV[i + 3], 'status', ARGV[i + 4], 'seq', seq)
+  redis.call('ZADD', p .. 'tasks:all', seq, mid)
+  redis.call('ZADD', p .. 'tasks:state:WAITING_ON_OFFERS', seq, mid)
+  redis.call('ZADD', p .. 'tasks:id:' .. id, seq, mid)
+  if qid ~= '' then redis.call('ZADD', p .. 'tasks:queue:' .. qid, seq, mid) end
+  created[#created + 1] = mid
+end
+if idem ~= '' then redis.call('SET', p .. 'idem:task:' .. idem, ARGV[4], 'EX', ttl) end
+redis.call('PUBLISH', p .. 'events', 'waiting')
+return created
+"""
+
+LIST_TASKS = """
+-- list_tasks: one page of task records, newest first.
+-- ARGV: prefix, primary index (key suffix), cursor ('+inf' or '(<seq>'), limit,
+--       max members to scan, then key suffixes of further indexes a record must be in.
+-- Returns {next_cursor ('' at the end), spec, status, spec, status, ...}. The scan is
+-- bounded: a page can be short while next_cursor is set, when filters match rarely.
+local p, primary, cursor = ARGV[1], ARGV[1] .. ARGV[2], ARGV[3]
+local limit, max_scan = tonumber(ARGV[4]), tonumber(ARGV[5])
+local others = {}
+for i = 6, #ARGV do others[#others + 1] = p .. ARGV[i] end
+local out = {''}
+local found, scanned = 0, 0
+while found < limit and scanned < max_scan do
+  local batch = redis.call('ZREVRANGEBYSCORE', primary, cursor, '-inf', 'WITHSCORES',
+                           'LIMIT', 0, math.min(limit - found, 500))
+  if #batch == 0 then break end
+  for j = 1, #batch, 2 do
+    local mid = batch[j]
+    cursor = '(' .. batch[j + 1]
+    scanned = scanned + 1
+    local wanted = true
+    for _, key in ipairs(others) do
+      if not redis.call('ZSCORE', key, mid) then wanted = false; break end
+    end
+    if wanted then
+      local record = redis.call('HMGET', p .. 'task:' .. mid, 'spec', 'status')
+      out[#out + 1] = record[1]
+      out[#out + 1] = record[2]
+      found = found + 1
+    end
+  end
+end
+if #redis.call('ZREVRANGEBYSCORE', primary, cursor, '-inf', 'LIMIT', 0, 1) > 0 then
+  out[1] = cursor
+end
+return out
+"""
+
+REQUEST_KILL = _TASK_HELPERS + """
+-- request_kill: record a user's kill request.
+-- ARGV: prefix, mesos_id, now, finished runs kept per task id.
+-- A waiting task is killed at once (it is never launched); an active one is flagged and
+-- queued in `kills` for the leader (published as `kill`). A finished one is left alone.
+-- Returns {'missing'} | {'finished', state} | {'killed', status} | {'requested', status}.
+local p, mid, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local st = load_status(p, mid)
+if not st then return {'missing'} end
+if TERMINAL[st.mesos_state] then return {'finished', st.mesos_state} end
+st.kill_requested = true
+local outcome = 'requested'
+if st.mesos_state == 'WAITING_ON_OFFERS' then
+  outcome = 'killed'
+  st.status_message = 'killed before launch'
+  set_state(p, mid, st, 'TASK_KILLED', now, keep)
+else
+  st.updated_tstamp = now
+  redis.call('SADD', p .. 'kills', mid)
+  redis.call('PUBLISH', p .. 'events', 'kill')
+end
+return {outcome, save_status(p, mid, st)}
+"""
+
+DELETE_TASK = _TASK_HELPERS + """
+-- delete_task: remove a task record and its index entries, unless the task is active
+-- on an agent (it would keep running, unseen).
+-- ARGV: prefix, mesos_id. Returns 'missing' | 'deleted' | the active state (refused).
+local p, mid = ARGV[1], ARGV[2]
+local st = load_status(p, mid)
+if not st then return 'missing' end
+if ACTIVE[st.mesos_state] then return st.mesos_state end
+delete_task(p, mid, st)
+return 'deleted'
+"""
+
+TRIM_FINISHED = _TASK_HELPERS + """
+-- trim_finished: delete finished task records that finished before a cutoff.
+-- ARGV: prefix, cutoff (unix s), at most this many deletions per call.
+-- (Per-id counts are trimmed as tasks finish, in set_state.) Returns the number deleted.
+local p, cutoff, batch = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local old = redis.call('ZRANGEBYSCORE', p .. 'tasks:finished', '-inf', cutoff, 'LIMIT', 0, batch)
+for _, mid in ipairs(old) do
+  local st = load_status(p, mid)
+  if st then delete_task(p, mid, st) else redis.call('ZREM', p .. 'tasks:finished', mid) end
+end
+return #old
+"""
+
+CREATE_QUEUE = """
+-- create_queue: store a new queue definition; an existing id is never overwritten.
+-- ARGV: prefix, queue id, spec JSON, status, now. Returns 1 when created, 0 when the id exists.
+local p, id = ARGV[1], ARGV[2]
+local key = p .. 'queue:' .. id
+if redis.call('EXISTS', key) == 1 then return 0 end
+redis.call('HSET', key, 'spec', ARGV[3], 'status', ARGV[4], 'created_tstamp', ARGV[5])
+redis.call('ZADD', p .. 'queues', ARGV[5], id)
+return 1
+"""
+
+SET_QUEUE_STATUS = """
+-- set_queue_status: ENABLED, DISABLED, or TOGGLE to flip the current status.
+-- ARGV: prefix, queue id, status. Returns the new status, or false when the queue is missing.
+local key = ARGV[1] .. 'queue:' .. ARGV[2]
+local current = redis.call('HGET', key, 'status')
+if not current then return false end
+local status = ARGV[3]
+if status == 'TOGGLE' then
+  if current == 'ENABLED' then status = 'DISABLED' else status = 'ENABLED' end
+end
+redis.call('HSET', key, 'status', status)
+return status
+"""
+
+DELETE_QUEUE = """
+-- delete_queue: remove a queue definition and its poll state. Tasks it made stay.
+-- ARGV: prefix, queue id. Returns 1 when deleted, 0 when missing.
+local p, id = ARGV[1], ARGV[2]
+redis.call('ZREM', p .. 'queues', id)
+return redis.call('DEL', p .. 'queue:' .. id)
+"""

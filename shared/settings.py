@@ -1,0 +1,147 @@
+"""Every HIPPO_* setting, read in one place from an injectable mapping.
+
+Tests pass a dict; processes pass os.environ. A bad value raises SettingsError
+naming the variable, and the commands turn that into a one-line exit message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from hippo.shared.errors import SettingsError
+
+# A development-only Fernet key, so `hippo dev` works out of the box. Anyone can
+# read it here, so processes warn loudly when no HIPPO_SECRET_KEYS is set.
+DEV_SECRET_KEY = "aGlwcG8tZGV2ZWxvcG1lbnQta2V5LW5vdC1zZWNyZXQ="
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(f"must be > 0, got {raw}")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(f"must be > 0, got {raw}")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"must be >= 0, got {raw}")
+    return value
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _redis_url(raw: str) -> str:
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"must start with redis://, rediss:// or unix://, got {raw!r}")
+    return raw
+
+
+def _log_format(raw: str) -> str:
+    if raw not in ("plain", "json"):
+        raise ValueError(f"must be plain or json, got {raw!r}")
+    return raw
+
+
+def _setting(env: str, default: str, cast: Callable[[str], Any], doc: str) -> Any:
+    return field(metadata={"env": env, "default": default, "cast": cast, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = _setting(
+        "HIPPO_REDIS_URL", "redis://127.0.0.1:6379/0", _redis_url, "Redis holding all of Hippo's state."
+    )
+    redis_prefix: str = _setting(
+        "HIPPO_REDIS_PREFIX", "hippo:", str, "Prefix of every Redis key Hippo writes."
+    )
+    mesos_master: tuple[str, ...] = _setting(
+        "HIPPO_MESOS_MASTER", "http://127.0.0.1:5050", _csv,
+        "Mesos master URL(s), comma-separated; tried in order.",
+    )
+    secret_keys: tuple[str, ...] = _setting(
+        "HIPPO_SECRET_KEYS", "", _csv,
+        "Fernet keys encrypting source secrets at rest, comma-separated, newest first.",
+    )
+    api_tokens: tuple[str, ...] = _setting(
+        "HIPPO_API_TOKENS", "", _csv,
+        "Bearer tokens of the API, comma-separated; prefix `read:` for read-only. Unset: open API.",
+    )
+    queue_types: tuple[str, ...] = _setting(
+        "HIPPO_QUEUE_TYPES", "", _csv, "Queue source types enabled (default: every installed one)."
+    )
+    task_retention_s: float = _setting(
+        "HIPPO_TASK_RETENTION_S", "604800", _positive_float,
+        "Finished task records older than this are deleted.",
+    )
+    task_retention_per_id: int = _setting(
+        "HIPPO_TASK_RETENTION_PER_ID", "100", _positive_int,
+        "Finished task records kept per task id (the newest).",
+    )
+    idempotency_ttl_s: int = _setting(
+        "HIPPO_IDEMPOTENCY_TTL_S", "86400", _positive_int,
+        "How long an Idempotency-Key or a source item key is remembered.",
+    )
+    lock_expire_s: int = _setting(
+        "HIPPO_LOCK_EXPIRE_S", "10", _positive_int, "Expiry of the worker leader lock."
+    )
+    queue_lease_s: int = _setting(
+        "HIPPO_QUEUE_LEASE_S", "60", _positive_int,
+        "Lease a worker holds on a queue while polling it.",
+    )
+    failover_timeout_s: float = _setting(
+        "HIPPO_FAILOVER_TIMEOUT_S", "604800", _positive_float,
+        "Mesos framework failover_timeout: tasks survive a scheduler outage this long.",
+    )
+    metrics_port: int = _setting(
+        "HIPPO_METRICS_PORT", "9090", _non_negative_int, "Worker /metrics port; 0 turns it off."
+    )
+    log_level: str = _setting("HIPPO_LOG_LEVEL", "INFO", str.upper, "Log level.")
+    log_format: str = _setting("HIPPO_LOG_FORMAT", "plain", _log_format, "Log lines: plain or json.")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            meta = f.metadata
+            raw = env.get(meta["env"], meta["default"])
+            try:
+                values[f.name] = meta["cast"](raw.strip())
+            except ValueError as e:
+                raise SettingsError(f"{meta['env']}: {e}") from None
+        settings = cls(**values)
+        settings.cipher_keys  # validates the keys now, not at the first secret
+        return settings
+
+    @property
+    def uses_dev_secret_key(self) -> bool:
+        return not self.secret_keys
+
+    @property
+    def cipher_keys(self) -> tuple[str, ...]:
+        from hippo.shared.secrets import check_keys
+
+        keys = self.secret_keys or (DEV_SECRET_KEY,)
+        try:
+            check_keys(keys)
+        except ValueError as e:
+            raise SettingsError(f"HIPPO_SECRET_KEYS: {e}") from None
+        return keys
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) of every setting, for the README and `--help`."""
+    return [(f.metadata["env"], f.metadata["default"], f.metadata["doc"]) for f in fields(Settings)]
