@@ -1,0 +1,252 @@
+"""The dev master's HTTP face: `/api/v1/scheduler` like a Mesos master, plus
+`/state`, sandbox logs and a small test API under `/devmaster/`.
+
+The scheduler endpoint is a raw ASGI app so that it controls exactly which
+status codes and headers go out, and notices at once when a subscriber leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from .master import CallRefused, Master
+from .model import Stream
+from .validation import call_error
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_PATH = "/api/v1/scheduler"
+
+
+def _media_type(value: str | None) -> str | None:
+    return value.split(";")[0].strip().lower() if value else None
+
+
+def _accepts_json(accept: str | None) -> bool:
+    if not accept:
+        return True  # no Accept header means anything
+    types = {_media_type(part) for part in accept.split(",")}
+    return bool(types & {"application/json", "application/*", "*/*"})
+
+
+class SchedulerEndpoint:
+    """`POST /api/v1/scheduler`, strict the way src/master/http.cpp is."""
+
+    def __init__(self, master: Master) -> None:
+        self.master = master
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        status, text, extra = await self._check(scope, receive, send, headers)
+        if status == 0:
+            return  # a subscription was streamed
+        await _plain(send, status, text, extra)
+
+    async def _check(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]
+    ) -> tuple[int, str, list[tuple[bytes, bytes]]]:
+        """Answer (status, text, headers), or stream a subscription and answer status 0."""
+        master, config = self.master, self.master.config
+        if scope["method"] != "POST":
+            return 405, f"Expecting 'POST', received '{scope['method']}'", [(b"allow", b"POST")]
+        if config.redirect_to:
+            location = f"//{config.redirect_to}{SCHEDULER_PATH}".encode()
+            return 307, "", [(b"location", location)]
+        if master.loop.time() < master.unavailable_until:
+            return 503, "No leader elected", []
+        principal, refusal = self._authenticate(headers.get("authorization"))
+        if refusal:
+            return 401, refusal, [(b"www-authenticate", b'Basic realm="mesos"')]
+        content_type = _media_type(headers.get("content-type"))
+        if content_type is None:
+            return 400, "Expecting 'Content-Type' to be present", []
+        if content_type != "application/json":
+            return 415, (
+                f"Expecting 'Content-Type' of application/json or application/x-protobuf,"
+                f" the dev master speaks application/json only; got {content_type}"
+            ), []
+        body = await _read_body(receive)
+        try:
+            call = json.loads(body)
+        except ValueError as e:
+            return 400, f"Failed to parse body into JSON: {e}", []
+        error = call_error(call)
+        if error:
+            return 400, error, []
+        stream_id = headers.get("mesos-stream-id")
+        if call["type"] != "SUBSCRIBE":
+            try:
+                master.handle_call(call, stream_id)
+            except CallRefused as e:
+                return e.status_code, e.message, []
+            return 202, "", []
+        if not _accepts_json(headers.get("accept")):
+            return 406, "Expecting 'Accept' to allow 'application/json' or 'application/x-protobuf'", []
+        if stream_id is not None:
+            return 400, "Subscribe calls should not include the 'Mesos-Stream-Id' header", []
+        claimed = call["subscribe"]["framework_info"].get("principal")
+        if principal is not None and claimed != principal:
+            return 403, (f"Authenticated principal '{principal}' does not match principal"
+                         f" '{claimed}' set in `FrameworkInfo`"), []
+        await self._stream(master.subscribe(call), receive, send)
+        return 0, "", []
+
+    def _authenticate(self, authorization: str | None) -> tuple[str | None, str | None]:
+        credentials = self.master.config.credentials
+        if not credentials:
+            return None, None
+        if not authorization or not authorization.lower().startswith("basic "):
+            return None, "Missing credentials"
+        try:
+            principal, _, secret = base64.b64decode(authorization[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None, "Malformed credentials"
+        if credentials.get(principal) != secret:
+            return None, "Authentication failed"
+        return principal, None
+
+    async def _stream(self, stream: Stream, receive: Receive, send: Send) -> None:
+        await send({
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"mesos-stream-id", stream.id.encode()),
+                (b"cache-control", b"no-cache"),
+            ],
+        })
+        parts = [
+            asyncio.create_task(self._write(stream, send)),
+            asyncio.create_task(self._heartbeats(stream)),
+            asyncio.create_task(_wait_disconnect(receive)),
+        ]
+        try:
+            await asyncio.wait(parts, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for part in parts:
+                part.cancel()
+            await asyncio.gather(*parts, return_exceptions=True)
+            self.master.stream_closed(stream)
+            try:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except Exception:  # the client is already gone
+                pass
+
+    @staticmethod
+    async def _write(stream: Stream, send: Send) -> None:
+        while True:
+            item = await stream.queue.get()
+            chunks: list[bytes] = []
+            done = item is None
+            if item is not None:
+                chunks.append(item)
+            while not done and not stream.queue.empty():  # batch what is ready
+                more = stream.queue.get_nowait()
+                if more is None:
+                    done = True
+                else:
+                    chunks.append(more)
+            if chunks:
+                await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": True})
+            if done:
+                return
+
+    async def _heartbeats(self, stream: Stream) -> None:
+        # The first HEARTBEAT comes one interval after SUBSCRIBED, like Mesos.
+        while True:
+            await asyncio.sleep(self.master.config.heartbeat_interval_s)
+            stream.send({"type": "HEARTBEAT"})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    return bytes(body)
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _plain(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]]) -> None:
+    body = text.encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"),
+               (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def build_app(master: Master) -> Starlette:
+    async def state(request: Request) -> Response:
+        return JSONResponse(master.state())
+
+    async def sandbox(request: Request) -> Response:
+        task_id, name = request.path_params["task_id"], request.path_params["name"]
+        folder = master.sandboxes.get(task_id)
+        if name not in ("stdout", "stderr") or folder is None or not (folder / name).exists():
+            return PlainTextResponse(f"No {name} for task {task_id}", status_code=404)
+        return FileResponse(folder / name, media_type="text/plain")
+
+    async def body(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        return json.loads(raw) if raw else {}
+
+    async def remove_agent(request: Request) -> Response:
+        try:
+            master.remove_agent(request.path_params["agent_id"])
+        except KeyError:
+            return PlainTextResponse("No such active agent", status_code=404)
+        return JSONResponse({"removed": request.path_params["agent_id"]})
+
+    async def add_agent(request: Request) -> Response:
+        spec = await body(request)
+        agent = master.add_agent(spec.get("cpus"), spec.get("mem"), spec.get("disk"),
+                                 spec.get("attributes"))
+        return JSONResponse({"id": agent.id, "hostname": agent.hostname})
+
+    async def drop_stream(request: Request) -> Response:
+        spec = await body(request)
+        try:
+            master.drop_stream(request.path_params["framework_id"], bool(spec.get("mute")))
+        except KeyError:
+            return PlainTextResponse("No such connected framework", status_code=404)
+        return JSONResponse({"dropped": request.path_params["framework_id"]})
+
+    async def delay_updates(request: Request) -> Response:
+        master.update_delay_s = float((await body(request)).get("seconds", 0.0))
+        return JSONResponse({"update_delay_s": master.update_delay_s})
+
+    async def unavailable(request: Request) -> Response:
+        seconds = float((await body(request)).get("seconds", 0.0))
+        master.unavailable_until = master.loop.time() + seconds
+        return JSONResponse({"unavailable_s": seconds})
+
+    routes = [
+        Route(SCHEDULER_PATH, SchedulerEndpoint(master), methods=None),
+        Route("/state", state, methods=["GET"]),
+        Route("/sandbox/{task_id}/{name}", sandbox, methods=["GET"]),
+        Route("/devmaster/agents", add_agent, methods=["POST"]),
+        Route("/devmaster/agents/{agent_id}", remove_agent, methods=["DELETE"]),
+        Route("/devmaster/frameworks/{framework_id}/drop-stream", drop_stream, methods=["POST"]),
+        Route("/devmaster/delay-updates", delay_updates, methods=["POST"]),
+        Route("/devmaster/unavailable", unavailable, methods=["POST"]),
+    ]
+    return Starlette(routes=routes)

@@ -1,0 +1,47 @@
+"""Settings of one dev master process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .model import JSON
+
+
+@dataclass
+class MasterConfig:
+    agents: int = 2
+    cpus: float = 4.0
+    mem_mb: float = 8192.0
+    disk_mb: float = 10240.0
+    # `rack:r{i};zone:a`: `{i}` becomes the agent's number; numbers become SCALAR.
+    attributes: str = ""
+    heartbeat_interval_s: float = 15.0  # Mesos' default
+    simulate_s: float | None = None  # run tasks virtually, each finishing after this
+    work_dir: str | None = None  # sandboxes; a temporary folder when None
+    remove_work_dir_on_stop: bool = False
+    # First resend of an unacknowledged update; doubles up to the max (Mesos: 10 s .. 10 min).
+    update_retry_s: float = 10.0
+    update_retry_max_s: float = 600.0
+    offer_timeout_s: float | None = None  # Mesos has none by default
+    allocation_interval_s: float = 1.0  # Mesos' --allocation_interval
+    kill_grace_s: float = 3.0  # the command executor's default
+    docker: str = "auto"  # auto: `docker run` when an engine answers; never
+    credentials: dict[str, str] = field(default_factory=dict)  # principal -> secret
+    redirect_to: str | None = None  # "host:port": act as a non-leading master
+    hostname: str = "localhost"
+    port: int = 5050
+
+
+def parse_attributes(spec: str, agent_number: int) -> list[JSON]:
+    """Mesos agent attributes from `name:value;name:value` (`{i}` = agent number)."""
+    attributes: list[JSON] = []
+    for item in filter(None, (part.strip() for part in spec.split(";"))):
+        name, sep, value = item.partition(":")
+        if not sep or not name:
+            raise ValueError(f"attribute must be name:value, got {item!r}")
+        value = value.replace("{i}", str(agent_number))
+        try:
+            attributes.append({"name": name, "type": "SCALAR", "scalar": {"value": float(value)}})
+        except ValueError:
+            attributes.append({"name": name, "type": "TEXT", "text": {"value": value}})
+    return attributes

@@ -1,0 +1,170 @@
+"""The dev master's state: agents, frameworks, tasks, offers, subscription streams."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+JSON = dict[str, Any]
+# Scalar resources by name, e.g. {"cpus": 4.0, "mem": 8192.0}. The dev master
+# offers only scalars; a task asking for anything else exceeds its offer.
+Resources = dict[str, float]
+
+EPSILON = 0.0005  # Mesos keeps three decimals of a scalar
+TERMINAL = frozenset(
+    {
+        "TASK_FINISHED",
+        "TASK_FAILED",
+        "TASK_KILLED",
+        "TASK_ERROR",
+        "TASK_LOST",
+        "TASK_DROPPED",
+        "TASK_GONE",
+        "TASK_GONE_BY_OPERATOR",
+    }
+)
+
+
+def add(a: Resources, b: Resources) -> Resources:
+    out = dict(a)
+    for name, value in b.items():
+        out[name] = round(out.get(name, 0.0) + value, 3)
+    return out
+
+
+def subtract(a: Resources, b: Resources) -> Resources:
+    out = dict(a)
+    for name, value in b.items():
+        out[name] = round(out.get(name, 0.0) - value, 3)
+    return out
+
+
+def contains(have: Resources, need: Resources) -> bool:
+    return all(have.get(name, 0.0) + EPSILON >= value for name, value in need.items())
+
+
+def format_resources(resources: Resources) -> str:
+    return "; ".join(f"{name}:{value:g}" for name, value in sorted(resources.items())) or "{}"
+
+
+def record(event: JSON) -> bytes:
+    """One RecordIO record: decimal length, newline, JSON bytes."""
+    payload = json.dumps(event, separators=(",", ":")).encode()
+    return b"%d\n%s" % (len(payload), payload)
+
+
+@dataclass
+class Agent:
+    id: str
+    hostname: str
+    total: Resources
+    attributes: list[JSON]
+    used: Resources = field(default_factory=dict)
+    offered: Resources = field(default_factory=dict)
+    active: bool = True
+
+    def free(self) -> Resources:
+        return subtract(subtract(self.total, self.used), self.offered)
+
+
+@dataclass
+class Offer:
+    id: str
+    framework_id: str
+    agent_id: str
+    role: str
+    resources: Resources
+
+
+@dataclass
+class Task:
+    task_id: str
+    framework_id: str
+    agent_id: str
+    name: str
+    resources: Resources
+    info: JSON
+    state: str = "TASK_STAGING"
+    # Agent updates not yet acknowledged; the head is the one in flight
+    # (an agent sends a task's next update only after the previous is acknowledged).
+    pending: deque[JSON] = field(default_factory=deque)
+    retry_s: float = 0.0
+    retry_handle: asyncio.TimerHandle | None = None
+    sandbox: Path | None = None
+    kill_requested: bool = False
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+
+class Stream:
+    """One SUBSCRIBE response: events wait here until the HTTP writer sends them."""
+
+    def __init__(self, stream_id: str, framework_id: str) -> None:
+        self.id = stream_id
+        self.framework_id = framework_id
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.muted = False  # test hook: a half-open connection that carries nothing
+        self.closed = False
+
+    def send(self, event: JSON) -> None:
+        if not self.closed and not self.muted:
+            self.queue.put_nowait(record(event))
+
+    def close(self, error: str | None = None) -> None:
+        if self.closed:
+            return
+        if error is not None:
+            self.send({"type": "ERROR", "error": {"message": error}})
+        self.closed = True
+        self.queue.put_nowait(None)
+
+
+@dataclass
+class Filter:
+    until: float  # loop time
+    resources: Resources  # offers that fit inside these are filtered
+
+
+@dataclass
+class Framework:
+    id: str
+    info: JSON
+    stream: Stream | None = None
+    tasks: dict[str, Task] = field(default_factory=dict)
+    offers: set[str] = field(default_factory=set)
+    suppressed: set[str] = field(default_factory=set)
+    filters: dict[str, Filter] = field(default_factory=dict)  # by agent id
+    failover_handle: asyncio.TimerHandle | None = None
+    completed: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
+
+    @property
+    def connected(self) -> bool:
+        return self.stream is not None and not self.stream.closed
+
+    @property
+    def capabilities(self) -> set[str]:
+        return {c.get("type", "") for c in self.info.get("capabilities") or []}
+
+    @property
+    def multi_role(self) -> bool:
+        return "MULTI_ROLE" in self.capabilities
+
+    @property
+    def partition_aware(self) -> bool:
+        return "PARTITION_AWARE" in self.capabilities
+
+    @property
+    def roles(self) -> list[str]:
+        if self.multi_role:
+            return list(self.info.get("roles") or [])
+        return [self.info.get("role") or "*"]
+
+    def send(self, event: JSON) -> None:
+        if self.stream is not None:
+            self.stream.send(event)

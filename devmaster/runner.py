@@ -1,0 +1,200 @@
+"""How the simulated agents run tasks: local processes, `docker run`, or virtually.
+
+A runner reports each state change through `report(task, state, message, reason)`,
+the way Mesos' command executor reports to its agent (src/launcher/executor.cpp):
+TASK_STARTING, TASK_RUNNING, then TASK_FINISHED, TASK_FAILED or TASK_KILLED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .model import Task
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[Task, str, "str | None", "str | None"], None]
+
+
+def docker_engine_answers(timeout_s: float = 5.0) -> bool:
+    """True when a `docker` CLI is installed and its engine answers `docker info`."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        done = subprocess.run(
+            ["docker", "info"], capture_output=True, timeout=timeout_s, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.strsignal(number) or f"signal {number}"
+    except ValueError:
+        return f"signal {number}"
+
+
+class ProcessRunner:
+    """Runs each task's command with `sh -c` (or `docker run`) in its sandbox folder."""
+
+    def __init__(self, report: Report, use_docker: bool = False) -> None:
+        self._report = report
+        self._use_docker = use_docker
+        self._processes: dict[int, asyncio.subprocess.Process] = {}  # by id(task)
+        self._jobs: set[asyncio.Task[None]] = set()
+
+    def launch(self, task: Task, env: dict[str, str]) -> None:
+        job = asyncio.create_task(self._run(task, env), name=f"task {task.task_id}")
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
+
+    def _argv(self, task: Task, env: dict[str, str]) -> list[str]:
+        command = task.info["command"]
+        value = command.get("value", "")
+        if command.get("shell", True):
+            argv = ["/bin/sh", "-c", value]
+        else:
+            argv = [value, *command.get("arguments", [])[1:]]
+        container = task.info.get("container") or {}
+        if container.get("type") != "DOCKER" or not self._use_docker:
+            return argv
+        docker = container["docker"]
+        run = ["docker", "run", "--rm", "--name", f"devmaster-{task.task_id}"]
+        run += ["--network", {"HOST": "host", "BRIDGE": "bridge", "NONE": "none"}.get(
+            docker.get("network", "HOST"), "bridge")]
+        for name, val in env.items():
+            run += ["-e", f"{name}={val}"]
+        for volume in container.get("volumes") or []:
+            if volume.get("host_path"):
+                mode = "ro" if volume["mode"] == "RO" else "rw"
+                run += ["-v", f"{volume['host_path']}:{volume['container_path']}:{mode}"]
+        if docker.get("force_pull_image"):
+            run += ["--pull", "always"]
+        return [*run, docker["image"], *argv]
+
+    async def _run(self, task: Task, env: dict[str, str]) -> None:
+        assert task.sandbox is not None
+        task.sandbox.mkdir(parents=True, exist_ok=True)
+        self._report(task, "TASK_STARTING", None, None)
+        if task.kill_requested:
+            self._report(task, "TASK_KILLED", "Task killed before it started", None)
+            return
+        container = task.info.get("container") or {}
+        with open(task.sandbox / "stdout", "wb") as out, open(task.sandbox / "stderr", "wb") as err:
+            if container.get("type") == "DOCKER" and not self._use_docker:
+                err.write(b"devmaster: no Docker engine answers; running the command locally\n")
+                err.flush()
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *self._argv(task, env),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    cwd=task.sandbox,
+                    env=env,
+                    start_new_session=True,  # its own process group, killed as a whole
+                )
+            except OSError as e:
+                self._report(
+                    task, "TASK_FAILED", f"Failed to launch: {e}", "REASON_CONTAINER_LAUNCH_FAILED"
+                )
+                return
+            self._processes[id(task)] = process
+            if task.kill_requested:  # the kill came while the process was starting
+                self._signal(process, signal.SIGTERM)
+            self._report(task, "TASK_RUNNING", None, None)
+            try:
+                code = await process.wait()
+            finally:
+                self._processes.pop(id(task), None)
+        if task.kill_requested:
+            self._report(task, "TASK_KILLED", f"Command terminated with signal {_signal_name(-code)}"
+                         if code < 0 else "Command exited after kill", None)
+        elif code == 0:
+            self._report(task, "TASK_FINISHED", "Command exited with status 0", None)
+        elif code < 0:
+            self._report(task, "TASK_FAILED", f"Command terminated with signal {_signal_name(-code)}",
+                         "REASON_COMMAND_EXECUTOR_FAILED")
+        else:
+            self._report(task, "TASK_FAILED", f"Command exited with status {code}",
+                         "REASON_COMMAND_EXECUTOR_FAILED")
+
+    def kill(self, task: Task, grace_s: float) -> None:
+        """SIGTERM the task's process group, then SIGKILL after the grace period."""
+        task.kill_requested = True
+        process = self._processes.get(id(task))
+        if process is None:
+            return  # not started yet: _run reports TASK_KILLED instead of starting it
+        self._signal(process, signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        loop.call_later(grace_s, self._signal, process, signal.SIGKILL)
+
+    def abandon(self, task: Task) -> None:
+        """The agent is gone: stop the process and report nothing more."""
+        task.kill_requested = True
+        process = self._processes.get(id(task))
+        if process is not None:
+            self._signal(process, signal.SIGKILL)
+
+    @staticmethod
+    def _signal(process: asyncio.subprocess.Process, sig: int) -> None:
+        if process.returncode is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    async def shutdown(self) -> None:
+        for process in list(self._processes.values()):
+            self._signal(process, signal.SIGKILL)
+        jobs = list(self._jobs)
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+
+class SimulatedRunner:
+    """Runs no process: each task reports STARTING and RUNNING at once, then
+    FINISHED after `duration_s`. For benchmarks of the scheduler, not of `fork`."""
+
+    def __init__(self, report: Report, duration_s: float) -> None:
+        self._report = report
+        self._duration_s = duration_s
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+
+    def launch(self, task: Task, env: dict[str, Any]) -> None:
+        self._report(task, "TASK_STARTING", None, None)
+        self._report(task, "TASK_RUNNING", None, None)
+        loop = asyncio.get_running_loop()
+        self._timers[id(task)] = loop.call_later(self._duration_s, self._finish, task)
+
+    def _finish(self, task: Task) -> None:
+        self._timers.pop(id(task), None)
+        self._report(task, "TASK_FINISHED", "Command exited with status 0 (simulated)", None)
+
+    def kill(self, task: Task, grace_s: float) -> None:
+        timer = self._timers.pop(id(task), None)
+        if timer is not None:
+            timer.cancel()
+            self._report(task, "TASK_KILLED", "Command terminated with signal Terminated", None)
+
+    def abandon(self, task: Task) -> None:
+        timer = self._timers.pop(id(task), None)
+        if timer is not None:
+            timer.cancel()
+
+    async def shutdown(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
