@@ -118,6 +118,12 @@ class Recorder:
         assert isinstance(event, Update)
         return event.status
 
+    async def ended(self, timeout_s: float = 10.0) -> BaseException | None:
+        """Wait for the event stream to end; the error that ended it, if any."""
+        async with asyncio.timeout(timeout_s):
+            await asyncio.shield(self._task)
+        return self.error
+
     def states(self, task_id: str) -> list[str]:
         return [e.status.state for e in self.events
                 if isinstance(e, Update) and e.status.task_id == task_id]

@@ -1,0 +1,167 @@
+"""Connections that break: dropped streams, silent streams, redirects, 503s, failover."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from hippo.devmaster.server import DevMaster
+from hippo.worker.mesos import (
+    Disconnected,
+    Error,
+    FrameworkFailedOver,
+    FrameworkRemoved,
+    FrameworkSettings,
+    MesosForbidden,
+    MesosSchedulerClient,
+    Subscribed,
+)
+
+from .conftest import Connect
+
+pytestmark = pytest.mark.anyio
+MakeDev = Callable[..., DevMaster]
+
+
+async def test_dropped_stream_resubscribes_with_the_same_framework_id_and_loses_no_update(
+    devmaster: DevMaster, connect: Connect
+) -> None:
+    client, rec = await connect(devmaster.address, auto_ack=False)
+    framework_id, first_stream = client.framework_id, client.stream_id
+    await rec.launch("true", "survivor.1")
+    starting = await rec.wait_update("survivor.1", "TASK_STARTING")
+    # The stream breaks before the scheduler acknowledges: the update must come again.
+    assert framework_id is not None
+    devmaster.drop_stream(framework_id)
+    await rec.wait_for(lambda e: isinstance(e, Disconnected))
+    start = len(rec.events)
+    again = await rec.wait_update("survivor.1", "TASK_STARTING", start=start)
+    resubscribed = await rec.wait_for(lambda e: isinstance(e, Subscribed), start=start - 1)
+    assert resubscribed.framework_id == framework_id  # type: ignore[attr-defined]
+    assert client.stream_id != first_stream
+    assert again.uuid == starting.uuid
+    rec.auto_ack = True
+    await client.acknowledge_update(again)
+    await rec.wait_update("survivor.1", "TASK_FINISHED")
+    assert rec.states("survivor.1")[-3:] == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
+    [framework] = devmaster.state()["frameworks"]
+    assert framework["connected"] and framework["id"] == framework_id
+
+
+async def test_updates_made_while_disconnected_arrive_after_resubscription(
+    make_devmaster: MakeDev, connect: Connect
+) -> None:
+    dev = make_devmaster(update_retry_s=3600)  # only re-subscription can bring them back
+    client, rec = await connect(dev.address, backoff_initial_s=0.5)
+    await rec.launch("sleep 60", "during.1")
+    running = await rec.wait_update("during.1", "TASK_RUNNING")
+    assert client.framework_id is not None
+    # The agent's TASK_KILLED comes while no stream is open, and is never resent by
+    # the retry timer (an hour): only the re-subscription can bring it.
+    dev.delay_updates(0.3)
+    await client.kill("during.1", running.agent_id)
+    dev.drop_stream(client.framework_id)
+    await rec.wait_update("during.1", "TASK_KILLED")
+    assert client.subscriptions == 2
+
+
+async def test_a_silent_stream_is_declared_dead_after_missed_heartbeats(
+    make_devmaster: MakeDev, connect: Connect
+) -> None:
+    dev = make_devmaster(heartbeat_interval_s=0.2)
+    client, rec = await connect(dev.address)
+    framework_id = client.framework_id
+    assert framework_id is not None
+    dev.drop_stream(framework_id, mute=True)  # open connection, nothing on it: half-open
+    gone = await rec.wait_for(lambda e: isinstance(e, Disconnected), timeout_s=5)
+    assert "heartbeat" in gone.reason  # type: ignore[attr-defined]
+    await rec.wait_for(lambda e: isinstance(e, Subscribed) and e.framework_id == framework_id,
+                       start=rec.events.index(gone))
+    assert client.subscriptions == 2
+
+
+async def test_a_non_leading_master_redirects_to_the_leader(
+    make_devmaster: MakeDev, connect: Connect
+) -> None:
+    leader = make_devmaster()
+    follower = make_devmaster(redirect_to=leader.address)
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(f"{follower.url}/api/v1/scheduler", json={"type": "SUBSCRIBE"})
+    assert answer.status_code == 307
+    assert answer.headers["location"] == f"//{leader.address}/api/v1/scheduler"
+    client, rec = await connect(follower.address)
+    assert client.leader_url == f"{leader.url}/api/v1/scheduler"
+    await rec.launch("echo via-leader", "redirected.1")  # calls go to the leader too
+    await rec.wait_update("redirected.1", "TASK_FINISHED")
+    assert leader.state()["frameworks"] and not follower.state()["frameworks"]
+
+
+async def test_each_master_of_the_list_is_tried_until_one_answers(
+    devmaster: DevMaster, connect: Connect
+) -> None:
+    with socket.socket() as unused:  # a port with nothing listening
+        unused.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{unused.getsockname()[1]}"
+        client, _ = await connect(f"{dead},{devmaster.address}")
+    assert client.leader_url == f"{devmaster.url}/api/v1/scheduler"
+
+
+async def test_503_no_leader_is_retried_with_backoff(devmaster: DevMaster, connect: Connect) -> None:
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{devmaster.url}/devmaster/unavailable", json={"seconds": 0.5})
+        refused = await http.post(f"{devmaster.url}/api/v1/scheduler", json={"type": "SUBSCRIBE"})
+    assert refused.status_code == 503
+    client, _ = await connect(devmaster.address)  # waits through the 503s
+    assert client.framework_id
+
+
+async def test_the_old_scheduler_is_told_it_failed_over_and_stops(
+    devmaster: DevMaster, connect: Connect
+) -> None:
+    old, old_rec = await connect(devmaster.address)
+    new, _ = await connect(devmaster.address, framework_id=old.framework_id)
+    assert new.framework_id == old.framework_id
+    error = await old_rec.wait_for(lambda e: isinstance(e, Error))
+    assert error.message == "Framework failed over"  # type: ignore[attr-defined]
+    assert isinstance(await old_rec.ended(), FrameworkFailedOver)
+    assert old.subscriptions == 1  # it did not fight back
+    [framework] = devmaster.state()["frameworks"]
+    assert framework["connected"]
+
+
+async def test_teardown_kills_tasks_and_removes_the_framework(
+    devmaster: DevMaster, connect: Connect
+) -> None:
+    client, rec = await connect(devmaster.address)
+    await rec.launch("sleep 60", "torn.1")
+    await rec.wait_update("torn.1", "TASK_RUNNING")
+    await client.teardown()
+    await rec.wait_for(lambda e: isinstance(e, Error))
+    assert devmaster.state()["frameworks"] == []
+    again = MesosSchedulerClient(devmaster.address, FrameworkSettings(),
+                                 framework_id=client.framework_id)
+    again.start()
+    try:
+        with pytest.raises(FrameworkRemoved):
+            await again.wait_subscribed(timeout_s=5)
+    finally:
+        await again.close()
+
+
+async def test_principal_and_secret_are_sent_as_basic_auth(
+    make_devmaster: MakeDev, connect: Connect
+) -> None:
+    dev = make_devmaster(credentials={"hippo": "s3cret"})
+    settings = FrameworkSettings(principal="hippo")
+    client, _ = await connect(dev.address, settings, secret="s3cret")
+    assert client.framework_id
+    wrong = MesosSchedulerClient(dev.address, settings, secret="guess")
+    wrong.start()
+    try:
+        with pytest.raises(MesosForbidden, match="401"):
+            await wrong.wait_subscribed(timeout_s=5)
+    finally:
+        await wrong.close()
