@@ -264,6 +264,9 @@ class MesosSchedulerClient:
                     return
                 except MesosError as e:
                     reason = str(e)
+                except Exception as e:  # a bug or an httpx error we do not translate yet
+                    log.exception("mesos: unexpected error in the subscription loop")
+                    reason = repr(e)
                 self._stream_id = None
                 self._subscribed.clear()
                 if self.subscriptions > before:
