@@ -18,7 +18,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from .config import MasterConfig, parse_attributes
 from .model import (
@@ -28,14 +27,13 @@ from .model import (
     Agent,
     Filter,
     Framework,
-    Offer,
     Resources,
     Stream,
     Task,
     add,
-    contains,
     subtract,
 )
+from .introspection import master_state
 from .offers import OfferBook
 from .runner import ProcessRunner, SimulatedRunner, docker_engine_answers
 from .validation import decode_uuid, id_value, task_error
@@ -526,57 +524,9 @@ class Master:
                 agent.used = subtract(agent.used, task.resources)
             self.offers.schedule()
 
-    # --- introspection ---------------------------------------------------------------------
-
     def state(self) -> JSON:
-        def task_json(task: Task) -> JSON:
-            return {
-                "id": task.task_id,
-                "name": task.name,
-                "framework_id": task.framework_id,
-                "agent_id": task.agent_id,
-                "state": task.state,
-                "resources": task.resources,
-                "unacknowledged_updates": len(task.pending),
-                "sandbox": str(task.sandbox) if task.sandbox else None,
-            }
-
-        return {
-            "id": self.id,
-            "hostname": self.config.hostname,
-            "leader": self.config.redirect_to is None,
-            "simulate_s": self.config.simulate_s,
-            "docker": self.use_docker,
-            "work_dir": str(self.work_dir),
-            "frameworks": [
-                {
-                    "id": f.id,
-                    "name": f.info.get("name"),
-                    "user": f.info.get("user"),
-                    "roles": f.roles,
-                    "connected": f.connected,
-                    "failover_timeout": f.info.get("failover_timeout", 0),
-                    "suppressed_roles": sorted(f.suppressed),
-                    "offers": len(f.offers),
-                    "tasks": [task_json(t) for t in f.tasks.values()],
-                    "completed_tasks": list(f.completed),
-                }
-                for f in self.frameworks.values()
-            ],
-            "agents": [
-                {
-                    "id": a.id,
-                    "hostname": a.hostname,
-                    "active": a.active,
-                    "resources": a.total,
-                    "used_resources": a.used,
-                    "offered_resources": a.offered,
-                    "attributes": a.attributes,
-                }
-                for a in self.agents.values()
-            ],
-            "tasks": [task_json(t) for f in self.frameworks.values() for t in f.tasks.values()],
-        }
+        """Frameworks, agents and tasks as JSON (`GET /state`)."""
+        return master_state(self)
 
 
-__all__ = ["CallRefused", "Master", "contains"]
+__all__ = ["CallRefused", "Master"]

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from .model import Task
