@@ -13,7 +13,10 @@ import sys
 # (module, attribute) of each subcommand's register function, in help order.
 SUBCOMMANDS = [
     ("hippo.api.cli", "register"),
+    ("hippo.worker.cli", "register"),
     ("hippo.devmaster.cli", "register"),
+    ("hippo.dev", "register"),
+    ("hippo.restclient", "register"),
 ]
 
 

@@ -21,5 +21,5 @@ class CronSource(Source):
     params = (
         Param("cronstring", label="Cron expression (croniter syntax)", check=_check_cronstring),
         Param("maxbacklog", type="int", default=1,
-              label="Missed fire times run after an outage, at most"),
+              label="Missed fire times run after an outage, at most", check=_check_backlog),
     )

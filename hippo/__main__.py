@@ -1,0 +1,3 @@
+from hippo.cli import main
+
+main()

@@ -1,0 +1,146 @@
+"""Every failure answers JSON that says what is wrong, and writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from starlette.testclient import TestClient
+
+from tests.conftest import RedisServer, wait_until
+from tests.examples import queue, task
+
+
+def _nothing_stored(client: redis.Redis) -> bool:
+    return client.dbsize() == 0
+
+
+def test_malformed_json_is_400(api: TestClient, raw_redis: redis.Redis) -> None:
+    response = api.post("/tasks/", content=b'{"cmd": ', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("body is not valid JSON")
+    assert _nothing_stored(raw_redis)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_wrong_content_type_is_415(api: TestClient, content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    response = api.post("/queues/", content=b"{}", headers=headers)
+    assert response.status_code == 415
+    assert "application/json" in response.json()["error"]
+
+
+def test_json_with_charset_is_accepted(api: TestClient) -> None:
+    response = api.post("/tasks/", content=httpx.Request("POST", "/", json=task()).content,
+                        headers={"content-type": "application/json; charset=utf-8"})
+    assert response.status_code == 201
+
+
+def test_body_over_one_mebibyte_is_413(api: TestClient, raw_redis: redis.Redis) -> None:
+    body = task(cmd="x" * (1024 * 1024 + 1))
+    response = api.post("/tasks/", json=body)
+    assert response.status_code == 413
+    assert _nothing_stored(raw_redis)
+
+
+def test_streamed_body_over_the_limit_is_413(api: TestClient) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(300):
+            yield b"x" * 4096
+
+    response = api.post("/tasks/", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_every_invalid_field_is_named_at_once(api: TestClient, raw_redis: redis.Redis) -> None:
+    body = queue(cpus=-1, mem=0, cmd="", task_retries=-2,
+                 constraints=[["rack", "EQUALS", "r1"], ["host", "UNIQUE", "x"]])
+    body["container"]["docker"]["network"] = "WIFI"
+    body["container"]["volumes"][0]["mode"] = "RX"
+    body["queue"]["batch_size"] = 0
+    del body["queue"]["sqs"]["queuename"]
+    body["queue"]["sqs"]["awssecret"] = {"nested": "hunter2"}
+
+    response = api.post("/queues/", json=body)
+
+    assert response.status_code == 422
+    errors = {e["field"]: e["message"] for e in response.json()["errors"]}
+    assert set(errors) == {
+        "cpus", "mem", "cmd", "task_retries", "constraints.0.operator", "constraints.1",
+        "container.docker.network", "container.volumes.0.mode", "queue.batch_size",
+        "queue.sqs.queuename", "queue.sqs.awssecret",
+    }
+    assert errors["cpus"] == "Input should be greater than 0, got -1"
+    assert errors["constraints.1"] == "UNIQUE takes no value"
+    assert errors["queue.sqs.queuename"] == "Field required"
+    assert "hunter2" not in response.text
+    assert _nothing_stored(raw_redis)
+
+
+def test_secret_value_never_echoed_in_errors(api: TestClient) -> None:
+    body = queue()
+    body["queue"] = {"type": "sqlquery", "sqlquery": {
+        "conn_string": "oracle://u:topsecret@h/db", "query": "select 1",
+        "filter_field": "id; drop table x"}}
+    response = api.post("/queues/", json=body)
+    errors = {e["field"]: e["message"] for e in response.json()["errors"]}
+    assert set(errors) == {"queue.sqlquery.conn_string", "queue.sqlquery.filter_field"}
+    assert "topsecret" not in response.text
+    assert "plain column name" in errors["queue.sqlquery.filter_field"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ([1, 2], "body"),
+    ({**queue(), "queue": {"type": "nosuch"}}, "queue.type"),
+    ({**queue(), "bogus": 1}, "bogus"),
+    ({**queue(), "container": {"docker": {"image": "x", "network": "USER"}}},
+     "container.docker"),
+])
+def test_invalid_queue_bodies(api: TestClient, body: object, field: str) -> None:
+    response = api.post("/queues/", json=body)
+    assert response.status_code == 422
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+def test_unknown_route_is_404_json(api: TestClient) -> None:
+    response = api.get("/nothing/here/")
+    assert response.status_code == 404
+    assert response.json() == {"error": "no route /nothing/here/"}
+
+
+@pytest.mark.parametrize("method, path", [
+    ("PATCH", "/tasks/"), ("DELETE", "/queues/"), ("PUT", "/tasks/x.1/"),
+    ("DELETE", "/queuetypes"), ("POST", "/healthz"),
+])
+def test_wrong_method_is_405_json(api: TestClient, method: str, path: str) -> None:
+    response = api.request(method, path)
+    assert response.status_code == 405
+    assert response.json()["error"] == f"method {method} is not allowed here"
+
+
+def test_redis_down_is_503_and_the_api_recovers(
+        make_settings: Callable[..., object], tmp_path: Path) -> None:
+    from hippo.api.app import create_app
+
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        settings = make_settings(HIPPO_REDIS_URL=server.url)
+        with TestClient(create_app(settings), raise_server_exceptions=False) as api:  # type: ignore[arg-type]
+            assert api.post("/tasks/", json=task()).status_code == 201
+            server.stop()
+
+            for response in (api.get("/tasks/"), api.post("/tasks/", json=task()),
+                             api.get("/readyz")):
+                assert response.status_code == 503
+                assert response.json() == {"error": "storage is unavailable, try again shortly"}
+            assert api.get("/healthz").status_code == 200
+
+            server.start()
+            wait_until(lambda: api.get("/readyz").status_code == 200, what="API to recover")
+            assert api.post("/tasks/", json=task()).status_code == 201
+    finally:
+        server.stop()

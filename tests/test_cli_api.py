@@ -1,0 +1,65 @@
+"""`hippo api` as users run it: a real uvicorn process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, wait_until
+from tests.examples import SPEC_QUEUE
+
+
+@pytest.fixture
+def api_process(redis_url: str) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "HIPPO_REDIS_URL": redis_url}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hippo", "api", "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(up, timeout_s=20, what="hippo api to answer")
+        yield url
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0].decode()
+    assert "HIPPO_API_TOKENS is not set" in output
+
+
+def test_hippo_api_serves_the_spec_queue(api_process: str) -> None:
+    with httpx.Client(base_url=api_process) as http:
+        queue_id = http.post("/queues/", json=SPEC_QUEUE).json()["id"]
+        assert http.get(f"/queues/{queue_id}/").json()["queue"]["sqs"]["awssecret"] == "********"
+        assert http.get(f"/queues/{queue_id}/toggle/").json()["status"] == "DISABLED"
+        assert http.delete(f"/queues/{queue_id}/").status_code == 200
+        assert http.get(f"/queues/{queue_id}").status_code == 404
+
+
+def test_bad_setting_stops_hippo_api_naming_the_variable() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hippo", "api"], capture_output=True, text=True, timeout=30,
+        env={**os.environ, "HIPPO_TASK_RETENTION_S": "soon"})
+    assert result.returncode != 0
+    assert "HIPPO_TASK_RETENTION_S" in result.stderr
+
+
+def test_openapi_document_lists_every_route(api_process: str) -> None:
+    document = httpx.get(f"{api_process}/openapi.json").json()
+    assert set(document["paths"]) >= {"/queues/", "/queues/{queue_id}/", "/queuetypes/",
+                                      "/queues/{queue_id}/toggle/", "/tasks/",
+                                      "/tasks/{mesos_id}/", "/tasks/{mesos_id}/kill/"}
+    schemas = document["components"]["schemas"]
+    assert schemas["TaskDefinition"]["properties"]["max_concurrent"]["default"] == 10
+    assert schemas["QueueBlock"]["properties"]["batch_separator"]["default"] == "|"

@@ -1,0 +1,44 @@
+"""Secrets: encryption at rest, key rotation, masking."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+
+from hippo.shared.errors import SecretError
+from hippo.shared.secrets import MASK, SecretBox, mask_url_password, unmask_url_password
+
+
+def test_rotation_new_key_encrypts_old_key_still_decrypts() -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    stored_with_old = SecretBox([old]).encrypt("hunter2")
+    rotated = SecretBox([new, old])
+    assert rotated.decrypt(stored_with_old) == "hunter2"
+    stored_with_new = rotated.encrypt("hunter2")
+    assert SecretBox([new]).decrypt(stored_with_new) == "hunter2"
+    with pytest.raises(SecretError):
+        SecretBox([old]).decrypt(stored_with_new)
+
+
+def test_ciphertext_does_not_contain_the_secret() -> None:
+    stored = SecretBox([Fernet.generate_key().decode()]).encrypt("hunter2")
+    assert "hunter2" not in stored
+    assert stored.startswith("enc:")
+
+
+@pytest.mark.parametrize("url, masked", [
+    ("postgresql://app:pw@db:5432/x", f"postgresql://app:{MASK}@db:5432/x"),
+    ("jdbc:postgresql://user:p%40ss@h:5432/db", f"jdbc:postgresql://user:{MASK}@h:5432/db"),
+    ("postgresql://db/x", "postgresql://db/x"),
+    ("mysql://root@db/x", "mysql://root@db/x"),
+])
+def test_url_password_is_masked(url: str, masked: str) -> None:
+    assert mask_url_password(url) == masked
+
+
+def test_url_sent_back_masked_gets_the_stored_password() -> None:
+    stored = "postgresql://app:pw@db:5432/x"
+    assert unmask_url_password(f"postgresql://app:{MASK}@db2:5432/y", stored) == (
+        "postgresql://app:pw@db2:5432/y")
+    assert unmask_url_password("postgresql://app:new@db:5432/x", stored) == (
+        "postgresql://app:new@db:5432/x")

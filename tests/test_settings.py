@@ -1,0 +1,62 @@
+"""Settings come from HIPPO_* variables; a bad one is named."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+
+from hippo.shared.errors import SettingsError
+from hippo.shared.settings import Settings, settings_table
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.api_tokens == ()
+    assert settings.uses_dev_secret_key
+    assert settings.mesos_master == ("http://127.0.0.1:5050",)
+
+
+def test_lists_are_comma_separated() -> None:
+    settings = Settings.from_env({"HIPPO_MESOS_MASTER": "http://m1:5050, http://m2:5050",
+                                  "HIPPO_API_TOKENS": "a,read:b,"})
+    assert settings.mesos_master == ("http://m1:5050", "http://m2:5050")
+    assert settings.api_tokens == ("a", "read:b")
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("HIPPO_REDIS_URL", "localhost:6379", "must start with redis://"),
+    ("HIPPO_TASK_RETENTION_S", "-5", "must be > 0"),
+    ("HIPPO_TASK_RETENTION_PER_ID", "many", "invalid literal"),
+    ("HIPPO_METRICS_PORT", "-1", "must be >= 0"),
+    ("HIPPO_LOG_FORMAT", "xml", "must be plain or json"),
+    ("HIPPO_SECRET_KEYS", "not-a-key", "key #1 is not a Fernet key"),
+])
+def test_bad_value_names_the_variable(variable: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({variable: value})
+    assert str(error.value).startswith(f"{variable}: ")
+    assert message in str(error.value)
+    assert variable != "HIPPO_SECRET_KEYS" or value not in str(error.value)
+
+
+def test_secret_keys_newest_first() -> None:
+    new, old = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings = Settings.from_env({"HIPPO_SECRET_KEYS": f"{new},{old}"})
+    assert settings.cipher_keys == (new, old)
+    assert not settings.uses_dev_secret_key
+
+
+def test_table_lists_every_variable_once() -> None:
+    names = [row[0] for row in settings_table()]
+    assert len(names) == len(set(names))
+    assert {"HIPPO_REDIS_URL", "HIPPO_MESOS_MASTER", "HIPPO_SECRET_KEYS",
+            "HIPPO_API_TOKENS"} <= set(names)
+
+
+def test_readme_documents_every_variable() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [name for name, _, _ in settings_table() if f"`{name}`" not in readme]
+    assert missing == []
