@@ -41,6 +41,19 @@ class Keys:
         """ZSET mesos_id by creation order, the tasks a queue made."""
         return f"{self.prefix}tasks:queue:{queue_id}"
 
+    def tasks_open_by_queue(self, queue_id: str) -> str:
+        """ZSET mesos_id by creation order: a queue's tasks not yet finished (waiting or
+        active); its size is the queue's backpressure."""
+        return f"{self.prefix}tasks:open:queue:{queue_id}"
+
+    def tasks_active_by_id(self, task_id: str) -> str:
+        """ZSET mesos_id: launched, unfinished runs of a task id (its max_concurrent)."""
+        return f"{self.prefix}tasks:active:id:{task_id}"
+
+    def tasks_active_by_queue(self, queue_id: str) -> str:
+        """ZSET mesos_id: launched, unfinished tasks of a queue (the queue's max_concurrent)."""
+        return f"{self.prefix}tasks:active:queue:{queue_id}"
+
     @property
     def tasks_finished(self) -> str:
         """ZSET mesos_id by finish time: what retention trims by age."""

@@ -26,6 +26,15 @@ local function save_status(p, mid, st)
   return raw
 end
 
+-- A finished (or deleted) task no longer counts against max_concurrent or backpressure.
+local function release(p, mid, st)
+  redis.call('ZREM', p .. 'tasks:active:id:' .. st.id, mid)
+  if type(st.queue_id) == 'string' then
+    redis.call('ZREM', p .. 'tasks:open:queue:' .. st.queue_id, mid)
+    redis.call('ZREM', p .. 'tasks:active:queue:' .. st.queue_id, mid)
+  end
+end
+
 local function unindex(p, mid, st)
   redis.call('ZREM', p .. 'tasks:all', mid)
   redis.call('ZREM', p .. 'tasks:state:' .. st.mesos_state, mid)
@@ -33,6 +42,7 @@ local function unindex(p, mid, st)
   if type(st.queue_id) == 'string' then
     redis.call('ZREM', p .. 'tasks:queue:' .. st.queue_id, mid)
   end
+  release(p, mid, st)
   redis.call('ZREM', p .. 'tasks:finished', mid)
   redis.call('ZREM', p .. 'tasks:finished:id:' .. st.id, mid)
   redis.call('SREM', p .. 'kills', mid)
@@ -53,6 +63,7 @@ local function set_state(p, mid, st, state, now, keep_per_id)
   st.updated_tstamp = now
   if TERMINAL[state] then
     st.finished_tstamp = now
+    release(p, mid, st)
     redis.call('SREM', p .. 'kills', mid)
     redis.call('ZADD', p .. 'tasks:finished', now, mid)
     local by_id = p .. 'tasks:finished:id:' .. st.id
@@ -86,7 +97,10 @@ for i = 4, #ARGV, 5 do
   redis.call('ZADD', p .. 'tasks:all', seq, mid)
   redis.call('ZADD', p .. 'tasks:state:WAITING_ON_OFFERS', seq, mid)
   redis.call('ZADD', p .. 'tasks:id:' .. id, seq, mid)
-  if qid ~= '' then redis.call('ZADD', p .. 'tasks:queue:' .. qid, seq, mid) end
+  if qid ~= '' then
+    redis.call('ZADD', p .. 'tasks:queue:' .. qid, seq, mid)
+    redis.call('ZADD', p .. 'tasks:open:queue:' .. qid, seq, mid)
+  end
   created[#created + 1] = mid
 end
 if idem ~= '' then redis.call('SET', p .. 'idem:task:' .. idem, ARGV[4], 'EX', ttl) end
