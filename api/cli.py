@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from hippo.shared.errors import SettingsError
+from hippo.shared.logs import setup_logging
 from hippo.shared.settings import Settings
 
 log = logging.getLogger("hippo.api")
@@ -29,11 +30,10 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings.from_env()
     except SettingsError as e:
         raise SystemExit(f"hippo api: {e}") from None
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level, settings.log_format)
     for warning in startup_warnings(settings):
         log.warning("%s", warning)
     uvicorn.run("hippo.api.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, loop="uvloop", http="httptools", log_level="info",
+                workers=args.workers, loop="uvloop", http="httptools", log_config=None,
                 access_log=False)
     return 0

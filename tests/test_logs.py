@@ -1,0 +1,40 @@
+"""Log lines: plain or JSON, with task and queue ids, never a URL password."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from hippo.shared.logs import JsonFormatter, PlainFormatter, _ContextFilter, log_context
+
+
+def _format(formatter: logging.Formatter, message: str, *args: object,
+            **extra: str) -> str:
+    record = logging.LogRecord("hippo.test", logging.INFO, __file__, 1, message, args, None)
+    for name, value in extra.items():
+        setattr(record, name, value)
+    _ContextFilter().filter(record)
+    return formatter.format(record)
+
+
+def test_plain_line_names_the_ids_in_context() -> None:
+    with log_context(queue="q1"), log_context(task="t1.abc"):
+        line = _format(PlainFormatter(), "poll failed: %s", "timeout")
+    assert line.endswith("hippo.test: poll failed: timeout [task=t1.abc queue=q1]")
+
+
+def test_json_line_has_the_ids_as_fields() -> None:
+    entry = json.loads(_format(JsonFormatter(), "launched", task="t2.def"))
+    assert entry["message"] == "launched"
+    assert entry["task"] == "t2.def"
+    assert entry["level"] == "INFO"
+    assert "queue" not in entry
+
+
+@pytest.mark.parametrize("formatter", [PlainFormatter(), JsonFormatter()])
+def test_url_passwords_never_reach_a_line(formatter: logging.Formatter) -> None:
+    line = _format(formatter, "cannot connect to %s", "postgresql://app:hunter2@db:5432/jobs")
+    assert "hunter2" not in line
+    assert "postgresql://app:********@db:5432/jobs" in line
