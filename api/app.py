@@ -136,6 +136,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
                      lifespan=lifespan)
 
 
+def serve_app() -> Starlette:
+    """The factory `hippo api` hands uvicorn: each worker process sets up its logging."""
+    from hippo.shared.logs import setup_logging
+
+    settings = Settings.from_env()
+    setup_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
 def startup_warnings(settings: Settings) -> list[str]:
     """What an operator must hear about at start: settings unsafe in production."""
     warnings = []

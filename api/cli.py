@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level, settings.log_format)
     for warning in startup_warnings(settings):
         log.warning("%s", warning)
-    uvicorn.run("hippo.api.app:create_app", factory=True, host=args.host, port=args.port,
+    uvicorn.run("hippo.api.app:serve_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, loop="uvloop", http="httptools", log_config=None,
                 access_log=False)
     return 0
