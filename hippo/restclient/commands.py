@@ -1,0 +1,278 @@
+"""The client subcommands: parse flags, call the API, print a table, a listing or JSON.
+
+Exit codes: 0 done; 1 the server refused (4xx/5xx, printed with every field error);
+2 the server could not be reached, or a flag or input file was bad.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hippo.restclient import output
+from hippo.restclient.http import (
+    DEFAULT_URL,
+    ApiError,
+    ClientError,
+    HippoClient,
+    LocalInputError,
+)
+
+Command = Callable[[HippoClient, argparse.Namespace], str | None]
+
+
+def _connection_flags(parser: argparse.ArgumentParser, *, leaf: bool) -> None:
+    # On a leaf, defaults are SUPPRESS so `hippo tasks --url X list` keeps the group's value.
+    default = argparse.SUPPRESS if leaf else None
+    parser.add_argument("--url", default=default,
+                        help=f"Hippo API address (env HIPPO_URL, default {DEFAULT_URL})")
+    parser.add_argument("--token", default=default,
+                        help="bearer token (env HIPPO_TOKEN)")
+    parser.add_argument("--json", action="store_true",
+                        default=argparse.SUPPRESS if leaf else False,
+                        help="print the API's JSON instead of a table")
+
+
+def _client(args: argparse.Namespace) -> HippoClient:
+    url = args.url or os.environ.get("HIPPO_URL") or DEFAULT_URL
+    token = args.token or os.environ.get("HIPPO_TOKEN") or None
+    return HippoClient(url, token)
+
+
+def _report(error: ClientError) -> None:
+    print(f"hippo: {error}", file=sys.stderr)
+    if isinstance(error, ApiError):
+        for field, message in error.field_errors:
+            print(f"  {field}: {message}", file=sys.stderr)
+
+
+def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            with _client(args) as client:
+                text = command(client, args)
+        except ClientError as error:
+            _report(error)
+            return error.exit_code
+        if text:
+            print(text)
+        return 0
+
+    return run
+
+
+def _leaf(subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+          name: str, command: Command, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=help_text, description=help_text)
+    _connection_flags(parser, leaf=True)
+    parser.set_defaults(run=_runner(command))
+    return parser
+
+
+def read_json_file(path: str) -> dict[str, Any]:
+    """A JSON object from a file, or from standard input for `-`."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as e:
+        raise LocalInputError(f"cannot read {path}: {e.strerror or e}") from e
+    try:
+        body = json.loads(text)
+    except ValueError as e:
+        raise LocalInputError(f"{path} is not JSON: {e}") from e
+    if not isinstance(body, dict):
+        raise LocalInputError(f"{path} must hold a JSON object, got {type(body).__name__}")
+    return body
+
+
+def parse_env_pairs(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise LocalInputError(f"--env takes NAME=VALUE, got {pair!r}")
+        env[name] = value
+    return env
+
+
+def task_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The one-off task to post: the -f file if any, then each flag given on top of it."""
+    body = read_json_file(args.file) if args.file else {}
+    if args.image is not None:
+        container = body.setdefault("container", {})
+        container.setdefault("docker", {})["image"] = args.image
+    for flag, key in (("cmd", "cmd"), ("cpus", "cpus"), ("mem", "mem"), ("id", "id"),
+                      ("retries", "task_retries"), ("max_concurrent", "max_concurrent")):
+        value = getattr(args, flag)
+        if value is not None:
+            body[key] = value
+    if args.env:
+        body["env"] = {**body.get("env", {}), **parse_env_pairs(args.env)}
+    if not args.file:
+        body.setdefault("cpus", 0.1)
+        body.setdefault("mem", 32)
+    if "container" not in body or "cmd" not in body:
+        raise LocalInputError("tasks run needs --image and --cmd, or -f FILE.json")
+    return body
+
+
+# tasks
+
+
+def tasks_list(client: HippoClient, args: argparse.Namespace) -> str:
+    records: list[dict[str, Any]] = []
+    cursor = args.cursor
+    while True:
+        page = client.list_tasks(state=args.state, task_id=args.id, queue_id=args.queue,
+                                 limit=args.limit, cursor=cursor)
+        records.extend(page.records)
+        cursor = page.next_cursor
+        if not (args.all and cursor):
+            break
+    if args.json:
+        return output.as_json(records)
+    if cursor and not args.all:
+        print(f"hippo: more tasks: add --cursor {cursor} or --all", file=sys.stderr)
+    return output.records_table(output.TASK_COLUMNS, records)
+
+
+def tasks_show(client: HippoClient, args: argparse.Namespace) -> str:
+    record = client.get_task(args.mesos_id)
+    return output.as_json(record) if args.json else output.record_listing(record)
+
+
+def tasks_run(client: HippoClient, args: argparse.Namespace) -> str:
+    record, created = client.create_task(task_body(args), args.idempotency_key)
+    if args.json:
+        return output.as_json(record)
+    verb = "created" if created else "already created with this idempotency key:"
+    return f"{verb} {record.get('mesos_id')} ({record.get('mesos_state')})"
+
+
+def tasks_kill(client: HippoClient, args: argparse.Namespace) -> str:
+    record, killed_now = client.kill_task(args.mesos_id)
+    if args.json:
+        return output.as_json(record)
+    if killed_now:
+        return f"killed {args.mesos_id} ({record.get('mesos_state')})"
+    return f"kill requested for {args.mesos_id}: the leader sends it to Mesos"
+
+
+def tasks_delete(client: HippoClient, args: argparse.Namespace) -> str:
+    answer = client.delete_task(args.mesos_id)
+    return output.as_json(answer) if args.json else f"deleted task {args.mesos_id}"
+
+
+# queues
+
+
+def queues_list(client: HippoClient, args: argparse.Namespace) -> str:
+    queues = client.list_queues()
+    return output.as_json(queues) if args.json else output.records_table(
+        output.QUEUE_COLUMNS, queues)
+
+
+def queues_show(client: HippoClient, args: argparse.Namespace) -> str:
+    queue = client.get_queue(args.queue_id)
+    return output.as_json(queue) if args.json else output.record_listing(queue)
+
+
+def queues_create(client: HippoClient, args: argparse.Namespace) -> str:
+    queue = client.create_queue(read_json_file(args.file))
+    return output.as_json(queue) if args.json else f"created queue {queue.get('id')}"
+
+
+def queues_update(client: HippoClient, args: argparse.Namespace) -> str:
+    body = read_json_file(args.file)
+    queue_id = args.queue_id or body.get("id")
+    if not isinstance(queue_id, str) or not queue_id:
+        raise LocalInputError("queues update needs a QUEUE_ID, or an \"id\" in the file")
+    queue = client.replace_queue(queue_id, body)
+    return output.as_json(queue) if args.json else f"updated queue {queue.get('id')}"
+
+
+def queues_toggle(client: HippoClient, args: argparse.Namespace) -> str:
+    answer = client.toggle_queue(args.queue_id)
+    if args.json:
+        return output.as_json(answer)
+    return f"queue {answer.get('id')} is now {answer.get('status')}"
+
+
+def queues_delete(client: HippoClient, args: argparse.Namespace) -> str:
+    answer = client.delete_queue(args.queue_id)
+    return output.as_json(answer) if args.json else f"deleted queue {args.queue_id}"
+
+
+def queue_types(client: HippoClient, args: argparse.Namespace) -> str:
+    kinds = client.list_queue_types()
+    return output.as_json(kinds) if args.json else output.records_table(
+        output.QUEUE_TYPE_COLUMNS, kinds)
+
+
+def _group(subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+           name: str, help_text: str) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    _connection_flags(parser, leaf=False)
+    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+
+
+def _register_tasks(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    tasks = _group(subparsers, "tasks", "list, show, run, kill and delete tasks over the API")
+    p = _leaf(tasks, "list", tasks_list, "recent tasks, newest first, as a table")
+    p.add_argument("--state", help="only this state, e.g. TASK_RUNNING or WAITING_ON_OFFERS")
+    p.add_argument("--id", help="only runs of this task id")
+    p.add_argument("--queue", help="only tasks made by this queue id")
+    p.add_argument("--limit", type=int, help="tasks per page (API default 100, at most 1000)")
+    p.add_argument("--cursor", help="start at this cursor (from a previous page)")
+    p.add_argument("--all", action="store_true", help="follow the cursor to the last page")
+
+    p = _leaf(tasks, "show", tasks_show, "one task record")
+    p.add_argument("mesos_id")
+
+    p = _leaf(tasks, "run", tasks_run, "run a one-off task from flags or a JSON file")
+    p.add_argument("-f", "--file", help="task definition JSON (`-` for stdin); flags override it")
+    p.add_argument("--image", help="Docker image")
+    p.add_argument("--cmd", help="command to run in the container")
+    p.add_argument("--cpus", type=float, help="CPUs (default 0.1 without -f)")
+    p.add_argument("--mem", type=float, help="memory in MB (default 32 without -f)")
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="environment variable; repeat for more")
+    p.add_argument("--id", help="task id (runs are <id>.<uuid>)")
+    p.add_argument("--retries", type=int, help="task_retries: reruns after a failure")
+    p.add_argument("--max-concurrent", type=int, dest="max_concurrent",
+                   help="runs of this task id at once")
+    p.add_argument("--idempotency-key", dest="idempotency_key",
+                   help="the same key again returns the first task instead of a new one")
+
+    for name, command, help_text in (
+            ("kill", tasks_kill, "kill a task (a waiting one at once, else through the leader)"),
+            ("delete", tasks_delete, "delete a finished task's record")):
+        _leaf(tasks, name, command, help_text).add_argument("mesos_id")
+
+
+def _register_queues(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    queues = _group(subparsers, "queues", "list, show, create, update, toggle and delete queues")
+    _leaf(queues, "list", queues_list, "every queue, as a table")
+    _leaf(queues, "show", queues_show, "one queue (secrets masked)").add_argument("queue_id")
+    p = _leaf(queues, "create", queues_create, "create a queue from a JSON file")
+    p.add_argument("-f", "--file", required=True, help="queue definition JSON (`-` for stdin)")
+    p = _leaf(queues, "update", queues_update, "replace a queue's definition from a JSON file")
+    p.add_argument("queue_id", nargs="?", help="queue id (default: the file's \"id\")")
+    p.add_argument("-f", "--file", required=True, help="queue definition JSON (`-` for stdin)")
+    for name, command, help_text in (
+            ("toggle", queues_toggle, "flip a queue between ENABLED and DISABLED"),
+            ("delete", queues_delete, "delete a queue")):
+        _leaf(queues, name, command, help_text).add_argument("queue_id")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    _register_tasks(subparsers)
+    _register_queues(subparsers)
+    kinds = subparsers.add_parser("queuetypes", help="queue source types and their parameters")
+    _connection_flags(kinds, leaf=False)
+    kinds.set_defaults(run=_runner(queue_types))

@@ -1,0 +1,107 @@
+"""What the client commands print: aligned tables, record listings, error lines."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+EMPTY = "-"
+MESSAGE_WIDTH = 60
+
+
+def format_tstamp(value: Any) -> str:
+    """Unix seconds as UTC `YYYY-MM-DD HH:MM:SS`; 0 or missing as `-`."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        return EMPTY
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(value))
+
+
+def one_line(value: Any, width: int = MESSAGE_WIDTH) -> str:
+    """A value squeezed into one table cell: whitespace collapsed, cut with an ellipsis."""
+    if value is None or value == "":
+        return EMPTY
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell, two spaces apart; the last one is not padded."""
+    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    lines = []
+    for cells in [list(headers), *rows]:
+        padded = [cell.ljust(width) for cell, width in zip(cells[:-1], widths)]
+        lines.append("  ".join([*padded, cells[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+TASK_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    ("MESOS_ID", lambda t: one_line(t.get("mesos_id"), 200)),
+    ("STATE", lambda t: one_line(t.get("mesos_state"))),
+    ("AGENT", lambda t: one_line(t.get("agent_hostname"))),
+    ("CREATED (UTC)", lambda t: format_tstamp(t.get("created_tstamp"))),
+    ("MESSAGE", lambda t: one_line(t.get("status_message"))),
+]
+
+
+def _queue_block(q: dict[str, Any]) -> dict[str, Any]:
+    block = q.get("queue")
+    return block if isinstance(block, dict) else {}
+
+
+def _last_run(q: dict[str, Any]) -> str:
+    stamp = _queue_block(q).get("last_run_tstamp")
+    return format_tstamp(stamp) if stamp else "never"
+
+
+QUEUE_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    ("ID", lambda q: one_line(q.get("id"), 200)),
+    ("NAME", lambda q: one_line(_queue_block(q).get("name"), 30)),
+    ("TYPE", lambda q: one_line(_queue_block(q).get("type"))),
+    ("STATUS", lambda q: one_line(_queue_block(q).get("status"))),
+    ("LAST RUN (UTC)", _last_run),
+    ("LAST ERROR", lambda q: one_line(_queue_block(q).get("last_error"))),
+]
+
+
+def _params(kind: dict[str, Any]) -> str:
+    names = []
+    for param in kind.get("parameters") or []:
+        name = str(param.get("name"))
+        names.append(name + ("*" if param.get("required") else ""))
+    return ", ".join(names) or EMPTY
+
+
+QUEUE_TYPE_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    ("TYPE", lambda k: one_line(k.get("type"))),
+    ("LABEL", lambda k: one_line(k.get("label"), 40)),
+    ("PARAMETERS (* required)", _params),
+]
+
+
+def records_table(columns: list[tuple[str, Callable[[dict[str, Any]], str]]],
+                  records: Sequence[dict[str, Any]]) -> str:
+    return table([name for name, _ in columns],
+                 [[cell(record) for _, cell in columns] for record in records])
+
+
+def record_listing(record: dict[str, Any]) -> str:
+    """One `key  value` line per field: timestamps readable, nested values as compact JSON."""
+    width = max((len(key) for key in record), default=0)
+    lines = []
+    for key, value in record.items():
+        if key.endswith("_tstamp") and isinstance(value, int | float):
+            shown = f"{format_tstamp(value)} UTC" if value else EMPTY
+        elif isinstance(value, dict | list):
+            shown = json.dumps(value, separators=(", ", ": "))
+        elif value is None or value == "":
+            shown = EMPTY
+        else:
+            shown = str(value)
+        lines.append(f"{key.ljust(width)}  {shown}")
+    return "\n".join(lines)
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
