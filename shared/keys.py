@@ -86,3 +86,37 @@ class Keys:
     def queues(self) -> str:
         """ZSET queue id by creation time."""
         return f"{self.prefix}queues"
+
+    # --- polling ---
+
+    @property
+    def queues_due(self) -> str:
+        """ZSET queue id -> when it is next due to be polled (or its lease expires)."""
+        return f"{self.prefix}queues:due"
+
+    def queue_item(self, queue_id: str, item_key: str) -> str:
+        """STRING marking a source item's idempotency key as seen by a queue (with TTL)."""
+        return f"{self.prefix}idem:item:{queue_id}:{item_key}"
+
+    # --- leader (worker) ---
+
+    @property
+    def leader_lock_name(self) -> str:
+        """Name of the python-redis-lock leader lock (it keeps `lock:<name>`, the holder's
+        id with the lock's expiry, and `lock-signal:<name>`)."""
+        return f"{self.prefix}leader"
+
+    @property
+    def leader_lock(self) -> str:
+        """STRING id of the worker holding the leader lock (python-redis-lock's key)."""
+        return f"lock:{self.leader_lock_name}"
+
+    @property
+    def leader_epoch(self) -> str:
+        """Counter: the current leader's fencing number; every leader write checks it."""
+        return f"{self.prefix}leader:epoch"
+
+    @property
+    def framework_id(self) -> str:
+        """STRING the Mesos framework id, saved at the first SUBSCRIBED and reused."""
+        return f"{self.prefix}framework_id"

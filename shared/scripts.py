@@ -203,6 +203,7 @@ local key = p .. 'queue:' .. id
 if redis.call('EXISTS', key) == 1 then return 0 end
 redis.call('HSET', key, 'spec', ARGV[3], 'status', ARGV[4], 'created_tstamp', ARGV[5])
 redis.call('ZADD', p .. 'queues', ARGV[5], id)
+redis.call('ZADD', p .. 'queues:due', ARGV[5], id)  -- due to be polled at once
 return 1
 """
 
@@ -217,6 +218,9 @@ if status == 'TOGGLE' then
   if current == 'ENABLED' then status = 'DISABLED' else status = 'ENABLED' end
 end
 redis.call('HSET', key, 'status', status)
+if status == 'ENABLED' and current ~= 'ENABLED' then  -- poll a re-enabled queue at once
+  redis.call('ZADD', ARGV[1] .. 'queues:due', redis.call('TIME')[1], ARGV[2])
+end
 return status
 """
 
@@ -225,5 +229,6 @@ DELETE_QUEUE = """
 -- ARGV: prefix, queue id. Returns 1 when deleted, 0 when missing.
 local p, id = ARGV[1], ARGV[2]
 redis.call('ZREM', p .. 'queues', id)
+redis.call('ZREM', p .. 'queues:due', id)
 return redis.call('DEL', p .. 'queue:' .. id)
 """

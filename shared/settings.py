@@ -101,12 +101,61 @@ class Settings:
         "HIPPO_QUEUE_LEASE_S", "60", _positive_int,
         "Lease a worker holds on a queue while polling it.",
     )
+    poll_concurrency: int = _setting(
+        "HIPPO_POLL_CONCURRENCY", "16", _positive_int,
+        "Queues a worker polls at the same time (blocking source calls run in this many threads).",
+    )
+    poll_max_items: int = _setting(
+        "HIPPO_POLL_MAX_ITEMS", "1000", _positive_int,
+        "Items one poll takes at most; a queue whose poll was full is due again at once.",
+    )
+    poll_retry_s: float = _setting(
+        "HIPPO_POLL_RETRY_S", "1", _positive_float,
+        "Delay before polling a failed queue again; doubles per failure up to its frequency.",
+    )
+    poll_idle_s: float = _setting(
+        "HIPPO_POLL_IDLE_S", "1", _positive_float,
+        "Longest wait between two looks for due queues (how soon a new queue is polled).",
+    )
     failover_timeout_s: float = _setting(
         "HIPPO_FAILOVER_TIMEOUT_S", "604800", _positive_float,
         "Mesos framework failover_timeout: tasks survive a scheduler outage this long.",
     )
     metrics_port: int = _setting(
         "HIPPO_METRICS_PORT", "9090", _non_negative_int, "Worker /metrics port; 0 turns it off."
+    )
+    framework_name: str = _setting(
+        "HIPPO_FRAMEWORK_NAME", "hippo", str, "Mesos framework name the worker leader registers."
+    )
+    mesos_user: str = _setting(
+        "HIPPO_MESOS_USER", "root", str, "User the Mesos agents run Hippo's tasks as."
+    )
+    mesos_role: str = _setting(
+        "HIPPO_MESOS_ROLE", "*", str, "Mesos role whose resources Hippo is offered."
+    )
+    offer_hold_s: float = _setting(
+        "HIPPO_OFFER_HOLD_S", "2", _positive_float,
+        "How long the leader keeps an offer it cannot use yet before declining it.",
+    )
+    decline_refuse_s: float = _setting(
+        "HIPPO_DECLINE_REFUSE_S", "5", _positive_float,
+        "Filter sent with declined offers: Mesos re-offers them after this (or at REVIVE).",
+    )
+    staging_timeout_s: float = _setting(
+        "HIPPO_STAGING_TIMEOUT_S", "60", _positive_float,
+        "A task staging longer than this is reconciled (Mesos not knowing it: lost, retried).",
+    )
+    reconcile_interval_s: float = _setting(
+        "HIPPO_RECONCILE_INTERVAL_S", "900", _positive_float,
+        "Period of the leader's implicit reconciliation with Mesos.",
+    )
+    trim_interval_s: float = _setting(
+        "HIPPO_TRIM_INTERVAL_S", "60", _positive_float,
+        "Period of the leader's deletion of task records past HIPPO_TASK_RETENTION_S.",
+    )
+    round_max_tasks: int = _setting(
+        "HIPPO_ROUND_MAX_TASKS", "10000", _positive_int,
+        "Waiting tasks one offer round looks at, at most (in creation order).",
     )
     log_level: str = _setting("HIPPO_LOG_LEVEL", "INFO", str.upper, "Log level.")
     log_format: str = _setting("HIPPO_LOG_FORMAT", "plain", _log_format, "Log lines: plain or json.")

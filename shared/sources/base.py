@@ -8,10 +8,11 @@ these declarations.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from hippo.shared.errors import HippoError
 from hippo.shared.secrets import MASK, mask_url_password, unmask_url_password
 
 
@@ -70,12 +71,67 @@ class Param:
         }
 
 
+class SourceError(HippoError):
+    """A source failed in a way worth showing on the queue (its message holds no secret)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One work item: `data` becomes HIPPO_DATA; `key` identifies it within the queue,
+    so an item delivered again (a retried poll, an at-least-once source) makes no task."""
+
+    data: str
+    key: str
+
+
+@dataclass(frozen=True)
+class PollRequest:
+    """What a source is told when polled."""
+
+    queue_id: str
+    settings: Mapping[str, Any]  # the queue's source settings, secrets decrypted
+    limit: int  # take at most this many items (>= 1)
+    watermark: Any  # what the last stored poll's Fetched.watermark was; None at first
+    now: float  # unix time of this poll (the Redis server's clock)
+    created_tstamp: float  # when the queue was created
+
+
+@dataclass
+class Fetched:
+    """What a poll took. `watermark` (JSON-able) is stored with the tasks, in the same
+    atomic step; None keeps the stored one. `receipt` is for `acknowledge` only."""
+
+    items: list[Item]
+    watermark: Any = None
+    receipt: Any = None
+
+
 class Source:
-    """Base of every queue source. Subclasses declare; pollers are added by later work."""
+    """Base of every queue source: declarations, plus `fetch` and `acknowledge`.
+
+    A poller makes one instance per source type and calls its methods from worker
+    threads (they may block), possibly for several queues at once, so an instance
+    must be thread-safe; it may cache connections keyed by settings.
+    """
 
     namespace: ClassVar[str]
     label: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
+
+    def fetch(self, request: PollRequest) -> Fetched:
+        """Take up to `request.limit` items without removing them from the source."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.fetch(request) must return Fetched(items, watermark, "
+            "receipt): up to request.limit Items, each with an idempotency key, taken after "
+            "request.watermark; remove them from the source only in acknowledge()")
+
+    def acknowledge(self, request: PollRequest, fetched: Fetched) -> None:
+        """The tasks of `fetched` are stored: remove its items from the source for good.
+
+        Called only after the store succeeded. Watermark sources need do nothing."""
+
+    def close(self) -> None:
+        """Release cached connections (the worker is stopping)."""
 
     @classmethod
     def param(cls, name: str) -> Param:

@@ -1,6 +1,21 @@
-"""A Redis list: each item becomes HIPPO_DATA."""
+"""A Redis list: each item becomes HIPPO_DATA.
 
-from hippo.shared.sources.base import Param, Source
+Producers LPUSH; a poll moves items from the list's right end (oldest first) into the
+queue's own processing list `<name>:hippo:processing:<queue id>` with LMOVE, and removes
+them from there only after their tasks are stored. Only the queue's lease holder touches
+that list, so it is ordered: a counter hash beside it (`...:seq`: `epoch`, `head` = seq of
+the oldest item, `next`) gives every item a stable sequence number, and the idempotency key
+`<epoch>:<seq>`. A poll first takes again whatever a dead or failed poll left there
+(same keys, so stored ones make no second task), then new items.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+from hippo.shared.sources.base import Fetched, Item, Param, PollRequest, Source, SourceError
 
 
 def _check_port(value: int) -> None:
@@ -11,6 +26,49 @@ def _check_port(value: int) -> None:
 def _check_db(value: int) -> None:
     if value < 0:
         raise ValueError(f"must be >= 0, got {value}")
+
+
+# KEYS: source list, processing list, counter hash. ARGV: limit, epoch if the hash is new.
+# Returns {epoch, head seq, processing items oldest first...}: left-over items, then new.
+_TAKE = """
+local src, proc, meta = KEYS[1], KEYS[2], KEYS[3]
+local limit = tonumber(ARGV[1])
+if redis.call('HSETNX', meta, 'epoch', ARGV[2]) == 1 then
+  redis.call('HSET', meta, 'head', 0, 'next', 0)
+end
+local left = redis.call('LLEN', proc)
+local moved = 0
+while left + moved < limit do
+  if not redis.call('LMOVE', src, proc, 'RIGHT', 'LEFT') then break end
+  moved = moved + 1
+end
+if moved > 0 then redis.call('HINCRBY', meta, 'next', moved) end
+local f = redis.call('HMGET', meta, 'epoch', 'head', 'next')
+local out = {f[1], f[2]}
+local items = redis.call('LRANGE', proc, 0, -1)
+for i = #items, 1, -1 do out[#out + 1] = items[i] end
+return out
+"""
+
+# Remove items [from, from + n) of the processing list, as far as they are still there.
+# KEYS: processing list, counter hash. ARGV: epoch, first seq, n. Returns items removed.
+_ACK = """
+local proc, meta = KEYS[1], KEYS[2]
+if redis.call('HGET', meta, 'epoch') ~= ARGV[1] then return 0 end
+local head = tonumber(redis.call('HGET', meta, 'head'))
+local upto = tonumber(ARGV[2]) + tonumber(ARGV[3])
+local n = upto - head
+if n <= 0 then return 0 end
+local len = redis.call('LLEN', proc)
+if n >= len then
+  n = len
+  redis.call('DEL', proc)
+else
+  redis.call('LTRIM', proc, 0, len - n - 1)
+end
+redis.call('HINCRBY', meta, 'head', n)
+return n
+"""
 
 
 class RedisListSource(Source):
@@ -24,3 +82,64 @@ class RedisListSource(Source):
         Param("password", default="", secret=True, label="Redis password"),
         Param("ssl", type="bool", default=False, label="Connect with TLS"),
     )
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[Any, ...], Any] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def processing_list(name: str, queue_id: str) -> str:
+        return f"{name}:hippo:processing:{queue_id}"
+
+    def _client(self, settings: Any) -> Any:
+        key = (settings["host"], settings["port"], settings["db"], settings["password"],
+               settings["ssl"])
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                import redis
+
+                client = redis.Redis(
+                    host=settings["host"], port=settings["port"], db=settings["db"],
+                    password=settings["password"] or None, ssl=settings["ssl"],
+                    socket_connect_timeout=5, socket_timeout=30)
+                client.hippo_take = client.register_script(_TAKE)
+                client.hippo_ack = client.register_script(_ACK)
+                self._clients[key] = client
+            return client
+
+    def _keys(self, request: PollRequest) -> list[str]:
+        proc = self.processing_list(request.settings["name"], request.queue_id)
+        return [request.settings["name"], proc, proc + ":seq"]
+
+    def fetch(self, request: PollRequest) -> Fetched:
+        import redis
+
+        client = self._client(request.settings)
+        try:
+            raw = client.hippo_take(keys=self._keys(request),
+                                    args=[request.limit, uuid.uuid4().hex])
+        except redis.RedisError as e:
+            raise SourceError(f"redis {request.settings['host']}:{request.settings['port']} "
+                              f"list {request.settings['name']!r}: {e}") from e
+        epoch, head = raw[0].decode(), int(raw[1])
+        items = [Item(data=value.decode("utf-8", "replace"), key=f"{epoch}:{head + i}")
+                 for i, value in enumerate(raw[2:])]
+        return Fetched(items=items, receipt=(epoch, head, len(items)))
+
+    def acknowledge(self, request: PollRequest, fetched: Fetched) -> None:
+        import redis
+
+        epoch, head, count = fetched.receipt
+        try:
+            self._client(request.settings).hippo_ack(keys=self._keys(request)[1:],
+                                                     args=[epoch, head, count])
+        except redis.RedisError as e:
+            raise SourceError(f"redis list {request.settings['name']!r}: removing stored "
+                              f"items failed: {e}") from e
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()

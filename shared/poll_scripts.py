@@ -1,0 +1,136 @@
+"""Lua scripts of queue polling: leases on due queues, and storing one poll atomically.
+
+Every script receives the key prefix as ARGV[1] and builds key names the way
+keys.py does. Times come from the Redis server's clock (TIME), so workers on hosts
+whose clocks disagree still share one schedule. A queue's lease is the `poll_lease`
+field of its HASH (a token) plus its score in `queues:due` (the lease's expiry):
+deleting the queue deletes the lease, so a poll of a deleted queue stores nothing.
+"""
+
+_NOW = """
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+"""
+
+CLAIM_DUE_QUEUES = _NOW + """
+-- claim_due_queues: lease up to N enabled queues whose due time has come.
+-- ARGV: prefix, lease s, N, token base (unique per call).
+-- Each claimed queue's score becomes now + lease and its HASH gets poll_lease = token.
+-- Missing queues leave the due set; disabled ones are looked at again after their frequency.
+-- Returns {now, next due score ('' when none), then 7 per claimed queue: id, token, spec,
+--          watermark ('' when none), created_tstamp, open task count, failures so far}.
+local p, lease, limit, base = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local due = p .. 'queues:due'
+local now = server_now()
+local out = {tostring(now), ''}
+local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, limit)
+for n, id in ipairs(ids) do
+  local key = p .. 'queue:' .. id
+  local f = redis.call('HMGET', key, 'spec', 'status', 'poll_watermark', 'created_tstamp',
+                       'poll_failures')
+  if not f[1] then
+    redis.call('ZREM', due, id)
+  elseif f[2] ~= 'ENABLED' then
+    local freq = tonumber(cjson.decode(f[1]).queue.frequency_seconds) or 60
+    redis.call('ZADD', due, now + freq, id)
+  else
+    local token = base .. ':' .. n
+    redis.call('HSET', key, 'poll_lease', token)
+    redis.call('ZADD', due, now + lease, id)
+    out[#out + 1] = id
+    out[#out + 1] = token
+    out[#out + 1] = f[1]
+    out[#out + 1] = f[3] or ''
+    out[#out + 1] = f[4] or '0'
+    out[#out + 1] = redis.call('ZCARD', p .. 'tasks:open:queue:' .. id)
+    out[#out + 1] = f[5] or '0'
+  end
+end
+local first = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
+if first[2] then out[2] = first[2] end
+return out
+"""
+
+STORE_POLL = _NOW + """
+-- store_poll: the outcome of one successful poll, all or nothing, only under the lease.
+-- ARGV: prefix, queue id, lease token, item key TTL s, delay s until the queue is due again,
+--       watermark JSON ('' keeps the stored one), items taken, number of item keys K,
+--       K item keys, then 4 per task: mesos_id, task id, spec JSON, status JSON.
+-- Returns 1 when stored; 0 when the lease is no longer ours (expired and taken, queue
+-- deleted or disabled): nothing is written; -1 when an item key was stored meanwhile
+-- (only a concurrent poll of this queue can do that): nothing is written.
+-- Task records are written as CREATE_TASKS in scripts.py writes them (keep the two alike).
+local p, qid, token, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local delay, watermark, taken, nkeys = tonumber(ARGV[5]), ARGV[6], ARGV[7], tonumber(ARGV[8])
+local key = p .. 'queue:' .. qid
+local f = redis.call('HMGET', key, 'poll_lease', 'status')
+if f[1] ~= token or f[2] ~= 'ENABLED' then return 0 end
+local item = p .. 'idem:item:' .. qid .. ':'
+for i = 9, 8 + nkeys do
+  if redis.call('EXISTS', item .. ARGV[i]) == 1 then return -1 end
+end
+for i = 9, 8 + nkeys do redis.call('SET', item .. ARGV[i], '1', 'EX', ttl) end
+local tasks = 0
+for i = 9 + nkeys, #ARGV, 4 do
+  local mid, id = ARGV[i], ARGV[i + 1]
+  local seq = redis.call('INCR', p .. 'tasks:seq')
+  redis.call('HSET', p .. 'task:' .. mid, 'spec', ARGV[i + 2], 'status', ARGV[i + 3], 'seq', seq)
+  redis.call('ZADD', p .. 'tasks:all', seq, mid)
+  redis.call('ZADD', p .. 'tasks:state:WAITING_ON_OFFERS', seq, mid)
+  redis.call('ZADD', p .. 'tasks:id:' .. id, seq, mid)
+  redis.call('ZADD', p .. 'tasks:queue:' .. qid, seq, mid)
+  redis.call('ZADD', p .. 'tasks:open:queue:' .. qid, seq, mid)
+  tasks = tasks + 1
+end
+local now = server_now()
+redis.call('HSET', key, 'last_run_tstamp', tostring(now), 'poll_failures', 0)
+redis.call('HINCRBY', key, 'items_taken', taken)
+redis.call('HINCRBY', key, 'tasks_created', tasks)
+if watermark ~= '' then redis.call('HSET', key, 'poll_watermark', watermark) end
+redis.call('HDEL', key, 'poll_lease')
+redis.call('ZADD', p .. 'queues:due', now + delay, qid)
+if tasks > 0 then redis.call('PUBLISH', p .. 'events', 'waiting') end
+return 1
+"""
+
+FAIL_POLL = _NOW + """
+-- fail_poll: record a failed poll and when to try again, only under the lease.
+-- ARGV: prefix, queue id, lease token, error text (secrets already masked), delay s.
+-- Returns 1 when recorded, 0 when the lease is no longer ours.
+local p, qid, token = ARGV[1], ARGV[2], ARGV[3]
+local key = p .. 'queue:' .. qid
+if redis.call('HGET', key, 'poll_lease') ~= token then return 0 end
+local now = server_now()
+redis.call('HSET', key, 'last_error', ARGV[4], 'last_error_tstamp', tostring(now))
+redis.call('HINCRBY', key, 'poll_failures', 1)
+redis.call('HDEL', key, 'poll_lease')
+redis.call('ZADD', p .. 'queues:due', now + tonumber(ARGV[5]), qid)
+return 1
+"""
+
+RELEASE_LEASE = _NOW + """
+-- release_lease: give a queue back unpolled (the worker is stopping), due at once.
+-- ARGV: prefix, queue id, lease token. Returns 1 when released, 0 when not ours.
+local p, qid, token = ARGV[1], ARGV[2], ARGV[3]
+local key = p .. 'queue:' .. qid
+if redis.call('HGET', key, 'poll_lease') ~= token then return 0 end
+redis.call('HDEL', key, 'poll_lease')
+redis.call('ZADD', p .. 'queues:due', server_now(), qid)
+return 1
+"""
+
+RECONCILE_DUE = _NOW + """
+-- reconcile_due: put every queue missing from the due set into it, due now. Queues
+-- created before polling existed (or restored from a dump) are found this way; the
+-- queue scripts in scripts.py keep the due set in step otherwise.
+-- ARGV: prefix. Returns the number added.
+local p = ARGV[1]
+local now = server_now()
+local added = 0
+for _, id in ipairs(redis.call('ZRANGE', p .. 'queues', 0, -1)) do
+  added = added + redis.call('ZADD', p .. 'queues:due', 'NX', now, id)
+end
+return added
+"""

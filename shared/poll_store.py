@@ -1,0 +1,109 @@
+"""The Redis side of queue polling: per-queue leases and storing a poll atomically.
+
+A queue is polled by whichever worker claims it: `claim_due_queues` leases up to N
+due queues in one step; `store_poll` writes a poll's tasks, item keys, watermark and
+poll fields in one step that first checks the lease; `fail_poll` records an error.
+Everything else about the store is in store.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from hippo.shared import poll_scripts
+from hippo.shared.keys import Keys
+
+
+@dataclass(frozen=True)
+class ClaimedQueue:
+    """A queue this worker holds the lease on, with what a poll needs to know."""
+
+    queue_id: str
+    token: str
+    spec: bytes
+    watermark: str | None  # JSON, as the last stored poll left it
+    created_tstamp: float
+    open_tasks: int  # unfinished tasks the queue made: its backpressure
+    failures: int  # polls failed in a row before this one
+
+
+@dataclass(frozen=True)
+class Claim:
+    now: float  # the Redis server's clock
+    queues: list[ClaimedQueue]
+    next_due: float | None  # the earliest score left in the due set
+
+
+@dataclass(frozen=True)
+class NewTask:
+    mesos_id: str
+    task_id: str
+    spec: bytes
+    status: bytes
+
+
+class StoreOutcome:
+    STORED = 1
+    LEASE_LOST = 0
+    KEY_SEEN = -1
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+class PollStore:
+    def __init__(self, client: aioredis.Redis, keys: Keys, *, idempotency_ttl_s: int) -> None:
+        self.redis = client
+        self.keys = keys
+        self.idempotency_ttl_s = idempotency_ttl_s
+        self._claim = client.register_script(poll_scripts.CLAIM_DUE_QUEUES)
+        self._store = client.register_script(poll_scripts.STORE_POLL)
+        self._fail = client.register_script(poll_scripts.FAIL_POLL)
+        self._release = client.register_script(poll_scripts.RELEASE_LEASE)
+        self._reconcile = client.register_script(poll_scripts.RECONCILE_DUE)
+
+    async def claim_due_queues(self, limit: int, lease_s: float) -> Claim:
+        token_base = uuid.uuid4().hex
+        raw = await self._claim(args=[self.keys.prefix, lease_s, limit, token_base])
+        queues = []
+        for i in range(2, len(raw), 7):
+            queue_id, token, spec, watermark, created, open_tasks, failures = raw[i:i + 7]
+            queues.append(ClaimedQueue(
+                queue_id=_text(queue_id), token=_text(token), spec=spec,
+                watermark=_text(watermark) or None, created_tstamp=float(_text(created)),
+                open_tasks=int(open_tasks), failures=int(_text(failures))))
+        next_due = float(_text(raw[1])) if raw[1] else None
+        return Claim(now=float(_text(raw[0])), queues=queues, next_due=next_due)
+
+    async def seen_item_keys(self, queue_id: str, item_keys: Sequence[str]) -> set[str]:
+        """The keys among `item_keys` this queue has stored within the retention window."""
+        if not item_keys:
+            return set()
+        found = await self.redis.mget([self.keys.queue_item(queue_id, k) for k in item_keys])
+        return {k for k, v in zip(item_keys, found, strict=True) if v is not None}
+
+    async def store_poll(self, queue_id: str, token: str, *, item_keys: Sequence[str],
+                         tasks: Sequence[NewTask], items_taken: int, watermark: str | None,
+                         delay_s: float) -> int:
+        """One of StoreOutcome's values; nothing is written unless it is STORED."""
+        args: list[Any] = [self.keys.prefix, queue_id, token, self.idempotency_ttl_s, delay_s,
+                           watermark or "", items_taken, len(item_keys), *item_keys]
+        for task in tasks:
+            args += [task.mesos_id, task.task_id, task.spec, task.status]
+        return int(await self._store(args=args))
+
+    async def fail_poll(self, queue_id: str, token: str, error: str, delay_s: float) -> bool:
+        return bool(await self._fail(args=[self.keys.prefix, queue_id, token, error, delay_s]))
+
+    async def release_lease(self, queue_id: str, token: str) -> bool:
+        return bool(await self._release(args=[self.keys.prefix, queue_id, token]))
+
+    async def reconcile_due(self) -> int:
+        """Add queues missing from the due set; returns how many were added."""
+        return int(await self._reconcile(args=[self.keys.prefix]))

@@ -1,0 +1,1 @@
+"""Queue sources and polling, against real backends."""

@@ -1,0 +1,155 @@
+"""Redis list queues: items become tasks once, are removed only after they are stored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from starlette.testclient import TestClient
+
+from tests.conftest import wait_until
+from tests.sources.conftest import PollerThread, create_queue, queue_fields, task_data
+
+
+def _source(redis_source: dict[str, Any]) -> redis.Redis:
+    return redis.Redis(host=redis_source["host"], port=redis_source["port"],
+                       db=redis_source["db"])
+
+
+def test_each_item_becomes_one_task_with_hippo_data(
+        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
+        start_poller: Callable[..., PollerThread]) -> None:
+    source = _source(redis_source)
+    source.lpush(redis_source["name"], *[f"item-{i}" for i in range(50)])
+    queue_id = create_queue(api, "redis", redis_source)
+    start_poller()
+    wait_until(lambda: len(task_data(raw_redis, queue_id)) >= 50, what="50 tasks")
+    assert task_data(raw_redis, queue_id) == [f"item-{i}" for i in range(50)]  # oldest first
+    wait_until(lambda: source.llen(f"{redis_source['name']}:hippo:processing:{queue_id}") == 0,
+               what="processing list emptied")
+    assert source.llen(redis_source["name"]) == 0
+    fields = queue_fields(raw_redis, queue_id)
+    assert int(fields["items_taken"]) == 50 and int(fields["tasks_created"]) == 50
+    assert float(fields["last_run_tstamp"]) > 0
+    shown = api.get(f"/queues/{queue_id}/").json()["queue"]
+    assert shown["items_taken"] == 50 and shown["tasks_created"] == 50
+
+
+def test_task_is_built_from_the_queue_definition(
+        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
+        start_poller: Callable[..., PollerThread]) -> None:
+    _source(redis_source).lpush(redis_source["name"], "a b")
+    queue_id = create_queue(api, "redis", redis_source, max_concurrent=7)
+    start_poller()
+    wait_until(lambda: task_data(raw_redis, queue_id), what="a task")
+    mesos_id = raw_redis.zrange(f"hippo:tasks:queue:{queue_id}", 0, 0)[0].decode()
+    record = json.loads(api.get(f"/tasks/{mesos_id}/").content)
+    assert record["id"] == queue_id and record["queue_id"] == queue_id
+    assert record["max_concurrent"] == 7
+    assert record["cmd"] == "echo a b"
+    assert record["env"] == {"ITEM": "item=a b", "HIPPO_DATA": "a b",
+                             "HIPPO_DATA_BASE64": "YSBi"}
+    assert record["mesos_state"] == "WAITING_ON_OFFERS"
+    assert raw_redis.zscore("hippo:tasks:state:WAITING_ON_OFFERS", mesos_id) is not None
+
+
+def test_items_are_batched_by_batch_size_with_the_separator(
+        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
+        start_poller: Callable[..., PollerThread]) -> None:
+    _source(redis_source).lpush(redis_source["name"], *"abcdefg")
+    queue_id = create_queue(api, "redis", redis_source, batch_size=3, batch_separator=",")
+    start_poller()
+    wait_until(lambda: len(task_data(raw_redis, queue_id)) == 3, what="3 tasks")
+    assert task_data(raw_redis, queue_id) == ["a,b,c", "d,e,f", "g"]
+
+
+def test_backpressure_takes_at_most_max_concurrent_times_batch_size_minus_open_tasks(
+        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
+        start_poller: Callable[..., PollerThread]) -> None:
+    source = _source(redis_source)
+    source.lpush(redis_source["name"], *[str(i) for i in range(100)])
+    queue_id = create_queue(api, "redis", redis_source, max_concurrent=5, batch_size=2)
+    start_poller()
+    wait_until(lambda: int(queue_fields(raw_redis, queue_id).get("items_taken", 0)) >= 10,
+               what="first poll")
+    # 5 open tasks of 2 items: capacity 5 x 2 - 5 = 5 more items, then 5 x 2 - 8 = 2, ...
+    wait_until(lambda: len(task_data(raw_redis, queue_id)) >= 9, what="9 tasks")
+    open_key = f"hippo:tasks:open:queue:{queue_id}"
+
+    def stays() -> bool:
+        return raw_redis.zcard(open_key) == 10
+
+    wait_until(stays, what="10 open tasks")
+    taken = int(queue_fields(raw_redis, queue_id)["items_taken"])
+    assert source.llen(redis_source["name"]) == 100 - taken
+    # Finishing tasks (as the leader does) frees capacity again.
+    raw_redis.delete(open_key)
+    wait_until(lambda: source.llen(redis_source["name"]) < 100 - taken, what="more taken")
+
+
+def test_items_left_in_the_processing_list_are_taken_again_once(
+        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
+        start_poller: Callable[..., PollerThread]) -> None:
+    from hippo.shared.sources.redislist import RedisListSource
+
+    source = _source(redis_source)
+    queue_id = create_queue(api, "redis", redis_source, status="DISABLED")
+    processing = RedisListSource.processing_list(redis_source["name"], queue_id)
+    # A dead worker's poll: two items moved to the processing list, never removed.
+    source.lpush(processing, "left-1")
+    source.lpush(processing, "left-2")
+    source.hset(processing + ":seq", mapping={"epoch": "e1", "head": 0, "next": 2})
+    source.lpush(redis_source["name"], "new-1")
+    api.put(f"/queues/{queue_id}/enable/")
+    assert api.get(f"/queues/{queue_id}/enable/").status_code == 200
+    start_poller()
+    wait_until(lambda: len(task_data(raw_redis, queue_id)) == 3, what="3 tasks")
+    assert task_data(raw_redis, queue_id) == ["left-1", "left-2", "new-1"]
+    wait_until(lambda: source.llen(processing) == 0, what="processing list emptied")
+
+
+def test_items_already_stored_are_removed_without_a_second_task(
+        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
+        start_poller: Callable[..., PollerThread]) -> None:
+    from hippo.shared.sources.redislist import RedisListSource
+
+    source = _source(redis_source)
+    queue_id = create_queue(api, "redis", redis_source, status="DISABLED")
+    processing = RedisListSource.processing_list(redis_source["name"], queue_id)
+    # A worker stored the task of seq 0 and died before removing the item.
+    source.lpush(processing, "stored-before")
+    source.hset(processing + ":seq", mapping={"epoch": "e1", "head": 0, "next": 1})
+    raw_redis.set(f"hippo:idem:item:{queue_id}:e1:0", "1")
+    source.lpush(redis_source["name"], "fresh")
+    api.get(f"/queues/{queue_id}/enable/")
+    start_poller()
+    wait_until(lambda: source.llen(processing) == 0 and task_data(raw_redis, queue_id),
+               what="processing list emptied")
+    assert task_data(raw_redis, queue_id) == ["fresh"]
+    assert int(queue_fields(raw_redis, queue_id)["items_taken"]) == 2
+
+
+def test_unreachable_redis_records_an_error_without_the_password_and_others_go_on(
+        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
+        start_poller: Callable[..., PollerThread]) -> None:
+    from tests.conftest import free_port
+
+    bad = create_queue(api, "redis", {"host": "127.0.0.1", "port": free_port(),
+                                      "name": "x", "password": "hunter2-secret"},
+                       frequency_seconds=30)
+    _source(redis_source).lpush(redis_source["name"], "ok")
+    good = create_queue(api, "redis", redis_source)
+    start_poller()
+    wait_until(lambda: task_data(raw_redis, good), what="the good queue's task")
+    wait_until(lambda: "last_error" in queue_fields(raw_redis, bad), what="error recorded")
+    fields = queue_fields(raw_redis, bad)
+    assert "hunter2" not in fields["last_error"]
+    assert float(fields["last_error_tstamp"]) > 0
+    assert int(fields["poll_failures"]) >= 1
+    # Backoff: due again after poll_retry_s (1 s) first, not after 30 s.
+    due = raw_redis.zscore("hippo:queues:due", bad)
+    assert due is not None and due - float(fields["last_error_tstamp"]) < 2.5
+    shown = api.get(f"/queues/{bad}/").json()["queue"]
+    assert shown["last_error"] and "hunter2" not in json.dumps(shown)

@@ -1,0 +1,302 @@
+"""Queue polling: every worker runs `run_polling`; per-queue leases in Redis decide who
+polls what, so starting more workers adds polling capacity with no configuration.
+
+One poll of a queue: fetch up to its limit from the source (in a thread), drop items
+whose key the queue already stored, batch the rest into tasks, store tasks + item
+keys + watermark + poll fields in one Lua step under the lease, then acknowledge the
+items to the source. A crash anywhere before the store leaves the items in the source;
+a crash after it leaves keys that make the retried items create nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+
+from hippo.shared.keys import Keys
+from hippo.shared.model import QueueBlock
+from hippo.shared.poll_store import ClaimedQueue, PollStore, StoreOutcome
+from hippo.shared.queues import queue_document
+from hippo.shared.secrets import MASK, SecretBox, mask_url_password
+from hippo.shared.settings import Settings
+from hippo.shared.sources import load_sources
+from hippo.shared.sources.base import Fetched, PollRequest, Source, SourceError
+from hippo.shared.store import connect
+from hippo.worker import polling_metrics as metrics
+from hippo.worker.polling_tasks import (
+    TaskTemplate,
+    batches,
+    fresh_items,
+    poll_limit,
+    retry_delay_s,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Longest error text kept on a queue.
+MAX_ERROR_CHARS = 1000
+# How long in-flight polls may finish after stop is set before they are abandoned.
+STOP_GRACE_S = 1.0
+# How often a worker adds queues missing from the due set (see RECONCILE_DUE).
+RECONCILE_EVERY_S = 300.0
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+
+
+def mask_secrets(text: str, source: type[Source] | None, settings: dict[str, Any]) -> str:
+    """`text` with every secret setting's value, and any URL password, masked."""
+    if source is not None:
+        for param in source.params:
+            value = settings.get(param.name)
+            if not param.is_secret or not isinstance(value, str) or not value:
+                continue
+            if param.secret_url:
+                masked = mask_url_password(value)
+                text = text.replace(value, masked)
+                password = _url_password(value)
+                if password:
+                    text = text.replace(password, MASK)
+            else:
+                text = text.replace(value, MASK)
+    return _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text)
+
+
+def _url_password(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url.removeprefix("jdbc:")).password
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class PreparedQueue:
+    """A queue's definition decoded once per spec (decrypting secrets costs)."""
+
+    queue_type: str
+    source: type[Source] | None
+    settings: dict[str, Any]
+    block: QueueBlock
+    template: TaskTemplate
+
+
+class Poller:
+    def __init__(self, settings: Settings, client: aioredis.Redis) -> None:
+        self.settings = settings
+        self.store = PollStore(client, Keys(settings.redis_prefix),
+                               idempotency_ttl_s=settings.idempotency_ttl_s)
+        self.source_types = load_sources(settings.queue_types)
+        self.box = SecretBox(settings.cipher_keys)
+        self.executor = ThreadPoolExecutor(settings.poll_concurrency,
+                                           thread_name_prefix="hippo-poll")
+        self._sources: dict[str, Source] = {}
+        self._prepared: dict[tuple[str, bytes], PreparedQueue] = {}
+        self._inflight: dict[asyncio.Task[None], ClaimedQueue] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        stopping = asyncio.ensure_future(stop.wait())
+        next_reconcile = 0.0
+        try:
+            while not stop.is_set():
+                if time.monotonic() >= next_reconcile:
+                    next_reconcile = time.monotonic() + RECONCILE_EVERY_S
+                    await self._reconcile()
+                timeout = await self._claim_and_start()
+                await asyncio.wait({stopping, *self._inflight}, timeout=timeout,
+                                   return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            await self._shutdown()
+
+    async def _reconcile(self) -> None:
+        try:
+            added = await self.store.reconcile_due()
+            if added:
+                log.info("polling: %s queues added to the due set", added)
+        except Exception as e:  # noqa: BLE001 - Redis may be down; the loop goes on
+            log.warning("polling: reconciling the due set failed: %s", e)
+
+    async def _claim_and_start(self) -> float:
+        """Claim as many due queues as there are free slots; returns how long to wait."""
+        idle_s = self.settings.poll_idle_s
+        free = self.settings.poll_concurrency - len(self._inflight)
+        if free <= 0:
+            return idle_s
+        try:
+            claim = await self.store.claim_due_queues(free, self.settings.queue_lease_s)
+        except Exception as e:  # noqa: BLE001 - Redis may be down; try again shortly
+            log.warning("polling: claiming due queues failed: %s", e)
+            return idle_s
+        for claimed in claim.queues:
+            task = asyncio.ensure_future(self._poll_guarded(claimed, claim.now))
+            self._inflight[task] = claimed
+            task.add_done_callback(self._inflight.pop)
+        if len(claim.queues) == free or claim.next_due is None:
+            return idle_s
+        return min(idle_s, max(0.001, claim.next_due - claim.now))
+
+    async def _shutdown(self) -> None:
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=STOP_GRACE_S)
+        for task, claimed in list(self._inflight.items()):
+            task.cancel()
+            try:
+                await asyncio.wait_for(self.store.release_lease(claimed.queue_id, claimed.token),
+                                       timeout=1)
+            except Exception:  # noqa: BLE001 - the lease will expire anyway
+                pass
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for source in self._sources.values():
+            try:
+                source.close()
+            except Exception as e:  # noqa: BLE001
+                log.debug("polling: closing source %s failed: %s", source.namespace, e)
+
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+
+    def _source(self, queue_type: str) -> Source:
+        source = self._sources.get(queue_type)
+        if source is None:
+            source = self._sources[queue_type] = self.source_types[queue_type]()
+        return source
+
+    def _prepare(self, claimed: ClaimedQueue) -> PreparedQueue:
+        cache_key = (claimed.queue_id, claimed.spec)
+        prepared = self._prepared.get(cache_key)
+        if prepared is not None:
+            return prepared
+        doc = queue_document(claimed.queue_id, {"spec": claimed.spec, "status": b"ENABLED"},
+                             self.source_types, self.box, reveal=True)
+        block = doc["queue"]
+        queue_type = block["type"]
+        source = self.source_types.get(queue_type)
+        settings = dict(block.get(queue_type) or {})
+        prepared = PreparedQueue(
+            queue_type=queue_type, source=source, settings=settings,
+            block=QueueBlock.model_validate(
+                {k: v for k, v in block.items() if k in QueueBlock.model_fields}),
+            template=TaskTemplate(claimed.queue_id, doc))
+        if len(self._prepared) > 10_000:
+            self._prepared.clear()
+        self._prepared[cache_key] = prepared
+        return prepared
+
+    async def _poll_guarded(self, claimed: ClaimedQueue, now: float) -> None:
+        """Poll one queue; any failure is recorded on the queue, never raised."""
+        started = time.monotonic()
+        queue_type, source, settings = "unknown", None, {}
+        frequency_s = 60.0
+        try:
+            prepared = self._prepare(claimed)
+            queue_type, source, settings = (prepared.queue_type, prepared.source,
+                                            prepared.settings)
+            frequency_s = prepared.block.frequency_seconds
+            if source is None:
+                raise SourceError(f"queue type {queue_type!r} is not enabled on this worker")
+            await self.poll(claimed, prepared, now)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a source failure must never stop the worker
+            metrics.POLL_ERRORS.labels(queue_type).inc()
+            text = e if isinstance(e, SourceError) else f"{type(e).__name__}: {e}"
+            error = mask_secrets(str(text), source, settings)[:MAX_ERROR_CHARS]
+            failures = claimed.failures + 1
+            delay_s = retry_delay_s(failures, self.settings.poll_retry_s, frequency_s)
+            level = logging.WARNING if failures == 1 else logging.DEBUG
+            log.log(level, "queue %s: poll failed (%s in a row, next in %.1f s): %s",
+                    claimed.queue_id, failures, delay_s, error)
+            try:
+                await self.store.fail_poll(claimed.queue_id, claimed.token, error, delay_s)
+            except Exception as store_error:  # noqa: BLE001
+                log.warning("queue %s: recording a poll error failed: %s", claimed.queue_id,
+                            store_error)
+        finally:
+            metrics.POLL_DURATION.labels(queue_type).observe(time.monotonic() - started)
+
+    async def poll(self, claimed: ClaimedQueue, prepared: PreparedQueue, now: float) -> None:
+        block = prepared.block
+        queue_id = claimed.queue_id
+        capacity = poll_limit(block.max_concurrent, block.batch_size, claimed.open_tasks)
+        limit = min(capacity, self.settings.poll_max_items)
+        if limit <= 0:  # backpressure: nothing to take until tasks finish
+            await self.store.store_poll(queue_id, claimed.token, item_keys=(), tasks=(),
+                                        items_taken=0, watermark=None,
+                                        delay_s=block.frequency_seconds)
+            return
+        source = self._source(prepared.queue_type)
+        watermark = json.loads(claimed.watermark) if claimed.watermark else None
+        request = PollRequest(queue_id=queue_id, settings=prepared.settings, limit=limit,
+                              watermark=watermark, now=now,
+                              created_tstamp=claimed.created_tstamp)
+        fetched: Fetched = await self._in_thread(source.fetch, request)
+        items = fetched.items
+        seen = await self.store.seen_item_keys(queue_id, [item.key for item in items])
+        fresh = fresh_items(items, seen)
+        tasks = prepared.template.new_tasks(
+            batches(fresh, block.batch_size, block.batch_separator), time.time())
+        # A full poll below the queue's capacity means the source may hold more: go on.
+        delay_s = 0.0 if len(items) >= limit and limit < capacity else block.frequency_seconds
+        new_watermark = (None if fetched.watermark is None
+                         else json.dumps(fetched.watermark, separators=(",", ":")))
+        outcome = await self.store.store_poll(
+            queue_id, claimed.token, item_keys=[item.key for item in fresh], tasks=tasks,
+            items_taken=len(items), watermark=new_watermark, delay_s=delay_s)
+        if outcome != StoreOutcome.STORED:
+            # The lease expired (another worker may be polling) or the queue was deleted
+            # or disabled: nothing was stored, so nothing is acknowledged.
+            metrics.POLL_ERRORS.labels(prepared.queue_type).inc()
+            log.info("queue %s: poll not stored (lease lost, queue deleted or disabled)",
+                     queue_id)
+            return
+        metrics.ITEMS_TAKEN.labels(prepared.queue_type).inc(len(items))
+        metrics.TASKS_CREATED.labels(prepared.queue_type).inc(len(tasks))
+        if items:
+            try:
+                await self._in_thread(source.acknowledge, request, fetched)
+            except Exception as e:  # noqa: BLE001 - stored; the source delivers them again
+                metrics.POLL_ERRORS.labels(prepared.queue_type).inc()
+                log.warning("queue %s: acknowledging %s items failed (they will come again "
+                            "and be skipped): %s", queue_id, len(items),
+                            mask_secrets(str(e), prepared.source, prepared.settings))
+
+
+async def run_polling(settings: Settings, stop: asyncio.Event) -> None:
+    """Poll due queues until `stop` is set. Source failures are recorded on their
+    queues; this returns only when stopped."""
+    client = connect(settings.redis_url)
+    try:
+        await Poller(settings, client).run(stop)
+    finally:
+        await client.aclose()
+
+
+def main() -> None:
+    """`python -m hippo.worker.polling`: polling alone, without the Mesos scheduler
+    (tests and benchmarks run workers this way; `hippo worker` runs both)."""
+    import signal
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_polling(Settings.from_env(), stop)
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""Prometheus metrics of queue polling (default registry), labelled by queue type."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+ITEMS_TAKEN = Counter(
+    "hippo_poll_items_taken", "Items taken from queue sources (including repeats of stored ones)",
+    ["queue_type"])
+TASKS_CREATED = Counter(
+    "hippo_poll_tasks_created", "Tasks created from queue source items", ["queue_type"])
+POLL_DURATION = Histogram(
+    "hippo_poll_duration_seconds", "Duration of one poll of a queue, fetch to acknowledge",
+    ["queue_type"], buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60))
+POLL_ERRORS = Counter(
+    "hippo_poll_errors", "Polls that failed (source error, lost lease, store error)",
+    ["queue_type"])

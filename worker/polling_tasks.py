@@ -1,0 +1,97 @@
+"""Pure decisions of polling: how many items to take, batching, the task each batch
+becomes, and how long to wait after a failure. No I/O here."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pydantic_core
+
+from hippo.shared.model import TaskDefinition
+from hippo.shared.poll_store import NewTask
+from hippo.shared.sources.base import Item
+from hippo.shared.store import new_task_status
+
+# `$HIPPO_DATA`, `${HIPPO_DATA}` and the _BASE64 forms; `$HIPPO_DATA_X` is another name.
+_PLACEHOLDER = re.compile(r"\$(?:\{(HIPPO_DATA(?:_BASE64)?)\}|(HIPPO_DATA(?:_BASE64)?)(?!\w))")
+
+
+def substitute(text: str, data: str, data_base64: str) -> str:
+    """`text` with the HIPPO_DATA placeholders replaced, in one pass (data that itself
+    contains a placeholder is not expanded again)."""
+    if "$" not in text:
+        return text
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return data_base64 if name == "HIPPO_DATA_BASE64" else data
+
+    return _PLACEHOLDER.sub(value, text)
+
+
+def poll_limit(max_concurrent: int, batch_size: int, open_tasks: int) -> int:
+    """Items a poll may take: max_concurrent x batch_size minus the queue's unfinished
+    tasks, as the original Hippo counted it."""
+    return max(0, max_concurrent * batch_size - open_tasks)
+
+
+def fresh_items(items: Iterable[Item], seen: set[str]) -> list[Item]:
+    """Items whose key is neither already stored nor repeated earlier in this poll."""
+    taken: set[str] = set()
+    out = []
+    for item in items:
+        if item.key in seen or item.key in taken:
+            continue
+        taken.add(item.key)
+        out.append(item)
+    return out
+
+
+def batches(items: Sequence[Item], batch_size: int, separator: str) -> list[str]:
+    """HIPPO_DATA of each task: `batch_size` items at a time, joined by `separator`."""
+    return [separator.join(item.data for item in items[i:i + batch_size])
+            for i in range(0, len(items), batch_size)]
+
+
+def retry_delay_s(failures: int, first_s: float, frequency_s: float) -> float:
+    """Delay after the `failures`-th failure in a row: doubling from first_s, at most
+    the queue's frequency."""
+    return min(frequency_s, first_s * 2 ** min(max(failures - 1, 0), 40))
+
+
+class TaskTemplate:
+    """Turns HIPPO_DATA values into task records of one queue."""
+
+    def __init__(self, queue_id: str, queue_spec: Mapping[str, Any]) -> None:
+        job = {k: v for k, v in queue_spec.items() if k != "queue"}
+        job["max_concurrent"] = queue_spec["queue"]["max_concurrent"]
+        self.queue_id = queue_id
+        self.definition = TaskDefinition.model_validate({**job, "id": queue_id})
+        self._job = job
+
+    def spec(self, data: str) -> dict[str, Any]:
+        data_base64 = base64.b64encode(data.encode()).decode()
+        job = dict(self._job)
+        job["cmd"] = substitute(job["cmd"], data, data_base64)
+        env = {name: substitute(value, data, data_base64)
+               for name, value in job.get("env", {}).items()}
+        env["HIPPO_DATA"] = data
+        env["HIPPO_DATA_BASE64"] = data_base64
+        job["env"] = env
+        return job
+
+    def new_tasks(self, data_values: Iterable[str], now: float) -> list[NewTask]:
+        tasks = []
+        for data in data_values:
+            mesos_id = f"{self.queue_id}.{uuid.uuid4()}"
+            status = new_task_status(self.definition, self.queue_id, mesos_id, now,
+                                     queue_id=self.queue_id)
+            tasks.append(NewTask(mesos_id, self.queue_id,
+                                 json.dumps(self.spec(data), separators=(",", ":")).encode(),
+                                 pydantic_core.to_json(status)))
+        return tasks
