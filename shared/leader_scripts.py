@@ -1,0 +1,150 @@
+"""Lua scripts of the worker leader: each one atomic, each fenced by the leader epoch.
+
+Every script receives the key prefix as ARGV[1] (key names as in keys.py) and, except
+TAKE_EPOCH, the caller's epoch as ARGV[2]. When `<prefix>leader:epoch` holds another
+number, a newer leader exists: the script writes nothing and fails with STALE_EPOCH,
+so a leader that lost its lock (a pause, a partition) cannot claim or record anything.
+"""
+
+from hippo.shared.scripts import _TASK_HELPERS
+
+_FENCE = """
+local function fence(p, epoch)
+  if redis.call('GET', p .. 'leader:epoch') ~= epoch then
+    return redis.error_reply('STALE_EPOCH a newer leader holds epoch '
+                             .. tostring(redis.call('GET', p .. 'leader:epoch')))
+  end
+  return nil
+end
+local function is_null(v) return v == nil or v == cjson.null end
+"""
+
+TAKE_EPOCH = """
+-- take_epoch: a new leader's fencing number, only while it holds the lock.
+-- ARGV: prefix, lock key, lock id. Returns the new epoch, or 0 when the lock key does not
+-- hold this id (the lock was lost before the epoch could be taken).
+local p, lock_key, lock_id = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('GET', lock_key) ~= lock_id then return 0 end
+return redis.call('INCR', p .. 'leader:epoch')
+"""
+
+SAVE_FRAMEWORK_ID = _FENCE + """
+-- save_framework_id: remember the framework id Mesos gave (or forget it: '').
+-- ARGV: prefix, epoch, framework id or ''. Returns 1.
+local p, epoch, fid = ARGV[1], ARGV[2], ARGV[3]
+local stale = fence(p, epoch); if stale then return stale end
+if fid == '' then redis.call('DEL', p .. 'framework_id')
+else redis.call('SET', p .. 'framework_id', fid) end
+return 1
+"""
+
+CLAIM_TASKS = _TASK_HELPERS + _FENCE + """
+-- claim_tasks: move waiting tasks to TASK_STAGING on an agent, before ACCEPT is sent.
+-- ARGV: prefix, epoch, now, then 5 per task: mesos_id, agent id, agent hostname,
+--       max_concurrent of the task id ('' none), max_concurrent of its queue ('' none).
+-- A task is claimed only if it is still WAITING_ON_OFFERS, no kill was requested, and
+-- its task id's and queue's active counts are below the caps; claimed tasks enter the
+-- active sets, so the caps hold across leaders. Returns the mesos_ids claimed.
+local p, epoch, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local stale = fence(p, epoch); if stale then return stale end
+local claimed = {}
+for i = 4, #ARGV, 5 do
+  local mid, agent, host, id_cap, queue_cap = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local st = load_status(p, mid)
+  if st and st.mesos_state == 'WAITING_ON_OFFERS' and st.kill_requested ~= true then
+    local by_id = p .. 'tasks:active:id:' .. st.id
+    local ok = id_cap == '' or redis.call('ZCARD', by_id) < tonumber(id_cap)
+    local by_queue = nil
+    if type(st.queue_id) == 'string' then by_queue = p .. 'tasks:active:queue:' .. st.queue_id end
+    if ok and by_queue and queue_cap ~= '' then
+      ok = redis.call('ZCARD', by_queue) < tonumber(queue_cap)
+    end
+    if ok then
+      st.agent_id = agent
+      st.agent_hostname = host
+      set_state(p, mid, st, 'TASK_STAGING', now, 0)
+      local seq = redis.call('HGET', p .. 'task:' .. mid, 'seq')
+      redis.call('ZADD', by_id, seq, mid)
+      if by_queue then redis.call('ZADD', by_queue, seq, mid) end
+      save_status(p, mid, st)
+      claimed[#claimed + 1] = mid
+    end
+  end
+end
+return claimed
+"""
+
+RECORD_UPDATES = _TASK_HELPERS + _FENCE + """
+-- record_updates: store Mesos status updates (before they are acknowledged).
+-- ARGV: prefix, epoch, now, finished runs kept per task id, then 7 per update:
+--       mesos_id, state, message, reason, agent id, retry budget ('', 'task' or
+--       'system', from retries.retry_budget), a fresh uuid for a new run.
+-- Idempotent: a repeated state, an older state arriving late, or any update for a task
+-- that already ended (e.g. lost, then retried) changes nothing. A terminal state with a
+-- budget left (and no kill requested) creates the next run in the same step: a new
+-- record `<id>.<uuid>` waiting for offers, linked by previous_mesos_id, its budget one
+-- less, ordered like a newly created task.
+-- Returns 2 per update: outcome ('stored' | 'retried' | 'same' | 'stale' | 'missing')
+-- and a detail (the new run's mesos_id when retried; created_tstamp on a first
+-- TASK_RUNNING; otherwise '').
+local p, epoch, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local stale = fence(p, epoch); if stale then return stale end
+local RANK = {TASK_STAGING = 1, TASK_STARTING = 2, TASK_RUNNING = 3, TASK_UNREACHABLE = 3,
+              TASK_UNKNOWN = 3, TASK_KILLING = 4}
+local out = {}
+local published = false
+for i = 5, #ARGV, 7 do
+  local mid, state, message, reason = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local agent, budget, fresh = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+  local st = load_status(p, mid)
+  local outcome, detail = 'stored', ''
+  if not st then
+    outcome = 'missing'
+  elseif not ACTIVE[st.mesos_state] then
+    outcome = 'stale'
+  elseif st.mesos_state == state or
+         (not TERMINAL[state] and (RANK[state] or 0) < (RANK[st.mesos_state] or 0)) then
+    outcome = 'same'
+  else
+    if message ~= '' then st.status_message = message end
+    if reason ~= '' then st.status_reason = reason end
+    if agent ~= '' and is_null(st.agent_id) then st.agent_id = agent end
+    if state == 'TASK_RUNNING' and is_null(st.started_tstamp) then
+      st.started_tstamp = now
+      detail = tostring(st.created_tstamp)
+    end
+    set_state(p, mid, st, state, now, keep)
+    local left_field = budget .. '_retries_left'
+    if TERMINAL[state] and budget ~= '' and st.kill_requested ~= true
+       and (tonumber(st[left_field]) or 0) > 0 then
+      local new = st.id .. '.' .. fresh
+      local run = {
+        id = st.id, mesos_id = new, queue_id = st.queue_id, mesos_state = 'WAITING_ON_OFFERS',
+        task_retries_left = st.task_retries_left, system_retries_left = st.system_retries_left,
+        agent_id = cjson.null, agent_hostname = cjson.null, created_tstamp = now,
+        updated_tstamp = now, started_tstamp = cjson.null, finished_tstamp = cjson.null,
+        status_message = cjson.null, status_reason = cjson.null, previous_mesos_id = mid,
+        kill_requested = false,
+      }
+      run[left_field] = tonumber(st[left_field]) - 1
+      local spec = redis.call('HGET', p .. 'task:' .. mid, 'spec')
+      local seq = redis.call('INCR', p .. 'tasks:seq')
+      redis.call('HSET', p .. 'task:' .. new, 'spec', spec, 'status', cjson.encode(run), 'seq', seq)
+      redis.call('ZADD', p .. 'tasks:all', seq, new)
+      redis.call('ZADD', p .. 'tasks:state:WAITING_ON_OFFERS', seq, new)
+      redis.call('ZADD', p .. 'tasks:id:' .. st.id, seq, new)
+      if type(st.queue_id) == 'string' then
+        redis.call('ZADD', p .. 'tasks:queue:' .. st.queue_id, seq, new)
+        redis.call('ZADD', p .. 'tasks:open:queue:' .. st.queue_id, seq, new)
+      end
+      outcome, detail = 'retried', new
+      published = true
+    end
+    save_status(p, mid, st)
+  end
+  out[#out + 1] = outcome
+  out[#out + 1] = detail
+end
+if published then redis.call('PUBLISH', p .. 'events', 'waiting') end
+return out
+"""

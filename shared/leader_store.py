@@ -1,0 +1,246 @@
+"""The worker leader's side of the store: fenced claims and status updates, and the
+reads an offer round, reconciliation and kills need.
+
+Every write goes through a Lua script of leader_scripts.py that checks the caller's
+epoch; a stale leader gets `StaleEpoch` and must step down. Reads are pipelined, so a
+round costs a few round trips whatever the number of tasks it looks at, and nothing it
+reads grows with the number of finished task records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from hippo.shared import leader_scripts
+from hippo.shared.errors import HippoError
+from hippo.shared.keys import Keys
+from hippo.shared.model import ACTIVE_STATES, WAITING
+
+DEFAULT_QUEUE_MAX_CONCURRENT = 10000
+
+
+class StaleEpoch(HippoError):
+    """A newer leader took an epoch: this one must stop acting as leader."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    mesos_id: str
+    agent_id: str
+    hostname: str
+    id_cap: int | None
+    queue_cap: int | None
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    mesos_id: str
+    state: str
+    message: str
+    reason: str
+    agent_id: str
+    retry_budget: str  # '', 'task' or 'system'
+    fresh_uuid: str  # names the next run, if one is made
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    outcome: str  # stored | retried | same | stale | missing
+    detail: str  # new mesos_id when retried; created_tstamp on a first TASK_RUNNING
+
+
+@dataclass(frozen=True)
+class ActiveTask:
+    mesos_id: str
+    state: str
+    agent_id: str | None
+    updated_tstamp: float
+    kill_requested: bool
+
+
+def _fenced_error(e: ResponseError) -> Exception:
+    if "STALE_EPOCH" in str(e):
+        return StaleEpoch(str(e))
+    return e
+
+
+def _text(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class LeaderStore:
+    def __init__(self, client: aioredis.Redis, keys: Keys, *, keep_per_id: int = 100) -> None:
+        self.redis = client
+        self.keys = keys
+        self.keep_per_id = keep_per_id
+        self._take_epoch = client.register_script(leader_scripts.TAKE_EPOCH)
+        self._save_framework_id = client.register_script(leader_scripts.SAVE_FRAMEWORK_ID)
+        self._claim = client.register_script(leader_scripts.CLAIM_TASKS)
+        self._record = client.register_script(leader_scripts.RECORD_UPDATES)
+
+    # --- leadership ----------------------------------------------------------------
+
+    async def take_epoch(self, lock_key: str, lock_id: str) -> int | None:
+        """A new epoch while the lock holds `lock_id`; None when it does not."""
+        epoch = int(await self._take_epoch(args=[self.keys.prefix, lock_key, lock_id]))
+        return epoch or None
+
+    async def still_leader(self, lock_key: str, lock_id: str, epoch: int) -> bool:
+        """The lock still holds our id and no newer epoch was taken."""
+        holder, current = await self.redis.mget([lock_key, self.keys.leader_epoch])
+        return _text(holder) == lock_id and _text(current) == str(epoch)
+
+    async def framework_id(self) -> str | None:
+        return _text(await self.redis.get(self.keys.framework_id))
+
+    async def save_framework_id(self, epoch: int, framework_id: str | None) -> None:
+        try:
+            await self._save_framework_id(args=[self.keys.prefix, epoch, framework_id or ""])
+        except ResponseError as e:
+            raise _fenced_error(e) from e
+
+    # --- offer rounds --------------------------------------------------------------
+
+    async def waiting(self, after_seq: float | None, limit: int) -> list[tuple[str, float]]:
+        """(mesos_id, seq) of waiting tasks in creation order, after `after_seq`."""
+        low = "-inf" if after_seq is None else f"({after_seq}"
+        found = await self.redis.zrangebyscore(self.keys.tasks_by_state(WAITING), low, "+inf",
+                                               start=0, num=limit, withscores=True)
+        return [(m.decode(), float(s)) for m, s in found]
+
+    async def waiting_count(self) -> int:
+        return int(await self.redis.zcard(self.keys.tasks_by_state(WAITING)))
+
+    async def task_fields(self, mesos_ids: Sequence[str]) -> list[tuple[bytes | None, bytes | None]]:
+        """(spec, status) JSON of each task, None where it is gone."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for mid in mesos_ids:
+                pipe.hmget(self.keys.task(mid), ["spec", "status"])
+            found = await pipe.execute()
+        return [(spec, status) for spec, status in found]
+
+    async def active_counts(self, task_ids: Iterable[str], queue_ids: Iterable[str]
+                            ) -> tuple[dict[str, int], dict[str, int]]:
+        ids, queues = list(task_ids), list(queue_ids)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.zcard(self.keys.tasks_active_by_id(task_id))
+            for queue_id in queues:
+                pipe.zcard(self.keys.tasks_active_by_queue(queue_id))
+            counts = await pipe.execute()
+        return (dict(zip(ids, counts[:len(ids)], strict=True)),
+                dict(zip(queues, counts[len(ids):], strict=True)))
+
+    async def queue_caps(self, queue_ids: Iterable[str]) -> dict[str, int]:
+        """Each queue's `max_concurrent` (the default for a queue since deleted)."""
+        queues = list(queue_ids)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for queue_id in queues:
+                pipe.hget(self.keys.queue(queue_id), "spec")
+            specs = await pipe.execute()
+        caps = {}
+        for queue_id, spec in zip(queues, specs, strict=True):
+            cap = DEFAULT_QUEUE_MAX_CONCURRENT
+            if spec is not None:
+                block = json.loads(spec).get("queue") or {}
+                cap = int(block.get("max_concurrent", DEFAULT_QUEUE_MAX_CONCURRENT))
+            caps[queue_id] = cap
+        return caps
+
+    async def active_agents(self, task_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        """(agent_id, hostname) of the active runs of each task id."""
+        ids = list(task_ids)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.zrange(self.keys.tasks_active_by_id(task_id), 0, -1)
+            members = await pipe.execute()
+        pairs = [(task_id, m.decode()) for task_id, ms in zip(ids, members, strict=True) for m in ms]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for _, mid in pairs:
+                pipe.hget(self.keys.task(mid), "status")
+            statuses = await pipe.execute()
+        placed: dict[str, list[tuple[str, str]]] = {task_id: [] for task_id in ids}
+        for (task_id, _), raw in zip(pairs, statuses, strict=True):
+            if raw is not None:
+                st = json.loads(raw)
+                placed[task_id].append((st.get("agent_id") or "", st.get("agent_hostname") or ""))
+        return placed
+
+    async def claim(self, epoch: int, now: float, claims: Sequence[Claim]) -> list[str]:
+        """Move these waiting tasks to TASK_STAGING; returns the mesos_ids claimed."""
+        if not claims:
+            return []
+        args: list[Any] = [self.keys.prefix, epoch, now]
+        for c in claims:
+            args += [c.mesos_id, c.agent_id, c.hostname,
+                     "" if c.id_cap is None else c.id_cap,
+                     "" if c.queue_cap is None else c.queue_cap]
+        try:
+            claimed = await self._claim(args=args)
+        except ResponseError as e:
+            raise _fenced_error(e) from e
+        return [m.decode() for m in claimed]
+
+    # --- status updates ------------------------------------------------------------
+
+    async def record_updates(self, epoch: int, now: float,
+                             updates: Sequence[StatusUpdate]) -> list[UpdateOutcome]:
+        args: list[Any] = [self.keys.prefix, epoch, now, self.keep_per_id]
+        for u in updates:
+            args += [u.mesos_id, u.state, u.message, u.reason, u.agent_id, u.retry_budget,
+                     u.fresh_uuid]
+        try:
+            result = await self._record(args=args)
+        except ResponseError as e:
+            raise _fenced_error(e) from e
+        return [UpdateOutcome(result[i].decode(), result[i + 1].decode())
+                for i in range(0, len(result), 2)]
+
+    # --- reconciliation and kills --------------------------------------------------
+
+    async def active_tasks(self, states: Iterable[str] = ACTIVE_STATES) -> list[ActiveTask]:
+        """Every task Hippo believes is on an agent (in one of `states`)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for state in states:
+                pipe.zrange(self.keys.tasks_by_state(state), 0, -1)
+            members = await pipe.execute()
+        return await self._statuses([m.decode() for ms in members for m in ms])
+
+    async def _statuses(self, mesos_ids: Sequence[str]) -> list[ActiveTask]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for mid in mesos_ids:
+                pipe.hget(self.keys.task(mid), "status")
+            raws = await pipe.execute()
+        found = []
+        for mid, raw in zip(mesos_ids, raws, strict=True):
+            if raw is None:
+                continue
+            st = json.loads(raw)
+            found.append(ActiveTask(mid, st["mesos_state"], st.get("agent_id"),
+                                    float(st.get("updated_tstamp") or 0),
+                                    bool(st.get("kill_requested"))))
+        return found
+
+    async def kill_requests(self, limit: int = 1000) -> tuple[list[ActiveTask], list[str]]:
+        """Tasks whose kill was requested and which still run; and ids to forget (ended)."""
+        mids: list[str] = []
+        async for member in self.redis.sscan_iter(self.keys.kills, count=limit):
+            mids.append(member.decode())
+            if len(mids) >= limit:
+                break
+        tasks = await self._statuses(mids)
+        running = [t for t in tasks if t.state in ACTIVE_STATES]
+        known = {t.mesos_id for t in running}
+        return running, [m for m in mids if m not in known]
+
+    async def forget_kills(self, mesos_ids: Sequence[str]) -> None:
+        if mesos_ids:
+            await self.redis.srem(self.keys.kills, *mesos_ids)

@@ -1,0 +1,42 @@
+"""`hippo worker`: a worker process (queue polling, and the Mesos framework when leader)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from hippo.shared.errors import SettingsError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "worker", help="run a worker: polls queues; the elected leader runs the Mesos framework")
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="serve /metrics on this port; 0 turns it off "
+                             "(default HIPPO_METRICS_PORT)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hippo.shared.logs import setup_logging
+    from hippo.shared.settings import Settings
+    from hippo.worker.main import run_worker
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as e:
+        raise SystemExit(f"hippo worker: {e}") from None
+    setup_logging(settings.log_level, settings.log_format)
+    # httpx logs every Mesos call at INFO: thousands a second on a busy leader.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+    if port < 0:
+        raise SystemExit(f"hippo worker: --metrics-port must be >= 0, got {port}")
+    try:
+        import uvloop
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        return runner.run(run_worker(settings, metrics_port=port))

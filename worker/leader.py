@@ -1,0 +1,115 @@
+"""Leader election: every worker stands by for the lock; the holder leads one term at a
+time (a LeaderSession) under a fresh epoch, watched by an ownership watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from redis.exceptions import RedisError
+
+from hippo.shared.keys import Keys
+from hippo.shared.leader_lock import LeaderLease
+from hippo.shared.leader_store import LeaderStore, StaleEpoch
+from hippo.shared.settings import Settings
+from hippo.shared.store import connect
+from hippo.worker.metrics import WorkerMetrics
+from hippo.worker.session import LeaderSession, LeadershipLost
+
+log = logging.getLogger(__name__)
+
+
+def watchdog_interval_s(lock_expire_s: int) -> float:
+    """How often the leader checks that the lock is still its own: well within the expiry."""
+    return max(0.2, min(1.0, lock_expire_s / 4))
+
+
+async def run_leader_election(settings: Settings, stop: asyncio.Event,
+                              metrics: WorkerMetrics) -> None:
+    """Stand by, lead while holding the lock, stand by again; return when `stop` is set."""
+    keys = Keys(settings.redis_prefix)
+    lease = LeaderLease(settings.redis_url, keys, settings.lock_expire_s)
+    redis = connect(settings.redis_url)
+    store = LeaderStore(redis, keys, keep_per_id=settings.task_retention_per_id)
+    try:
+        while not stop.is_set():
+            try:
+                acquired = await asyncio.to_thread(lease.acquire, 1)
+            except RedisError as e:
+                log.warning("leader: cannot reach Redis to stand by (%s); retrying", e)
+                await _sleep_unless(stop, 1.0)
+                continue
+            if not acquired:
+                continue
+            try:
+                if not stop.is_set():
+                    await _lead(settings, stop, metrics, lease, store, redis)
+            except (StaleEpoch, LeadershipLost) as e:
+                log.error("leader: stepping down: %s", e)
+            except RedisError as e:
+                log.error("leader: stepping down, Redis failed: %s", e)
+            except Exception:
+                log.exception("leader: stepping down after an unexpected error")
+                await _sleep_unless(stop, 1.0)
+            finally:
+                metrics.leader.set(0)
+                await asyncio.to_thread(lease.release)
+    finally:
+        await asyncio.to_thread(lease.close)
+        await redis.aclose()
+
+
+async def _lead(settings: Settings, stop: asyncio.Event, metrics: WorkerMetrics,
+                lease: LeaderLease, store: LeaderStore, redis: object) -> None:
+    lock_id = lease.id
+    assert lock_id is not None
+    epoch = await store.take_epoch(lease.key, lock_id)
+    if epoch is None:
+        log.warning("leader: lock lost before an epoch could be taken")
+        return
+    log.warning("leader: this worker leads now (epoch %d)", epoch)
+    metrics.leader.set(1)
+    session = LeaderSession(settings, redis, store, epoch, metrics)  # type: ignore[arg-type]
+    lost = asyncio.Event()
+    jobs = {
+        asyncio.create_task(session.run(), name="leader-session"),
+        asyncio.create_task(_watch_lease(store, lease.key, lock_id, epoch,
+                                         watchdog_interval_s(settings.lock_expire_s), lost),
+                            name="leader-watchdog"),
+        asyncio.create_task(stop.wait(), name="leader-stop"),
+    }
+    try:
+        done, _ = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
+        for job in done:
+            if job.get_name() != "leader-stop":
+                job.result()
+        if stop.is_set():
+            log.warning("leader: stopping; the lock is released for a standby (no TEARDOWN: "
+                        "tasks keep running)")
+        elif lost.is_set():
+            raise LeadershipLost("the leader lock is no longer ours")
+    finally:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+
+async def _watch_lease(store: LeaderStore, lock_key: str, lock_id: str, epoch: int,
+                       interval_s: float, lost: asyncio.Event) -> None:
+    """Step down on any doubt: the lock holds another id, a newer epoch, or Redis fails."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            ours = await asyncio.wait_for(store.still_leader(lock_key, lock_id, epoch), interval_s)
+        except (RedisError, OSError, TimeoutError) as e:
+            log.error("leader: cannot check the leader lock (%s)", e)
+            ours = False
+        if not ours:
+            lost.set()
+            return
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

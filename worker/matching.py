@@ -1,0 +1,251 @@
+"""Offer matching: which waiting tasks go on which offers. Pure functions over plain data.
+
+Tasks are taken in the order given (creation order, the FIFO). A task fits an offer when
+its cpus and mem fit what is left of the offer, its task id and queue are below their
+`max_concurrent`, and its Marathon constraints hold on the offer's hostname and
+attributes, given where the other active runs of the same task id are placed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hippo.shared.model import Operator
+
+# Mesos keeps three decimals of scalar resources; compare with a little slack.
+EPSILON = 1e-6
+HOSTNAME_FIELDS = ("hostname", "@hostname")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One constraint, ready to check: `[field, OPERATOR, value?]`."""
+
+    field: str
+    operator: Operator
+    value: str | None = None
+    pattern: re.Pattern[str] | None = None
+
+    @classmethod
+    def parse(cls, raw: Sequence[Any]) -> Rule:
+        name, op = str(raw[0]), Operator(str(raw[1]))
+        value = str(raw[2]) if len(raw) > 2 and raw[2] is not None else None
+        pattern = re.compile(value) if op in (Operator.LIKE, Operator.UNLIKE) and value else None
+        return cls(name, op, value, pattern)
+
+    @property
+    def needs_placements(self) -> bool:
+        """Whether checking it needs to know where the task id's other runs are."""
+        return self.operator in (Operator.UNIQUE, Operator.GROUP_BY, Operator.MAX_PER)
+
+
+@dataclass(frozen=True)
+class OfferView:
+    """What matching needs of one Mesos offer."""
+
+    id: str
+    agent_id: str
+    hostname: str
+    attributes: Mapping[str, str]
+    cpus: float
+    mem: float
+    role: str | None = None
+
+    @classmethod
+    def from_json(cls, offer: Mapping[str, Any]) -> OfferView:
+        cpus = mem = 0.0
+        for resource in offer.get("resources") or []:
+            if resource.get("type") != "SCALAR":
+                continue
+            if resource.get("name") == "cpus":
+                cpus += float(resource["scalar"]["value"])
+            elif resource.get("name") == "mem":
+                mem += float(resource["scalar"]["value"])
+        info = offer.get("allocation_info")
+        return cls(
+            id=offer["id"]["value"],
+            agent_id=offer["agent_id"]["value"],
+            hostname=offer.get("hostname", ""),
+            attributes=attribute_values(offer.get("attributes") or []),
+            cpus=cpus,
+            mem=mem,
+            role=info.get("role") if isinstance(info, dict) else None,
+        )
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where something runs: an agent's hostname and attributes."""
+
+    hostname: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A waiting task as matching sees it."""
+
+    mesos_id: str
+    task_id: str
+    queue_id: str | None
+    cpus: float
+    mem: float
+    rules: tuple[Rule, ...] = ()
+    max_concurrent: int | None = 10  # per task id; None: no cap
+    queue_max_concurrent: int | None = None  # None: not from a queue, or no cap
+
+    @property
+    def needs_placements(self) -> bool:
+        return any(rule.needs_placements for rule in self.rules)
+
+
+def _scalar_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def attribute_values(attributes: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Mesos attributes as text, the way constraints compare them (SCALAR 2.0 -> "2")."""
+    values: dict[str, str] = {}
+    for attribute in attributes:
+        name, kind = attribute.get("name"), attribute.get("type")
+        if not name:
+            continue
+        if kind == "TEXT":
+            values[name] = str((attribute.get("text") or {}).get("value", ""))
+        elif kind == "SCALAR":
+            values[name] = _scalar_text(float((attribute.get("scalar") or {}).get("value", 0)))
+        elif kind == "SET":
+            values[name] = ",".join((attribute.get("set") or {}).get("item") or [])
+        elif kind == "RANGES":
+            ranges = (attribute.get("ranges") or {}).get("range") or []
+            values[name] = ",".join(f"[{r.get('begin')}-{r.get('end')}]" for r in ranges)
+    return values
+
+
+def field_value(name: str, place: Place) -> str | None:
+    if name in HOSTNAME_FIELDS:
+        return place.hostname
+    return place.attributes.get(name)
+
+
+def _same(actual: str, wanted: str) -> bool:
+    if actual == wanted:
+        return True
+    try:
+        return float(actual) == float(wanted)
+    except ValueError:
+        return False
+
+
+def rule_holds(rule: Rule, place: Place, placed: Sequence[Place],
+               known_values: Iterable[str] = ()) -> bool:
+    """Whether `rule` allows one more run at `place`, with the task id's runs at `placed`.
+
+    `known_values` are values of the rule's field seen elsewhere (other offers), which
+    GROUP_BY balances over.
+    """
+    value = field_value(rule.field, place)
+    op = rule.operator
+    if op is Operator.UNEQUAL:
+        return value is None or not _same(value, rule.value or "")
+    if op is Operator.UNLIKE:
+        assert rule.pattern is not None
+        return value is None or rule.pattern.fullmatch(value) is None
+    if value is None:
+        return False
+    if op in (Operator.CLUSTER, Operator.EQUAL, Operator.IS):
+        return _same(value, rule.value or "")
+    if op is Operator.LIKE:
+        assert rule.pattern is not None
+        return rule.pattern.fullmatch(value) is not None
+    others = [field_value(rule.field, p) for p in placed]
+    if op is Operator.UNIQUE:
+        return value not in others
+    if op is Operator.MAX_PER:
+        return others.count(value) < int(rule.value or 1)
+    if op is Operator.GROUP_BY:
+        counts: dict[str, int] = {}
+        for other in others:
+            if other is not None:
+                counts[other] = counts.get(other, 0) + 1
+        groups = set(counts) | set(known_values) | {value}
+        wanted_groups = int(rule.value) if rule.value else 0
+        # Too few groups in use yet: only an unused value keeps the spread even.
+        least = 0 if len(counts) < wanted_groups else min(counts.get(g, 0) for g in groups)
+        return counts.get(value, 0) <= least
+    raise ValueError(f"unknown constraint operator {op}")
+
+
+@dataclass
+class _Room:
+    offer: OfferView
+    cpus: float
+    mem: float
+
+
+@dataclass
+class MatchState:
+    """What a round knows besides the offers: active counts and placements, updated as
+    tasks are assigned so that later tasks of the same round see the earlier ones."""
+
+    active_by_id: dict[str, int] = field(default_factory=dict)
+    active_by_queue: dict[str, int] = field(default_factory=dict)
+    placements: dict[str, list[Place]] = field(default_factory=dict)
+
+
+def match_offers(candidates: Iterable[Candidate], offers: Sequence[OfferView],
+                 state: MatchState) -> list[tuple[Candidate, OfferView]]:
+    """Assign tasks, in the order given, to the offer with the most cpus left that fits.
+
+    Tasks that fit nowhere are skipped (a later, smaller task may still fit).
+    """
+    rooms = [_Room(o, o.cpus, o.mem) for o in offers]
+    assigned: list[tuple[Candidate, OfferView]] = []
+    for task in candidates:
+        if not rooms:
+            break
+        if task.max_concurrent is not None and \
+                state.active_by_id.get(task.task_id, 0) >= task.max_concurrent:
+            continue
+        if task.queue_id is not None and task.queue_max_concurrent is not None and \
+                state.active_by_queue.get(task.queue_id, 0) >= task.queue_max_concurrent:
+            continue
+        placed = state.placements.get(task.task_id, [])
+        best: _Room | None = None
+        for room in rooms:
+            if room.cpus + EPSILON < task.cpus or room.mem + EPSILON < task.mem:
+                continue
+            if best is not None and room.cpus <= best.cpus:
+                continue
+            if task.rules and not _rules_hold(task.rules, room.offer, placed, offers):
+                continue
+            best = room
+        if best is None:
+            continue
+        best.cpus -= task.cpus
+        best.mem -= task.mem
+        assigned.append((task, best.offer))
+        state.active_by_id[task.task_id] = state.active_by_id.get(task.task_id, 0) + 1
+        if task.queue_id is not None:
+            state.active_by_queue[task.queue_id] = state.active_by_queue.get(task.queue_id, 0) + 1
+        state.placements.setdefault(task.task_id, []).append(
+            Place(best.offer.hostname, best.offer.attributes))
+        if best.cpus < EPSILON or best.mem < EPSILON:
+            rooms.remove(best)
+    return assigned
+
+
+def _rules_hold(rules: Sequence[Rule], offer: OfferView, placed: Sequence[Place],
+                offers: Sequence[OfferView]) -> bool:
+    place = Place(offer.hostname, offer.attributes)
+    for rule in rules:
+        known: list[str] = []
+        if rule.operator is Operator.GROUP_BY:
+            known = [v for v in (field_value(rule.field, Place(o.hostname, o.attributes))
+                                 for o in offers) if v is not None]
+        if not rule_holds(rule, place, placed, known):
+            return False
+    return True
