@@ -49,6 +49,13 @@ def _redis_url(raw: str) -> str:
     return raw
 
 
+def _redis_prefix(raw: str) -> str:
+    # Key patterns (SORT ... GET) give `*` a meaning; keep prefixes plain.
+    if not raw or any(c in raw for c in "*?[] "):
+        raise ValueError(f"must be non-empty, without spaces or * ? [ ], got {raw!r}")
+    return raw
+
+
 def _log_format(raw: str) -> str:
     if raw not in ("plain", "json"):
         raise ValueError(f"must be plain or json, got {raw!r}")
@@ -65,7 +72,7 @@ class Settings:
         "HIPPO_REDIS_URL", "redis://127.0.0.1:6379/0", _redis_url, "Redis holding all of Hippo's state."
     )
     redis_prefix: str = _setting(
-        "HIPPO_REDIS_PREFIX", "hippo:", str, "Prefix of every Redis key Hippo writes."
+        "HIPPO_REDIS_PREFIX", "hippo:", _redis_prefix, "Prefix of every Redis key Hippo writes."
     )
     mesos_master: tuple[str, ...] = _setting(
         "HIPPO_MESOS_MASTER", "http://127.0.0.1:5050", _csv,

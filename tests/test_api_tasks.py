@@ -73,6 +73,17 @@ def test_list_pages_newest_first_with_a_cursor(api: TestClient) -> None:
     assert pages == 3
 
 
+def test_tasks_created_while_paging_do_not_shift_the_pages(api: TestClient) -> None:
+    made = [api.post("/tasks/", json=task(id=f"t{n}")).json()["mesos_id"] for n in range(6)]
+    first = api.get("/tasks/?limit=3")
+    for n in range(4):
+        api.post("/tasks/", json=task(id=f"late{n}"))
+    cursor = first.headers["x-next-cursor"]
+    second = api.get(f"/tasks/?limit=3&cursor={cursor}")
+    assert [t["mesos_id"] for t in first.json() + second.json()] == made[::-1]
+    assert "x-next-cursor" not in second.headers
+
+
 @pytest.mark.parametrize("query, expected", [
     ("id=a", ["a2", "a1"]),
     ("queue_id=q1", []),
