@@ -17,6 +17,7 @@ from starlette.routing import Route
 from hippo.api import queues, tasks
 from hippo.api.auth import TokenAuth
 from hippo.api.body import BadBody
+from hippo.api.metrics import RequestMetrics, metrics
 from hippo.api.openapi import openapi_document
 from hippo.api.responses import error_response, json_response
 from hippo.shared.errors import (
@@ -75,6 +76,7 @@ ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
 ]
 
 
@@ -122,7 +124,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await client.aclose()
 
-    middleware = [Middleware(TokenAuth, tokens=settings.api_tokens)] if settings.api_tokens else []
+    middleware = [Middleware(RequestMetrics)]
+    if settings.api_tokens:
+        middleware.append(Middleware(TokenAuth, tokens=settings.api_tokens))
     handlers: dict[Any, Any] = {
         HTTPException: _http_error,
         ValidationFailed: _hippo_error,

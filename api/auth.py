@@ -13,7 +13,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hippo.api.responses import error_response
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+# Probes and Prometheus scrape without a token; none of them shows a secret.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _WRITE_SUFFIXES = ("/kill", "/toggle", "/enable", "/disable")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

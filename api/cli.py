@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import tempfile
 
 from hippo.shared.errors import SettingsError
 from hippo.shared.logs import setup_logging
@@ -21,7 +23,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(run=run)
 
 
+def _metrics_folder() -> None:
+    """Give prometheus-client's multiprocess mode a fresh folder shared by the workers.
+
+    Set before anything imports prometheus_client: it picks its storage at import."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hippo-api-metrics-")
+
+
 def run(args: argparse.Namespace) -> int:
+    _metrics_folder()
     import uvicorn
 
     from hippo.api.app import startup_warnings

@@ -63,3 +63,14 @@ def test_openapi_document_lists_every_route(api_process: str) -> None:
     schemas = document["components"]["schemas"]
     assert schemas["TaskDefinition"]["properties"]["max_concurrent"]["default"] == 10
     assert schemas["QueueBlock"]["properties"]["batch_separator"]["default"] == "|"
+
+
+def test_metrics_sum_requests_across_uvicorn_workers(api_process: str) -> None:
+    # Fresh connections, so both worker processes answer some of them.
+    for _ in range(30):
+        assert httpx.get(f"{api_process}/queuetypes/").status_code == 200
+    text = httpx.get(f"{api_process}/metrics").text
+    counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("hippo_api_requests_total{")
+                  and 'route="/queuetypes/"' in line and 'status="200"' in line)
+    assert counted == 30
