@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from hippo.api import queues, tasks
@@ -54,6 +55,18 @@ async def readyz(request: Request) -> Response:
     return json_response({"status": "ready"})
 
 
+_UI_PAGE = Path(__file__).parent / "ui" / "index.html"
+
+
+async def ui(request: Request) -> Response:
+    """The web UI: one static page that uses the REST API from the browser."""
+    return FileResponse(_UI_PAGE, media_type="text/html")
+
+
+async def root(request: Request) -> Response:
+    return RedirectResponse("/ui/")
+
+
 async def openapi(request: Request) -> Response:
     return json_response(openapi_document(request.app.state.sources))
 
@@ -77,6 +90,8 @@ ROUTES = [
     Route("/readyz", readyz, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
+    *_routes("/ui/", ui, ["GET"]),
+    Route("/", root, methods=["GET"]),
 ]
 
 

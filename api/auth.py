@@ -14,7 +14,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hippo.api.responses import error_response
 
 # Probes and Prometheus scrape without a token; none of them shows a secret.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# The UI page itself is static; it sends the token the user types with each call.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/", "/ui", "/ui/"})
 _WRITE_SUFFIXES = ("/kill", "/toggle", "/enable", "/disable")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
