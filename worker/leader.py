@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 
 from redis.exceptions import RedisError
 
@@ -68,7 +69,7 @@ async def _lead(settings: Settings, stop: asyncio.Event, metrics: WorkerMetrics,
     if epoch is None:
         log.warning("leader: lock lost before an epoch could be taken")
         return
-    log.warning("leader: this worker leads now (epoch %d)", epoch)
+    log.warning("leader: this worker leads now (epoch %d, pid %d)", epoch, os.getpid())
     metrics.leader.set(1)
     session = LeaderSession(settings, redis, store, epoch, metrics)  # type: ignore[arg-type]
     lost = asyncio.Event()

@@ -1,8 +1,21 @@
-"""Rows of a SQL query, taken incrementally on a filter column."""
+"""Rows of a SQL query, taken incrementally on a filter column.
 
+The user's query is wrapped as a subquery: `SELECT * FROM (<query>) AS hippo_rows WHERE
+<filter_field> > %s ORDER BY <filter_field> LIMIT %s`. `filter_field` is a checked plain
+identifier; the value is always a bound parameter. The watermark is the last filter
+value whose rows were all taken, stored with the tasks. PostgreSQL through psycopg2,
+MySQL/MariaDB through PyMySQL (the `mysql` extra).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
 import re
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from hippo.shared.sources.base import Param, Source
+from hippo.shared.sources.base import Fetched, Item, Param, PollRequest, Source, SourceError
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMES = ("postgresql://", "postgres://", "jdbc:postgresql://", "mysql://", "jdbc:mysql://",
@@ -30,3 +43,103 @@ class SqlQuerySource(Source):
               check=_check_identifier),
         Param("filter_val", default="", label="Take rows with filter_field above this value"),
     )
+
+    def fetch(self, request: PollRequest) -> Fetched:
+        settings = request.settings
+        field = settings["filter_field"]
+        _check_identifier(field)  # checked at save time too; this is the line that uses it
+        start = start_value(request.watermark, field, settings["filter_val"])
+        kind, connect = _connector(settings["conn_string"])
+        query = settings["query"].strip().rstrip(";").replace("%", "%%")
+        wrapped = f"SELECT * FROM ({query}) AS hippo_rows"
+        try:
+            conn = connect()
+        except Exception as e:
+            raise SourceError(f"{kind}: cannot connect: {_first_line(e)}") from e
+        try:
+            with conn.cursor() as cursor:
+                where, args = ("", []) if start is None else (f" WHERE {field} > %s", [start])
+                cursor.execute(f"{wrapped}{where} ORDER BY {field} LIMIT %s",
+                               [*args, request.limit])
+                rows = [tuple(row) for row in cursor.fetchall()]
+                index = _column_index(cursor.description, field)
+                if len(rows) >= request.limit and rows:
+                    last = rows[-1][index]
+                    kept = [row for row in rows if row[index] != last]
+                    if kept:  # rows sharing the last value come whole in the next poll
+                        rows = kept
+                    else:  # every row shares one value: take all rows with it at once
+                        cursor.execute(f"{wrapped} WHERE {field} = %s", [last])
+                        rows = [tuple(row) for row in cursor.fetchall()]
+        except SourceError:
+            raise
+        except Exception as e:
+            raise SourceError(f"{kind}: query failed: {_first_line(e)}") from e
+        finally:
+            conn.close()
+        if not rows:
+            return Fetched(items=[])
+        items = []
+        for row in rows:
+            data = json.dumps(list(row), default=str)
+            value = json.dumps(row[index], default=str)
+            digest = hashlib.sha1(data.encode()).hexdigest()[:16]
+            items.append(Item(data=data, key=f"{value}:{digest}"))
+        watermark = {"field": field, "from": settings["filter_val"],
+                     "value": json.loads(json.dumps(rows[-1][index], default=str))}
+        return Fetched(items=items, watermark=watermark)
+
+
+def start_value(watermark: Any, field: str, filter_val: str) -> Any:
+    """Where a poll starts: the stored watermark while the queue's filter settings are the
+    ones it was made with; else filter_val ('' = from the first row)."""
+    if (isinstance(watermark, dict) and watermark.get("field") == field
+            and watermark.get("from") == filter_val):
+        return watermark.get("value")
+    return filter_val if filter_val != "" else None
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _column_index(description: Any, field: str) -> int:
+    names = [column[0] for column in description or ()]
+    for i, name in enumerate(names):
+        if name.lower() == field.lower():
+            return i
+    raise SourceError(f"the query returns no column {field!r} (filter_field); it returns "
+                      + ", ".join(names))
+
+
+def _connector(conn_string: str) -> tuple[str, Any]:
+    """(database kind, a function opening a connection) for a connection URL."""
+    url = conn_string.removeprefix("jdbc:")
+    scheme = url.split("://", 1)[0].lower()
+    if scheme in ("postgresql", "postgres"):
+        def connect_postgres() -> Any:
+            import psycopg2
+
+            conn = psycopg2.connect("postgresql://" + url.split("://", 1)[1],
+                                    connect_timeout=10, options="-c statement_timeout=60000")
+            conn.autocommit = True
+            return conn
+
+        return "postgresql", connect_postgres
+    if scheme in ("mysql", "mariadb"):
+        parts = urlsplit(url)
+
+        def connect_mysql() -> Any:
+            try:
+                import pymysql
+            except ImportError:
+                raise SourceError("MySQL/MariaDB queues need PyMySQL: "
+                                  "pip install 'hippo-mesos[mysql]'") from None
+            return pymysql.connect(
+                host=parts.hostname or "localhost", port=parts.port or 3306,
+                user=unquote(parts.username or ""), password=unquote(parts.password or ""),
+                database=parts.path.lstrip("/") or None, connect_timeout=10, read_timeout=60,
+                autocommit=True)
+
+        return "mysql", connect_mysql
+    raise SourceError(f"unsupported database URL scheme {scheme!r}")

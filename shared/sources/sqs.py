@@ -1,10 +1,83 @@
-"""AWS SQS: each message body becomes HIPPO_DATA."""
+"""AWS SQS: each message body becomes HIPPO_DATA.
 
-from hippo.shared.sources.aws import AWS_PARAMS
-from hippo.shared.sources.base import Param, Source
+A poll receives up to 10 messages a call until it has its limit or the queue answers
+none; messages are deleted (DeleteMessageBatch, 10 at a time) only after their tasks are
+stored. The message id is the idempotency key: SQS standard queues may deliver a message
+twice, and a poll that dies before deleting lets them come back after the visibility
+timeout; either way no second task is made.
+"""
+
+from __future__ import annotations
+
+from hippo.shared.sources.aws import AWS_PARAMS, AwsClients, aws_error
+from hippo.shared.sources.base import Fetched, Item, Param, PollRequest, Source, SourceError
+
+RECEIVE_MAX = 10  # SQS's limit per ReceiveMessage and per DeleteMessageBatch
 
 
 class SqsSource(Source):
     namespace = "sqs"
     label = "AWS SQS"
     params = (*AWS_PARAMS, Param("queuename", label="SQS queue name"))
+
+    def __init__(self) -> None:
+        self._clients = AwsClients()
+        self._urls: dict[tuple[str, ...], str] = {}
+
+    def _queue_url(self, client: object, request: PollRequest) -> str:
+        s = request.settings
+        key = (s["awskey"], s["awsregion"], s["endpoint_url"], s["queuename"])
+        url = self._urls.get(key)
+        if url is None:
+            try:
+                url = client.get_queue_url(QueueName=s["queuename"])["QueueUrl"]  # type: ignore[attr-defined]
+            except Exception as e:
+                raise aws_error(f"sqs queue {s['queuename']!r}", e) from e
+            self._urls[key] = url
+        return url
+
+    def fetch(self, request: PollRequest) -> Fetched:
+        client = self._clients.get("sqs", request.settings)
+        url = self._queue_url(client, request)
+        items: list[Item] = []
+        handles: list[tuple[str, str]] = []
+        while len(items) < request.limit:
+            try:
+                answer = client.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=min(RECEIVE_MAX, request.limit - len(items)),
+                    WaitTimeSeconds=0)
+            except Exception as e:
+                self._urls.clear()  # the queue may have been recreated under a new URL
+                if items:
+                    break  # keep what was received; they are stored, then deleted
+                raise aws_error(f"sqs queue {request.settings['queuename']!r}", e) from e
+            messages = answer.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                items.append(Item(data=message.get("Body", ""), key=message["MessageId"]))
+                handles.append((message["MessageId"], message["ReceiptHandle"]))
+        return Fetched(items=items, receipt=(url, handles))
+
+    def acknowledge(self, request: PollRequest, fetched: Fetched) -> None:
+        url, handles = fetched.receipt
+        client = self._clients.get("sqs", request.settings)
+        failed: list[str] = []
+        for i in range(0, len(handles), RECEIVE_MAX):
+            chunk = handles[i:i + RECEIVE_MAX]
+            entries = [{"Id": str(n), "ReceiptHandle": handle}
+                       for n, (_, handle) in enumerate(chunk)]
+            try:
+                answer = client.delete_message_batch(QueueUrl=url, Entries=entries)
+            except Exception as e:
+                raise aws_error(f"sqs queue {request.settings['queuename']!r}: delete", e) from e
+            # A 200 answer may still list entries that were not deleted.
+            failed += [f"{chunk[int(f['Id'])][0]} ({f.get('Code', '?')})"
+                       for f in answer.get("Failed", [])]
+        if failed:
+            raise SourceError(f"sqs queue {request.settings['queuename']!r}: {len(failed)} "
+                              f"messages not deleted (they will come again and be skipped): "
+                              + ", ".join(failed[:5]))
+
+    def close(self) -> None:
+        self._clients.clear()
