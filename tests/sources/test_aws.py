@@ -1,0 +1,123 @@
+"""SQS and S3 queues through boto3 against moto's standalone server."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+from starlette.testclient import TestClient
+
+from hippo.shared.sources.base import PollRequest
+from hippo.shared.sources.s3bucket import S3BucketSource, new_keys
+from hippo.shared.sources.sqs import SqsSource
+from tests.conftest import wait_until
+from tests.sources.conftest import (
+    PollerThread,
+    aws_settings,
+    boto_client,
+    create_queue,
+    queue_fields,
+    task_data,
+)
+
+
+def _sqs_queue(moto_endpoint: str) -> tuple[Any, str, str]:
+    sqs = boto_client("sqs", moto_endpoint)
+    name = f"work-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    return sqs, name, url
+
+
+def test_sqs_messages_become_tasks_and_are_deleted_after_they_are_stored(
+        api: TestClient, raw_redis: redis.Redis, moto_endpoint: str,
+        start_poller: Callable[..., PollerThread]) -> None:
+    sqs, name, url = _sqs_queue(moto_endpoint)
+    for start in range(0, 35, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "MessageBody": f"m{i}"} for i in range(start, min(start + 10, 35))])
+    queue_id = create_queue(api, "sqs", {**aws_settings(moto_endpoint), "queuename": name})
+    start_poller()
+    wait_until(lambda: len(task_data(raw_redis, queue_id)) == 35, what="35 tasks")
+    assert sorted(task_data(raw_redis, queue_id)) == sorted(f"m{i}" for i in range(35))
+
+    def deleted() -> bool:
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return attrs["ApproximateNumberOfMessages"] == "0" and \
+            attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+    wait_until(deleted, what="messages deleted")
+
+
+def test_sqs_message_delivered_again_makes_no_second_task(moto_endpoint: str) -> None:
+    sqs, name, url = _sqs_queue(moto_endpoint)
+    sqs.send_message(QueueUrl=url, MessageBody="once")
+    source = SqsSource()
+    request = PollRequest("q", {**aws_settings(moto_endpoint), "queuename": name}, 25, None,
+                          time.time(), 0)
+    first = source.fetch(request)
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=first.receipt[1][0][1],
+                                  VisibilityTimeout=0)  # as if the worker died before deleting
+    again = source.fetch(request)
+    assert [i.key for i in first.items] == [i.key for i in again.items]  # same idempotency key
+    source.acknowledge(request, again)
+    assert source.fetch(request).items == []
+
+
+def test_missing_sqs_queue_is_recorded_on_the_queue(
+        api: TestClient, raw_redis: redis.Redis, moto_endpoint: str,
+        start_poller: Callable[..., PollerThread]) -> None:
+    queue_id = create_queue(api, "sqs", {**aws_settings(moto_endpoint),
+                                         "queuename": "no-such-queue"})
+    start_poller()
+    wait_until(lambda: "last_error" in queue_fields(raw_redis, queue_id), what="error")
+    error = queue_fields(raw_redis, queue_id)["last_error"]
+    assert "no-such-queue" in error and "testing-secret" not in error
+
+
+def test_new_keys_sharing_a_timestamp_are_neither_lost_nor_repeated() -> None:
+    objects = [(10.0, "a"), (10.0, "b"), (10.0, "c"), (11.0, "d"), (9.0, "old"), (12.0, "dir/")]
+    taken, mark = new_keys(objects, None, 0, 2)
+    assert taken == [(9.0, "old"), (10.0, "a")]
+    taken2, mark = new_keys(objects, mark, 0, 1)
+    assert taken2 == [(10.0, "b")] and mark == {"mtime": 10.0, "keys": ["a", "b"]}
+    taken3, mark = new_keys(objects, mark, 0, 10)
+    assert taken3 == [(10.0, "c"), (11.0, "d")]
+    assert new_keys(objects, mark, 0, 10) == ([], None)
+    assert new_keys(objects, None, 10.5, 10)[0] == [(11.0, "d")]  # earliest_unix_tstamp
+
+
+def test_s3_keys_of_a_prefix_become_tasks_once(
+        api: TestClient, raw_redis: redis.Redis, moto_endpoint: str,
+        start_poller: Callable[..., PollerThread]) -> None:
+    s3 = boto_client("s3", moto_endpoint)
+    bucket = f"bucket-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    for key in ("in/a.txt", "in/b.txt", "in/sub/", "other/c.txt"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    queue_id = create_queue(api, "s3bucket", {**aws_settings(moto_endpoint),
+                                              "bucket_name": f"{bucket}/in/"})
+    start_poller()
+    wait_until(lambda: len(task_data(raw_redis, queue_id)) == 2, what="2 tasks")
+    s3.put_object(Bucket=bucket, Key="in/d.txt", Body=b"x")
+    wait_until(lambda: len(task_data(raw_redis, queue_id)) == 3, what="the new key")
+    assert sorted(task_data(raw_redis, queue_id)) == ["in/a.txt", "in/b.txt", "in/d.txt"]
+    polls = int(queue_fields(raw_redis, queue_id)["items_taken"])
+    assert polls == 3
+
+
+@pytest.mark.slow
+def test_s3_fetch_pages_through_more_than_1000_keys(moto_endpoint: str) -> None:
+    s3 = boto_client("s3", moto_endpoint)
+    bucket = f"bucket-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: s3.put_object(Bucket=bucket, Key=f"k{i:05d}", Body=b""),
+                      range(1005)))
+    request = PollRequest("q", {**aws_settings(moto_endpoint), "bucket_name": bucket,
+                                "earliest_unix_tstamp": 0}, 2000, None, time.time(), 0)
+    assert len(S3BucketSource().fetch(request).items) == 1005

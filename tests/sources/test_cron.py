@@ -1,0 +1,74 @@
+"""Cron queues: fire times after the watermark, at most maxbacklog, each once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import redis
+from starlette.testclient import TestClient
+
+from hippo.shared.sources.base import PollRequest
+from hippo.shared.sources.cron import CronSource, fire_times
+from tests.conftest import wait_until
+from tests.sources.conftest import PollerThread, create_queue, task_data
+
+MINUTE = 60.0
+T0 = 1_700_000_040.0  # a whole minute
+
+
+@pytest.mark.parametrize("after, now, backlog, expected", [
+    (T0, T0 + 30, 1, []),
+    (T0, T0 + MINUTE, 1, [T0 + MINUTE]),  # a fire time exactly now counts
+    (T0, T0 + 5 * MINUTE + 1, 10, [T0 + i * MINUTE for i in range(1, 6)]),
+    (T0, T0 + 5 * MINUTE + 1, 2, [T0 + 4 * MINUTE, T0 + 5 * MINUTE]),  # newest, oldest first
+    (T0, T0 + 5 * MINUTE, 0, [T0 + 5 * MINUTE]),
+    (T0, T0 + 365 * 24 * 3600, 3, [T0 + 365 * 24 * 3600 - i * MINUTE for i in (2, 1, 0)]),
+])
+def test_fire_times_catch_up_at_most_maxbacklog(after: float, now: float, backlog: int,
+                                                expected: list[float]) -> None:
+    assert fire_times("* * * * *", after, now, backlog) == expected
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+
+def _poll(source: CronSource, clock: Clock, watermark: object, limit: int = 100,
+          backlog: int = 3) -> tuple[list[str], object]:
+    fetched = source.fetch(PollRequest("q", {"cronstring": "*/5 * * * *", "maxbacklog": backlog},
+                                       limit, watermark, clock.now, T0))
+    return [i.data for i in fetched.items], (fetched.watermark if fetched.watermark is not None
+                                             else watermark)
+
+
+def test_each_fire_time_runs_once_across_polls_with_a_controllable_clock() -> None:
+    source, clock = CronSource(), Clock(T0 + 60)
+    seen: list[str] = []
+    watermark = None
+    for step in range(40):  # every 2 minutes for 80 minutes
+        clock.now = T0 + 60 + step * 120
+        data, watermark = _poll(source, clock, watermark)
+        seen += data
+    assert len(seen) == len(set(seen))
+    assert seen == [str(int(t)) for t in fire_times("*/5 * * * *", T0, clock.now, 1000)]
+
+
+def test_backpressure_limit_takes_the_oldest_and_the_rest_later() -> None:
+    source, clock = CronSource(), Clock(T0 + 3600)
+    first, watermark = _poll(source, clock, None, limit=1, backlog=3)
+    second, watermark = _poll(source, clock, watermark, limit=5, backlog=3)
+    assert len(first) == 1 and len(second) == 2 and first[0] < second[0] < second[1]
+
+
+def test_cron_queue_makes_a_task_per_fire_time(
+        api: TestClient, raw_redis: redis.Redis,
+        start_poller: Callable[..., PollerThread]) -> None:
+    # Every second (croniter's optional 6th field is seconds).
+    queue_id = create_queue(api, "cron", {"cronstring": "* * * * * *", "maxbacklog": 5},
+                            frequency_seconds=0.5)
+    start_poller()
+    wait_until(lambda: len(task_data(raw_redis, queue_id)) >= 2, what="two fire times")
+    data = task_data(raw_redis, queue_id)
+    assert len(data) == len(set(data)) and all(d.isdigit() for d in data)
