@@ -1,0 +1,202 @@
+"""Real worker processes against our Redis and a dev master: tasks from the API run,
+retry, get killed, respect max_concurrent and constraints."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import free_port, wait_until
+
+from .conftest import Cluster
+
+JOB = {"container": {"docker": {"image": "alpine"}}, "mem": 32, "cpus": 0.1}
+
+
+def post_task(api: TestClient, cmd: str, **fields: Any) -> dict[str, Any]:
+    response = api.post("/tasks/", json={**JOB, "cmd": cmd, **fields})
+    assert response.status_code in (200, 201), response.text
+    return dict(response.json())
+
+
+def runs(api: TestClient, task_id: str) -> list[dict[str, Any]]:
+    """Every run of a task id, oldest first."""
+    page = api.get(f"/tasks/?id={task_id}&limit=1000").json()
+    return sorted(page, key=lambda r: r["created_tstamp"])
+
+
+def state_of(api: TestClient, mesos_id: str) -> str:
+    return str(api.get(f"/tasks/{mesos_id}/").json()["mesos_state"])
+
+
+def test_tasks_from_the_api_run_and_finish_with_their_env(
+        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    cluster = make_cluster()
+    cluster.start_worker()
+    cluster.start_worker()
+    cluster.leader()
+    ok = post_task(api, 'test "$HIPPO_TASK_NAME" = hello && test "$GREETING" = hi '
+                   '&& test -z "$HIPPO_DATA"', id="hello", env={"GREETING": "hi"})
+    bad = post_task(api, "exit 3", id="bad")
+    wait_until(lambda: state_of(api, ok["mesos_id"]) == "TASK_FINISHED", 20, "hello finished")
+    record = api.get(f"/tasks/{ok['mesos_id']}/").json()
+    assert record["agent_id"] and record["agent_hostname"] and record["started_tstamp"]
+    wait_until(lambda: state_of(api, bad["mesos_id"]) == "TASK_FAILED", 20, "bad failed")
+    assert len(runs(api, "bad")) == 1  # task_retries defaults to 0
+
+
+def test_failed_task_is_retried_task_retries_times(
+        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    cluster = make_cluster()
+    cluster.start_worker()
+    cluster.leader()
+    post_task(api, "exit 1", id="flaky", task_retries=2, system_retries=5)
+
+    def three_failed() -> bool:
+        found = runs(api, "flaky")
+        return len(found) == 3 and all(r["mesos_state"] == "TASK_FAILED" for r in found)
+
+    wait_until(three_failed, 30, "three failed runs")
+    time.sleep(1.5)  # (not synchronisation: a fourth run would show up in this window)
+    found = runs(api, "flaky")
+    assert len(found) == 3
+    assert [r["task_retries_left"] for r in found] == [2, 1, 0]
+    assert [r["system_retries_left"] for r in found] == [5, 5, 5]
+    assert found[1]["previous_mesos_id"] == found[0]["mesos_id"]
+    assert found[2]["previous_mesos_id"] == found[1]["mesos_id"]
+
+
+def test_lost_task_spends_system_retries(
+        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    cluster = make_cluster(agents=1)
+    cluster.start_worker()
+    cluster.leader()
+    first = post_task(api, "sleep 60", id="lost", task_retries=3, system_retries=1)
+    wait_until(lambda: state_of(api, first["mesos_id"]) == "TASK_RUNNING", 20, "running")
+    agent = cluster.mesos_tasks()[0]["agent_id"]
+    cluster.devmaster.remove_agent(agent)
+    wait_until(lambda: len(runs(api, "lost")) == 2, 20, "a second run")
+    found = runs(api, "lost")
+    assert found[0]["mesos_state"] == "TASK_LOST"
+    assert (found[1]["system_retries_left"], found[1]["task_retries_left"]) == (0, 3)
+    cluster.devmaster.add_agent()
+    wait_until(lambda: state_of(api, found[1]["mesos_id"]) == "TASK_RUNNING", 20, "rerun")
+    api.post(f"/tasks/{found[1]['mesos_id']}/kill/")
+
+
+def test_kill_reaches_mesos_and_is_not_retried(
+        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    cluster = make_cluster(kill_grace_s=0.5)
+    cluster.start_worker()
+    cluster.leader()
+    task = post_task(api, "sleep 60", id="sleeper", task_retries=3)
+    wait_until(lambda: state_of(api, task["mesos_id"]) == "TASK_RUNNING", 20, "running")
+    assert api.post(f"/tasks/{task['mesos_id']}/kill/").status_code == 202
+    began = time.monotonic()
+    wait_until(lambda: state_of(api, task["mesos_id"]) == "TASK_KILLED", 10, "killed")
+    assert time.monotonic() - began < 5
+    assert len(runs(api, "sleeper")) == 1
+
+
+def test_a_waiting_task_killed_is_never_launched(
+        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    cluster = make_cluster(agents=1, cpus=1)
+    cluster.start_worker()
+    cluster.leader()
+    big = post_task(api, "sleep 60", id="big", cpus=1)
+    wait_until(lambda: state_of(api, big["mesos_id"]) == "TASK_RUNNING", 20, "big running")
+    waiting = post_task(api, "true", id="later")  # no room left: it waits
+    assert api.post(f"/tasks/{waiting['mesos_id']}/kill/").status_code == 200
+    api.post(f"/tasks/{big['mesos_id']}/kill/")
+    wait_until(lambda: state_of(api, big["mesos_id"]) == "TASK_KILLED", 20, "big killed")
+    time.sleep(1.5)  # (a window for a wrongful launch to show)
+    assert waiting["mesos_id"] not in cluster.launched_task_ids()
+    assert state_of(api, waiting["mesos_id"]) == "TASK_KILLED"
+
+
+def test_max_concurrent_holds(make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    cluster = make_cluster(agents=3, simulate_s=0.4)
+    cluster.start_worker()
+    cluster.start_worker()
+    cluster.leader()
+    for _ in range(8):
+        post_task(api, "true", id="capped", max_concurrent=2)
+    most = 0
+
+    def all_finished() -> bool:
+        nonlocal most
+        running = [t for t in cluster.mesos_tasks()
+                   if t["id"].startswith("capped.") and t["state"] != "TASK_FINISHED"]
+        most = max(most, len(running))
+        found = runs(api, "capped")
+        return len(found) == 8 and all(r["mesos_state"] == "TASK_FINISHED" for r in found)
+
+    wait_until(all_finished, 30, "8 capped tasks finished")
+    assert 1 <= most <= 2
+
+
+def test_constraints_hold(make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    cluster = make_cluster(agents=3, attributes="rack:r{i}", simulate_s=30)
+    cluster.start_worker()
+    cluster.leader()
+    for _ in range(3):
+        post_task(api, "true", id="pinned", constraints=[["rack", "EQUAL", "r2"]])
+        post_task(api, "true", id="spread", constraints=[["hostname", "UNIQUE"]])
+    post_task(api, "true", id="spread", constraints=[["hostname", "UNIQUE"]])  # no 4th host
+
+    def placed() -> list[dict[str, Any]]:
+        found = runs(api, "pinned") + runs(api, "spread")
+        staged = [r for r in found if r["agent_id"]]
+        return staged if len(staged) == 6 else []
+
+    staged = wait_until(placed, 20, "six tasks placed")
+    agents = {a["id"]: a for a in cluster.devmaster.state()["agents"]}
+    racks = {json.dumps(agents[r["agent_id"]]["attributes"]) for r in staged if r["id"] == "pinned"}
+    assert len(racks) == 1 and '"r2"' in racks.pop()
+    assert len({r["agent_id"] for r in staged if r["id"] == "spread"}) == 3
+    assert sum(r["mesos_state"] == "WAITING_ON_OFFERS" for r in runs(api, "spread")) == 1
+
+
+def test_metrics_show_the_leader_and_launches(
+        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    cluster = make_cluster(simulate_s=0.1)
+    port = free_port()
+    cluster.start_worker(metrics_port=port)
+    cluster.leader()
+    task = post_task(api, "true", id="measured")
+    wait_until(lambda: state_of(api, task["mesos_id"]) == "TASK_FINISHED", 20, "finished")
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            return str(r.read().decode())
+
+    text = str(wait_until(lambda: "hippo_tasks_launched_total 1.0" in scrape() and scrape(),
+                          10, "metrics"))
+    assert "hippo_worker_leader 1.0" in text
+    assert 'hippo_status_updates_total{state="TASK_FINISHED"} 1.0' in text
+    assert "hippo_launch_latency_seconds_count 1.0" in text
+
+
+@pytest.mark.slow
+def test_sigterm_hands_leadership_over_without_waiting_for_expiry(
+        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    cluster = make_cluster(simulate_s=60)
+    cluster.start_worker(HIPPO_LOCK_EXPIRE_S="10")
+    cluster.start_worker(HIPPO_LOCK_EXPIRE_S="10")
+    first = cluster.leader()
+    task = post_task(api, "true", id="survivor")
+    wait_until(lambda: state_of(api, task["mesos_id"]) == "TASK_RUNNING", 20, "running")
+    epoch = cluster.epoch()
+    began = time.monotonic()
+    assert first.terminate() == 0
+    cluster.leader(timeout_s=8, after_epoch=epoch)
+    assert time.monotonic() - began < 8  # well under the 10 s expiry
+    # No TEARDOWN: the task still runs, under the same framework.
+    assert [t["state"] for t in cluster.mesos_tasks()] == ["TASK_RUNNING"]
+    assert len(cluster.devmaster.state()["frameworks"]) == 1
