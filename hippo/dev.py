@@ -1,24 +1,31 @@
-"""`hippo dev`: everything on one machine, nothing else needed.
+"""`hippo dev`: all of Hippo on one machine, nothing else needed.
 
-Starts an embedded Redis (fakeredis's TCP server; a real one when HIPPO_REDIS_URL
-is set) and the API on --port.
+One process runs an embedded Redis (fakeredis's TCP server; a real one when
+HIPPO_REDIS_URL is set), the dev master with one local agent, the API and web UI,
+and one worker. The worker runs on the main thread, so Ctrl-C reaches it; the
+others run on threads and stop with it, so nothing is left behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import socket
 import threading
+import time
 
 log = logging.getLogger("hippo.dev")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("dev", help="run Hippo on this machine, nothing else needed")
-    parser.add_argument("--port", type=int, default=8080, help="API port (default %(default)s)")
+    parser = subparsers.add_parser("dev", help="run all of Hippo on this machine, nothing else needed")
+    parser.add_argument("--port", type=int, default=8080, help="API and UI port (default %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    parser.add_argument("--cpus", type=float, default=float(os.cpu_count() or 1),
+                        help="CPUs the local agent offers (default: this machine's)")
+    parser.add_argument("--mem", type=float, default=4096, help="MB the local agent offers")
     parser.set_defaults(run=run)
 
 
@@ -34,23 +41,67 @@ def start_embedded_redis() -> str:
 
     port = _free_port()
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    # One thread per client connection; daemon threads, so open connections never
+    # keep the process alive after Ctrl-C.
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True).start()
     return f"redis://127.0.0.1:{port}/0"
 
 
-def run(args: argparse.Namespace) -> int:
+def _start_api(settings: object, host: str, port: int) -> tuple[object, threading.Thread]:
     import uvicorn
 
     from hippo.api.app import create_app
-    from hippo.shared.settings import Settings
 
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = uvicorn.Config(create_app(settings), host=host, port=port,  # type: ignore[arg-type]
+                            log_config=None, access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise SystemExit(f"hippo dev: the API could not start on {host}:{port}")
+        time.sleep(0.01)
+    return server, thread
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    from hippo.devmaster.config import MasterConfig
+    from hippo.devmaster.server import DevMaster
+    from hippo.shared.logs import setup_logging
+    from hippo.shared.settings import Settings
+    from hippo.worker.main import run_worker
+
+    setup_logging(os.environ.get("HIPPO_LOG_LEVEL", "INFO"),
+                  os.environ.get("HIPPO_LOG_FORMAT", "plain"))
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if "HIPPO_REDIS_URL" not in os.environ:
         os.environ["HIPPO_REDIS_URL"] = start_embedded_redis()
-        log.info("embedded Redis (fakeredis) at %s; its data goes when hippo dev stops",
+        log.info("embedded Redis (fakeredis) at %s: its data goes when hippo dev stops",
                  os.environ["HIPPO_REDIS_URL"])
-    app = create_app(Settings.from_env())
+    master = DevMaster(MasterConfig(agents=1, cpus=args.cpus, mem_mb=args.mem,
+                                    remove_work_dir_on_stop=True)).start()
+    os.environ["HIPPO_MESOS_MASTER"] = master.url
+    os.environ.setdefault("HIPPO_LOCK_EXPIRE_S", "5")
+    settings = Settings.from_env()
+    server, api_thread = _start_api(settings, args.host, args.port)
     url = f"http://{args.host}:{args.port}"
-    print(f"Hippo API at {url}/  (try: curl {url}/queuetypes/)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
+    print(f"""
+Hippo is up in {time.monotonic() - started:.1f} s.
+  web UI:      {url}/ui/
+  API:         {url}/  (spec: {url}/openapi.json)
+  dev master:  {master.url}/state  (1 agent, {args.cpus:g} CPUs, {args.mem:g} MB)
+Run a first task:
+  curl -s -XPOST {url}/tasks/ -H 'Content-Type: application/json' \\
+    -d '{{"id": "hello", "container": {{"docker": {{"image": "alpine"}}}}, "cpus": 0.1, "mem": 32, "cmd": "echo hello from Hippo"}}'
+Ctrl-C stops everything.
+""", flush=True)
+    try:
+        code = asyncio.run(run_worker(settings, metrics_port=0))
+    finally:
+        server.should_exit = True  # type: ignore[attr-defined]
+        api_thread.join(10)
+        master.stop()
+    return code

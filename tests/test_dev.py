@@ -1,0 +1,69 @@
+"""`hippo dev`: one command brings up everything; Ctrl-C leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def _processes_running(marker: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in text:
+            found.append(text)
+    return found
+
+
+def test_hippo_dev_runs_the_readme_task_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HIPPO_")}
+    log = (tmp_path / "dev.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "hippo", "dev", "--port", str(port)],
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            try:
+                return httpx.get(f"{url}/ui/").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(up, timeout_s=30, what="hippo dev to serve the UI")
+        task = {"id": "hello", "container": {"docker": {"image": "alpine"}}, "cpus": 0.1,
+                "mem": 32, "cmd": "echo hello from Hippo"}
+        mesos_id = httpx.post(f"{url}/tasks/", json=task).json()["mesos_id"]
+
+        def state() -> str:
+            return str(httpx.get(f"{url}/tasks/{mesos_id}/").json()["mesos_state"])
+
+        wait_until(lambda: state() == "TASK_FINISHED", timeout_s=30, what="TASK_FINISHED")
+
+        marker = f"hippo-dev-test-{uuid.uuid4().hex}"
+        long_task = dict(task, id="long", cmd=f"sleep 300; echo {marker}")
+        long_id = httpx.post(f"{url}/tasks/", json=long_task).json()["mesos_id"]
+        wait_until(lambda: httpx.get(f"{url}/tasks/{long_id}/").json()["mesos_state"]
+                   == "TASK_RUNNING", timeout_s=30, what="the long task to run")
+        assert _processes_running(marker)
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(30)
+        log.close()
+    assert code == 0, (tmp_path / "dev.log").read_text()
+    assert "Hippo is up in" in (tmp_path / "dev.log").read_text()
+    wait_until(lambda: not _processes_running(marker), timeout_s=10,
+               what="the dev master's task processes to end")
