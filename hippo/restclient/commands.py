@@ -59,8 +59,12 @@ def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
         except ClientError as error:
             _report(error)
             return error.exit_code
-        if text:
-            print(text)
+        try:
+            if text:
+                print(text, flush=True)
+        except BrokenPipeError:
+            # `hippo tasks list | head`: the reader left; say nothing more.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
     return run
@@ -143,7 +147,8 @@ def tasks_list(client: HippoClient, args: argparse.Namespace) -> str:
 
 def tasks_show(client: HippoClient, args: argparse.Namespace) -> str:
     record = client.get_task(args.mesos_id)
-    return output.as_json(record) if args.json else output.record_listing(record)
+    return output.as_json(record) if args.json else output.record_listing(
+        record, first=output.TASK_RECORD_ORDER)
 
 
 def tasks_run(client: HippoClient, args: argparse.Namespace) -> str:

@@ -86,11 +86,23 @@ def records_table(columns: list[tuple[str, Callable[[dict[str, Any]], str]]],
                  [[cell(record) for _, cell in columns] for record in records])
 
 
-def record_listing(record: dict[str, Any]) -> str:
-    """One `key  value` line per field: timestamps readable, nested values as compact JSON."""
-    width = max((len(key) for key in record), default=0)
+# What a user looks for first in a task record; the definition follows.
+TASK_RECORD_ORDER = (
+    "mesos_id", "id", "queue_id", "mesos_state", "status_message", "status_reason",
+    "agent_hostname", "agent_id", "created_tstamp", "started_tstamp", "updated_tstamp",
+    "finished_tstamp", "task_retries_left", "system_retries_left", "previous_mesos_id",
+    "kill_requested",
+)
+
+
+def record_listing(record: dict[str, Any], first: Sequence[str] = ()) -> str:
+    """One `key  value` line per field (`first` ones leading): timestamps readable, nested
+    values as compact JSON."""
+    keys = [key for key in first if key in record] + [key for key in record if key not in first]
+    width = max((len(key) for key in keys), default=0)
     lines = []
-    for key, value in record.items():
+    for key in keys:
+        value = record[key]
         if key.endswith("_tstamp") and isinstance(value, int | float):
             shown = f"{format_tstamp(value)} UTC" if value else EMPTY
         elif isinstance(value, dict | list):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from hippo.cli import main
@@ -288,3 +290,26 @@ def test_the_installed_hippo_command_runs_the_client(hippo_url: str, tmp_path: P
     listed = subprocess.run([*argv, "tasks", "list"], capture_output=True, text=True, env=env,
                             timeout=30)
     assert "WAITING_ON_OFFERS" in listed.stdout
+
+
+def test_task_show_leads_with_the_run_then_the_definition(hippo: Hippo) -> None:
+    mesos_id = hippo("tasks", "run", "--image", "alpine", "--cmd", "true", "--json").json()[
+        "mesos_id"]
+    keys = [line.split()[0] for line in hippo("tasks", "show", mesos_id).lines()]
+    assert keys[:4] == ["mesos_id", "id", "queue_id", "mesos_state"]
+    assert keys.index("created_tstamp") < keys.index("container")
+
+
+def test_output_cut_short_by_the_reader_is_not_an_error(hippo_url: str) -> None:
+    """`hippo tasks list | head -1` leaves quietly, without a traceback."""
+    env = {**os.environ, "HIPPO_URL": hippo_url}
+    # More than a pipe's buffer (64 KiB), so the writer does meet the closed pipe.
+    with httpx.Client(base_url=hippo_url) as http:
+        for n in range(150):
+            http.post("/tasks/", json={"container": {"docker": {"image": "a"}}, "mem": 32,
+                                       "cpus": 0.1, "cmd": f"echo {n}"}).raise_for_status()
+    reader = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m hippo tasks list --json | head -c 1",
+        shell=True, env=env, capture_output=True, text=True, timeout=30)
+    assert reader.stdout == "["
+    assert "Traceback" not in reader.stderr
