@@ -55,9 +55,11 @@ return out
 
 STORE_POLL = _NOW + """
 -- store_poll: the outcome of one successful poll, all or nothing, only under the lease.
--- ARGV: prefix, queue id, lease token, item key TTL s, delay s until the queue is due again,
---       watermark JSON ('' keeps the stored one), items taken, number of item keys K,
---       K item keys, then 4 per task: mesos_id, task id, spec JSON, status JSON.
+-- ARGV: prefix, queue id, lease token, item key TTL s, delay s until the queue is due again
+--       ('' keeps the lease: the poller releases it with release_lease once the items are
+--       acknowledged to the source, so no other poll of the queue overlaps that), watermark
+--       JSON ('' keeps the stored one), items taken, number of item keys K, K item keys,
+--       then 4 per task: mesos_id, task id, spec JSON, status JSON.
 -- Returns 1 when stored; 0 when the lease is no longer ours (expired and taken, queue
 -- deleted or disabled): nothing is written; -1 when an item key was stored meanwhile
 -- (only a concurrent poll of this queue can do that): nothing is written.
@@ -89,8 +91,10 @@ redis.call('HSET', key, 'last_run_tstamp', tostring(now), 'poll_failures', 0)
 redis.call('HINCRBY', key, 'items_taken', taken)
 redis.call('HINCRBY', key, 'tasks_created', tasks)
 if watermark ~= '' then redis.call('HSET', key, 'poll_watermark', watermark) end
-redis.call('HDEL', key, 'poll_lease')
-redis.call('ZADD', p .. 'queues:due', now + delay, qid)
+if delay then
+  redis.call('HDEL', key, 'poll_lease')
+  redis.call('ZADD', p .. 'queues:due', now + delay, qid)
+end
 if tasks > 0 then redis.call('PUBLISH', p .. 'events', 'waiting') end
 return 1
 """
@@ -111,13 +115,14 @@ return 1
 """
 
 RELEASE_LEASE = _NOW + """
--- release_lease: give a queue back unpolled (the worker is stopping), due at once.
--- ARGV: prefix, queue id, lease token. Returns 1 when released, 0 when not ours.
+-- release_lease: end a lease, the queue due again after a delay (after a stored poll's
+-- items are acknowledged; 0 when a stopping worker gives a queue back unpolled).
+-- ARGV: prefix, queue id, lease token, delay s. Returns 1 when released, 0 when not ours.
 local p, qid, token = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 'queue:' .. qid
 if redis.call('HGET', key, 'poll_lease') ~= token then return 0 end
 redis.call('HDEL', key, 'poll_lease')
-redis.call('ZADD', p .. 'queues:due', server_now(), qid)
+redis.call('ZADD', p .. 'queues:due', server_now() + tonumber(ARGV[4]), qid)
 return 1
 """
 

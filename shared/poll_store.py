@@ -90,9 +90,12 @@ class PollStore:
 
     async def store_poll(self, queue_id: str, token: str, *, item_keys: Sequence[str],
                          tasks: Sequence[NewTask], items_taken: int, watermark: str | None,
-                         delay_s: float) -> int:
-        """One of StoreOutcome's values; nothing is written unless it is STORED."""
-        args: list[Any] = [self.keys.prefix, queue_id, token, self.idempotency_ttl_s, delay_s,
+                         delay_s: float | None) -> int:
+        """One of StoreOutcome's values; nothing is written unless it is STORED.
+
+        With delay_s None the lease is kept: end it with release_lease."""
+        args: list[Any] = [self.keys.prefix, queue_id, token, self.idempotency_ttl_s,
+                           "" if delay_s is None else delay_s,
                            watermark or "", items_taken, len(item_keys), *item_keys]
         for task in tasks:
             args += [task.mesos_id, task.task_id, task.spec, task.status]
@@ -101,8 +104,9 @@ class PollStore:
     async def fail_poll(self, queue_id: str, token: str, error: str, delay_s: float) -> bool:
         return bool(await self._fail(args=[self.keys.prefix, queue_id, token, error, delay_s]))
 
-    async def release_lease(self, queue_id: str, token: str) -> bool:
-        return bool(await self._release(args=[self.keys.prefix, queue_id, token]))
+    async def release_lease(self, queue_id: str, token: str, delay_s: float = 0) -> bool:
+        """End a lease; the queue is due again after delay_s. False when not ours."""
+        return bool(await self._release(args=[self.keys.prefix, queue_id, token, delay_s]))
 
     async def reconcile_due(self) -> int:
         """Add queues missing from the due set; returns how many were added."""

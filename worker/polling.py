@@ -249,9 +249,12 @@ class Poller:
         delay_s = 0.0 if len(items) >= limit and limit < capacity else block.frequency_seconds
         new_watermark = (None if fetched.watermark is None
                          else json.dumps(fetched.watermark, separators=(",", ":")))
+        # With items, the lease is held until they are acknowledged to the source, so the
+        # next poll of the queue never sees them half-acknowledged.
         outcome = await self.store.store_poll(
             queue_id, claimed.token, item_keys=[item.key for item in fresh], tasks=tasks,
-            items_taken=len(items), watermark=new_watermark, delay_s=delay_s)
+            items_taken=len(items), watermark=new_watermark,
+            delay_s=delay_s if not items else None)
         if outcome != StoreOutcome.STORED:
             # The lease expired (another worker may be polling) or the queue was deleted
             # or disabled: nothing was stored, so nothing is acknowledged.
@@ -269,6 +272,7 @@ class Poller:
                 log.warning("queue %s: acknowledging %s items failed (they will come again "
                             "and be skipped): %s", queue_id, len(items),
                             mask_secrets(str(e), prepared.source, prepared.settings))
+            await self.store.release_lease(queue_id, claimed.token, delay_s)
 
 
 async def run_polling(settings: Settings, stop: asyncio.Event) -> None:
