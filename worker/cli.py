@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 
 from hippo.shared.errors import SettingsError
 
@@ -38,5 +39,8 @@ def run(args: argparse.Namespace) -> int:
         runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
     except ImportError:
         runner = asyncio.Runner()
-    with runner:
-        return runner.run(run_worker(settings, metrics_port=port))
+    code = runner.run(run_worker(settings, metrics_port=port))
+    # run_worker released the lock and closed what matters. Exit now rather than wait in
+    # the runner's shutdown for a stray task or thread (e.g. a blocked Redis read).
+    logging.shutdown()
+    os._exit(code)

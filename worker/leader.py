@@ -16,7 +16,7 @@ from hippo.shared.leader_store import LeaderStore, StaleEpoch
 from hippo.shared.settings import Settings
 from hippo.shared.store import connect
 from hippo.worker.metrics import WorkerMetrics
-from hippo.worker.session import LeaderSession, LeadershipLost
+from hippo.worker.session import SHUTDOWN_WAIT_S, LeaderSession, LeadershipLost
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ async def _lead(settings: Settings, stop: asyncio.Event, metrics: WorkerMetrics,
     finally:
         for job in jobs:
             job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
+        await asyncio.wait(jobs, timeout=2 * SHUTDOWN_WAIT_S)
 
 
 async def _watch_lease(store: LeaderStore, lock_key: str, lock_id: str, epoch: int,

@@ -15,6 +15,7 @@ from hippo.worker.metrics import WorkerMetrics
 log = logging.getLogger(__name__)
 
 POLLING_MODULE = "hippo.worker.polling"
+STOP_WAIT_S = 15.0  # after SIGTERM, what may still run this long
 
 Job = Callable[[Settings, asyncio.Event], Awaitable[None]]
 
@@ -46,7 +47,12 @@ async def run_worker(settings: Settings, *, metrics_port: int) -> int:
     code = 0
     pending = set(jobs)
     while pending:
-        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED,
+                                           timeout=STOP_WAIT_S if stop.is_set() else None)
+        if not done:
+            log.error("worker: %s did not stop within %.0f s; exiting anyway",
+                      [j.get_name() for j in pending], STOP_WAIT_S)
+            return 1
         for job in done:
             if not job.cancelled() and job.exception() is not None:
                 log.error("worker: %s failed", job.get_name(), exc_info=job.exception())

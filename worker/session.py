@@ -47,11 +47,12 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000  # waiting tasks read per step of a round
 UPDATE_BATCH = 500  # status updates stored per script call
-ACK_CONCURRENCY = 64
+ACK_CONCURRENCY = 16
 RECONCILE_CHUNK = 1000
 KILL_RESEND_S = 5.0
 REVIVE_MIN_INTERVAL_S = 0.5
 CACHE_LIMIT = 100_000
+SHUTDOWN_WAIT_S = 3.0
 
 
 class LeadershipLost(Exception):
@@ -118,7 +119,8 @@ class LeaderSession:
         client = MesosSchedulerClient(list(self.settings.mesos_master), self._framework_settings(),
                                       framework_id=framework_id)
         self.client = client
-        async with client:
+        client.start()
+        try:
             jobs = [
                 asyncio.create_task(self._events(client), name="leader-events"),
                 asyncio.create_task(self._rounds(), name="leader-rounds"),
@@ -132,9 +134,14 @@ class LeaderSession:
                 for job in done:
                     job.result()  # raises what ended it
             finally:
-                for job in jobs + list(self._background):
+                pending = jobs + list(self._background)
+                for job in pending:
                     job.cancel()
-                await asyncio.gather(*jobs, *self._background, return_exceptions=True)
+                # Bounded: a call stuck in a library must not keep the lock from a standby.
+                await asyncio.wait(pending, timeout=SHUTDOWN_WAIT_S)
+        finally:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(client.close(), SHUTDOWN_WAIT_S)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
