@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--cpus", type=float, default=float(os.cpu_count() or 1),
                         help="CPUs the local agent offers (default: this machine's)")
     parser.add_argument("--mem", type=float, default=4096, help="MB the local agent offers")
+    parser.add_argument("--redis-port", type=int, default=6399,
+                        help="port of the embedded Redis (default %(default)s; 0: any free one)")
     parser.set_defaults(run=run)
 
 
@@ -35,12 +37,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_embedded_redis() -> str:
-    """A fakeredis TCP server on a free port, in a daemon thread; returns its URL."""
+def start_embedded_redis(port: int = 0) -> str:
+    """A fakeredis TCP server (on a free port for 0), in a daemon thread; returns its URL."""
     from fakeredis import TcpFakeServer
 
-    port = _free_port()
-    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    port = port or _free_port()
+    try:
+        server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    except OSError as e:
+        raise SystemExit(f"hippo dev: cannot serve the embedded Redis on port {port} ({e}); "
+                         "choose another with --redis-port") from None
     # One thread per client connection; daemon threads, so open connections never
     # keep the process alive after Ctrl-C.
     server.daemon_threads = True
@@ -78,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                   os.environ.get("HIPPO_LOG_FORMAT", "plain"))
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if "HIPPO_REDIS_URL" not in os.environ:
-        os.environ["HIPPO_REDIS_URL"] = start_embedded_redis()
+        os.environ["HIPPO_REDIS_URL"] = start_embedded_redis(args.redis_port)
         log.info("embedded Redis (fakeredis) at %s: its data goes when hippo dev stops",
                  os.environ["HIPPO_REDIS_URL"])
     master = DevMaster(MasterConfig(agents=1, cpus=args.cpus, mem_mb=args.mem,
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
 Hippo is up in {time.monotonic() - started:.1f} s.
   web UI:      {url}/ui/
   API:         {url}/  (spec: {url}/openapi.json)
+  Redis:       {settings.redis_url}
   dev master:  {master.url}/state  (1 agent, {args.cpus:g} CPUs, {args.mem:g} MB)
 Run a first task:
   curl -s -XPOST {url}/tasks/ -H 'Content-Type: application/json' \\

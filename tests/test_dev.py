@@ -33,7 +33,8 @@ def test_hippo_dev_runs_the_readme_task_and_stops_cleanly(tmp_path: Path) -> Non
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIPPO_")}
     log = (tmp_path / "dev.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "hippo", "dev", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "hippo", "dev", "--port", str(port),
+                                "--redis-port", str(free_port())],
                                env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
