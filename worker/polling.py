@@ -11,14 +11,15 @@ a crash after it leaves keys that make the retried items create nothing.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -41,7 +42,6 @@ from hippo.worker.polling_tasks import (
 )
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Longest error text kept on a queue.
 MAX_ERROR_CHARS = 1000
@@ -101,7 +101,7 @@ class Poller:
                                            thread_name_prefix="hippo-poll")
         self._sources: dict[str, Source] = {}
         self._prepared: dict[tuple[str, bytes], PreparedQueue] = {}
-        self._inflight: dict[asyncio.Task[None], ClaimedQueue] = {}
+        self._inflight: dict[asyncio.Task[bool], ClaimedQueue] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         stopping = asyncio.ensure_future(stop.wait())
@@ -112,11 +112,28 @@ class Poller:
                     next_reconcile = time.monotonic() + RECONCILE_EVERY_S
                     await self._reconcile()
                 timeout = await self._claim_and_start()
-                await asyncio.wait({stopping, *self._inflight}, timeout=timeout,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await self._wait(stopping, timeout)
         finally:
             stopping.cancel()
             await self._shutdown()
+
+    async def _wait(self, stopping: asyncio.Future[Any], timeout: float) -> None:
+        """Until the next claim is worth making: the timeout, a slot freed while all were
+        busy, or a poll whose queue is due again at once (it was full). Idle polls ending
+        do not wake the loop: with many idle queues that would mean a claim per poll."""
+        all_busy = len(self._inflight) >= self.settings.poll_concurrency
+        deadline = time.monotonic() + timeout
+        while not stopping.done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            done, _ = await asyncio.wait({stopping, *self._inflight}, timeout=remaining,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            finished = [task for task in done if task is not stopping]
+            if all_busy and finished:
+                return
+            if any(not task.cancelled() and task.result() for task in finished):
+                return
 
     async def _reconcile(self) -> None:
         try:
@@ -158,11 +175,16 @@ class Poller:
         self.executor.shutdown(wait=False, cancel_futures=True)
         for source in self._sources.values():
             try:
-                source.close()
+                closed = source.close()
+                if inspect.isawaitable(closed):
+                    await asyncio.wait_for(closed, timeout=2)
             except Exception as e:  # noqa: BLE001
                 log.debug("polling: closing source %s failed: %s", source.namespace, e)
 
-    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+    async def _call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """A source method: awaited when it is a coroutine function, else run in a thread."""
+        if inspect.iscoroutinefunction(function):
+            return await function(*args)
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
     def _source(self, queue_type: str) -> Source:
@@ -192,8 +214,9 @@ class Poller:
         self._prepared[cache_key] = prepared
         return prepared
 
-    async def _poll_guarded(self, claimed: ClaimedQueue, now: float) -> None:
-        """Poll one queue; any failure is recorded on the queue, never raised."""
+    async def _poll_guarded(self, claimed: ClaimedQueue, now: float) -> bool:
+        """Poll one queue; any failure is recorded on the queue, never raised. True when
+        the queue is due again at once."""
         started = time.monotonic()
         queue_type, source, settings = "unknown", None, {}
         frequency_s = 60.0
@@ -204,7 +227,7 @@ class Poller:
             frequency_s = prepared.block.frequency_seconds
             if source is None:
                 raise SourceError(f"queue type {queue_type!r} is not enabled on this worker")
-            await self.poll(claimed, prepared, now)
+            return await self.poll(claimed, prepared, now)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - a source failure must never stop the worker
@@ -221,10 +244,12 @@ class Poller:
             except Exception as store_error:  # noqa: BLE001
                 log.warning("queue %s: recording a poll error failed: %s", claimed.queue_id,
                             store_error)
+            return False
         finally:
             metrics.POLL_DURATION.labels(queue_type).observe(time.monotonic() - started)
 
-    async def poll(self, claimed: ClaimedQueue, prepared: PreparedQueue, now: float) -> None:
+    async def poll(self, claimed: ClaimedQueue, prepared: PreparedQueue, now: float) -> bool:
+        """One poll; True when it was full and the queue is due again at once."""
         block = prepared.block
         queue_id = claimed.queue_id
         capacity = poll_limit(block.max_concurrent, block.batch_size, claimed.open_tasks)
@@ -233,13 +258,13 @@ class Poller:
             await self.store.store_poll(queue_id, claimed.token, item_keys=(), tasks=(),
                                         items_taken=0, watermark=None,
                                         delay_s=block.frequency_seconds)
-            return
+            return False
         source = self._source(prepared.queue_type)
         watermark = json.loads(claimed.watermark) if claimed.watermark else None
         request = PollRequest(queue_id=queue_id, settings=prepared.settings, limit=limit,
                               watermark=watermark, now=now,
                               created_tstamp=claimed.created_tstamp)
-        fetched: Fetched = await self._in_thread(source.fetch, request)
+        fetched: Fetched = await self._call(source.fetch, request)
         items = fetched.items
         seen = await self.store.seen_item_keys(queue_id, [item.key for item in items])
         fresh = fresh_items(items, seen)
@@ -261,18 +286,19 @@ class Poller:
             metrics.POLL_ERRORS.labels(prepared.queue_type).inc()
             log.info("queue %s: poll not stored (lease lost, queue deleted or disabled)",
                      queue_id)
-            return
+            return False
         metrics.ITEMS_TAKEN.labels(prepared.queue_type).inc(len(items))
         metrics.TASKS_CREATED.labels(prepared.queue_type).inc(len(tasks))
         if items:
             try:
-                await self._in_thread(source.acknowledge, request, fetched)
+                await self._call(source.acknowledge, request, fetched)
             except Exception as e:  # noqa: BLE001 - stored; the source delivers them again
                 metrics.POLL_ERRORS.labels(prepared.queue_type).inc()
                 log.warning("queue %s: acknowledging %s items failed (they will come again "
                             "and be skipped): %s", queue_id, len(items),
                             mask_secrets(str(e), prepared.source, prepared.settings))
             await self.store.release_lease(queue_id, claimed.token, delay_s)
+        return delay_s == 0
 
 
 async def run_polling(settings: Settings, stop: asyncio.Event) -> None:

@@ -111,7 +111,9 @@ class Source:
 
     A poller makes one instance per source type and calls its methods from worker
     threads (they may block), possibly for several queues at once, so an instance
-    must be thread-safe; it may cache connections keyed by settings.
+    must be thread-safe; it may cache connections keyed by settings. A source whose
+    I/O is asyncio-native may define these methods as coroutine functions instead:
+    the poller then awaits them in its event loop (they must not block it).
     """
 
     namespace: ClassVar[str]

@@ -11,7 +11,6 @@ the oldest item, `next`) gives every item a stable sequence number, and the idem
 
 from __future__ import annotations
 
-import threading
 import uuid
 from typing import Any
 
@@ -85,41 +84,41 @@ class RedisListSource(Source):
 
     def __init__(self) -> None:
         self._clients: dict[tuple[Any, ...], Any] = {}
-        self._lock = threading.Lock()
 
     @staticmethod
     def processing_list(name: str, queue_id: str) -> str:
         return f"{name}:hippo:processing:{queue_id}"
 
     def _client(self, settings: Any) -> Any:
+        # Async (the poller awaits this source in its event loop, no thread hop): with
+        # hundreds of idle queues the hop would cost more than the Redis call itself.
         key = (settings["host"], settings["port"], settings["db"], settings["password"],
                settings["ssl"])
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                import redis
+        client = self._clients.get(key)
+        if client is None:
+            import redis.asyncio as aioredis
 
-                client = redis.Redis(
-                    host=settings["host"], port=settings["port"], db=settings["db"],
-                    password=settings["password"] or None, ssl=settings["ssl"],
-                    socket_connect_timeout=5, socket_timeout=30)
-                client.hippo_take = client.register_script(_TAKE)
-                client.hippo_ack = client.register_script(_ACK)
-                self._clients[key] = client
-            return client
+            client = aioredis.Redis(
+                host=settings["host"], port=settings["port"], db=settings["db"],
+                password=settings["password"] or None, ssl=settings["ssl"],
+                socket_connect_timeout=5, socket_timeout=30)
+            client.hippo_take = client.register_script(_TAKE)
+            client.hippo_ack = client.register_script(_ACK)
+            self._clients[key] = client
+        return client
 
     def _keys(self, request: PollRequest) -> list[str]:
         proc = self.processing_list(request.settings["name"], request.queue_id)
         return [request.settings["name"], proc, proc + ":seq"]
 
-    def fetch(self, request: PollRequest) -> Fetched:
+    async def fetch(self, request: PollRequest) -> Fetched:  # type: ignore[override]
         import redis
 
         client = self._client(request.settings)
         try:
-            raw = client.hippo_take(keys=self._keys(request),
-                                    args=[request.limit, uuid.uuid4().hex])
-        except redis.RedisError as e:
+            raw = await client.hippo_take(keys=self._keys(request),
+                                          args=[request.limit, uuid.uuid4().hex])
+        except (redis.RedisError, OSError) as e:
             raise SourceError(f"redis {request.settings['host']}:{request.settings['port']} "
                               f"list {request.settings['name']!r}: {e}") from e
         epoch, head = raw[0].decode(), int(raw[1])
@@ -127,19 +126,19 @@ class RedisListSource(Source):
                  for i, value in enumerate(raw[2:])]
         return Fetched(items=items, receipt=(epoch, head, len(items)))
 
-    def acknowledge(self, request: PollRequest, fetched: Fetched) -> None:
+    async def acknowledge(self, request: PollRequest,  # type: ignore[override]
+                          fetched: Fetched) -> None:
         import redis
 
         epoch, head, count = fetched.receipt
         try:
-            self._client(request.settings).hippo_ack(keys=self._keys(request)[1:],
-                                                     args=[epoch, head, count])
-        except redis.RedisError as e:
+            await self._client(request.settings).hippo_ack(keys=self._keys(request)[1:],
+                                                           args=[epoch, head, count])
+        except (redis.RedisError, OSError) as e:
             raise SourceError(f"redis list {request.settings['name']!r}: removing stored "
                               f"items failed: {e}") from e
 
-    def close(self) -> None:
-        with self._lock:
-            for client in self._clients.values():
-                client.close()
-            self._clients.clear()
+    async def close(self) -> None:  # type: ignore[override]
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
