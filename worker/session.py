@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from hippo.shared.leader_store import Claim, LeaderStore, StatusUpdate
 from hippo.shared.settings import Settings
 from hippo.shared.store import Store
+from hippo.worker.acks import AckPipeline
 from hippo.worker.candidates import WaitingTask, parse_waiting
 from hippo.worker.matching import MatchState, OfferView, Place, match_offers
 from hippo.worker.mesos import (
@@ -89,6 +90,7 @@ class LeaderSession:
         self._last_revive = 0.0
         self._waiting_hint = True  # something may wait; checked at the next round
         self._background: set[asyncio.Task[Any]] = set()
+        self._ack_pipeline = AckPipeline()
 
     # --- the term --------------------------------------------------------------------
 
@@ -140,6 +142,7 @@ class LeaderSession:
                 # Bounded: a call stuck in a library must not keep the lock from a standby.
                 await asyncio.wait(pending, timeout=SHUTDOWN_WAIT_S)
         finally:
+            self._ack_pipeline.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(client.close(), SHUTDOWN_WAIT_S)
 
@@ -411,6 +414,13 @@ class LeaderSession:
             self._waiting_hint = True
             self._work.set()
         acks = [s for s in statuses if s.uuid and s.agent_id]
+        url, stream_id, fid = client.leader_url, client.stream_id, client.framework_id
+        if acks and AckPipeline.usable(url) and stream_id and fid:
+            try:
+                await self._ack_pipeline.acknowledge(url or "", stream_id, fid, acks)
+                return
+            except (OSError, ValueError, EOFError, TimeoutError) as e:
+                log.debug("leader: pipelined ACKNOWLEDGE failed (%s); one by one instead", e)
         for i in range(0, len(acks), ACK_CONCURRENCY):
             await asyncio.gather(*(self._ack(client, s) for s in acks[i:i + ACK_CONCURRENCY]))
 
