@@ -62,8 +62,11 @@ def _log_format(raw: str) -> str:
     return raw
 
 
-def _setting(env: str, default: str, cast: Callable[[str], Any], doc: str) -> Any:
-    return field(metadata={"env": env, "default": default, "cast": cast, "doc": doc})
+def _setting(env: str, default: str, cast: Callable[[str], Any], doc: str,
+             secret: bool = False) -> Any:
+    # A secret setting stays out of repr(), so logging the settings never shows it.
+    return field(metadata={"env": env, "default": default, "cast": cast, "doc": doc},
+                 repr=not secret)
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,12 @@ class Settings:
     secret_keys: tuple[str, ...] = _setting(
         "HIPPO_SECRET_KEYS", "", _csv,
         "Fernet keys encrypting source secrets at rest, comma-separated, newest first.",
+        secret=True,
     )
     api_tokens: tuple[str, ...] = _setting(
         "HIPPO_API_TOKENS", "", _csv,
         "Bearer tokens of the API, comma-separated; prefix `read:` for read-only. Unset: open API.",
+        secret=True,
     )
     queue_types: tuple[str, ...] = _setting(
         "HIPPO_QUEUE_TYPES", "", _csv, "Queue source types enabled (default: every installed one)."
@@ -139,6 +144,17 @@ class Settings:
     )
     mesos_role: str = _setting(
         "HIPPO_MESOS_ROLE", "*", str, "Mesos role whose resources Hippo is offered."
+    )
+    mesos_principal: str = _setting(
+        "HIPPO_MESOS_PRINCIPAL", "", str, "Mesos framework principal (for authentication)."
+    )
+    mesos_secret: str = _setting(
+        "HIPPO_MESOS_SECRET", "", str,
+        "Secret of the principal, sent as HTTP basic auth to the master.", secret=True,
+    )
+    mesos_ca_bundle: str = _setting(
+        "HIPPO_MESOS_CA_BUNDLE", "", str,
+        "CA bundle for https masters (masters without a scheme are then reached over https).",
     )
     offer_hold_s: float = _setting(
         "HIPPO_OFFER_HOLD_S", "2", _positive_float,

@@ -60,3 +60,12 @@ def test_readme_documents_every_variable() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     missing = [name for name, _, _ in settings_table() if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_secret_settings_stay_out_of_repr() -> None:
+    settings = Settings.from_env({"HIPPO_MESOS_SECRET": "m-secret", "HIPPO_API_TOKENS": "a-token",
+                                  "HIPPO_SECRET_KEYS": Fernet.generate_key().decode()})
+    shown = repr(settings)
+    assert "m-secret" not in shown and "a-token" not in shown
+    assert settings.secret_keys[0] not in shown
+    assert "redis_url=" in shown

@@ -114,12 +114,15 @@ class LeaderSession:
         s = self.settings
         return FrameworkSettings(name=s.framework_name, user=s.mesos_user, roles=(s.mesos_role,),
                                  failover_timeout_s=s.failover_timeout_s,
-                                 hostname=socket.gethostname())
+                                 hostname=socket.gethostname(),
+                                 principal=s.mesos_principal or None)
 
     async def _subscribe_and_serve(self, framework_id: str | None) -> None:
         self._offers.clear()
         client = MesosSchedulerClient(list(self.settings.mesos_master), self._framework_settings(),
-                                      framework_id=framework_id)
+                                      framework_id=framework_id,
+                                      secret=self.settings.mesos_secret or None,
+                                      ca_bundle=self.settings.mesos_ca_bundle or None)
         self.client = client
         client.start()
         try:

@@ -200,3 +200,14 @@ def test_sigterm_hands_leadership_over_without_waiting_for_expiry(
     # No TEARDOWN: the task still runs, under the same framework.
     assert [t["state"] for t in cluster.mesos_tasks()] == ["TASK_RUNNING"]
     assert len(cluster.devmaster.state()["frameworks"]) == 1
+
+
+def test_worker_authenticates_with_principal_and_secret(
+        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    cluster = make_cluster(credentials={"hippo-prod": "s3cret"})
+    worker = cluster.start_worker(HIPPO_MESOS_PRINCIPAL="hippo-prod", HIPPO_MESOS_SECRET="s3cret")
+    cluster.leader()
+    task = post_task(api, "true", id="authenticated")
+    wait_until(lambda: state_of(api, task["mesos_id"]) == "TASK_FINISHED", 20, "task finished")
+    # The dev master answers 401 without these credentials, so the task could not run.
+    assert "s3cret" not in worker.log
