@@ -102,6 +102,8 @@ class Poller:
         self._sources: dict[str, Source] = {}
         self._prepared: dict[tuple[str, bytes], PreparedQueue] = {}
         self._inflight: dict[asyncio.Task[bool], ClaimedQueue] = {}
+        self._wake = asyncio.Event()
+        self._more_due = False
 
     async def run(self, stop: asyncio.Event) -> None:
         stopping = asyncio.ensure_future(stop.wait())
@@ -111,6 +113,7 @@ class Poller:
                 if time.monotonic() >= next_reconcile:
                     next_reconcile = time.monotonic() + RECONCILE_EVERY_S
                     await self._reconcile()
+                self._wake.clear()  # before claiming: a poll ending meanwhile wakes us
                 timeout = await self._claim_and_start()
                 await self._wait(stopping, timeout)
         finally:
@@ -118,22 +121,23 @@ class Poller:
             await self._shutdown()
 
     async def _wait(self, stopping: asyncio.Future[Any], timeout: float) -> None:
-        """Until the next claim is worth making: the timeout, a slot freed while all were
-        busy, or a poll whose queue is due again at once (it was full). Idle polls ending
-        do not wake the loop: with many idle queues that would mean a claim per poll."""
-        all_busy = len(self._inflight) >= self.settings.poll_concurrency
-        deadline = time.monotonic() + timeout
-        while not stopping.done():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            done, _ = await asyncio.wait({stopping, *self._inflight}, timeout=remaining,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            finished = [task for task in done if task is not stopping]
-            if all_busy and finished:
-                return
-            if any(not task.cancelled() and task.result() for task in finished):
-                return
+        """Until the next claim is worth making: the timeout, or a wake-up from a poll
+        ending (see _poll_done). Idle polls ending do not wake the loop: with many idle
+        queues that would mean one claim per poll."""
+        waking = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({stopping, waking}, timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waking.cancel()
+
+    def _poll_done(self, task: asyncio.Task[bool]) -> None:
+        self._inflight.pop(task, None)
+        # Claim again at once when more queues were due than slots, or this queue is due
+        # again at once (its poll was full).
+        if self._more_due or (not task.cancelled() and task.exception() is None
+                              and task.result()):
+            self._wake.set()
 
     async def _reconcile(self) -> None:
         try:
@@ -148,6 +152,7 @@ class Poller:
         idle_s = self.settings.poll_idle_s
         free = self.settings.poll_concurrency - len(self._inflight)
         if free <= 0:
+            self._more_due = True
             return idle_s
         try:
             claim = await self.store.claim_due_queues(free, self.settings.queue_lease_s)
@@ -157,8 +162,9 @@ class Poller:
         for claimed in claim.queues:
             task = asyncio.ensure_future(self._poll_guarded(claimed, claim.now))
             self._inflight[task] = claimed
-            task.add_done_callback(self._inflight.pop)
-        if len(claim.queues) == free or claim.next_due is None:
+            task.add_done_callback(self._poll_done)
+        self._more_due = len(claim.queues) == free
+        if self._more_due or claim.next_due is None:
             return idle_s
         return min(idle_s, max(0.001, claim.next_due - claim.now))
 
