@@ -153,3 +153,19 @@ def test_unreachable_redis_records_an_error_without_the_password_and_others_go_o
     assert due is not None and due - float(fields["last_error_tstamp"]) < 2.5
     shown = api.get(f"/queues/{bad}/").json()["queue"]
     assert shown["last_error"] and "hunter2" not in json.dumps(shown)
+
+
+def test_many_idle_queues_are_each_polled_every_period_with_few_slots(
+        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
+        start_poller: Callable[..., PollerThread]) -> None:
+    queue_ids = [create_queue(api, "redis", {**redis_source, "name": f"idle-{n}"},
+                              frequency_seconds=1) for n in range(100)]
+    start_poller(HIPPO_POLL_CONCURRENCY="4")
+
+    def last_runs() -> list[float]:
+        return [float(queue_fields(raw_redis, q).get("last_run_tstamp", 0)) for q in queue_ids]
+
+    wait_until(lambda: all(last_runs()), 10, what="every queue polled once")
+    first = last_runs()
+    wait_until(lambda: all(a > b for a, b in zip(last_runs(), first, strict=True)), 5,
+               what="every queue polled again one period later")
