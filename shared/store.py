@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import pydantic_core
+import redis
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -58,6 +59,21 @@ def connect(url: str) -> aioredis.Redis:
         url, max_connections=MAX_CONNECTIONS, timeout=5, socket_connect_timeout=2,
         socket_timeout=5, health_check_interval=30)
     return aioredis.Redis(connection_pool=pool)
+
+
+class RedisProbe:
+    """A synchronous PING with a short timeout, for health checks served from threads."""
+
+    def __init__(self, url: str) -> None:
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+
+    def problem(self) -> str | None:
+        """None while Redis answers, else what went wrong."""
+        try:
+            self._client.ping()
+            return None
+        except (redis.RedisError, OSError) as e:
+            return str(e)
 
 
 @dataclass(frozen=True)

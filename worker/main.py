@@ -9,6 +9,7 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from hippo.shared.settings import Settings
+from hippo.worker.health import serve_health
 from hippo.worker.leader import run_leader_election
 from hippo.worker.metrics import WorkerMetrics
 
@@ -39,7 +40,7 @@ async def run_worker(settings: Settings, *, metrics_port: int) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     metrics = WorkerMetrics()
-    metrics.serve(metrics_port)
+    serve_health(metrics_port, metrics.registry, settings.redis_url)
     jobs = [asyncio.create_task(run_leader_election(settings, stop, metrics), name="leadership")]
     polling = queue_polling()
     if polling is not None:

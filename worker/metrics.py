@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-
-log = logging.getLogger(__name__)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 
@@ -36,9 +32,3 @@ class WorkerMetrics:
             "hippo_offer_round_seconds", "Duration of one offer round",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=r)
-
-    def serve(self, port: int, host: str = "0.0.0.0") -> None:
-        """Serve /metrics on `port` from a background thread; 0 serves nothing."""
-        if port:
-            start_http_server(port, addr=host, registry=self.registry)
-            log.info("metrics: serving /metrics on port %d", port)

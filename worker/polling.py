@@ -159,6 +159,7 @@ class Poller:
         except Exception as e:  # noqa: BLE001 - Redis may be down; try again shortly
             log.warning("polling: claiming due queues failed: %s", e)
             return idle_s
+        metrics.LAST_CLAIM.set_to_current_time()
         for claimed in claim.queues:
             task = asyncio.ensure_future(self._poll_guarded(claimed, claim.now))
             self._inflight[task] = claimed

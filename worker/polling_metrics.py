@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 ITEMS_TAKEN = Counter(
     "hippo_poll_items_taken", "Items taken from queue sources (including repeats of stored ones)",
@@ -15,3 +15,6 @@ POLL_DURATION = Histogram(
 POLL_ERRORS = Counter(
     "hippo_poll_errors", "Polls that failed (source error, lost lease, store error)",
     ["queue_type"])
+LAST_CLAIM = Gauge(
+    "hippo_poll_last_claim_timestamp_seconds",
+    "Unix time this worker last looked for due queues (its polling loop is alive)")

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from starlette.testclient import TestClient
 
-from tests.conftest import free_port, wait_until
+from tests.conftest import RedisServer, free_port, wait_until
 
 from .conftest import Cluster
 
@@ -181,6 +184,44 @@ def test_metrics_show_the_leader_and_launches(
     assert "hippo_worker_leader 1.0" in text
     assert 'hippo_status_updates_total{state="TASK_FINISHED"} 1.0' in text
     assert "hippo_launch_latency_seconds_count 1.0" in text
+    assert "hippo_poll_last_claim_timestamp_seconds" in text  # polling metrics too
+
+
+def test_healthz_tells_leader_last_poll_and_redis(
+        make_cluster: Callable[..., Cluster], tmp_path: Path) -> None:
+    server = RedisServer(tmp_path)  # a Redis of this test's own, to stop and start
+    server.start()
+    cluster = make_cluster()
+    cluster.redis.close()
+    cluster.redis_url, cluster.redis = server.url, redis.Redis.from_url(server.url)
+    leader_port, standby_port = free_port(), free_port()
+    cluster.start_worker(metrics_port=leader_port)
+    cluster.leader()
+    cluster.start_worker(metrics_port=standby_port)
+
+    def health(port: int) -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+        except urllib.error.URLError:  # not listening yet
+            return 0, {"last_poll_tstamp": None}
+
+    try:
+        status, body = wait_until(lambda: (h := health(leader_port))[1]["last_poll_tstamp"] and h,
+                                  10, "a first poll")
+        assert status == 200 and body["leader"] is True and body["redis_reachable"] is True
+        assert abs(body["last_poll_tstamp"] - time.time()) < 30
+        status, body = wait_until(lambda: (h := health(standby_port))[1]["last_poll_tstamp"]
+                                  and h, 10, "the standby's first poll")
+        assert status == 200 and body["leader"] is False
+
+        server.stop()
+        status, body = health(standby_port)
+        assert status == 503 and body["redis_reachable"] is False
+    finally:
+        server.stop()
 
 
 @pytest.mark.slow
