@@ -24,6 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from hippo.shared.keys import Keys
+from hippo.shared.logs import log_context
 from hippo.shared.model import QueueBlock
 from hippo.shared.poll_store import ClaimedQueue, PollStore, StoreOutcome
 from hippo.shared.queues import queue_document
@@ -224,6 +225,10 @@ class Poller:
     async def _poll_guarded(self, claimed: ClaimedQueue, now: float) -> bool:
         """Poll one queue; any failure is recorded on the queue, never raised. True when
         the queue is due again at once."""
+        with log_context(queue=claimed.queue_id):
+            return await self._poll_logged(claimed, now)
+
+    async def _poll_logged(self, claimed: ClaimedQueue, now: float) -> bool:
         started = time.monotonic()
         queue_type, source, settings = "unknown", None, {}
         frequency_s = 60.0

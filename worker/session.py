@@ -294,7 +294,7 @@ class LeaderSession:
                     self._cache[mid] = parse_waiting(mid, spec, status)
                 except ValueError as e:
                     self._unusable.add(mid)
-                    log.error("leader: task %s cannot be launched: %s", mid, e)
+                    log.error("leader: task %s cannot be launched: %s", mid, e, extra={"task": mid})
         return [self._cache[m] for m in mesos_ids if m in self._cache]
 
     async def _prepare(self, waiting: list[WaitingTask], state: MatchState
@@ -406,12 +406,13 @@ class LeaderSession:
                     budget = retry_budget(status.state, status.reason) or ""
                     self.metrics.task_retries.labels(budget).inc()
                     log.info("task %s: %s; retried as %s", status.task_id, status.state,
-                             result.detail)
+                             result.detail, extra={"task": status.task_id})
             elif result.outcome in ("stale", "missing") and not status.terminal:
                 # Running, yet Hippo ended (or never had) it: e.g. lost, retried, then the
                 # partition healed. One run per task: kill this one.
                 log.warning("task %s: %s from Mesos but the task is %s in Hippo; killing it",
-                            status.task_id, status.state, result.outcome)
+                            status.task_id, status.state, result.outcome,
+                            extra={"task": status.task_id})
                 self._spawn(self._send_kill(status.task_id, status.agent_id))
         if freed:
             self._waiting_hint = True
@@ -455,9 +456,9 @@ class LeaderSession:
         try:
             await client.kill(mesos_id, agent_id)
             self.metrics.kills_sent.inc()
-            log.info("task %s: KILL sent", mesos_id)
+            log.info("task %s: KILL sent", mesos_id, extra={"task": mesos_id})
         except MesosError as e:
-            log.info("task %s: KILL failed (retried): %s", mesos_id, e)
+            log.info("task %s: KILL failed (retried): %s", mesos_id, e, extra={"task": mesos_id})
             self._kill_sent.pop(mesos_id, None)
 
     # --- reconciliation, retention, gauges ---------------------------------------------
