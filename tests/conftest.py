@@ -10,9 +10,11 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -48,6 +50,36 @@ def wait_until(condition: Callable[[], object], timeout_s: float = 10.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(0.02)
+
+
+def start_hippo_api(redis_url: str, *, workers: int = 1, output: Any = subprocess.DEVNULL,
+                    **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A `python -m hippo api` process on a free port, once it answers /healthz; returns
+    the process (the caller stops it) and its URL."""
+    import httpx
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hippo", "api", "--port", str(port), "--workers", str(workers)],
+        env={**os.environ, "HIPPO_REDIS_URL": redis_url, **env}, stdout=output,
+        stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"hippo api exited with {process.returncode}")
+        try:
+            return httpx.get(f"{url}/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(up, timeout_s=20, what="hippo api to answer")
+    except AssertionError:
+        process.kill()
+        process.wait(10)
+        raise
+    return process, url
 
 
 class RedisServer:

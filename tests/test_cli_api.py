@@ -10,27 +10,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import free_port, wait_until
+from tests.conftest import start_hippo_api
 from tests.examples import SPEC_QUEUE
 
 
 @pytest.fixture
 def api_process(redis_url: str) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "HIPPO_REDIS_URL": redis_url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hippo", "api", "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
-
+    process, url = start_hippo_api(redis_url, workers=2, output=subprocess.PIPE)
     try:
-        wait_until(up, timeout_s=20, what="hippo api to answer")
         yield url
     finally:
         process.terminate()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import free_port, wait_until
+from tests.conftest import start_hippo_api
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,23 +27,8 @@ def start_api(redis_server: str) -> Iterator[Callable[..., str]]:
         key = tuple(sorted(env.items()))
         if key in started:
             return started[key]
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hippo", "api", "--port", str(port), "--workers", "1"],
-            env={**os.environ, "HIPPO_REDIS_URL": redis_server, **env},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process, url = start_hippo_api(redis_server, **env)
         processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"hippo api exited with {process.returncode}")
-            try:
-                return httpx.get(f"{url}/healthz").status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(up, timeout_s=20, what="hippo api to answer")
         started[key] = url
         return url
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import free_port, need_service, wait_until
+from tests.conftest import need_service, start_hippo_api
 from tests.examples import queue
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -23,25 +21,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 @pytest.fixture
 def hippo_url(redis_url: str) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hippo", "api", "--port", str(port)],
-        env={**os.environ, "HIPPO_REDIS_URL": redis_url, "HIPPO_API_TOKENS": "ui-token"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(up, timeout_s=20, what="hippo api")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(20)
+    process, url = start_hippo_api(redis_url, HIPPO_API_TOKENS="ui-token")
+    yield url
+    process.terminate()
+    process.wait(20)
 
 
 @pytest.fixture
