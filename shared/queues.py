@@ -83,3 +83,18 @@ def queue_document(queue_id: str, stored: dict[str, bytes], sources: dict[str, t
         raw = stored.get(name)
         block[name] = cast(raw.decode()) if raw is not None else _POLL_DEFAULTS.get(name)
     return {"id": queue_id, **doc}
+
+
+def reseal_queue(stored: dict[str, bytes], sources: dict[str, type[Source]],
+                 box: SecretBox) -> tuple[bytes, str]:
+    """(spec, status) of a stored queue with its secrets encrypted by the newest key."""
+    spec = pydantic_core.from_json(stored["spec"])
+    block = spec["queue"]
+    source = sources.get(block["type"])
+    settings = block.get(block["type"], {})
+    for name, value in settings.items():
+        param = next((p for p in source.params if p.name == name), None) if source else None
+        is_secret = param.is_secret if param else str(value).startswith("enc:")
+        if is_secret and value not in ("", None):
+            settings[name] = box.rotate(value)
+    return pydantic_core.to_json(spec), stored["status"].decode()

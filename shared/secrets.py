@@ -2,7 +2,7 @@
 
 Secrets are encrypted with Fernet (the `cryptography` package). HIPPO_SECRET_KEYS
 lists keys newest first: the newest encrypts, every key decrypts, so a key is
-rotated by putting a new one in front and re-saving (or `hippo rotate-secrets`).
+rotated by putting a new one in front and running `hippo rotate-secrets`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ class SecretBox:
 
     def encrypt(self, plain: str) -> str:
         return _PREFIX + self._fernet.encrypt(plain.encode()).decode()
+
+    def rotate(self, stored: str) -> str:
+        """The same secret, encrypted with the newest key."""
+        return self.encrypt(self.decrypt(stored))
 
     def decrypt(self, stored: str) -> str:
         if not stored.startswith(_PREFIX):

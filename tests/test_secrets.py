@@ -42,3 +42,28 @@ def test_url_sent_back_masked_gets_the_stored_password() -> None:
         "postgresql://app:pw@db2:5432/y")
     assert unmask_url_password("postgresql://app:new@db:5432/x", stored) == (
         "postgresql://app:new@db:5432/x")
+
+
+def test_rotate_secrets_command_re_encrypts_with_the_newest_key(
+        make_client, raw_redis, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    from tests.examples import queue
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    make_client(HIPPO_SECRET_KEYS=old).post("/queues/", json=queue(id="q1"))
+    result = subprocess.run(
+        [sys.executable, "-m", "hippo", "rotate-secrets"], capture_output=True, text=True,
+        timeout=60, env={**os.environ, "HIPPO_REDIS_URL": redis_url,
+                         "HIPPO_SECRET_KEYS": f"{new},{old}"})
+    assert result.returncode == 0, result.stderr
+    assert "1 queues" in result.stdout
+
+    from hippo.shared.queues import queue_document
+    from hippo.shared.sources import load_sources
+
+    stored = {k.decode(): v for k, v in raw_redis.hgetall("hippo:queue:q1").items()}
+    revealed = queue_document("q1", stored, load_sources(), SecretBox([new]), reveal=True)
+    assert revealed["queue"]["sqs"]["awssecret"] == "someSecret"  # the old key is not needed
