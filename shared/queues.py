@@ -61,6 +61,13 @@ def _stored_settings(stored: dict[str, bytes] | None, namespace: str) -> dict[st
     return settings if isinstance(settings, dict) else {}
 
 
+def _declared(source: type[Source] | None, name: str, value: Any) -> tuple[Any, bool]:
+    """The parameter declaration of a stored setting, and whether it is secret. A type no
+    longer enabled has no declarations: its encrypted values still count as secret."""
+    param = next((p for p in source.params if p.name == name), None) if source else None
+    return param, param.is_secret if param else str(value).startswith("enc:")
+
+
 def queue_document(queue_id: str, stored: dict[str, bytes], sources: dict[str, type[Source]],
                    box: SecretBox, *, reveal: bool = False) -> dict[str, Any]:
     """The queue as the API shows it (secrets masked), or with secrets decrypted."""
@@ -69,8 +76,7 @@ def queue_document(queue_id: str, stored: dict[str, bytes], sources: dict[str, t
     source = sources.get(block["type"])
     settings = block.get(block["type"], {})
     for name, value in settings.items():
-        param = next((p for p in source.params if p.name == name), None) if source else None
-        is_secret = param.is_secret if param else str(value).startswith("enc:")
+        param, is_secret = _declared(source, name, value)
         if not is_secret or value in ("", None):
             continue
         plain = box.decrypt(value) if (reveal or (param and param.secret_url)) else None
@@ -93,8 +99,7 @@ def reseal_queue(stored: dict[str, bytes], sources: dict[str, type[Source]],
     source = sources.get(block["type"])
     settings = block.get(block["type"], {})
     for name, value in settings.items():
-        param = next((p for p in source.params if p.name == name), None) if source else None
-        is_secret = param.is_secret if param else str(value).startswith("enc:")
+        param, is_secret = _declared(source, name, value)
         if is_secret and value not in ("", None):
             settings[name] = box.rotate(value)
     return pydantic_core.to_json(spec), stored["status"].decode()
