@@ -53,7 +53,10 @@ async def test_simulated_tasks_run_their_whole_life_with_acknowledgements(
         while sum(isinstance(e, Update) and e.status.state == "TASK_FINISHED"
                   for e in rec.events) < 500:
             await asyncio.sleep(0.05)
-    assert rec.states("life.7") == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
+    # Updates are at-least-once: on a loaded machine an acknowledgement can come after
+    # the master's resend timer, and the same update arrives twice. Order still holds.
+    assert list(dict.fromkeys(rec.states("life.7"))) == [
+        "TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
     async with asyncio.timeout(10):
         while dev.state()["tasks"]:  # acknowledged terminal tasks are forgotten
             await asyncio.sleep(0.05)
