@@ -15,8 +15,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("hippo_log_context",
-                                                                          default={})
+_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "hippo_log_context", default=None)
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
 _FIELDS = ("task", "queue")
 
@@ -24,7 +24,7 @@ _FIELDS = ("task", "queue")
 @contextmanager
 def log_context(**ids: str | None) -> Iterator[None]:
     """Within this block, log lines name these ids (`task`, `queue`)."""
-    token = _context.set({**_context.get(), **{k: v for k, v in ids.items() if v}})
+    token = _context.set({**(_context.get() or {}), **{k: v for k, v in ids.items() if v}})
     try:
         yield
     finally:
@@ -37,7 +37,7 @@ def redact(text: str) -> str:
 
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        context = _context.get()
+        context = _context.get() or {}
         for name in _FIELDS:
             if not getattr(record, name, None):
                 setattr(record, name, context.get(name, ""))

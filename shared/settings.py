@@ -195,7 +195,7 @@ class Settings:
             except ValueError as e:
                 raise SettingsError(f"{meta['env']}: {e}") from None
         settings = cls(**values)
-        settings.cipher_keys  # validates the keys now, not at the first secret
+        settings.cipher_keys  # noqa: B018 - validates the keys now, not at the first secret
         return settings
 
     @property
