@@ -58,7 +58,10 @@ class SqlQuerySource(Source):
             raise SourceError(f"{kind}: cannot connect: {_first_line(e)}") from e
         try:
             with conn.cursor() as cursor:
-                where, args = ("", []) if start is None else (f" WHERE {field} > %s", [start])
+                # Rows without a filter value are never taken: a NULL watermark would
+                # restart every poll from the first row.
+                where, args = ((f" WHERE {field} IS NOT NULL", []) if start is None
+                               else (f" WHERE {field} > %s", [start]))
                 cursor.execute(f"{wrapped}{where} ORDER BY {field} LIMIT %s",
                                [*args, request.limit])
                 rows = [tuple(row) for row in cursor.fetchall()]

@@ -61,6 +61,19 @@ def test_rows_come_in_filter_order_as_json_with_dates_and_decimals_as_strings(
     assert fetched.watermark["value"] == 2
 
 
+def test_rows_without_a_filter_value_are_skipped_and_the_watermark_moves_on(
+        database: tuple[Any, str, str]) -> None:
+    conn, url, table = database
+    _insert(conn, table, [(None, "no id", None, None), (1, "a", None, None)])
+    source = SqlQuerySource()
+    first = source.fetch(_request(url, table, None))
+    assert [json.loads(i.data)[1] for i in first.items] == ["a"]
+    assert first.watermark["value"] == 1
+    _insert(conn, table, [(2, "b", None, None)])
+    second = source.fetch(_request(url, table, first.watermark))
+    assert [json.loads(i.data)[1] for i in second.items] == ["b"]
+
+
 def test_filter_val_and_watermark_are_bound_and_rows_sharing_a_value_are_not_split(
         database: tuple[Any, str, str]) -> None:
     conn, url, table = database
