@@ -70,8 +70,15 @@ local function set_state(p, mid, st, state, now, keep_per_id)
     redis.call('ZADD', by_id, now, mid)
     local excess = redis.call('ZCARD', by_id) - keep_per_id
     if excess > 0 then
-      for _, old in ipairs(redis.call('ZRANGE', by_id, 0, excess - 1)) do
-        delete_task(p, old, load_status(p, old))
+      -- One more than needed: runs finishing at the same time tie, and the one finishing
+      -- now is never the one deleted (its caller still writes its status).
+      for _, old in ipairs(redis.call('ZRANGE', by_id, 0, excess)) do
+        if excess == 0 then break end
+        if old ~= mid then
+          local old_st = load_status(p, old)
+          if old_st then delete_task(p, old, old_st) else redis.call('ZREM', by_id, old) end
+          excess = excess - 1
+        end
       end
     end
   end

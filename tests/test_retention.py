@@ -69,3 +69,16 @@ def test_records_finished_before_the_retention_age_are_deleted(
     assert raw_redis.zcard("hippo:tasks:state:WAITING_ON_OFFERS") == 1
     assert raw_redis.zcard("hippo:tasks:all") == 2
     assert raw_redis.exists("hippo:tasks:id:old") == 1
+
+
+def test_runs_finishing_at_the_same_time_never_delete_themselves(
+        redis_url: str, raw_redis: redis.Redis) -> None:
+    async def scenario(store: Store) -> list[str]:
+        return [await _finished_task(store, "same", now=1000.0) for _ in range(6)]
+
+    made = _run(redis_url, scenario)  # type: ignore[misc]
+    assert raw_redis.exists(f"hippo:task:{made[-1]}") == 1
+    records = {key.decode().removeprefix("hippo:task:") for key in raw_redis.keys("hippo:task:*")}
+    indexed = {m.decode() for m in raw_redis.zrange("hippo:tasks:all", 0, -1)}
+    assert records == indexed  # no record outside the indexes (no orphan)
+    assert len(records) == 3  # keep_per_id
