@@ -74,6 +74,39 @@ end
 return claimed
 """
 
+UNCLAIM_TASKS = _TASK_HELPERS + _FENCE + """
+-- unclaim_tasks: Mesos answered an ACCEPT with an error, so it launched none of its
+-- tasks: put them back to waiting (no retry is spent on a launch never made), or end
+-- those whose kill was requested meanwhile.
+-- ARGV: prefix, epoch, now, finished runs kept per task id, then mesos_ids.
+-- Only tasks still TASK_STAGING move. Returns how many moved.
+local p, epoch, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local stale = fence(p, epoch); if stale then return stale end
+local moved = 0
+for i = 5, #ARGV do
+  local mid = ARGV[i]
+  local st = load_status(p, mid)
+  if st and st.mesos_state == 'TASK_STAGING' then
+    if st.kill_requested == true then
+      st.status_message = 'killed before launch'
+      set_state(p, mid, st, 'TASK_KILLED', now, keep)
+    else
+      release(p, mid, st)
+      if type(st.queue_id) == 'string' then  -- still unfinished: it counts for backpressure
+        local seq = redis.call('HGET', p .. 'task:' .. mid, 'seq')
+        redis.call('ZADD', p .. 'tasks:open:queue:' .. st.queue_id, seq, mid)
+      end
+      st.agent_id = cjson.null
+      st.agent_hostname = cjson.null
+      set_state(p, mid, st, 'WAITING_ON_OFFERS', now, keep)
+    end
+    save_status(p, mid, st)
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
 RECORD_UPDATES = _TASK_HELPERS + _FENCE + """
 -- record_updates: store Mesos status updates (before they are acknowledged).
 -- ARGV: prefix, epoch, now, finished runs kept per task id, then 7 per update:

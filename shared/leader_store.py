@@ -85,6 +85,7 @@ class LeaderStore:
         self._save_framework_id = client.register_script(leader_scripts.SAVE_FRAMEWORK_ID)
         self._claim = client.register_script(leader_scripts.CLAIM_TASKS)
         self._record = client.register_script(leader_scripts.RECORD_UPDATES)
+        self._unclaim = client.register_script(leader_scripts.UNCLAIM_TASKS)
 
     # --- leadership ----------------------------------------------------------------
 
@@ -188,6 +189,14 @@ class LeaderStore:
         except ResponseError as e:
             raise _fenced_error(e) from e
         return [m.decode() for m in claimed]
+
+    async def unclaim(self, epoch: int, now: float, mesos_ids: Sequence[str]) -> int:
+        """Put claimed tasks Mesos did not launch back to waiting; returns how many."""
+        try:
+            return int(await self._unclaim(
+                args=[self.keys.prefix, epoch, now, self.keep_per_id, *mesos_ids]))
+        except ResponseError as e:
+            raise _fenced_error(e) from e
 
     # --- status updates ------------------------------------------------------------
 

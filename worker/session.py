@@ -33,6 +33,7 @@ from hippo.worker.mesos import (
     FrameworkRemoved,
     FrameworkSettings,
     MesosError,
+    MesosHTTPError,
     MesosSchedulerClient,
     Offers,
     Rescind,
@@ -276,8 +277,15 @@ class LeaderSession:
             # Leftovers come back at once while work remains: no filter.
             await client.launch([offer_id], infos, refuse_s=0)
             self.metrics.tasks_launched.inc(len(infos))
+        except MesosHTTPError as e:
+            # Mesos answered: it launched none of them. Back to waiting, no retry spent.
+            log.warning("leader: ACCEPT of offer %s with %d tasks refused: %s; they wait "
+                        "again", offer_id, len(infos), e)
+            await self.store.unclaim(self.epoch, time.time(),
+                                     [info["task_id"]["value"] for info in infos])
         except MesosError as e:
-            # The claims stand: the staging deadline reconciles them (lost -> retried).
+            # No answer: Mesos may have launched them. The claims stand and the staging
+            # deadline reconciles them (unknown to Mesos: lost, retried).
             log.warning("leader: ACCEPT of offer %s with %d tasks failed: %s",
                         offer_id, len(infos), e)
 
@@ -423,7 +431,7 @@ class LeaderSession:
             try:
                 await self._ack_pipeline.acknowledge(url or "", stream_id, fid, acks)
                 return
-            except (OSError, ValueError, EOFError, TimeoutError) as e:
+            except Exception as e:  # noqa: BLE001 - any failure of the fast path falls back
                 log.debug("leader: pipelined ACKNOWLEDGE failed (%s); one by one instead", e)
         for i in range(0, len(acks), ACK_CONCURRENCY):
             await asyncio.gather(*(self._ack(client, s) for s in acks[i:i + ACK_CONCURRENCY]))

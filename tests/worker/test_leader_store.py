@@ -1,0 +1,75 @@
+"""The leader's fenced writes, straight on our Redis: claims and their undoing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+import redis
+
+from hippo.shared.keys import Keys
+from hippo.shared.leader_store import Claim, LeaderStore, StaleEpoch
+from hippo.shared.model import parse_task
+from hippo.shared.store import Store, connect
+from tests.examples import task
+
+
+def _run(redis_url: str, scenario: Any) -> Any:
+    async def main() -> Any:
+        client = connect(redis_url)
+        try:
+            keys = Keys("hippo:")
+            return await scenario(Store(client, keys), LeaderStore(client, keys), client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
+async def _claimed_task(store: Store, leader: LeaderStore, client: Any, **fields: Any
+                        ) -> tuple[str, int]:
+    record, _ = await store.create_task(parse_task(task(**fields)), now=1.0)
+    mesos_id = json.loads(record)["mesos_id"]
+    await client.set("hippo:lock:test", "me")
+    epoch = await leader.take_epoch("hippo:lock:test", "me")
+    assert epoch
+    assert await leader.claim(epoch, 2.0, [Claim(mesos_id, "S1", "host1", 10, None)]) == [
+        mesos_id]
+    return mesos_id, epoch
+
+
+def test_a_refused_accept_puts_its_tasks_back_to_waiting(
+        redis_url: str, raw_redis: redis.Redis) -> None:
+    async def scenario(store: Store, leader: LeaderStore, client: Any) -> dict[str, Any]:
+        mesos_id, epoch = await _claimed_task(store, leader, client, id="t", system_retries=0)
+        assert await leader.unclaim(epoch, 3.0, [mesos_id]) == 1
+        return json.loads(await store.get_task(mesos_id) or b"{}")
+
+    record = _run(redis_url, scenario)
+    assert record["mesos_state"] == "WAITING_ON_OFFERS"
+    assert record["agent_id"] is None and record["system_retries_left"] == 0
+    assert raw_redis.zcard("hippo:tasks:active:id:t") == 0
+    assert raw_redis.zscore("hippo:tasks:state:WAITING_ON_OFFERS", record["mesos_id"])
+    assert raw_redis.zcard("hippo:tasks:state:TASK_STAGING") == 0
+
+
+def test_a_task_killed_meanwhile_ends_killed_instead(redis_url: str) -> None:
+    async def scenario(store: Store, leader: LeaderStore, client: Any) -> dict[str, Any]:
+        mesos_id, epoch = await _claimed_task(store, leader, client, id="k")
+        await store.request_kill(mesos_id, now=2.5)
+        await leader.unclaim(epoch, 3.0, [mesos_id])
+        return json.loads(await store.get_task(mesos_id) or b"{}")
+
+    assert _run(redis_url, scenario)["mesos_state"] == "TASK_KILLED"
+
+
+def test_an_old_leader_cannot_unclaim(redis_url: str) -> None:
+    async def scenario(store: Store, leader: LeaderStore, client: Any) -> None:
+        mesos_id, epoch = await _claimed_task(store, leader, client, id="o")
+        await leader.take_epoch("hippo:lock:test", "me")  # a newer leader
+        with pytest.raises(StaleEpoch):
+            await leader.unclaim(epoch, 3.0, [mesos_id])
+
+    _run(redis_url, scenario)
