@@ -292,6 +292,13 @@ class Poller:
             queue_id, claimed.token, item_keys=[item.key for item in fresh], tasks=tasks,
             items_taken=len(items), watermark=new_watermark,
             delay_s=delay_s if not items else None)
+        if outcome == StoreOutcome.KEY_SEEN:
+            # Another poll stored some of these items meanwhile: nothing stored, nothing
+            # acknowledged; poll again at once (the lease is still ours to give back).
+            log.info("queue %s: items stored by another poll meanwhile; polling again",
+                     queue_id)
+            await self.store.release_lease(queue_id, claimed.token, 0)
+            return True
         if outcome != StoreOutcome.STORED:
             # The lease expired (another worker may be polling) or the queue was deleted
             # or disabled: nothing was stored, so nothing is acknowledged.
