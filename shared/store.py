@@ -265,6 +265,8 @@ class Store:
                     spec, status = build(stored)
                     pipe.multi()
                     pipe.hset(key, mapping={"spec": spec, "status": status})
+                    if status == "ENABLED" and stored.get("status") != b"ENABLED":
+                        pipe.zadd(self.keys.queues_due, {queue_id: 0})  # re-enabled: poll now
                     await pipe.execute()
                     return
                 except WatchError:

@@ -219,3 +219,14 @@ def _revealed_settings(api: TestClient, queue_id: str) -> dict[str, object]:
     stored = api.portal.call(state.store.get_queue, queue_id)  # type: ignore[union-attr]
     doc = queue_document(queue_id, stored, state.sources, state.box, reveal=True)
     return doc["queue"][doc["queue"]["type"]]  # type: ignore[no-any-return]
+
+
+def test_a_queue_re_enabled_by_replacing_it_is_due_at_once(
+        api: TestClient, raw_redis: redis.Redis) -> None:
+    body = queue(id="q1")
+    body["queue"]["status"] = "DISABLED"
+    api.post("/queues/", json=body)
+    raw_redis.zrem("hippo:queues:due", "q1")  # as after a worker dropped the disabled queue
+    body["queue"]["status"] = "ENABLED"
+    api.put("/queues/q1/", json=body)
+    assert raw_redis.zscore("hippo:queues:due", "q1") == 0
