@@ -266,13 +266,16 @@ class LeaderSession:
             info = build_task_info(mesos_id=w.mesos_id, task_id=w.candidate.task_id,
                                    spec=w.spec, agent_id=o.agent_id, role=o.role)
             per_offer.setdefault(o.id, []).append(info)
-        await asyncio.gather(*(self._accept(client, offer_id, infos)
-                               for offer_id, infos in per_offer.items()))
+        # The claims are stored and the offers taken out of the held set, so the next
+        # round need not wait for these HTTP calls: a task created meanwhile goes out on
+        # another offer at once.
+        for offer_id, infos in per_offer.items():
+            self._offers.pop(offer_id, None)
+            self._spawn(self._accept(client, offer_id, infos))
         return len(claimed)
 
     async def _accept(self, client: MesosSchedulerClient, offer_id: str,
                       infos: list[dict[str, Any]]) -> None:
-        self._offers.pop(offer_id, None)
         try:
             # Leftovers come back at once while work remains: no filter.
             await client.launch([offer_id], infos, refuse_s=0)
