@@ -28,7 +28,8 @@ def _check_db(value: int) -> None:
 
 
 # KEYS: source list, processing list, counter hash. ARGV: limit, epoch if the hash is new.
-# Returns {epoch, head seq, processing items oldest first...}: left-over items, then new.
+# Returns {epoch, head seq, at most `limit` processing items oldest first...}: left-over
+# items, then new.
 _TAKE = """
 local src, proc, meta = KEYS[1], KEYS[2], KEYS[3]
 local limit = tonumber(ARGV[1])
@@ -44,7 +45,9 @@ end
 if moved > 0 then redis.call('HINCRBY', meta, 'next', moved) end
 local f = redis.call('HMGET', meta, 'epoch', 'head', 'next')
 local out = {f[1], f[2]}
-local items = redis.call('LRANGE', proc, 0, -1)
+-- The oldest `limit` only (the right end): a failed poll's left-overs never make a poll
+-- exceed its backpressure limit.
+local items = redis.call('LRANGE', proc, -limit, -1)
 for i = #items, 1, -1 do out[#out + 1] = items[i] end
 return out
 """

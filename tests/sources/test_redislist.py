@@ -169,3 +169,37 @@ def test_many_idle_queues_are_each_polled_every_period_with_few_slots(
     first = last_runs()
     wait_until(lambda: all(a > b for a, b in zip(last_runs(), first, strict=True)), 5,
                what="every queue polled again one period later")
+
+
+def test_left_overs_of_a_failed_poll_never_exceed_the_next_poll_limit(redis_url: str) -> None:
+    import asyncio
+    from urllib.parse import urlsplit
+
+    import redis as redis_sync
+
+    from hippo.shared.sources.base import PollRequest
+    from hippo.shared.sources.redislist import RedisListSource
+
+    url = urlsplit(redis_url)
+    settings = {"host": url.hostname, "port": url.port, "db": 2, "name": "jobs",
+                "password": "", "ssl": False}
+    redis_sync.Redis(port=url.port, db=2).lpush("jobs", *[f"item{n}" for n in range(6)])
+
+    async def scenario() -> list[list[str]]:
+        source = RedisListSource()
+        try:
+            first = await source.fetch(PollRequest("q", settings, 5, None, 0.0, 0.0))
+            # not stored, not acknowledged: all five stay in the processing list
+            second = await source.fetch(PollRequest("q", settings, 2, None, 0.0, 0.0))
+            await source.acknowledge(PollRequest("q", settings, 2, None, 0.0, 0.0), second)
+            third = await source.fetch(PollRequest("q", settings, 10, None, 0.0, 0.0))
+            return [[i.data for i in f.items] for f in (first, second, third)] + [
+                [i.key for i in second.items + third.items]]
+        finally:
+            await source.close()
+
+    first, second, third, keys = asyncio.run(scenario())
+    assert first == ["item0", "item1", "item2", "item3", "item4"]
+    assert second == ["item0", "item1"]
+    assert third == ["item2", "item3", "item4", "item5"]
+    assert len(set(keys)) == 6
