@@ -61,11 +61,20 @@ def _stored_settings(stored: dict[str, bytes] | None, namespace: str) -> dict[st
     return settings if isinstance(settings, dict) else {}
 
 
-def _declared(source: type[Source] | None, name: str, value: Any) -> tuple[Any, bool]:
-    """The parameter declaration of a stored setting, and whether it is secret. A type no
-    longer enabled has no declarations: its encrypted values still count as secret."""
-    param = next((p for p in source.params if p.name == name), None) if source else None
-    return param, param.is_secret if param else str(value).startswith("enc:")
+def _stored_secrets(block: dict[str, Any], sources: dict[str, type[Source]]
+                    ) -> tuple[dict[str, Any], list[tuple[str, Any, Any]]]:
+    """A stored `queue` block's settings, and (name, value, declaration) of each non-empty
+    secret among them. A type no longer enabled has no declarations: its encrypted values
+    still count as secret."""
+    source = sources.get(block["type"])
+    settings: dict[str, Any] = block.get(block["type"], {})
+    secrets = []
+    for name, value in settings.items():
+        param = next((p for p in source.params if p.name == name), None) if source else None
+        is_secret = param.is_secret if param else str(value).startswith("enc:")
+        if is_secret and value not in ("", None):
+            secrets.append((name, value, param))
+    return settings, secrets
 
 
 def queue_document(queue_id: str, stored: dict[str, bytes], sources: dict[str, type[Source]],
@@ -73,12 +82,8 @@ def queue_document(queue_id: str, stored: dict[str, bytes], sources: dict[str, t
     """The queue as the API shows it (secrets masked), or with secrets decrypted."""
     doc = pydantic_core.from_json(stored["spec"])
     block = doc["queue"]
-    source = sources.get(block["type"])
-    settings = block.get(block["type"], {})
-    for name, value in settings.items():
-        param, is_secret = _declared(source, name, value)
-        if not is_secret or value in ("", None):
-            continue
+    settings, secrets = _stored_secrets(block, sources)
+    for name, value, param in secrets:
         plain = box.decrypt(value) if (reveal or (param and param.secret_url)) else None
         if reveal:
             settings[name] = plain
@@ -95,11 +100,7 @@ def reseal_queue(stored: dict[str, bytes], sources: dict[str, type[Source]],
                  box: SecretBox) -> tuple[bytes, str]:
     """(spec, status) of a stored queue with its secrets encrypted by the newest key."""
     spec = pydantic_core.from_json(stored["spec"])
-    block = spec["queue"]
-    source = sources.get(block["type"])
-    settings = block.get(block["type"], {})
-    for name, value in settings.items():
-        param, is_secret = _declared(source, name, value)
-        if is_secret and value not in ("", None):
-            settings[name] = box.rotate(value)
+    settings, secrets = _stored_secrets(spec["queue"], sources)
+    for name, value, _ in secrets:
+        settings[name] = box.rotate(value)
     return pydantic_core.to_json(spec), stored["status"].decode()
