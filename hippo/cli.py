@@ -13,11 +13,11 @@ import sys
 # (module, attribute) of each subcommand's register function, in help order.
 SUBCOMMANDS = [
     ("hippo.api.cli", "register"),
-    ("hippo.api.rotate", "register"),
     ("hippo.worker.cli", "register"),
     ("hippo.devmaster.cli", "register"),
     ("hippo.dev", "register"),
     ("hippo.restclient", "register"),
+    ("hippo.api.rotate", "register"),
 ]
 
 
