@@ -104,6 +104,9 @@ class PollStore:
     async def fail_poll(self, queue_id: str, token: str, error: str, delay_s: float) -> bool:
         return bool(await self._fail(args=[self.keys.prefix, queue_id, token, error, delay_s]))
 
+    async def queue_exists(self, queue_id: str) -> bool:
+        return bool(await self.redis.exists(self.keys.queue(queue_id)))
+
     async def release_lease(self, queue_id: str, token: str, delay_s: float = 0) -> bool:
         """End a lease; the queue is due again after delay_s. False when not ours."""
         return bool(await self._release(args=[self.keys.prefix, queue_id, token, delay_s]))

@@ -305,6 +305,11 @@ class Poller:
             metrics.POLL_ERRORS.labels(prepared.queue_type).inc()
             log.info("queue %s: poll not stored (lease lost, queue deleted or disabled)",
                      queue_id)
+            if items and not await self.store.queue_exists(queue_id):
+                # No poll of it will come again to take them: back to the source.
+                await self._call(source.give_back, request, fetched)
+                log.info("queue %s: deleted mid-poll; %d items given back to the source",
+                         queue_id, len(items))
             return False
         metrics.ITEMS_TAKEN.labels(prepared.queue_type).inc(len(items))
         metrics.TASKS_CREATED.labels(prepared.queue_type).inc(len(tasks))

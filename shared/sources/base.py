@@ -132,6 +132,13 @@ class Source:
 
         Called only after the store succeeded. Watermark sources need do nothing."""
 
+    def give_back(self, request: PollRequest, fetched: Fetched) -> None:
+        """The queue was deleted while `fetched` was taken: nothing was stored and no poll
+        will come again, so put the items back where another consumer can take them.
+
+        Sources whose items come back by themselves (SQS's visibility timeout) or that
+        only read (watermarks) need do nothing."""
+
     def close(self) -> None:
         """Release cached connections (the worker is stopping)."""
 

@@ -52,6 +52,17 @@ for i = #items, 1, -1 do out[#out + 1] = items[i] end
 return out
 """
 
+# The queue is gone: its whole processing list goes back to the source list's right end,
+# oldest nearest the end (taken first again), and the counter hash with it.
+# KEYS: source list, processing list, counter hash. Returns the items given back.
+_GIVE_BACK = """
+local src, proc, meta = KEYS[1], KEYS[2], KEYS[3]
+local n = 0
+while redis.call('LMOVE', proc, src, 'LEFT', 'RIGHT') do n = n + 1 end
+redis.call('DEL', meta)
+return n
+"""
+
 # Remove items [from, from + n) of the processing list, as far as they are still there.
 # KEYS: processing list, counter hash. ARGV: epoch, first seq, n. Returns items removed.
 _ACK = """
@@ -107,6 +118,7 @@ class RedisListSource(Source):
                 socket_connect_timeout=5, socket_timeout=30)
             client.hippo_take = client.register_script(_TAKE)
             client.hippo_ack = client.register_script(_ACK)
+            client.hippo_give_back = client.register_script(_GIVE_BACK)
             self._clients[key] = client
         return client
 
@@ -140,6 +152,16 @@ class RedisListSource(Source):
         except (redis.RedisError, OSError) as e:
             raise SourceError(f"redis list {request.settings['name']!r}: removing stored "
                               f"items failed: {e}") from e
+
+    async def give_back(self, request: PollRequest,  # type: ignore[override]
+                        fetched: Fetched) -> None:
+        import redis
+
+        try:
+            await self._client(request.settings).hippo_give_back(keys=self._keys(request))
+        except (redis.RedisError, OSError) as e:
+            raise SourceError(f"redis list {request.settings['name']!r}: giving items back "
+                              f"failed: {e}") from e
 
     async def close(self) -> None:  # type: ignore[override]
         clients, self._clients = list(self._clients.values()), {}

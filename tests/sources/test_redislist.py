@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import redis
 from starlette.testclient import TestClient
 
@@ -203,3 +204,28 @@ def test_left_overs_of_a_failed_poll_never_exceed_the_next_poll_limit(redis_url:
     assert second == ["item0", "item1"]
     assert third == ["item2", "item3", "item4", "item5"]
     assert len(set(keys)) == 6
+
+
+def test_items_of_a_queue_deleted_mid_poll_go_back_to_the_list(
+        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
+        start_poller: Callable[..., PollerThread], monkeypatch: pytest.MonkeyPatch) -> None:
+    from hippo.shared.sources.redislist import RedisListSource
+
+    source = _source(redis_source)
+    source.lpush(redis_source["name"], "a", "b", "c")
+    queue_id = create_queue(api, "redis", redis_source)
+    original = RedisListSource.fetch
+
+    async def fetch_then_queue_deleted(self: RedisListSource, request: Any) -> Any:
+        fetched = await original(self, request)
+        api.delete(f"/queues/{queue_id}/")  # the user deletes it while the poll runs
+        return fetched
+
+    monkeypatch.setattr(RedisListSource, "fetch", fetch_then_queue_deleted)
+    start_poller()
+    processing = f"{redis_source['name']}:hippo:processing:{queue_id}"
+    wait_until(lambda: raw_redis.exists(f"hippo:queue:{queue_id}") == 0, what="the deletion")
+    wait_until(lambda: source.llen(processing) == 0 and source.llen(redis_source["name"]) == 3,
+               what="the items back in the list")
+    assert source.lrange(redis_source["name"], 0, -1) == [b"c", b"b", b"a"]  # a is next
+    assert task_data(raw_redis, queue_id) == []
