@@ -65,8 +65,15 @@ async def replace_queue(request: Request) -> Response:
     if definition.id is not None and definition.id != queue_id:
         raise ValidationFailed([FieldError("id", f"must match the URL's queue id {queue_id!r}, "
                                                  f"got {definition.id!r}")])
-    await store.replace_queue(
-        queue_id, lambda stored: seal_queue(definition, settings, source, box, stored))
+    keep_status = "status" not in definition.queue.model_fields_set
+
+    def build(stored: dict[str, bytes]) -> tuple[bytes, str]:
+        spec, status = seal_queue(definition, settings, source, box, stored)
+        # A definition without a status keeps the current one: re-sending a queue's
+        # definition (a deploy script) must not re-enable a queue an operator disabled.
+        return spec, stored["status"].decode() if keep_status else status
+
+    await store.replace_queue(queue_id, build)
     return json_response(await _document(request, queue_id))
 
 

@@ -230,3 +230,13 @@ def test_a_queue_re_enabled_by_replacing_it_is_due_at_once(
     body["queue"]["status"] = "ENABLED"
     api.put("/queues/q1/", json=body)
     assert raw_redis.zscore("hippo:queues:due", "q1") == 0
+
+
+def test_replacing_without_a_status_keeps_the_current_one(api: TestClient) -> None:
+    api.post("/queues/", json=queue(id="q1"))
+    api.get("/queues/q1/disable/")
+    body = queue(cmd="new")
+    del body["queue"]["status"]
+    assert api.put("/queues/q1/", json=body).json()["queue"]["status"] == "DISABLED"
+    body["queue"]["status"] = "ENABLED"
+    assert api.put("/queues/q1/", json=body).json()["queue"]["status"] == "ENABLED"
