@@ -54,6 +54,20 @@ class Keys:
         """ZSET mesos_id: launched, unfinished tasks of a queue (the queue's max_concurrent)."""
         return f"{self.prefix}tasks:active:queue:{queue_id}"
 
+    def tasks_waiting_by_id(self, task_id: str) -> str:
+        """ZSET mesos_id by creation order: the waiting runs of one task id."""
+        return f"{self.prefix}tasks:waiting:id:{task_id}"
+
+    @property
+    def tasks_waiting_ids(self) -> str:
+        """ZSET task id -> seq of its oldest waiting run: the order offer rounds take ids in."""
+        return f"{self.prefix}tasks:waiting:ids"
+
+    @property
+    def task_caps(self) -> str:
+        """HASH task id -> max_concurrent, while runs of the id wait (rounds pre-filter)."""
+        return f"{self.prefix}tasks:caps"
+
     @property
     def tasks_finished(self) -> str:
         """ZSET mesos_id by finish time: what retention trims by age."""

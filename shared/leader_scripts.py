@@ -74,6 +74,36 @@ end
 return claimed
 """
 
+LAUNCHABLE = """
+-- launchable: the waiting runs an offer round may launch. Task ids are taken in the order
+-- of their oldest waiting run; of each, at most (its cap in tasks:caps - its active runs)
+-- oldest waiting runs. An id at its cap costs one check and is stepped past, so runs
+-- behind it are never starved by it. A read: it writes nothing.
+-- ARGV: prefix, at most this many runs, at most this many ids looked at.
+-- Returns {mesos_id, seq, mesos_id, seq, ...}, grouped by id.
+local p, limit, max_ids = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+local taken, looked, start = 0, 0, 0
+while taken < limit and looked < max_ids do
+  local ids = redis.call('ZRANGE', p .. 'tasks:waiting:ids', start, start + 99)
+  if #ids == 0 then break end
+  start = start + #ids
+  local caps = redis.call('HMGET', p .. 'tasks:caps', unpack(ids))
+  for i, id in ipairs(ids) do
+    looked = looked + 1
+    local free = (tonumber(caps[i]) or limit) - redis.call('ZCARD', p .. 'tasks:active:id:' .. id)
+    if free > 0 then
+      local runs = redis.call('ZRANGE', p .. 'tasks:waiting:id:' .. id, 0,
+                              math.min(free, limit - taken) - 1, 'WITHSCORES')
+      for j = 1, #runs do out[#out + 1] = runs[j] end
+      taken = taken + #runs / 2
+    end
+    if taken >= limit or looked >= max_ids then break end
+  end
+end
+return out
+"""
+
 UNCLAIM_TASKS = _TASK_HELPERS + _FENCE + """
 -- unclaim_tasks: Mesos answered an ACCEPT with an error, so it launched none of its
 -- tasks: put them back to waiting (no retry is spent on a launch never made), or end
@@ -163,13 +193,8 @@ for i = 5, #ARGV, 7 do
       local spec = redis.call('HGET', p .. 'task:' .. mid, 'spec')
       local seq = redis.call('INCR', p .. 'tasks:seq')
       redis.call('HSET', p .. 'task:' .. new, 'spec', spec, 'status', cjson.encode(run), 'seq', seq)
-      redis.call('ZADD', p .. 'tasks:all', seq, new)
-      redis.call('ZADD', p .. 'tasks:state:WAITING_ON_OFFERS', seq, new)
-      redis.call('ZADD', p .. 'tasks:id:' .. st.id, seq, new)
-      if type(st.queue_id) == 'string' then
-        redis.call('ZADD', p .. 'tasks:queue:' .. st.queue_id, seq, new)
-        redis.call('ZADD', p .. 'tasks:open:queue:' .. st.queue_id, seq, new)
-      end
+      index_new_task(p, new, st.id, type(st.queue_id) == 'string' and st.queue_id or nil,
+                     seq, spec)
       outcome, detail = 'retried', new
       published = true
     end

@@ -86,6 +86,7 @@ class LeaderStore:
         self._claim = client.register_script(leader_scripts.CLAIM_TASKS)
         self._record = client.register_script(leader_scripts.RECORD_UPDATES)
         self._unclaim = client.register_script(leader_scripts.UNCLAIM_TASKS)
+        self._launchable = client.register_script(leader_scripts.LAUNCHABLE)
 
     # --- leadership ----------------------------------------------------------------
 
@@ -110,12 +111,12 @@ class LeaderStore:
 
     # --- offer rounds --------------------------------------------------------------
 
-    async def waiting(self, after_seq: float | None, limit: int) -> list[tuple[str, float]]:
-        """(mesos_id, seq) of waiting tasks in creation order, after `after_seq`."""
-        low = "-inf" if after_seq is None else f"({after_seq}"
-        found = await self.redis.zrangebyscore(self.keys.tasks_by_state(WAITING), low, "+inf",
-                                               start=0, num=limit, withscores=True)
-        return [(m.decode(), float(s)) for m, s in found]
+    async def launchable(self, limit: int, max_ids: int) -> list[tuple[str, float]]:
+        """(mesos_id, seq) of waiting runs below their id's cap, oldest first: at most
+        `limit` runs, looking at most at `max_ids` task ids (LAUNCHABLE)."""
+        raw = await self._launchable(args=[self.keys.prefix, limit, max_ids])
+        runs = [(raw[i].decode(), float(raw[i + 1])) for i in range(0, len(raw), 2)]
+        return sorted(runs, key=lambda run: run[1])
 
     async def waiting_count(self) -> int:
         return int(await self.redis.zcard(self.keys.tasks_by_state(WAITING)))

@@ -7,6 +7,8 @@ field of its HASH (a token) plus its score in `queues:due` (the lease's expiry):
 deleting the queue deletes the lease, so a poll of a deleted queue stores nothing.
 """
 
+from hippo.shared.scripts import _TASK_HELPERS
+
 _NOW = """
 local function server_now()
   local t = redis.call('TIME')
@@ -53,7 +55,7 @@ if first[2] then out[2] = first[2] end
 return out
 """
 
-STORE_POLL = _NOW + """
+STORE_POLL = _TASK_HELPERS + _NOW + """
 -- store_poll: the outcome of one successful poll, all or nothing, only under the lease.
 -- ARGV: prefix, queue id, lease token, item key TTL s, delay s until the queue is due again
 --       ('' keeps the lease: the poller releases it with release_lease once the items are
@@ -63,7 +65,7 @@ STORE_POLL = _NOW + """
 -- Returns 1 when stored; 0 when the lease is no longer ours (expired and taken, queue
 -- deleted or disabled): nothing is written; -1 when an item key was stored meanwhile
 -- (only a concurrent poll of this queue can do that): nothing is written.
--- Task records are written as CREATE_TASKS in scripts.py writes them (keep the two alike).
+-- Task records are written and indexed by index_new_task, as every creating script does.
 local p, qid, token, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local delay, watermark, taken, nkeys = tonumber(ARGV[5]), ARGV[6], ARGV[7], tonumber(ARGV[8])
 local key = p .. 'queue:' .. qid
@@ -79,11 +81,7 @@ for i = 9 + nkeys, #ARGV, 4 do
   local mid, id = ARGV[i], ARGV[i + 1]
   local seq = redis.call('INCR', p .. 'tasks:seq')
   redis.call('HSET', p .. 'task:' .. mid, 'spec', ARGV[i + 2], 'status', ARGV[i + 3], 'seq', seq)
-  redis.call('ZADD', p .. 'tasks:all', seq, mid)
-  redis.call('ZADD', p .. 'tasks:state:WAITING_ON_OFFERS', seq, mid)
-  redis.call('ZADD', p .. 'tasks:id:' .. id, seq, mid)
-  redis.call('ZADD', p .. 'tasks:queue:' .. qid, seq, mid)
-  redis.call('ZADD', p .. 'tasks:open:queue:' .. qid, seq, mid)
+  index_new_task(p, mid, id, qid, seq, ARGV[i + 2])
   tasks = tasks + 1
 end
 local now = server_now()

@@ -35,7 +35,43 @@ local function release(p, mid, st)
   end
 end
 
+-- The waiting runs of each task id, and the ids by their oldest waiting run: what lets
+-- an offer round step past an id at its max_concurrent instead of reading its runs.
+local function waiting_add(p, mid, id, seq)
+  redis.call('ZADD', p .. 'tasks:waiting:id:' .. id, seq, mid)
+  redis.call('ZADD', p .. 'tasks:waiting:ids', 'LT', seq, id)
+end
+
+local function waiting_remove(p, mid, id)
+  local runs = p .. 'tasks:waiting:id:' .. id
+  redis.call('ZREM', runs, mid)
+  local oldest = redis.call('ZRANGE', runs, 0, 0, 'WITHSCORES')
+  if #oldest == 0 then
+    redis.call('ZREM', p .. 'tasks:waiting:ids', id)
+    redis.call('HDEL', p .. 'tasks:caps', id)  -- needed only while runs of the id wait
+  else
+    redis.call('ZADD', p .. 'tasks:waiting:ids', oldest[2], id)
+  end
+end
+
+-- Index a new run, waiting for offers. Every script creating task records calls this.
+-- `spec` is the definition JSON: its max_concurrent becomes the id's cap in
+-- `tasks:caps` (what rounds pre-filter with; the claim re-checks each run's own cap).
+local function index_new_task(p, mid, id, qid, seq, spec)
+  redis.call('ZADD', p .. 'tasks:all', seq, mid)
+  redis.call('ZADD', p .. 'tasks:state:WAITING_ON_OFFERS', seq, mid)
+  redis.call('ZADD', p .. 'tasks:id:' .. id, seq, mid)
+  if qid then
+    redis.call('ZADD', p .. 'tasks:queue:' .. qid, seq, mid)
+    redis.call('ZADD', p .. 'tasks:open:queue:' .. qid, seq, mid)
+  end
+  local cap = cjson.decode(spec).max_concurrent
+  if type(cap) == 'number' then redis.call('HSET', p .. 'tasks:caps', id, cap) end
+  waiting_add(p, mid, id, seq)
+end
+
 local function unindex(p, mid, st)
+  if st.mesos_state == 'WAITING_ON_OFFERS' then waiting_remove(p, mid, st.id) end
   redis.call('ZREM', p .. 'tasks:all', mid)
   redis.call('ZREM', p .. 'tasks:state:' .. st.mesos_state, mid)
   redis.call('ZREM', p .. 'tasks:id:' .. st.id, mid)
@@ -57,6 +93,8 @@ end
 -- indexes, and the oldest finished runs of its id beyond keep_per_id are deleted.
 local function set_state(p, mid, st, state, now, keep_per_id)
   local seq = redis.call('HGET', p .. 'task:' .. mid, 'seq')
+  if st.mesos_state == 'WAITING_ON_OFFERS' then waiting_remove(p, mid, st.id) end
+  if state == 'WAITING_ON_OFFERS' then waiting_add(p, mid, st.id, seq) end
   redis.call('ZREM', p .. 'tasks:state:' .. st.mesos_state, mid)
   redis.call('ZADD', p .. 'tasks:state:' .. state, seq, mid)
   st.mesos_state = state
@@ -85,7 +123,7 @@ local function set_state(p, mid, st, state, now, keep_per_id)
 end
 """
 
-CREATE_TASKS = """
+CREATE_TASKS = _TASK_HELPERS + """
 -- create_tasks: store new task records, waiting for offers; all or none.
 -- ARGV: prefix, idempotency key ('' for none), its TTL in s, then 5 per task:
 --       mesos_id, task id, queue id ('' for none), spec JSON, status JSON.
@@ -101,13 +139,7 @@ for i = 4, #ARGV, 5 do
   local mid, id, qid = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local seq = redis.call('INCR', p .. 'tasks:seq')
   redis.call('HSET', p .. 'task:' .. mid, 'spec', ARGV[i + 3], 'status', ARGV[i + 4], 'seq', seq)
-  redis.call('ZADD', p .. 'tasks:all', seq, mid)
-  redis.call('ZADD', p .. 'tasks:state:WAITING_ON_OFFERS', seq, mid)
-  redis.call('ZADD', p .. 'tasks:id:' .. id, seq, mid)
-  if qid ~= '' then
-    redis.call('ZADD', p .. 'tasks:queue:' .. qid, seq, mid)
-    redis.call('ZADD', p .. 'tasks:open:queue:' .. qid, seq, mid)
-  end
+  index_new_task(p, mid, id, qid ~= '' and qid or nil, seq, ARGV[i + 3])
   created[#created + 1] = mid
 end
 if idem ~= '' then redis.call('SET', p .. 'idem:task:' .. idem, ARGV[4], 'EX', ttl) end

@@ -82,3 +82,13 @@ def test_runs_finishing_at_the_same_time_never_delete_themselves(
     indexed = {m.decode() for m in raw_redis.zrange("hippo:tasks:all", 0, -1)}
     assert records == indexed  # no record outside the indexes (no orphan)
     assert len(records) == 3  # keep_per_id
+
+
+def test_waiting_indexes_are_emptied_when_nothing_waits(
+        redis_url: str, raw_redis: redis.Redis) -> None:
+    async def scenario(store: Store) -> None:
+        await _finished_task(store, "gone", now=1.0)  # created waiting, then killed
+
+    _run(redis_url, scenario)
+    assert raw_redis.zcard("hippo:tasks:waiting:ids") == 0
+    assert raw_redis.exists("hippo:tasks:waiting:id:gone", "hippo:tasks:caps") == 0

@@ -48,6 +48,7 @@ from hippo.worker.taskinfo import build_task_info
 log = logging.getLogger(__name__)
 
 BATCH = 1000  # waiting tasks read per step of a round
+MAX_IDS = 10_000  # task ids one round looks at (ids at their cap are stepped past)
 UPDATE_BATCH = 500  # status updates stored per script call
 ACK_CONCURRENCY = 16
 RECONCILE_CHUNK = 1000
@@ -236,13 +237,12 @@ class LeaderSession:
         offers = [h.view for h in self._offers.values()]
         state = MatchState()
         assigned: list[tuple[WaitingTask, OfferView]] = []
-        after: float | None = None
         scanned = 0
-        while scanned < self.settings.round_max_tasks and offers:
-            batch = await self.store.waiting(after, BATCH)
-            if not batch:
+        launchable = await self.store.launchable(self.settings.round_max_tasks, MAX_IDS)
+        for start in range(0, len(launchable), BATCH):
+            if not offers:
                 break
-            after = batch[-1][1]
+            batch = launchable[start:start + BATCH]
             scanned += len(batch)
             waiting = await self._prepare(
                 await self._waiting_tasks([mid for mid, _ in batch]), state)
@@ -250,8 +250,6 @@ class LeaderSession:
             pairs = match_offers([w.candidate for w in waiting], offers, state)
             assigned += [(by_mid[c.mesos_id], o) for c, o in pairs]
             offers = _left_over(offers, pairs)
-            if len(batch) < BATCH:
-                break
         self._waiting_hint = scanned > len(assigned)
         if not assigned:
             return 0

@@ -73,3 +73,32 @@ def test_an_old_leader_cannot_unclaim(redis_url: str) -> None:
             await leader.unclaim(epoch, 3.0, [mesos_id])
 
     _run(redis_url, scenario)
+
+
+def test_runs_behind_an_id_at_its_cap_are_not_starved(redis_url: str) -> None:
+    async def scenario(store: Store, leader: LeaderStore, client: Any) -> list[str]:
+        first, epoch = await _claimed_task(store, leader, client, id="x", max_concurrent=1)
+        for _ in range(1500):  # more than a round looks at, all blocked by x's cap
+            await store.create_task(parse_task(task(id="x", max_concurrent=1)), now=1.0)
+        other, _ = await store.create_task(parse_task(task(id="other")), now=1.0)
+        launchable = await leader.launchable(1000, 10_000)
+        return [mid.split(".")[0] for mid, _ in launchable]
+
+    assert _run(redis_url, scenario) == ["other"]
+
+
+def test_launchable_takes_each_id_up_to_its_free_slots_oldest_first(redis_url: str) -> None:
+    async def scenario(store: Store, leader: LeaderStore, client: Any) -> list[str]:
+        made = []
+        for n in range(4):
+            for task_id, cap in (("a", 2), ("b", 10)):
+                record, _ = await store.create_task(
+                    parse_task(task(id=task_id, max_concurrent=cap)), now=float(n))
+                made.append(json.loads(record)["mesos_id"])
+        launchable = [mid for mid, _ in await leader.launchable(1000, 10_000)]
+        # a: its 2 oldest runs (cap 2, none active); b: all 4; in creation order
+        assert launchable == [m for m in made if m.startswith("b.")
+                              or m in [x for x in made if x.startswith("a.")][:2]]
+        return launchable
+
+    assert len(_run(redis_url, scenario)) == 6
