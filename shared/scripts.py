@@ -57,6 +57,7 @@ end
 -- Index a new run, waiting for offers. Every script creating task records calls this.
 -- `spec` is the definition JSON: its max_concurrent becomes the id's cap in
 -- `tasks:caps` (what rounds pre-filter with; the claim re-checks each run's own cap).
+local cap_set_in_this_call = {}  -- a poll's runs share one id and definition: decode once
 local function index_new_task(p, mid, id, qid, seq, spec)
   redis.call('ZADD', p .. 'tasks:all', seq, mid)
   redis.call('ZADD', p .. 'tasks:state:WAITING_ON_OFFERS', seq, mid)
@@ -65,8 +66,11 @@ local function index_new_task(p, mid, id, qid, seq, spec)
     redis.call('ZADD', p .. 'tasks:queue:' .. qid, seq, mid)
     redis.call('ZADD', p .. 'tasks:open:queue:' .. qid, seq, mid)
   end
-  local cap = cjson.decode(spec).max_concurrent
-  if type(cap) == 'number' then redis.call('HSET', p .. 'tasks:caps', id, cap) end
+  if not cap_set_in_this_call[id] then
+    cap_set_in_this_call[id] = true
+    local cap = cjson.decode(spec).max_concurrent
+    if type(cap) == 'number' then redis.call('HSET', p .. 'tasks:caps', id, cap) end
+  end
   waiting_add(p, mid, id, seq)
 end
 
