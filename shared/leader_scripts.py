@@ -75,32 +75,34 @@ return claimed
 """
 
 LAUNCHABLE = """
--- launchable: the waiting runs an offer round may launch. Task ids are taken in the order
--- of their oldest waiting run; of each, at most (its cap in tasks:caps - its active runs)
--- oldest waiting runs. An id at its cap costs one check and is stepped past, so runs
--- behind it are never starved by it. A read: it writes nothing.
--- ARGV: prefix, at most this many runs, at most this many ids looked at.
--- Returns {mesos_id, seq, mesos_id, seq, ...}, grouped by id.
+-- launchable: waiting runs an offer round may launch. Task ids are taken in the order
+-- of their oldest waiting run, from rank `start`; of each, at most (its cap in tasks:caps
+-- minus its active runs) oldest waiting runs. An id at its cap costs one check and is
+-- stepped past, so runs behind it are never starved by it. A read: writes nothing.
+-- ARGV: prefix, stop after the id that brings the runs to this many, at most this many
+--       ids looked at, start rank.
+-- Returns {next start rank ('' when no id is left), mesos_id, seq, mesos_id, seq, ...}.
 local p, limit, max_ids = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local out = {}
-local taken, looked, start = 0, 0, 0
+local rank = tonumber(ARGV[4])
+local out = {''}
+local taken, looked = 0, 0
 while taken < limit and looked < max_ids do
-  local ids = redis.call('ZRANGE', p .. 'tasks:waiting:ids', start, start + 99)
-  if #ids == 0 then break end
-  start = start + #ids
+  local ids = redis.call('ZRANGE', p .. 'tasks:waiting:ids', rank, rank + 99)
+  if #ids == 0 then return out end
   local caps = redis.call('HMGET', p .. 'tasks:caps', unpack(ids))
   for i, id in ipairs(ids) do
     looked = looked + 1
+    rank = rank + 1
     local free = (tonumber(caps[i]) or limit) - redis.call('ZCARD', p .. 'tasks:active:id:' .. id)
     if free > 0 then
-      local runs = redis.call('ZRANGE', p .. 'tasks:waiting:id:' .. id, 0,
-                              math.min(free, limit - taken) - 1, 'WITHSCORES')
+      local runs = redis.call('ZRANGE', p .. 'tasks:waiting:id:' .. id, 0, free - 1, 'WITHSCORES')
       for j = 1, #runs do out[#out + 1] = runs[j] end
       taken = taken + #runs / 2
     end
     if taken >= limit or looked >= max_ids then break end
   end
 end
+if #redis.call('ZRANGE', p .. 'tasks:waiting:ids', rank, rank) > 0 then out[1] = rank end
 return out
 """
 

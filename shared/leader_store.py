@@ -111,12 +111,15 @@ class LeaderStore:
 
     # --- offer rounds --------------------------------------------------------------
 
-    async def launchable(self, limit: int, max_ids: int) -> list[tuple[str, float]]:
-        """(mesos_id, seq) of waiting runs below their id's cap, oldest first: at most
-        `limit` runs, looking at most at `max_ids` task ids (LAUNCHABLE)."""
-        raw = await self._launchable(args=[self.keys.prefix, limit, max_ids])
-        runs = [(raw[i].decode(), float(raw[i + 1])) for i in range(0, len(raw), 2)]
-        return sorted(runs, key=lambda run: run[1])
+    async def launchable(self, limit: int, max_ids: int, start: int = 0
+                         ) -> tuple[list[tuple[str, float]], int | None]:
+        """(mesos_id, seq) of waiting runs below their id's cap, oldest first, from the
+        id at rank `start` on (LAUNCHABLE), and the rank to go on from (None at the end).
+        Whole ids: the runs can exceed `limit` by the last id's free slots."""
+        raw = await self._launchable(args=[self.keys.prefix, limit, max_ids, start])
+        runs = [(raw[i].decode(), float(raw[i + 1])) for i in range(1, len(raw), 2)]
+        next_start = int(raw[0]) if raw[0] not in (b"", "") else None
+        return sorted(runs, key=lambda run: run[1]), next_start
 
     async def waiting_count(self) -> int:
         return int(await self.redis.zcard(self.keys.tasks_by_state(WAITING)))

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000  # waiting tasks read per step of a round
 MAX_IDS = 10_000  # task ids one round looks at (ids at their cap are stepped past)
+IDS_PER_STEP = 1000  # task ids one LAUNCHABLE call looks at
 UPDATE_BATCH = 500  # status updates stored per script call
 ACK_CONCURRENCY = 16
 RECONCILE_CHUNK = 1000
@@ -237,19 +238,23 @@ class LeaderSession:
         offers = [h.view for h in self._offers.values()]
         state = MatchState()
         assigned: list[tuple[WaitingTask, OfferView]] = []
-        scanned = 0
-        launchable = await self.store.launchable(self.settings.round_max_tasks, MAX_IDS)
-        for start in range(0, len(launchable), BATCH):
-            if not offers:
+        scanned, ids_from = 0, 0  # ids_from: rank of the next task id to look at
+        while offers and scanned < self.settings.round_max_tasks and ids_from < MAX_IDS:
+            runs, next_from = await self.store.launchable(BATCH, IDS_PER_STEP, ids_from)
+            for start in range(0, len(runs), BATCH):
+                if not offers:
+                    break
+                batch = runs[start:start + BATCH]
+                scanned += len(batch)
+                waiting = await self._prepare(
+                    await self._waiting_tasks([mid for mid, _ in batch]), state)
+                by_mid = {w.mesos_id: w for w in waiting}
+                pairs = match_offers([w.candidate for w in waiting], offers, state)
+                assigned += [(by_mid[c.mesos_id], o) for c, o in pairs]
+                offers = _left_over(offers, pairs)
+            if next_from is None:
                 break
-            batch = launchable[start:start + BATCH]
-            scanned += len(batch)
-            waiting = await self._prepare(
-                await self._waiting_tasks([mid for mid, _ in batch]), state)
-            by_mid = {w.mesos_id: w for w in waiting}
-            pairs = match_offers([w.candidate for w in waiting], offers, state)
-            assigned += [(by_mid[c.mesos_id], o) for c, o in pairs]
-            offers = _left_over(offers, pairs)
+            ids_from = next_from
         self._waiting_hint = scanned > len(assigned)
         if not assigned:
             return 0

@@ -81,7 +81,8 @@ def test_runs_behind_an_id_at_its_cap_are_not_starved(redis_url: str) -> None:
         for _ in range(1500):  # more than a round looks at, all blocked by x's cap
             await store.create_task(parse_task(task(id="x", max_concurrent=1)), now=1.0)
         other, _ = await store.create_task(parse_task(task(id="other")), now=1.0)
-        launchable = await leader.launchable(1000, 10_000)
+        launchable, next_from = await leader.launchable(1000, 10_000)
+        assert next_from is None
         return [mid.split(".")[0] for mid, _ in launchable]
 
     assert _run(redis_url, scenario) == ["other"]
@@ -95,10 +96,23 @@ def test_launchable_takes_each_id_up_to_its_free_slots_oldest_first(redis_url: s
                 record, _ = await store.create_task(
                     parse_task(task(id=task_id, max_concurrent=cap)), now=float(n))
                 made.append(json.loads(record)["mesos_id"])
-        launchable = [mid for mid, _ in await leader.launchable(1000, 10_000)]
+        launchable = [mid for mid, _ in (await leader.launchable(1000, 10_000))[0]]
         # a: its 2 oldest runs (cap 2, none active); b: all 4; in creation order
         assert launchable == [m for m in made if m.startswith("b.")
                               or m in [x for x in made if x.startswith("a.")][:2]]
         return launchable
 
     assert len(_run(redis_url, scenario)) == 6
+
+
+def test_launchable_goes_on_from_where_it_stopped(redis_url: str) -> None:
+    async def scenario(store: Store, leader: LeaderStore, client: Any) -> list[str]:
+        for n in range(5):
+            await store.create_task(parse_task(task(id=f"t{n}")), now=float(n))
+        seen, start = [], 0
+        while start is not None:
+            runs, start = await leader.launchable(2, 10_000, start)
+            seen += [mid.split(".")[0] for mid, _ in runs]
+        return seen
+
+    assert _run(redis_url, scenario) == ["t0", "t1", "t2", "t3", "t4"]
