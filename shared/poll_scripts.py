@@ -124,6 +124,15 @@ redis.call('ZADD', p .. 'queues:due', server_now() + tonumber(ARGV[4]), qid)
 return 1
 """
 
+EXTEND_LEASE = _NOW + """
+-- extend_lease: a poll still running keeps its queue: the lease expires lease s from now.
+-- ARGV: prefix, queue id, lease token, lease s. Returns 1 when extended, 0 when not ours.
+local p, qid, token = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('HGET', p .. 'queue:' .. qid, 'poll_lease') ~= token then return 0 end
+redis.call('ZADD', p .. 'queues:due', server_now() + tonumber(ARGV[4]), qid)
+return 1
+"""
+
 RECONCILE_DUE = _NOW + """
 -- reconcile_due: put every queue missing from the due set into it, due now. Queues
 -- created before polling existed (or restored from a dump) are found this way; the

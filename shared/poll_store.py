@@ -66,6 +66,7 @@ class PollStore:
         self._store = client.register_script(poll_scripts.STORE_POLL)
         self._fail = client.register_script(poll_scripts.FAIL_POLL)
         self._release = client.register_script(poll_scripts.RELEASE_LEASE)
+        self._extend = client.register_script(poll_scripts.EXTEND_LEASE)
         self._reconcile = client.register_script(poll_scripts.RECONCILE_DUE)
 
     async def claim_due_queues(self, limit: int, lease_s: float) -> Claim:
@@ -103,6 +104,10 @@ class PollStore:
 
     async def fail_poll(self, queue_id: str, token: str, error: str, delay_s: float) -> bool:
         return bool(await self._fail(args=[self.keys.prefix, queue_id, token, error, delay_s]))
+
+    async def extend_lease(self, queue_id: str, token: str, lease_s: float) -> bool:
+        """Keep a lease while its poll runs; False when it is no longer ours."""
+        return bool(await self._extend(args=[self.keys.prefix, queue_id, token, lease_s]))
 
     async def queue_exists(self, queue_id: str) -> bool:
         return bool(await self.redis.exists(self.keys.queue(queue_id)))

@@ -111,7 +111,8 @@ class Settings:
     )
     queue_lease_s: int = _setting(
         "HIPPO_QUEUE_LEASE_S", "60", _positive_int,
-        "Lease a worker holds on a queue while polling it.",
+        "Lease on a queue while a worker polls it (renewed as the poll runs; a dead "
+        "worker's queues wait at most this long).",
     )
     poll_concurrency: int = _setting(
         "HIPPO_POLL_CONCURRENCY", "16", _positive_int,

@@ -239,7 +239,11 @@ class Poller:
             frequency_s = prepared.block.frequency_seconds
             if source is None:
                 raise SourceError(f"queue type {queue_type!r} is not enabled on this worker")
-            return await self.poll(claimed, prepared, now)
+            renewing = asyncio.ensure_future(self._keep_lease(claimed))
+            try:
+                return await self.poll(claimed, prepared, now)
+            finally:
+                renewing.cancel()
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - a source failure must never stop the worker
@@ -259,6 +263,17 @@ class Poller:
             return False
         finally:
             metrics.POLL_DURATION.labels(queue_type).observe(time.monotonic() - started)
+
+    async def _keep_lease(self, claimed: ClaimedQueue) -> None:
+        """Extend the lease while a slow source is being polled, so the poll still counts."""
+        lease_s = self.settings.queue_lease_s
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            try:
+                if not await self.store.extend_lease(claimed.queue_id, claimed.token, lease_s):
+                    return  # lost (or the queue is gone): the store step will refuse the poll
+            except Exception as e:  # noqa: BLE001 - Redis may be down; the lease may still hold
+                log.debug("queue %s: extending the lease failed: %s", claimed.queue_id, e)
 
     async def poll(self, claimed: ClaimedQueue, prepared: PreparedQueue, now: float) -> bool:
         """One poll; True when it was full and the queue is due again at once."""

@@ -229,3 +229,27 @@ def test_items_of_a_queue_deleted_mid_poll_go_back_to_the_list(
                what="the items back in the list")
     assert source.lrange(redis_source["name"], 0, -1) == [b"c", b"b", b"a"]  # a is next
     assert task_data(raw_redis, queue_id) == []
+
+
+def test_a_poll_slower_than_the_lease_keeps_its_lease_and_is_stored(
+        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
+        start_poller: Callable[..., PollerThread], monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from hippo.shared.sources.redislist import RedisListSource
+
+    source = _source(redis_source)
+    source.lpush(redis_source["name"], "a", "b", "c")
+    queue_id = create_queue(api, "redis", redis_source)
+    original = RedisListSource.fetch
+
+    async def slow_fetch(self: RedisListSource, request: Any) -> Any:
+        await asyncio.sleep(2.5)  # a slow source: longer than the 1 s lease
+        return await original(self, request)
+
+    monkeypatch.setattr(RedisListSource, "fetch", slow_fetch)
+    start_poller(HIPPO_QUEUE_LEASE_S="1")
+    wait_until(lambda: len(task_data(raw_redis, queue_id)) == 3, timeout_s=15,
+               what="the slow poll's tasks")
+    assert sorted(task_data(raw_redis, queue_id)) == ["a", "b", "c"]
+    assert "last_error" not in queue_fields(raw_redis, queue_id)
