@@ -233,7 +233,7 @@ class Store:
     async def get_queue(self, queue_id: str) -> dict[str, bytes] | None:
         """The queue's stored fields (spec JSON, status, poll fields), or None."""
         fields = await self.redis.hgetall(self.keys.queue(queue_id))
-        return {k.decode(): v for k, v in fields.items()} or None
+        return _named(fields) or None
 
     @_translate_redis_errors
     async def list_queues(self) -> list[tuple[str, dict[str, bytes]]]:
@@ -242,7 +242,7 @@ class Store:
             for queue_id in ids:
                 pipe.hgetall(self.keys.queue(queue_id))
             found = await pipe.execute()
-        return [(queue_id, {k.decode(): v for k, v in fields.items()})
+        return [(queue_id, _named(fields))
                 for queue_id, fields in zip(ids, found, strict=True) if fields]
 
     @_translate_redis_errors
@@ -259,7 +259,7 @@ class Store:
             while True:
                 try:
                     await pipe.watch(key)
-                    stored = {k.decode(): v for k, v in (await pipe.hgetall(key)).items()}
+                    stored = _named(await pipe.hgetall(key))
                     if not stored:
                         raise NotFound(f"no queue {queue_id}")
                     spec, status = build(stored)
@@ -284,6 +284,11 @@ class Store:
     async def delete_queue(self, queue_id: str) -> None:
         if not await self._delete_queue(args=[self.keys.prefix, queue_id]):
             raise NotFound(f"no queue {queue_id}")
+
+
+def _named(fields: dict[bytes, bytes]) -> dict[str, bytes]:
+    """A HASH as HGETALL answers it, with field names as text."""
+    return {name.decode(): value for name, value in fields.items()}
 
 
 def _page(found: list[bytes | None], limit: int) -> TaskPage:

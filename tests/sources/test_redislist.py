@@ -206,14 +206,19 @@ def test_left_overs_of_a_failed_poll_never_exceed_the_next_poll_limit(redis_url:
     assert len(set(keys)) == 6
 
 
+def _queue_of_abc(api: TestClient, redis_source: dict[str, Any]) -> tuple[redis.Redis, str]:
+    """A list holding a, b and c (a oldest), and a queue on it."""
+    source = _source(redis_source)
+    source.lpush(redis_source["name"], "a", "b", "c")
+    return source, create_queue(api, "redis", redis_source)
+
+
 def test_items_of_a_queue_deleted_mid_poll_go_back_to_the_list(
         api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
         start_poller: Callable[..., PollerThread], monkeypatch: pytest.MonkeyPatch) -> None:
     from hippo.shared.sources.redislist import RedisListSource
 
-    source = _source(redis_source)
-    source.lpush(redis_source["name"], "a", "b", "c")
-    queue_id = create_queue(api, "redis", redis_source)
+    source, queue_id = _queue_of_abc(api, redis_source)
     original = RedisListSource.fetch
 
     async def fetch_then_queue_deleted(self: RedisListSource, request: Any) -> Any:
@@ -238,9 +243,7 @@ def test_a_poll_slower_than_the_lease_keeps_its_lease_and_is_stored(
 
     from hippo.shared.sources.redislist import RedisListSource
 
-    source = _source(redis_source)
-    source.lpush(redis_source["name"], "a", "b", "c")
-    queue_id = create_queue(api, "redis", redis_source)
+    source, queue_id = _queue_of_abc(api, redis_source)
     original = RedisListSource.fetch
 
     async def slow_fetch(self: RedisListSource, request: Any) -> Any:
