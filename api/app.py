@@ -100,8 +100,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(404, f"no route {request.url.path}")
     if exc.status_code == 405:
-        return error_response(405, f"method {request.method} is not allowed here",
-                              headers=dict(exc.headers or {}))
+        return error_response(
+            405, f"method {request.method} is not allowed here", headers=dict(exc.headers or {})
+        )
     return error_response(exc.status_code, str(exc.detail))
 
 
@@ -129,9 +130,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         client = connect(settings.redis_url)
-        app.state.store = Store(client, Keys(settings.redis_prefix),
-                                keep_per_id=settings.task_retention_per_id,
-                                idempotency_ttl_s=settings.idempotency_ttl_s)
+        app.state.store = Store(
+            client,
+            Keys(settings.redis_prefix),
+            keep_per_id=settings.task_retention_per_id,
+            idempotency_ttl_s=settings.idempotency_ttl_s,
+        )
         app.state.sources = sources
         app.state.box = SecretBox(settings.cipher_keys)
         try:
@@ -151,8 +155,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         StoreUnavailable: _hippo_error,
         SecretError: _hippo_error,
     }
-    return Starlette(routes=ROUTES, middleware=middleware, exception_handlers=handlers,
-                     lifespan=lifespan)
+    return Starlette(
+        routes=ROUTES, middleware=middleware, exception_handlers=handlers, lifespan=lifespan
+    )
 
 
 def serve_app() -> Starlette:
@@ -170,6 +175,8 @@ def startup_warnings(settings: Settings) -> list[str]:
     if not settings.api_tokens:
         warnings.append("HIPPO_API_TOKENS is not set: the API is open to anyone who reaches it")
     if settings.uses_dev_secret_key:
-        warnings.append("HIPPO_SECRET_KEYS is not set: source secrets are encrypted with the "
-                        "public development key")
+        warnings.append(
+            "HIPPO_SECRET_KEYS is not set: source secrets are encrypted with the "
+            "public development key"
+        )
     return warnings

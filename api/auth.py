@@ -28,8 +28,9 @@ class TokenAuth:
     def __init__(self, app: ASGIApp, tokens: tuple[str, ...]) -> None:
         self.app = app
         self.write_tokens = [t.encode() for t in tokens if not t.startswith("read:")]
-        self.read_tokens = [t.removeprefix("read:").encode() for t in tokens
-                            if t.startswith("read:")]
+        self.read_tokens = [
+            t.removeprefix("read:").encode() for t in tokens if t.startswith("read:")
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -39,8 +40,9 @@ class TokenAuth:
         can_write = given is not None and _matches(given, self.write_tokens)
         can_read = can_write or (given is not None and _matches(given, self.read_tokens))
         if not can_read:
-            response = error_response(401, "missing or unknown bearer token",
-                                      headers={"WWW-Authenticate": "Bearer"})
+            response = error_response(
+                401, "missing or unknown bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
         elif not can_write and is_write(scope["method"], scope["path"]):
             response = error_response(403, "this token may only read")
         else:

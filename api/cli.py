@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser("api", help="serve the REST API and web UI")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="uvicorn worker processes (default %(default)s)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (default %(default)s)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -44,7 +45,15 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level, settings.log_format)
     for warning in startup_warnings(settings):
         log.warning("%s", warning)
-    uvicorn.run("hippo.api.app:serve_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, loop="uvloop", http="httptools", log_config=None,
-                access_log=False)
+    uvicorn.run(
+        "hippo.api.app:serve_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+    )
     return 0

@@ -23,11 +23,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REQUESTS = Counter("hippo_api_requests_total", "API requests answered",
-                   ["method", "route", "status"])
-LATENCY = Histogram("hippo_api_request_duration_seconds", "Time to answer an API request",
-                    ["method", "route"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+REQUESTS = Counter(
+    "hippo_api_requests_total", "API requests answered", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "hippo_api_request_duration_seconds",
+    "Time to answer an API request",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 
 
 class RequestMetrics:

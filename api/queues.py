@@ -40,8 +40,12 @@ async def _document(request: Request, queue_id: str) -> dict[str, Any]:
 
 async def list_queues(request: Request) -> Response:
     store, sources, box = _parts(request)
-    return json_response([queue_document(queue_id, stored, sources, box)
-                          for queue_id, stored in await store.list_queues()])
+    return json_response(
+        [
+            queue_document(queue_id, stored, sources, box)
+            for queue_id, stored in await store.list_queues()
+        ]
+    )
 
 
 async def create_queue(request: Request) -> Response:
@@ -63,8 +67,9 @@ async def replace_queue(request: Request) -> Response:
     queue_id = request.path_params["queue_id"]
     definition, settings, source = await _parse(request)
     if definition.id is not None and definition.id != queue_id:
-        raise ValidationFailed([FieldError("id", f"must match the URL's queue id {queue_id!r}, "
-                                                 f"got {definition.id!r}")])
+        raise ValidationFailed(
+            [FieldError("id", f"must match the URL's queue id {queue_id!r}, got {definition.id!r}")]
+        )
     keep_status = "status" not in definition.queue.model_fields_set
 
     def build(stored: dict[str, bytes]) -> tuple[bytes, str]:

@@ -16,14 +16,18 @@ class JSONBytes(Response):
     media_type = "application/json"
 
 
-def json_response(content: Any, status_code: int = 200,
-                  headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    content: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return JSONBytes(pydantic_core.to_json(content), status_code, headers)
 
 
-def error_response(status_code: int, message: str,
-                   errors: list[FieldError] | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status_code: int,
+    message: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     body: dict[str, Any] = {"error": message}
     if errors:
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]

@@ -20,7 +20,9 @@ from hippo.shared.store import Store, connect
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "rotate-secrets", help="re-encrypt stored source secrets with the newest HIPPO_SECRET_KEYS key")
+        "rotate-secrets",
+        help="re-encrypt stored source secrets with the newest HIPPO_SECRET_KEYS key",
+    )
     parser.set_defaults(run=run)
 
 

@@ -68,10 +68,16 @@ async def create_task(request: Request) -> Response:
     definition = parse_task(await read_json(request))
     key = request.headers.get("idempotency-key")
     if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
-        raise ValidationFailed([FieldError(
-            "Idempotency-Key", "must be 1 to 200 printable ASCII characters without spaces")])
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "Idempotency-Key", "must be 1 to 200 printable ASCII characters without spaces"
+                )
+            ]
+        )
     record, created = await _store(request).create_task(
-        definition, now=time.time(), idempotency_key=key)
+        definition, now=time.time(), idempotency_key=key
+    )
     return JSONBytes(record, 201 if created else 200)
 
 
@@ -92,5 +98,6 @@ async def delete_task(request: Request) -> Response:
 async def kill_task(request: Request) -> Response:
     """202 while the leader sends the kill to Mesos; 200 when the task never launched."""
     outcome, record = await _store(request).request_kill(
-        request.path_params["mesos_id"], now=time.time())
+        request.path_params["mesos_id"], now=time.time()
+    )
     return JSONBytes(record, 200 if outcome == "killed" else 202)

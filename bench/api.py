@@ -26,14 +26,20 @@ import httpx
 import redis
 
 sys.path.insert(0, str(Path(__file__).parent))
-from loadgen import Result, http_request, run_load  # noqa: E402
+from loadgen import Result, http_request, run_load
 
-from hippo.shared import scripts  # noqa: E402
-from hippo.shared.model import parse_task  # noqa: E402
-from hippo.shared.store import new_task_status  # noqa: E402
+from hippo.shared import scripts
+from hippo.shared.model import parse_task
+from hippo.shared.store import new_task_status
 
-TASK = {"id": "bench", "container": {"docker": {"image": "alpine"}}, "mem": 32, "cpus": 0.1,
-        "cmd": "echo hello", "env": {"A": "1"}}
+TASK = {
+    "id": "bench",
+    "container": {"docker": {"image": "alpine"}},
+    "mem": 32,
+    "cpus": 0.1,
+    "cmd": "echo hello",
+    "env": {"A": "1"},
+}
 
 
 def free_port() -> int:
@@ -48,7 +54,7 @@ def wait_for(check, what: str, timeout_s: float = 30) -> None:  # type: ignore[n
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:
             pass
         time.sleep(0.05)
     raise SystemExit(f"{what} did not come up")
@@ -73,8 +79,9 @@ def _load(port: int, request: bytes, clients: int, seconds: float, queue) -> Non
     queue.put(run_load("127.0.0.1", port, request, clients, seconds))
 
 
-def measure(port: int, request: bytes, clients: int, seconds: float,
-            pids: dict[str, int]) -> tuple[Result, dict[str, float]]:
+def measure(
+    port: int, request: bytes, clients: int, seconds: float, pids: dict[str, int]
+) -> tuple[Result, dict[str, float]]:
     """Load results, and the CPU seconds each watched process spent meanwhile."""
     before = {who: cpu_seconds(pid) for who, pid in pids.items()}
     queue: multiprocessing.Queue[Result] = multiprocessing.Queue()
@@ -92,11 +99,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 def report(name: str, result: Result, cpu: dict[str, float]) -> None:
-    per_request = ", ".join(f"{who} {seconds / result.requests * 1000:.2f} ms"
-                            for who, seconds in cpu.items())
-    print(f"{name}: {result.rate:,.0f} req/s, p50 {result.percentile(0.5):.1f} ms, "
-          f"p99 {result.percentile(0.99):.1f} ms, {result.requests:,} requests, "
-          f"{result.errors} errors; CPU per request: {per_request}")
+    per_request = ", ".join(
+        f"{who} {seconds / result.requests * 1000:.2f} ms" for who, seconds in cpu.items()
+    )
+    print(
+        f"{name}: {result.rate:,.0f} req/s, p50 {result.percentile(0.5):.1f} ms, "
+        f"p99 {result.percentile(0.99):.1f} ms, {result.requests:,} requests, "
+        f"{result.errors} errors; CPU per request: {per_request}"
+    )
 
 
 def main() -> None:
@@ -109,25 +119,47 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="hippo-bench-")
     redis_port, api_port = free_port(), free_port()
     redis_proc = subprocess.Popen(
-        ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no",
-         "--dir", workdir], stdout=subprocess.DEVNULL)
+        [
+            "redis-server",
+            "--port",
+            str(redis_port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     client = redis.Redis(port=redis_port)
     wait_for(client.ping, "redis-server")
-    env = {**os.environ, "HIPPO_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-           "HIPPO_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "HIPPO_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "HIPPO_LOG_LEVEL": "WARNING",
+    }
     api_proc = subprocess.Popen(
         [sys.executable, "-m", "hippo", "api", "--port", str(api_port), "--workers", "1"],
-        env=env, stderr=subprocess.DEVNULL)
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         started = time.perf_counter()
         seed(client, args.records)
         print(f"seeded {args.records:,} task records in {time.perf_counter() - started:.1f} s")
-        wait_for(lambda: httpx.get(f"http://127.0.0.1:{api_port}/readyz").status_code == 200,
-                 "hippo api")
+        wait_for(
+            lambda: httpx.get(f"http://127.0.0.1:{api_port}/readyz").status_code == 200, "hippo api"
+        )
         cpu = platform.processor() or platform.machine()
-        model = next((line.split(":", 1)[1].strip() for line in
-                      Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), cpu)
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            cpu,
+        )
         print(f"machine: {os.cpu_count()} cores, {model}, Python {platform.python_version()}")
         print(f"{args.clients} clients, {args.seconds:.0f} s each, one uvicorn worker")
 
@@ -137,8 +169,11 @@ def main() -> None:
         pids = {"api": api_proc.pid, "redis": redis_proc.pid}
         print(f"load: {os.getloadavg()[0]:.2f} (1-minute average before the runs)")
         measure(api_port, get, args.clients, 2, pids)  # warm up
-        for name, request in [("GET /tasks/?limit=100", get), ("POST /tasks/", post),
-                              ("GET /tasks/?limit=100 (after the POSTs)", get)]:
+        for name, request in [
+            ("GET /tasks/?limit=100", get),
+            ("POST /tasks/", post),
+            ("GET /tasks/?limit=100 (after the POSTs)", get),
+        ]:
             report(name, *measure(api_port, request, args.clients, args.seconds, pids))
     finally:
         api_proc.terminate()

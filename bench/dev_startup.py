@@ -17,8 +17,13 @@ import time
 
 import httpx
 
-TASK = {"id": "hello", "container": {"docker": {"image": "alpine"}}, "cpus": 0.1, "mem": 32,
-        "cmd": "echo hello from Hippo"}
+TASK = {
+    "id": "hello",
+    "container": {"docker": {"image": "alpine"}},
+    "cpus": 0.1,
+    "mem": 32,
+    "cmd": "echo hello from Hippo",
+}
 
 
 def free_port() -> int:
@@ -32,8 +37,20 @@ def one_run() -> tuple[float, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIPPO_")}
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "hippo", "dev", "--port", str(port), "--redis-port",
-         str(free_port())], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "hippo",
+            "dev",
+            "--port",
+            str(port),
+            "--redis-port",
+            str(free_port()),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         while True:
@@ -57,10 +74,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     runs = [one_run() for _ in range(parser.parse_args().runs)]
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    for name, values in (("UI answering", [r[0] for r in runs]),
-                         ("first task TASK_FINISHED", [r[1] for r in runs])):
-        print(f"{name}: median {statistics.median(values):.2f} s, "
-              f"runs {', '.join(f'{v:.2f}' for v in values)}")
+    for name, values in (
+        ("UI answering", [r[0] for r in runs]),
+        ("first task TASK_FINISHED", [r[1] for r in runs]),
+    ):
+        print(
+            f"{name}: median {statistics.median(values):.2f} s, "
+            f"runs {', '.join(f'{v:.2f}' for v in values)}"
+        )
 
 
 if __name__ == "__main__":

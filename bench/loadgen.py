@@ -27,8 +27,9 @@ class Result:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def _client(host: str, port: int, request: bytes | list[bytes], deadline: float,
-                  result: Result) -> None:
+async def _client(
+    host: str, port: int, request: bytes | list[bytes], deadline: float, result: Result
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     requests = request if isinstance(request, list) else [request]
     n = 0
@@ -55,15 +56,17 @@ async def _client(host: str, port: int, request: bytes | list[bytes], deadline: 
         writer.close()
 
 
-def http_request(method: str, path: str, body: bytes = b"",
-                 headers: dict[str, str] | None = None) -> bytes:
+def http_request(
+    method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", "Host: bench", f"Content-Length: {len(body)}"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def run_load(host: str, port: int, request: bytes | list[bytes], clients: int,
-             seconds: float) -> Result:
+def run_load(
+    host: str, port: int, request: bytes | list[bytes], clients: int, seconds: float
+) -> Result:
     """Keep `clients` connections busy for `seconds`; count answers and latencies."""
     import uvloop
 
@@ -71,8 +74,9 @@ def run_load(host: str, port: int, request: bytes | list[bytes], clients: int,
         result = Result(0, 0, 0.0, [])
         started = time.perf_counter()
         deadline = started + seconds
-        await asyncio.gather(*(_client(host, port, request, deadline, result)
-                               for _ in range(clients)))
+        await asyncio.gather(
+            *(_client(host, port, request, deadline, result) for _ in range(clients))
+        )
         result.seconds = time.perf_counter() - started
         return result
 

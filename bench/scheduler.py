@@ -38,15 +38,23 @@ from hippo.shared.leader_store import LeaderStore
 from hippo.shared.settings import Settings
 from hippo.shared.store import connect
 from hippo.worker.matching import OfferView
-from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.mesos import MesosSchedulerClient
+from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.session import LeaderSession, _HeldOffer
 
 PREFIX = "hippo:"
 KEYS = Keys(PREFIX)
-SPEC = json.dumps({"container": {"docker": {"image": "alpine"}}, "cpus": 0.01, "mem": 1,
-                   "cmd": "true", "task_retries": 0, "system_retries": 2,
-                   "max_concurrent": 1})
+SPEC = json.dumps(
+    {
+        "container": {"docker": {"image": "alpine"}},
+        "cpus": 0.01,
+        "mem": 1,
+        "cmd": "true",
+        "task_retries": 0,
+        "system_retries": 2,
+        "max_concurrent": 1,
+    }
+)
 
 
 def free_port() -> int:
@@ -69,8 +77,21 @@ class Services:
         self.tmp = tmp
         self.redis_port = free_port()
         self.redis_proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(tmp)], stdout=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         self.url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.r = redis.Redis(port=self.redis_port)
         wait(lambda: _pings(self.r), 10)
@@ -82,9 +103,28 @@ class Services:
         self.stop_devmaster()
         port = free_port()
         self.devmaster = subprocess.Popen(
-            [sys.executable, "-m", "hippo", "devmaster", "--port", str(port), "--agents", "10",
-             "--cpus", "100000", "--mem", "100000000", "--simulate", str(simulate_s),
-             "--update-retry", "60", "--log-level", "warning"], stdout=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "hippo",
+                "devmaster",
+                "--port",
+                str(port),
+                "--agents",
+                "10",
+                "--cpus",
+                "100000",
+                "--mem",
+                "100000000",
+                "--simulate",
+                str(simulate_s),
+                "--update-retry",
+                "60",
+                "--log-level",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         self.master = f"127.0.0.1:{port}"
         wait(lambda: _answers(f"http://{self.master}/state"), 15)
 
@@ -95,15 +135,23 @@ class Services:
             self.devmaster = None
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, "HIPPO_REDIS_URL": self.url, "HIPPO_MESOS_MASTER": self.master,
-                "HIPPO_LOG_LEVEL": "WARNING", **extra}
+        return {
+            **os.environ,
+            "HIPPO_REDIS_URL": self.url,
+            "HIPPO_MESOS_MASTER": self.master,
+            "HIPPO_LOG_LEVEL": "WARNING",
+            **extra,
+        }
 
     def start_worker(self, **extra: str) -> tuple[subprocess.Popen[bytes], int]:
         port = free_port()
         log = (self.tmp / f"worker{len(self.workers)}.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "hippo", "worker", "--metrics-port",
-                                 str(port)], env=self.env(**extra), stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hippo", "worker", "--metrics-port", str(port)],
+            env=self.env(**extra),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.workers.append((proc, port))
         wait(lambda: _answers(f"http://127.0.0.1:{port}/metrics"), 15)
         return proc, port
@@ -164,18 +212,34 @@ def seed_waiting(r: redis.Redis, count: int, tag: str = "job") -> None:
         for n in range(start, min(count, start + 5000)):
             task_id = f"{tag}{n}"
             mid = f"{task_id}.{uuid.uuid4()}"
-            script(args=[PREFIX, "", 60, mid, task_id, "", SPEC, _status(task_id, mid, now)],
-                   client=pipe)
+            script(
+                args=[PREFIX, "", 60, mid, task_id, "", SPEC, _status(task_id, mid, now)],
+                client=pipe,
+            )
         pipe.execute()
 
 
 def _status(task_id: str, mid: str, now: float) -> str:
-    return json.dumps({
-        "id": task_id, "mesos_id": mid, "queue_id": None, "mesos_state": "WAITING_ON_OFFERS",
-        "task_retries_left": 0, "system_retries_left": 2, "agent_id": None,
-        "agent_hostname": None, "created_tstamp": now, "updated_tstamp": now,
-        "started_tstamp": None, "finished_tstamp": None, "status_message": None,
-        "status_reason": None, "previous_mesos_id": None, "kill_requested": False})
+    return json.dumps(
+        {
+            "id": task_id,
+            "mesos_id": mid,
+            "queue_id": None,
+            "mesos_state": "WAITING_ON_OFFERS",
+            "task_retries_left": 0,
+            "system_retries_left": 2,
+            "agent_id": None,
+            "agent_hostname": None,
+            "created_tstamp": now,
+            "updated_tstamp": now,
+            "started_tstamp": None,
+            "finished_tstamp": None,
+            "status_message": None,
+            "status_reason": None,
+            "previous_mesos_id": None,
+            "kill_requested": False,
+        }
+    )
 
 
 SEED_FINISHED = """
@@ -204,6 +268,7 @@ def seed_finished(r: redis.Redis, count: int) -> None:
 
 # --- phase 1: launches per second by one leader (a real worker process) -----------------
 
+
 def launch_rate(svc: Services, count: int) -> float:
     svc.r.flushall()
     svc.start_devmaster(simulate_s=3600)
@@ -218,6 +283,7 @@ def launch_rate(svc: Services, count: int) -> float:
 
 
 # --- phase 2: one offer round, in process, with few or many finished records -------------
+
 
 class StubClient:
     """Answers calls at once: the round is timed without Mesos' HTTP."""
@@ -239,16 +305,19 @@ class StubClient:
 
 def offers(n: int = 10) -> dict[str, _HeldOffer]:
     now = time.monotonic()
-    return {f"O{i}": _HeldOffer(OfferView(f"O{i}", f"S{i}", f"host{i}", {}, 100000.0, 1e8),
-                                now) for i in range(n)}
+    return {
+        f"O{i}": _HeldOffer(OfferView(f"O{i}", f"S{i}", f"host{i}", {}, 100000.0, 1e8), now)
+        for i in range(n)
+    }
 
 
 async def _rounds(url: str, waiting: int, repeats: int) -> list[float]:
     client = connect(url)
     await client.set(KEYS.leader_epoch, 1)
     store = LeaderStore(client, KEYS)
-    session = LeaderSession(Settings.from_env({"HIPPO_REDIS_URL": url}), client, store, 1,
-                            WorkerMetrics())
+    session = LeaderSession(
+        Settings.from_env({"HIPPO_REDIS_URL": url}), client, store, 1, WorkerMetrics()
+    )
     session.client = StubClient()  # type: ignore[assignment]
     times = []
     sync = redis.Redis.from_url(url)
@@ -273,16 +342,19 @@ def round_time(svc: Services, finished: int, waiting: int = 1000) -> float:
 
 # --- phase 3: creation to ACCEPT with offers outstanding (the leader's code in process) ---
 
+
 async def _latency(svc: Services, count: int, rate_per_s: float) -> list[float]:
     client = connect(svc.url)
     store = LeaderStore(client, KEYS)
-    settings = Settings.from_env({"HIPPO_REDIS_URL": svc.url, "HIPPO_MESOS_MASTER": svc.master,
-                                  "HIPPO_OFFER_HOLD_S": "30"})
+    settings = Settings.from_env(
+        {"HIPPO_REDIS_URL": svc.url, "HIPPO_MESOS_MASTER": svc.master, "HIPPO_OFFER_HOLD_S": "30"}
+    )
     accepted: dict[str, float] = {}
     original = MesosSchedulerClient.launch
 
-    async def timed_launch(self: MesosSchedulerClient, offer_ids: Any, infos: Any,
-                           refuse_s: float | None = None) -> None:
+    async def timed_launch(
+        self: MesosSchedulerClient, offer_ids: Any, infos: Any, refuse_s: float | None = None
+    ) -> None:
         await original(self, offer_ids, infos, refuse_s)
         now = time.time()
         for info in infos:
@@ -324,6 +396,7 @@ def creation_to_accept(svc: Services, count: int = 1000, rate_per_s: float = 100
 
 # --- phase 4: failover (SIGKILL of the leader to the first launch by the new one) --------
 
+
 def failover(svc: Services, runs: int = 5, lock_expire_s: int = 3) -> list[float]:
     svc.r.flushall()
     svc.start_devmaster(simulate_s=1)
@@ -345,15 +418,31 @@ def failover(svc: Services, runs: int = 5, lock_expire_s: int = 3) -> list[float
     times = []
     try:
         for _ in range(runs):
-            leader = wait(lambda: next((w for w in live if metric(w[1], "hippo_worker_leader")
-                                        == 1 and metric(w[1], "hippo_tasks_launched_total") > 0),
-                                       None), 30, 0.05)
+            leader = wait(
+                lambda live=live: next(
+                    (
+                        w
+                        for w in live
+                        if metric(w[1], "hippo_worker_leader") == 1
+                        and metric(w[1], "hippo_tasks_launched_total") > 0
+                    ),
+                    None,
+                ),
+                30,
+                0.05,
+            )
             standby = next(w for w in live if w is not leader)
             before = metric(standby[1], "hippo_tasks_launched_total")
             leader[0].send_signal(signal.SIGKILL)
             killed = time.perf_counter()
             leader[0].wait(10)
-            wait(lambda: metric(standby[1], "hippo_tasks_launched_total") > before, 60, 0.005)
+            wait(
+                lambda standby=standby, before=before: (
+                    metric(standby[1], "hippo_tasks_launched_total") > before
+                ),
+                60,
+                0.005,
+            )
             times.append(time.perf_counter() - killed)
             live = [standby, svc.start_worker(**extra)]
     finally:
@@ -373,8 +462,12 @@ def write_section(path: Path, body: str) -> None:
     section = "## Scheduler\n\n" + body.strip() + "\n"
     found = re.search(r"^## Scheduler\n.*?(?=^## |\Z)", text, re.M | re.S)
     if found:
-        text = text[:found.start()] + section + ("\n" if text[found.end():] else "") \
-            + text[found.end():]
+        text = (
+            text[: found.start()]
+            + section
+            + ("\n" if text[found.end() :] else "")
+            + text[found.end() :]
+        )
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
@@ -383,8 +476,11 @@ def write_section(path: Path, body: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, default=None, help="update this markdown file")
-    parser.add_argument("--skip-million", action="store_true",
-                        help="time the round with 100,000 finished records, not 1,000,000")
+    parser.add_argument(
+        "--skip-million",
+        action="store_true",
+        help="time the round with 100,000 finished records, not 1,000,000",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         svc = Services(Path(tmp))
@@ -395,15 +491,23 @@ def main() -> None:
             many = 100_000 if args.skip_million else 1_000_000
             rounds = {n: round_time(svc, n) for n in (1000, many)}
             for n, t in rounds.items():
-                print(f"offer round (1,000 launches), {n:,} finished records: "
-                      f"{t * 1000:.1f} ms", flush=True)
+                print(
+                    f"offer round (1,000 launches), {n:,} finished records: {t * 1000:.1f} ms",
+                    flush=True,
+                )
             latencies = creation_to_accept(svc)
             p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-            print(f"creation to ACCEPT: p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-                  f"max {max(latencies) * 1000:.1f} ms", flush=True)
+            print(
+                f"creation to ACCEPT: p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+                f"max {max(latencies) * 1000:.1f} ms",
+                flush=True,
+            )
             failovers = failover(svc)
-            print("failover (SIGKILL -> first launch by the new leader), lock expiry 3 s: "
-                  + ", ".join(f"{t:.2f} s" for t in failovers), flush=True)
+            print(
+                "failover (SIGKILL -> first launch by the new leader), lock expiry 3 s: "
+                + ", ".join(f"{t:.2f} s" for t in failovers),
+                flush=True,
+            )
         finally:
             svc.close()
     if args.write:

@@ -50,9 +50,22 @@ class Bench:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.dir = tempfile.mkdtemp(prefix="hippo-bench-")
         self.server = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.redis = redis.Redis(port=self.port)
         deadline = time.monotonic() + 10
         while True:
@@ -73,11 +86,19 @@ class Bench:
 
     def start_workers(self, count: int, **env: str) -> None:
         for _ in range(count):
-            self.workers.append(subprocess.Popen(
-                [sys.executable, "-m", "hippo.worker.polling"],
-                env={**os.environ, "HIPPO_REDIS_URL": self.url, "HIPPO_LOG_LEVEL": "WARNING",
-                     **env},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "hippo.worker.polling"],
+                    env={
+                        **os.environ,
+                        "HIPPO_REDIS_URL": self.url,
+                        "HIPPO_LOG_LEVEL": "WARNING",
+                        **env,
+                    },
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
 
     def stop_workers(self) -> None:
         for worker in self.workers:
@@ -100,8 +121,9 @@ class Bench:
             store = Store(client, Keys(settings.redis_prefix))
             for body in bodies:
                 definition, source_settings = parse_queue(body, sources)
-                spec, status = seal_queue(definition, source_settings,
-                                          sources[definition.queue.type], box)
+                spec, status = seal_queue(
+                    definition, source_settings, sources[definition.queue.type], box
+                )
                 await store.create_queue(body["id"], spec, status, now=time.time())
             await client.aclose()
 
@@ -109,12 +131,18 @@ class Bench:
 
     def queue_body(self, queue_id: str, list_name: str, frequency_s: float) -> dict[str, Any]:
         return {
-            "id": queue_id, "container": {"docker": {"image": "busybox"}}, "mem": 32,
-            "cpus": 0.1, "cmd": "echo $HIPPO_DATA",
-            "queue": {"type": "redis", "max_concurrent": 10_000_000, "batch_size": 1,
-                      "frequency_seconds": frequency_s,
-                      "redis": {"host": "127.0.0.1", "port": self.port, "db": 1,
-                                "name": list_name}},
+            "id": queue_id,
+            "container": {"docker": {"image": "busybox"}},
+            "mem": 32,
+            "cpus": 0.1,
+            "cmd": "echo $HIPPO_DATA",
+            "queue": {
+                "type": "redis",
+                "max_concurrent": 10_000_000,
+                "batch_size": 1,
+                "frequency_seconds": frequency_s,
+                "redis": {"host": "127.0.0.1", "port": self.port, "db": 1, "name": list_name},
+            },
         }
 
     def stored(self, queue_ids: list[str]) -> int:
@@ -132,8 +160,10 @@ def throughput(queues: int, items_per_queue: int, workers: int) -> float:
         ids = [f"bench-{n}" for n in range(queues)]
         for n in range(queues):
             for start in range(0, items_per_queue, 10_000):
-                source.lpush(f"list-{n}", *[f"item-{i}" for i in
-                                           range(start, min(start + 10_000, items_per_queue))])
+                source.lpush(
+                    f"list-{n}",
+                    *[f"item-{i}" for i in range(start, min(start + 10_000, items_per_queue))],
+                )
         bench.create_queues([bench.queue_body(i, f"list-{n}", 1.0) for n, i in enumerate(ids)])
         total = queues * items_per_queue
         bench.start_workers(workers)
@@ -157,8 +187,9 @@ def idle_cpu(queues: int, frequency_s: float, window_s: float) -> tuple[float, f
     bench = Bench()
     try:
         ids = [f"idle-{n}" for n in range(queues)]
-        bench.create_queues([bench.queue_body(i, f"empty-{n}", frequency_s)
-                             for n, i in enumerate(ids)])
+        bench.create_queues(
+            [bench.queue_body(i, f"empty-{n}", frequency_s) for n, i in enumerate(ids)]
+        )
         bench.start_workers(1)
         worker = bench.workers[0]
         time.sleep(frequency_s + 3)  # warm-up: every queue polled once
@@ -187,20 +218,32 @@ def main() -> None:
     one_list = 20_000 if args.quick else 100_000
     per_queue = 5_000 if args.quick else 25_000
     window_s = 10.0 if args.quick else 30.0
-    cpu_model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                      if line.startswith("model name")), platform.processor())
-    print(f"machine: {os.cpu_count()} cores (nproc), {cpu_model}, Python "
-          f"{platform.python_version()}, {subprocess.check_output(['redis-server', '--version']).decode().split()[2]}")
+    cpu_model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    print(
+        f"machine: {os.cpu_count()} cores (nproc), {cpu_model}, Python "
+        f"{platform.python_version()}, {subprocess.check_output(['redis-server', '--version']).decode().split()[2]}"
+    )
     rate = throughput(1, one_list, 1)
     print(f"one Redis list, batch_size 1, 1 worker: {one_list} items, {rate:,.0f} items/s")
     for workers in (1, 2, 4):
         rate = throughput(8, per_queue, workers)
-        print(f"8 Redis-list queues x {per_queue} items, {workers} worker(s): "
-              f"{rate:,.0f} items/s in total")
+        print(
+            f"8 Redis-list queues x {per_queue} items, {workers} worker(s): "
+            f"{rate:,.0f} items/s in total"
+        )
     worker_cpu, redis_cpu, polls = idle_cpu(1000, 10.0, window_s)
-    print(f"1,000 idle Redis-list queues polled every 10 s, 1 worker, {window_s:.0f} s window: "
-          f"worker {worker_cpu:.1f}% of one core ({worker_cpu * 10:.2f} ms CPU/s per 1,000 "
-          f"queues), redis-server {redis_cpu:.1f}%, {polls} queues polled in the window")
+    print(
+        f"1,000 idle Redis-list queues polled every 10 s, 1 worker, {window_s:.0f} s window: "
+        f"worker {worker_cpu:.1f}% of one core ({worker_cpu * 10:.2f} ms CPU/s per 1,000 "
+        f"queues), redis-server {redis_cpu:.1f}%, {polls} queues polled in the window"
+    )
 
 
 if __name__ == "__main__":

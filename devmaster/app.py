@@ -72,10 +72,14 @@ class SchedulerEndpoint:
         if content_type is None:
             return 400, "Expecting 'Content-Type' to be present", []
         if content_type != "application/json":
-            return 415, (
-                f"Expecting 'Content-Type' of application/json or application/x-protobuf,"
-                f" the dev master speaks application/json only; got {content_type}"
-            ), []
+            return (
+                415,
+                (
+                    f"Expecting 'Content-Type' of application/json or application/x-protobuf,"
+                    f" the dev master speaks application/json only; got {content_type}"
+                ),
+                [],
+            )
         body = await _read_body(receive)
         try:
             call = json.loads(body)
@@ -92,13 +96,23 @@ class SchedulerEndpoint:
                 return e.status_code, e.message, []
             return 202, "", []
         if not _accepts_json(headers.get("accept")):
-            return 406, "Expecting 'Accept' to allow 'application/json' or 'application/x-protobuf'", []
+            return (
+                406,
+                "Expecting 'Accept' to allow 'application/json' or 'application/x-protobuf'",
+                [],
+            )
         if stream_id is not None:
             return 400, "Subscribe calls should not include the 'Mesos-Stream-Id' header", []
         claimed = call["subscribe"]["framework_info"].get("principal")
         if principal is not None and claimed != principal:
-            return 403, (f"Authenticated principal '{principal}' does not match principal"
-                         f" '{claimed}' set in `FrameworkInfo`"), []
+            return (
+                403,
+                (
+                    f"Authenticated principal '{principal}' does not match principal"
+                    f" '{claimed}' set in `FrameworkInfo`"
+                ),
+                [],
+            )
         await self._stream(master.subscribe(call), receive, send)
         return 0, "", []
 
@@ -117,15 +131,17 @@ class SchedulerEndpoint:
         return principal, None
 
     async def _stream(self, stream: Stream, receive: Receive, send: Send) -> None:
-        await send({
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"mesos-stream-id", stream.id.encode()),
-                (b"cache-control", b"no-cache"),
-            ],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"mesos-stream-id", stream.id.encode()),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
         parts = [
             asyncio.create_task(self._write(stream, send)),
             asyncio.create_task(self._heartbeats(stream)),
@@ -158,7 +174,9 @@ class SchedulerEndpoint:
                 else:
                     chunks.append(more)
             if chunks:
-                await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": True})
+                await send(
+                    {"type": "http.response.body", "body": b"".join(chunks), "more_body": True}
+                )
             if done:
                 return
 
@@ -188,8 +206,11 @@ async def _wait_disconnect(receive: Receive) -> None:
 
 async def _plain(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]]) -> None:
     body = text.encode()
-    headers = [(b"content-type", b"text/plain; charset=utf-8"),
-               (b"content-length", str(len(body)).encode()), *extra]
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -218,8 +239,9 @@ def build_app(master: Master) -> Starlette:
 
     async def add_agent(request: Request) -> Response:
         spec = await body(request)
-        agent = master.add_agent(spec.get("cpus"), spec.get("mem"), spec.get("disk"),
-                                 spec.get("attributes"))
+        agent = master.add_agent(
+            spec.get("cpus"), spec.get("mem"), spec.get("disk"), spec.get("attributes")
+        )
         return JSONResponse({"id": agent.id, "hostname": agent.hostname})
 
     async def drop_stream(request: Request) -> Response:

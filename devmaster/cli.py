@@ -22,22 +22,53 @@ def register(subparsers: Any) -> None:
     add("--cpus", type=float, default=4.0, help="cpus of each agent (default 4)")
     add("--mem", type=float, default=8192.0, help="memory of each agent in MB (default 8192)")
     add("--disk", type=float, default=10240.0, help="disk of each agent in MB (default 10240)")
-    add("--attributes", default="",
-        help="agent attributes 'name:value;name:value'; {i} is the agent number, e.g. 'rack:r{i}'")
-    add("--simulate", type=float, metavar="SECONDS", default=None,
-        help="run no process: every task finishes after SECONDS (for benchmarks)")
+    add(
+        "--attributes",
+        default="",
+        help="agent attributes 'name:value;name:value'; {i} is the agent number, e.g. 'rack:r{i}'",
+    )
+    add(
+        "--simulate",
+        type=float,
+        metavar="SECONDS",
+        default=None,
+        help="run no process: every task finishes after SECONDS (for benchmarks)",
+    )
     add("--heartbeat-interval", type=float, default=15.0, help="seconds between HEARTBEATs")
-    add("--update-retry", type=float, default=10.0,
-        help="seconds before an unacknowledged update is resent (doubles up to 10 min)")
-    add("--offer-timeout", type=float, default=None,
-        help="rescind offers not used within this many seconds (default: never, like Mesos)")
-    add("--work-dir", default=None, help="where task sandboxes go (default: a new temporary folder)")
-    add("--docker", choices=["auto", "never"], default="auto",
-        help="auto: run DOCKER tasks with `docker run` when an engine answers")
-    add("--credential", action="append", default=[], metavar="PRINCIPAL:SECRET",
-        help="require HTTP basic auth with this principal (repeatable)")
-    add("--redirect-to", default=None, metavar="HOST:PORT",
-        help="act as a non-leading master: answer every scheduler call with 307 to HOST:PORT")
+    add(
+        "--update-retry",
+        type=float,
+        default=10.0,
+        help="seconds before an unacknowledged update is resent (doubles up to 10 min)",
+    )
+    add(
+        "--offer-timeout",
+        type=float,
+        default=None,
+        help="rescind offers not used within this many seconds (default: never, like Mesos)",
+    )
+    add(
+        "--work-dir", default=None, help="where task sandboxes go (default: a new temporary folder)"
+    )
+    add(
+        "--docker",
+        choices=["auto", "never"],
+        default="auto",
+        help="auto: run DOCKER tasks with `docker run` when an engine answers",
+    )
+    add(
+        "--credential",
+        action="append",
+        default=[],
+        metavar="PRINCIPAL:SECRET",
+        help="require HTTP basic auth with this principal (repeatable)",
+    )
+    add(
+        "--redirect-to",
+        default=None,
+        metavar="HOST:PORT",
+        help="act as a non-leading master: answer every scheduler call with 307 to HOST:PORT",
+    )
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.set_defaults(run=run)
 
@@ -53,32 +84,62 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"--credential must be PRINCIPAL:SECRET, got {item!r}")
         credentials[principal] = secret
     config = MasterConfig(
-        agents=args.agents, cpus=args.cpus, mem_mb=args.mem, disk_mb=args.disk,
-        attributes=args.attributes, heartbeat_interval_s=args.heartbeat_interval,
-        simulate_s=args.simulate, work_dir=args.work_dir, update_retry_s=args.update_retry,
-        offer_timeout_s=args.offer_timeout, docker=args.docker, credentials=credentials,
-        redirect_to=args.redirect_to, hostname=args.host, port=args.port,
+        agents=args.agents,
+        cpus=args.cpus,
+        mem_mb=args.mem,
+        disk_mb=args.disk,
+        attributes=args.attributes,
+        heartbeat_interval_s=args.heartbeat_interval,
+        simulate_s=args.simulate,
+        work_dir=args.work_dir,
+        update_retry_s=args.update_retry,
+        offer_timeout_s=args.offer_timeout,
+        docker=args.docker,
+        credentials=credentials,
+        redirect_to=args.redirect_to,
+        hostname=args.host,
+        port=args.port,
     )
     sock = bind(args.host, args.port)
 
     def ready(master: Any, server: Any) -> None:
-        mode = f"simulated tasks ({args.simulate:g} s each)" if args.simulate is not None else (
-            "tasks as local processes" + (", DOCKER tasks with docker run" if master.use_docker
-                                          else " (no Docker engine: DOCKER tasks run locally)"))
-        print(f"hippo devmaster {master.id} listening on http://{args.host}:{args.port}", flush=True)
+        mode = (
+            f"simulated tasks ({args.simulate:g} s each)"
+            if args.simulate is not None
+            else (
+                "tasks as local processes"
+                + (
+                    ", DOCKER tasks with docker run"
+                    if master.use_docker
+                    else " (no Docker engine: DOCKER tasks run locally)"
+                )
+            )
+        )
+        print(
+            f"hippo devmaster {master.id} listening on http://{args.host}:{args.port}", flush=True
+        )
         if args.redirect_to:
             print(f"  not the leader: every scheduler call is redirected to {args.redirect_to}")
         for agent in master.agents.values():
-            print(f"  agent {agent.id} ({agent.hostname}): cpus {agent.total['cpus']:g},"
-                  f" mem {agent.total['mem']:g} MB, disk {agent.total['disk']:g} MB", flush=True)
+            print(
+                f"  agent {agent.id} ({agent.hostname}): cpus {agent.total['cpus']:g},"
+                f" mem {agent.total['mem']:g} MB, disk {agent.total['disk']:g} MB",
+                flush=True,
+            )
         print(f"  {mode}; sandboxes in {master.work_dir}", flush=True)
-        print(f"  heartbeat every {args.heartbeat_interval:g} s; state at"
-              f" http://{args.host}:{args.port}/state", flush=True)
+        print(
+            f"  heartbeat every {args.heartbeat_interval:g} s; state at"
+            f" http://{args.host}:{args.port}/state",
+            flush=True,
+        )
 
     with _runner() as runner:
         try:
-            runner.run(serve(config, sock, args.log_level if args.log_level != "info" else "warning",
-                             ready))
+            runner.run(
+                serve(
+                    config, sock, args.log_level if args.log_level != "info" else "warning", ready
+                )
+            )
         except KeyboardInterrupt:
             pass
     return 0

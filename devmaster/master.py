@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 from .config import MasterConfig, parse_attributes
+from .introspection import master_state
 from .model import (
     EPSILON,
     JSON,
@@ -33,7 +34,6 @@ from .model import (
     add,
     subtract,
 )
-from .introspection import master_state
 from .offers import OfferBook
 from .runner import ProcessRunner, SimulatedRunner, docker_engine_answers
 from .validation import decode_uuid, id_value, task_error
@@ -158,7 +158,9 @@ class Master:
                 "mem": mem_mb if mem_mb is not None else cfg.mem_mb,
                 "disk": disk_mb if disk_mb is not None else cfg.disk_mb,
             },
-            attributes=parse_attributes(attributes if attributes is not None else cfg.attributes, number),
+            attributes=parse_attributes(
+                attributes if attributes is not None else cfg.attributes, number
+            ),
         )
         self.agents[agent.id] = agent
         self.offers.schedule()
@@ -181,8 +183,9 @@ class Master:
                 if not task.terminal:
                     state = "TASK_GONE" if framework.partition_aware else "TASK_LOST"
                     message = f"Agent {agent.hostname} removed"
-                    self._master_update(framework, task.task_id, agent_id, state, message,
-                                        "REASON_AGENT_REMOVED")
+                    self._master_update(
+                        framework, task.task_id, agent_id, state, message, "REASON_AGENT_REMOVED"
+                    )
                 self._forget_task(framework, task)
             framework.send({"type": "FAILURE", "failure": {"agent_id": {"value": agent_id}}})
         agent.used = {}
@@ -293,7 +296,9 @@ class Master:
             raise CallRefused(403, "Framework is not subscribed")
         assert framework.stream is not None
         if stream_id is None:
-            raise CallRefused(400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header")
+            raise CallRefused(
+                400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header"
+            )
         if stream_id != framework.stream.id:
             raise CallRefused(
                 400,
@@ -331,10 +336,14 @@ class Master:
         if error is not None:
             state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
             for task in launches:
-                self._master_update(framework, id_value(task["task_id"]) or "",
-                                    id_value(task["agent_id"]) or "", state,
-                                    f"Task launched with invalid offers: {error}",
-                                    "REASON_INVALID_OFFERS")
+                self._master_update(
+                    framework,
+                    id_value(task["task_id"]) or "",
+                    id_value(task["agent_id"]) or "",
+                    state,
+                    f"Task launched with invalid offers: {error}",
+                    "REASON_INVALID_OFFERS",
+                )
             return
         agent = self.agents[offers[0].agent_id]
         available: Resources = {}
@@ -344,16 +353,23 @@ class Master:
         task_ids = set(framework.tasks)
         for op in operations:
             if op["type"] != "LAUNCH":
-                log.warning("framework %s: operation %s ignored by the dev master",
-                            framework.id, op["type"])
+                log.warning(
+                    "framework %s: operation %s ignored by the dev master", framework.id, op["type"]
+                )
                 continue
             for info in op["launch"].get("task_infos", []):
                 task_id = id_value(info["task_id"]) or ""
-                resources, why = task_error(info, agent_id=agent.id, active_task_ids=task_ids,
-                                            available=available, role=role)
+                resources, why = task_error(
+                    info,
+                    agent_id=agent.id,
+                    active_task_ids=task_ids,
+                    available=available,
+                    role=role,
+                )
                 if why is not None:
-                    self._master_update(framework, task_id, agent.id, "TASK_ERROR", why,
-                                        "REASON_TASK_INVALID")
+                    self._master_update(
+                        framework, task_id, agent.id, "TASK_ERROR", why, "REASON_TASK_INVALID"
+                    )
                     continue
                 available = subtract(available, resources)
                 task_ids.add(task_id)
@@ -370,7 +386,9 @@ class Master:
                 continue
             self.offers.remove(offer)
             if refuse_s > 0:
-                framework.filters[offer.agent_id] = Filter(self.loop.time() + refuse_s, offer.resources)
+                framework.filters[offer.agent_id] = Filter(
+                    self.loop.time() + refuse_s, offer.resources
+                )
         self.offers.schedule()
 
     def _revive(self, framework: Framework, revive: JSON) -> None:
@@ -391,8 +409,10 @@ class Master:
             return
         if task.terminal or task.kill_requested:
             return
-        nanos = ((kill.get("kill_policy") or task.info.get("kill_policy") or {})
-                 .get("grace_period") or {}).get("nanoseconds")
+        nanos = (
+            (kill.get("kill_policy") or task.info.get("kill_policy") or {}).get("grace_period")
+            or {}
+        ).get("nanoseconds")
         grace_s = nanos / 1e9 if isinstance(nanos, int) else self.config.kill_grace_s
         if "TASK_KILLING_STATE" in framework.capabilities:
             self.report(task, "TASK_KILLING", None, None)
@@ -419,24 +439,42 @@ class Master:
         entries = reconcile.get("tasks") or []
         if not entries:  # implicit: every task the master knows
             for task in framework.tasks.values():
-                self._master_update(framework, task.task_id, task.agent_id, task.state,
-                                    "Reconciliation: Latest task state", "REASON_RECONCILIATION")
+                self._master_update(
+                    framework,
+                    task.task_id,
+                    task.agent_id,
+                    task.state,
+                    "Reconciliation: Latest task state",
+                    "REASON_RECONCILIATION",
+                )
             return
         for entry in entries:
             task_id = id_value(entry["task_id"]) or ""
             agent_id = id_value(entry.get("agent_id"))
             task = framework.tasks.get(task_id)
             if task is not None:
-                self._master_update(framework, task_id, task.agent_id, task.state,
-                                    "Reconciliation: Latest task state", "REASON_RECONCILIATION")
+                self._master_update(
+                    framework,
+                    task_id,
+                    task.agent_id,
+                    task.state,
+                    "Reconciliation: Latest task state",
+                    "REASON_RECONCILIATION",
+                )
                 continue
             agent = self.agents.get(agent_id or "")
             if framework.partition_aware:
                 state = "TASK_GONE" if agent is not None and agent.active else "TASK_UNKNOWN"
             else:
                 state = "TASK_LOST"
-            self._master_update(framework, task_id, agent_id or "", state,
-                                "Reconciliation: Task is unknown", "REASON_RECONCILIATION")
+            self._master_update(
+                framework,
+                task_id,
+                agent_id or "",
+                state,
+                "Reconciliation: Task is unknown",
+                "REASON_RECONCILIATION",
+            )
 
     # --- tasks and their status updates -------------------------------------------------
 
@@ -471,11 +509,15 @@ class Master:
     def report(self, task: Task, state: str, message: str | None, reason: str | None) -> None:
         """An agent's status update for `task` (from a runner)."""
         if self.update_delay_s > 0:
-            self.loop.call_later(self.update_delay_s, self._agent_update, task, state, message, reason)
+            self.loop.call_later(
+                self.update_delay_s, self._agent_update, task, state, message, reason
+            )
         else:
             self._agent_update(task, state, message, reason)
 
-    def _agent_update(self, task: Task, state: str, message: str | None, reason: str | None) -> None:
+    def _agent_update(
+        self, task: Task, state: str, message: str | None, reason: str | None
+    ) -> None:
         framework = self.frameworks.get(task.framework_id)
         if framework is None or framework.tasks.get(task.task_id) is not task or task.terminal:
             return  # the framework or the agent is gone, or the task already ended
@@ -509,8 +551,15 @@ class Master:
         task.retry_s = min(task.retry_s * 2, self.config.update_retry_max_s)
         self._send_head(task)
 
-    def _master_update(self, framework: Framework, task_id: str, agent_id: str, state: str,
-                       message: str, reason: str) -> None:
+    def _master_update(
+        self,
+        framework: Framework,
+        task_id: str,
+        agent_id: str,
+        state: str,
+        message: str,
+        reason: str,
+    ) -> None:
         """An update made by the master itself: no uuid, never resent, not acknowledged."""
         status = _status(task_id, state, agent_id, "SOURCE_MASTER", message, reason)
         framework.send({"type": "UPDATE", "update": {"status": status}})

@@ -59,8 +59,11 @@ class OfferBook:
     def take(self, framework: Framework, offer_ids: list[str]) -> tuple[list[Offer], str | None]:
         """Remove the offers an ACCEPT uses; on any invalid one, recover the valid
         ones and return the error (validation.cpp, offer::validate)."""
-        offers = [o for o in (self._offers.get(i) for i in offer_ids) if o is not None
-                  and o.framework_id == framework.id]
+        offers = [
+            o
+            for o in (self._offers.get(i) for i in offer_ids)
+            if o is not None and o.framework_id == framework.id
+        ]
         error = self._error(framework, offer_ids)
         for offer in offers:
             self.remove(offer)
@@ -82,8 +85,10 @@ class OfferBook:
             if offer is None:
                 return f"Offer {offer_id} is no longer valid"
             if offer.framework_id != framework.id:
-                return (f"Offer {offer_id} has invalid framework {offer.framework_id}"
-                        f" while framework {framework.id} is expected")
+                return (
+                    f"Offer {offer_id} has invalid framework {offer.framework_id}"
+                    f" while framework {framework.id} is expected"
+                )
             agents.add(offer.agent_id)
         if len(agents) > 1:
             return "Aggregated offers must belong to one single agent"
@@ -134,8 +139,9 @@ class OfferBook:
     def allocate(self) -> None:
         self._scheduled = False
         master = self._master
-        candidates = [f for f in master.frameworks.values()
-                      if f.connected and self._offer_role(f) is not None]
+        candidates = [
+            f for f in master.frameworks.values() if f.connected and self._offer_role(f) is not None
+        ]
         if not candidates:
             return
         now = master.loop.time()
@@ -157,8 +163,9 @@ class OfferBook:
                         continue
                 role = self._offer_role(framework)
                 assert role is not None
-                offer = Offer(f"{master._prefix}-O{next(self._ids)}", framework.id, agent.id,
-                              role, free)
+                offer = Offer(
+                    f"{master._prefix}-O{next(self._ids)}", framework.id, agent.id, role, free
+                )
                 self._offers[offer.id] = offer
                 framework.offers.add(offer.id)
                 agent.offered = add(agent.offered, free)
@@ -166,7 +173,8 @@ class OfferBook:
                 timeout_s = master.config.offer_timeout_s
                 if timeout_s:
                     self._timeouts[offer.id] = master.loop.call_later(
-                        timeout_s, self._rescind_expired, offer.id)
+                        timeout_s, self._rescind_expired, offer.id
+                    )
                 break
         for framework_id, offers in batches.items():
             master.frameworks[framework_id].send({"type": "OFFERS", "offers": {"offers": offers}})
@@ -176,8 +184,12 @@ class OfferBook:
         allocation = {"role": offer.role}
         resources = []
         for name, value in sorted(offer.resources.items()):
-            resource: JSON = {"name": name, "type": "SCALAR", "scalar": {"value": value},
-                              "role": "*"}
+            resource: JSON = {
+                "name": name,
+                "type": "SCALAR",
+                "scalar": {"value": value},
+                "role": "*",
+            }
             if framework.multi_role:
                 resource["allocation_info"] = allocation
             resources.append(resource)

@@ -69,8 +69,12 @@ class ProcessRunner:
             return argv
         docker = container["docker"]
         run = ["docker", "run", "--rm", "--name", f"devmaster-{task.task_id}"]
-        run += ["--network", {"HOST": "host", "BRIDGE": "bridge", "NONE": "none"}.get(
-            docker.get("network", "HOST"), "bridge")]
+        run += [
+            "--network",
+            {"HOST": "host", "BRIDGE": "bridge", "NONE": "none"}.get(
+                docker.get("network", "HOST"), "bridge"
+            ),
+        ]
         for name, val in env.items():
             run += ["-e", f"{name}={val}"]
         for volume in container.get("volumes") or []:
@@ -89,7 +93,11 @@ class ProcessRunner:
             self._report(task, "TASK_KILLED", "Task killed before it started", None)
             return
         container = task.info.get("container") or {}
-        with open(task.sandbox / "stdout", "wb") as out, open(task.sandbox / "stderr", "wb") as err:
+        # The sandbox is on local disk: opening its files does not block the loop for long.
+        with (
+            open(task.sandbox / "stdout", "wb") as out,  # noqa: ASYNC230
+            open(task.sandbox / "stderr", "wb") as err,  # noqa: ASYNC230
+        ):
             if container.get("type") == "DOCKER" and not self._use_docker:
                 err.write(b"devmaster: no Docker engine answers; running the command locally\n")
                 err.flush()
@@ -117,16 +125,30 @@ class ProcessRunner:
             finally:
                 self._processes.pop(id(task), None)
         if task.kill_requested:
-            self._report(task, "TASK_KILLED", f"Command terminated with signal {_signal_name(-code)}"
-                         if code < 0 else "Command exited after kill", None)
+            self._report(
+                task,
+                "TASK_KILLED",
+                f"Command terminated with signal {_signal_name(-code)}"
+                if code < 0
+                else "Command exited after kill",
+                None,
+            )
         elif code == 0:
             self._report(task, "TASK_FINISHED", "Command exited with status 0", None)
         elif code < 0:
-            self._report(task, "TASK_FAILED", f"Command terminated with signal {_signal_name(-code)}",
-                         "REASON_COMMAND_EXECUTOR_FAILED")
+            self._report(
+                task,
+                "TASK_FAILED",
+                f"Command terminated with signal {_signal_name(-code)}",
+                "REASON_COMMAND_EXECUTOR_FAILED",
+            )
         else:
-            self._report(task, "TASK_FAILED", f"Command exited with status {code}",
-                         "REASON_COMMAND_EXECUTOR_FAILED")
+            self._report(
+                task,
+                "TASK_FAILED",
+                f"Command exited with status {code}",
+                "REASON_COMMAND_EXECUTOR_FAILED",
+            )
 
     def kill(self, task: Task, grace_s: float) -> None:
         """SIGTERM the task's process group, then SIGKILL after the grace period."""

@@ -48,8 +48,12 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-async def serve(master_config: MasterConfig, sock: socket.socket, log_level: str = "warning",
-                on_ready: Callable[[Master, _Server], None] | None = None) -> None:
+async def serve(
+    master_config: MasterConfig,
+    sock: socket.socket,
+    log_level: str = "warning",
+    on_ready: Callable[[Master, _Server], None] | None = None,
+) -> None:
     """Run a master on `sock` until the server is told to exit."""
     master = Master(master_config)
     master.start()
@@ -64,7 +68,8 @@ async def serve(master_config: MasterConfig, sock: socket.socket, log_level: str
     server = _Server(uv_config, master)
 
     async def announce() -> None:
-        while not server.started and not server.should_exit:
+        # uvicorn offers no event for "started": its flag is polled.
+        while not server.started and not server.should_exit:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         if on_ready is not None:
             on_ready(master, server)
@@ -84,8 +89,13 @@ class DevMaster:
         client = MesosSchedulerClient(dev.address, ...)
     """
 
-    def __init__(self, config: MasterConfig | None = None, host: str = "127.0.0.1",
-                 port: int = 0, log_level: str = "warning") -> None:
+    def __init__(
+        self,
+        config: MasterConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+    ) -> None:
         self.config = config or MasterConfig()
         self.host = host
         self._sock = bind(host, port)
@@ -109,7 +119,9 @@ class DevMaster:
         return f"http://{self.address}"
 
     def start(self) -> DevMaster:
-        self._thread = threading.Thread(target=self._main, name=f"devmaster:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._main, name=f"devmaster:{self.port}", daemon=True
+        )
         self._thread.start()
         if not self._ready.wait(15) or self._error is not None:
             raise RuntimeError(f"dev master on {self.address} did not start") from self._error

@@ -87,7 +87,8 @@ def _subscribe_error(call: JSON) -> str | None:
     missing = [f for f in ("user", "name") if not isinstance(info.get(f), str)]
     if missing:
         return _parse_failure(
-            "Missing required fields: " + ", ".join(f"subscribe.framework_info.{f}" for f in missing)
+            "Missing required fields: "
+            + ", ".join(f"subscribe.framework_info.{f}" for f in missing)
         )
     if "id" in info and id_value(info["id"]) is None:
         return _parse_failure("Missing required fields: subscribe.framework_info.id.value")
@@ -145,7 +146,9 @@ def _task_parse_error(task: Any) -> str | None:
     if not isinstance(task.get("name"), str):
         missing.insert(0, "name")
     if missing:
-        return _parse_failure("Missing required fields: " + ", ".join(f"task_info.{m}" for m in missing))
+        return _parse_failure(
+            "Missing required fields: " + ", ".join(f"task_info.{m}" for m in missing)
+        )
     for resource in task.get("resources", []):
         if (
             not isinstance(resource, dict)
@@ -157,7 +160,9 @@ def _task_parse_error(task: Any) -> str | None:
 
 
 def _decline_error(decline: JSON) -> str | None:
-    return _id_list_error(decline.get("offer_ids", []), "decline.offer_ids") or _filters_error(decline)
+    return _id_list_error(decline.get("offer_ids", []), "decline.offer_ids") or _filters_error(
+        decline
+    )
 
 
 def _filters_error(body: JSON) -> str | None:
@@ -178,7 +183,9 @@ def _acknowledge_error(ack: JSON) -> str | None:
     if not isinstance(ack.get("uuid"), str):
         missing.append("uuid")
     if missing:
-        return _parse_failure("Missing required fields: " + ", ".join(f"acknowledge.{m}" for m in missing))
+        return _parse_failure(
+            "Missing required fields: " + ", ".join(f"acknowledge.{m}" for m in missing)
+        )
     if decode_uuid(ack["uuid"]) is None:
         return f"Failed to parse UUID: {ack['uuid']!r} is not base64 of 16 bytes"
     return None
@@ -242,13 +249,19 @@ def task_error(
     """(resources, None) for a task that may launch, or ({}, the TASK_ERROR message)."""
     task_id = id_value(task["task_id"]) or ""
     if not task_id or task_id in (".", "..") or _BAD_ID_CHARS.search(task_id):
-        return {}, f"Task ID {task_id!r} is invalid: it must be non-empty, without '/', '\\' or spaces"
+        return (
+            {},
+            f"Task ID {task_id!r} is invalid: it must be non-empty, without '/', '\\' or spaces",
+        )
     if task_id in active_task_ids:
         return {}, f"Task has duplicate ID: {task_id}"
     if id_value(task["agent_id"]) != agent_id:
         return {}, f"Task uses invalid agent: {id_value(task['agent_id'])}"
     if ("command" in task) == ("executor" in task):
-        return {}, "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
+        return (
+            {},
+            "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present",
+        )
     if "executor" in task:
         return {}, "The dev master runs CommandInfo tasks only, not custom executors"
     error = _command_error(task["command"]) or _container_error(task.get("container"))
@@ -290,12 +303,19 @@ def _container_error(container: Any) -> str | None:
     if not isinstance(container, dict) or container.get("type") not in ("DOCKER", "MESOS"):
         return f"ContainerInfo 'type' must be DOCKER or MESOS, got {container!r}"
     for volume in container.get("volumes") or []:
-        if not isinstance(volume.get("container_path"), str) or volume.get("mode") not in ("RW", "RO"):
+        if not isinstance(volume.get("container_path"), str) or volume.get("mode") not in (
+            "RW",
+            "RO",
+        ):
             return f"Volume {volume!r} needs 'container_path' and a 'mode' of RW or RO"
     if container["type"] != "DOCKER":
         return None
     docker = container.get("docker")
-    if not isinstance(docker, dict) or not isinstance(docker.get("image"), str) or not docker["image"]:
+    if (
+        not isinstance(docker, dict)
+        or not isinstance(docker.get("image"), str)
+        or not docker["image"]
+    ):
         return "DockerInfo 'image' is required for a DOCKER container"
     network = docker.get("network", "HOST")
     if network not in DOCKER_NETWORKS:

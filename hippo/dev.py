@@ -20,14 +20,26 @@ log = logging.getLogger("hippo.dev")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("dev", help="run all of Hippo on this machine, nothing else needed")
-    parser.add_argument("--port", type=int, default=8080, help="API and UI port (default %(default)s)")
+    parser = subparsers.add_parser(
+        "dev", help="run all of Hippo on this machine, nothing else needed"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8080, help="API and UI port (default %(default)s)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    parser.add_argument("--cpus", type=float, default=float(os.cpu_count() or 1),
-                        help="CPUs the local agent offers (default: this machine's)")
+    parser.add_argument(
+        "--cpus",
+        type=float,
+        default=float(os.cpu_count() or 1),
+        help="CPUs the local agent offers (default: this machine's)",
+    )
     parser.add_argument("--mem", type=float, default=4096, help="MB the local agent offers")
-    parser.add_argument("--redis-port", type=int, default=6399,
-                        help="port of the embedded Redis (default %(default)s; 0: any free one)")
+    parser.add_argument(
+        "--redis-port",
+        type=int,
+        default=6399,
+        help="port of the embedded Redis (default %(default)s; 0: any free one)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -45,8 +57,10 @@ def start_embedded_redis(port: int = 0) -> str:
     try:
         server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
     except OSError as e:
-        raise SystemExit(f"hippo dev: cannot serve the embedded Redis on port {port} ({e}); "
-                         "choose another with --redis-port") from None
+        raise SystemExit(
+            f"hippo dev: cannot serve the embedded Redis on port {port} ({e}); "
+            "choose another with --redis-port"
+        ) from None
     # One thread per client connection; daemon threads, so open connections never
     # keep the process alive after Ctrl-C.
     server.daemon_threads = True
@@ -59,8 +73,14 @@ def _start_api(settings: object, host: str, port: int) -> tuple[object, threadin
 
     from hippo.api.app import create_app
 
-    config = uvicorn.Config(create_app(settings), host=host, port=port,  # type: ignore[arg-type]
-                            log_config=None, access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,  # type: ignore[arg-type]
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
@@ -80,21 +100,26 @@ def run(args: argparse.Namespace) -> int:
     from hippo.shared.settings import Settings
     from hippo.worker.main import run_worker
 
-    setup_logging(os.environ.get("HIPPO_LOG_LEVEL", "INFO"),
-                  os.environ.get("HIPPO_LOG_FORMAT", "plain"))
+    setup_logging(
+        os.environ.get("HIPPO_LOG_LEVEL", "INFO"), os.environ.get("HIPPO_LOG_FORMAT", "plain")
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if "HIPPO_REDIS_URL" not in os.environ:
         os.environ["HIPPO_REDIS_URL"] = start_embedded_redis(args.redis_port)
-        log.info("embedded Redis (fakeredis) at %s: its data goes when hippo dev stops",
-                 os.environ["HIPPO_REDIS_URL"])
-    master = DevMaster(MasterConfig(agents=1, cpus=args.cpus, mem_mb=args.mem,
-                                    remove_work_dir_on_stop=True)).start()
+        log.info(
+            "embedded Redis (fakeredis) at %s: its data goes when hippo dev stops",
+            os.environ["HIPPO_REDIS_URL"],
+        )
+    master = DevMaster(
+        MasterConfig(agents=1, cpus=args.cpus, mem_mb=args.mem, remove_work_dir_on_stop=True)
+    ).start()
     os.environ["HIPPO_MESOS_MASTER"] = master.url
     os.environ.setdefault("HIPPO_LOCK_EXPIRE_S", "5")
     settings = Settings.from_env()
     server, api_thread = _start_api(settings, args.host, args.port)
     url = f"http://{args.host}:{args.port}"
-    print(f"""
+    print(
+        f"""
 Hippo is up in {time.monotonic() - started:.1f} s.
   web UI:      {url}/ui/
   API:         {url}/  (spec: {url}/openapi.json)
@@ -104,7 +129,9 @@ Run a first task:
   curl -s -XPOST {url}/tasks/ -H 'Content-Type: application/json' \\
     -d '{{"id": "hello", "container": {{"docker": {{"image": "alpine"}}}}, "cpus": 0.1, "mem": 32, "cmd": "echo hello from Hippo"}}'
 Ctrl-C stops everything.
-""", flush=True)
+""",  # noqa: E501 - the curl line is meant to be copied whole
+        flush=True,
+    )
     try:
         code = asyncio.run(run_worker(settings, metrics_port=0))
     finally:

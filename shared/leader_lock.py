@@ -39,8 +39,9 @@ class LeaderLease:
         """Try for up to `wait_s` seconds (blocking: call from a thread)."""
         if self._lock is not None:
             raise RuntimeError("leader lock already held by this lease; release it first")
-        lock = redis_lock.Lock(self._client, self._keys.leader_lock_name, expire=self.expire_s,
-                               auto_renewal=True)
+        lock = redis_lock.Lock(
+            self._client, self._keys.leader_lock_name, expire=self.expire_s, auto_renewal=True
+        )
         if lock.acquire(blocking=True, timeout=max(1, int(wait_s))):
             self._lock = lock
             return True

@@ -28,7 +28,9 @@ if redis.call('GET', lock_key) ~= lock_id then return 0 end
 return redis.call('INCR', p .. 'leader:epoch')
 """
 
-SAVE_FRAMEWORK_ID = _FENCE + """
+SAVE_FRAMEWORK_ID = (
+    _FENCE
+    + """
 -- save_framework_id: remember the framework id Mesos gave (or forget it: '').
 -- ARGV: prefix, epoch, framework id or ''. Returns 1.
 local p, epoch, fid = ARGV[1], ARGV[2], ARGV[3]
@@ -37,8 +39,12 @@ if fid == '' then redis.call('DEL', p .. 'framework_id')
 else redis.call('SET', p .. 'framework_id', fid) end
 return 1
 """
+)
 
-CLAIM_TASKS = _TASK_HELPERS + _FENCE + """
+CLAIM_TASKS = (
+    _TASK_HELPERS
+    + _FENCE
+    + """
 -- claim_tasks: move waiting tasks to TASK_STAGING on an agent, before ACCEPT is sent.
 -- ARGV: prefix, epoch, now, then 5 per task: mesos_id, agent id, agent hostname,
 --       max_concurrent of the task id ('' none), max_concurrent of its queue ('' none).
@@ -49,7 +55,8 @@ local p, epoch, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local stale = fence(p, epoch); if stale then return stale end
 local claimed = {}
 for i = 4, #ARGV, 5 do
-  local mid, agent, host, id_cap, queue_cap = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local mid, agent, host = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local id_cap, queue_cap = ARGV[i + 3], ARGV[i + 4]
   local st = load_status(p, mid)
   if st and st.mesos_state == 'WAITING_ON_OFFERS' and st.kill_requested ~= true then
     local by_id = p .. 'tasks:active:id:' .. st.id
@@ -73,6 +80,7 @@ for i = 4, #ARGV, 5 do
 end
 return claimed
 """
+)
 
 LAUNCHABLE = """
 -- launchable: waiting runs an offer round may launch. Task ids are taken in the order
@@ -106,7 +114,10 @@ if #redis.call('ZRANGE', p .. 'tasks:waiting:ids', rank, rank) > 0 then out[1] =
 return out
 """
 
-UNCLAIM_TASKS = _TASK_HELPERS + _FENCE + """
+UNCLAIM_TASKS = (
+    _TASK_HELPERS
+    + _FENCE
+    + """
 -- unclaim_tasks: Mesos answered an ACCEPT with an error, so it launched none of its
 -- tasks: put them back to waiting (no retry is spent on a launch never made), or end
 -- those whose kill was requested meanwhile.
@@ -138,8 +149,12 @@ for i = 5, #ARGV do
 end
 return moved
 """
+)
 
-RECORD_UPDATES = _TASK_HELPERS + _FENCE + """
+RECORD_UPDATES = (
+    _TASK_HELPERS
+    + _FENCE
+    + """
 -- record_updates: store Mesos status updates (before they are acknowledged).
 -- ARGV: prefix, epoch, now, finished runs kept per task id, then 7 per update:
 --       mesos_id, state, message, reason, agent id, retry budget ('', 'task' or
@@ -208,3 +223,4 @@ end
 if published then redis.call('PUBLISH', p .. 'events', 'waiting') end
 return out
 """
+)

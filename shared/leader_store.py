@@ -111,8 +111,9 @@ class LeaderStore:
 
     # --- offer rounds --------------------------------------------------------------
 
-    async def launchable(self, limit: int, max_ids: int, start: int = 0
-                         ) -> tuple[list[tuple[str, float]], int | None]:
+    async def launchable(
+        self, limit: int, max_ids: int, start: int = 0
+    ) -> tuple[list[tuple[str, float]], int | None]:
         """(mesos_id, seq) of waiting runs below their id's cap, oldest first, from the
         id at rank `start` on (LAUNCHABLE), and the rank to go on from (None at the end).
         Whole ids: the runs can exceed `limit` by the last id's free slots."""
@@ -124,7 +125,9 @@ class LeaderStore:
     async def waiting_count(self) -> int:
         return int(await self.redis.zcard(self.keys.tasks_by_state(WAITING)))
 
-    async def task_fields(self, mesos_ids: Sequence[str]) -> list[tuple[bytes | None, bytes | None]]:
+    async def task_fields(
+        self, mesos_ids: Sequence[str]
+    ) -> list[tuple[bytes | None, bytes | None]]:
         """(spec, status) JSON of each task, None where it is gone."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for mid in mesos_ids:
@@ -132,8 +135,9 @@ class LeaderStore:
             found = await pipe.execute()
         return [(spec, status) for spec, status in found]
 
-    async def active_counts(self, task_ids: Iterable[str], queue_ids: Iterable[str]
-                            ) -> tuple[dict[str, int], dict[str, int]]:
+    async def active_counts(
+        self, task_ids: Iterable[str], queue_ids: Iterable[str]
+    ) -> tuple[dict[str, int], dict[str, int]]:
         ids, queues = list(task_ids), list(queue_ids)
         async with self.redis.pipeline(transaction=False) as pipe:
             for task_id in ids:
@@ -141,8 +145,10 @@ class LeaderStore:
             for queue_id in queues:
                 pipe.zcard(self.keys.tasks_active_by_queue(queue_id))
             counts = await pipe.execute()
-        return (dict(zip(ids, counts[:len(ids)], strict=True)),
-                dict(zip(queues, counts[len(ids):], strict=True)))
+        return (
+            dict(zip(ids, counts[: len(ids)], strict=True)),
+            dict(zip(queues, counts[len(ids) :], strict=True)),
+        )
 
     async def queue_caps(self, queue_ids: Iterable[str]) -> dict[str, int]:
         """Each queue's `max_concurrent` (the default for a queue since deleted)."""
@@ -167,7 +173,9 @@ class LeaderStore:
             for task_id in ids:
                 pipe.zrange(self.keys.tasks_active_by_id(task_id), 0, -1)
             members = await pipe.execute()
-        pairs = [(task_id, m.decode()) for task_id, ms in zip(ids, members, strict=True) for m in ms]
+        pairs = [
+            (task_id, m.decode()) for task_id, ms in zip(ids, members, strict=True) for m in ms
+        ]
         async with self.redis.pipeline(transaction=False) as pipe:
             for _, mid in pairs:
                 pipe.hget(self.keys.task(mid), "status")
@@ -185,9 +193,13 @@ class LeaderStore:
             return []
         args: list[Any] = [self.keys.prefix, epoch, now]
         for c in claims:
-            args += [c.mesos_id, c.agent_id, c.hostname,
-                     "" if c.id_cap is None else c.id_cap,
-                     "" if c.queue_cap is None else c.queue_cap]
+            args += [
+                c.mesos_id,
+                c.agent_id,
+                c.hostname,
+                "" if c.id_cap is None else c.id_cap,
+                "" if c.queue_cap is None else c.queue_cap,
+            ]
         try:
             claimed = await self._claim(args=args)
         except ResponseError as e:
@@ -197,25 +209,38 @@ class LeaderStore:
     async def unclaim(self, epoch: int, now: float, mesos_ids: Sequence[str]) -> int:
         """Put claimed tasks Mesos did not launch back to waiting; returns how many."""
         try:
-            return int(await self._unclaim(
-                args=[self.keys.prefix, epoch, now, self.keep_per_id, *mesos_ids]))
+            return int(
+                await self._unclaim(
+                    args=[self.keys.prefix, epoch, now, self.keep_per_id, *mesos_ids]
+                )
+            )
         except ResponseError as e:
             raise _fenced_error(e) from e
 
     # --- status updates ------------------------------------------------------------
 
-    async def record_updates(self, epoch: int, now: float,
-                             updates: Sequence[StatusUpdate]) -> list[UpdateOutcome]:
+    async def record_updates(
+        self, epoch: int, now: float, updates: Sequence[StatusUpdate]
+    ) -> list[UpdateOutcome]:
         args: list[Any] = [self.keys.prefix, epoch, now, self.keep_per_id]
         for u in updates:
-            args += [u.mesos_id, u.state, u.message, u.reason, u.agent_id, u.retry_budget,
-                     u.fresh_uuid]
+            args += [
+                u.mesos_id,
+                u.state,
+                u.message,
+                u.reason,
+                u.agent_id,
+                u.retry_budget,
+                u.fresh_uuid,
+            ]
         try:
             result = await self._record(args=args)
         except ResponseError as e:
             raise _fenced_error(e) from e
-        return [UpdateOutcome(result[i].decode(), result[i + 1].decode())
-                for i in range(0, len(result), 2)]
+        return [
+            UpdateOutcome(result[i].decode(), result[i + 1].decode())
+            for i in range(0, len(result), 2)
+        ]
 
     # --- reconciliation and kills --------------------------------------------------
 
@@ -237,9 +262,15 @@ class LeaderStore:
             if raw is None:
                 continue
             st = json.loads(raw)
-            found.append(ActiveTask(mid, st["mesos_state"], st.get("agent_id"),
-                                    float(st.get("updated_tstamp") or 0),
-                                    bool(st.get("kill_requested"))))
+            found.append(
+                ActiveTask(
+                    mid,
+                    st["mesos_state"],
+                    st.get("agent_id"),
+                    float(st.get("updated_tstamp") or 0),
+                    bool(st.get("kill_requested")),
+                )
+            )
         return found
 
     async def kill_requests(self, limit: int = 1000) -> tuple[list[ActiveTask], list[str]]:

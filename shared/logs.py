@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
-    "hippo_log_context", default=None)
+    "hippo_log_context", default=None
+)
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
 _FIELDS = ("task", "queue")
 
@@ -50,8 +51,9 @@ class PlainFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        ids = " ".join(f"{name}={getattr(record, name)}" for name in _FIELDS
-                       if getattr(record, name, ""))
+        ids = " ".join(
+            f"{name}={getattr(record, name)}" for name in _FIELDS if getattr(record, name, "")
+        )
         return redact(f"{line} [{ids}]" if ids else line)
 
 

@@ -29,24 +29,55 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 WAITING = "WAITING_ON_OFFERS"
 # Mesos states in which a task holds resources on an agent (or is about to).
 ACTIVE_STATES = frozenset(
-    {"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_UNREACHABLE",
-     "TASK_UNKNOWN"}
+    {
+        "TASK_STAGING",
+        "TASK_STARTING",
+        "TASK_RUNNING",
+        "TASK_KILLING",
+        "TASK_UNREACHABLE",
+        "TASK_UNKNOWN",
+    }
 )
 TERMINAL_STATES = frozenset(
-    {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED",
-     "TASK_GONE", "TASK_GONE_BY_OPERATOR"}
+    {
+        "TASK_FINISHED",
+        "TASK_FAILED",
+        "TASK_KILLED",
+        "TASK_ERROR",
+        "TASK_LOST",
+        "TASK_DROPPED",
+        "TASK_GONE",
+        "TASK_GONE_BY_OPERATOR",
+    }
 )
 ALL_STATES = frozenset({WAITING}) | ACTIVE_STATES | TERMINAL_STATES
 
 # Fields Hippo writes about a task run; clients may send them back, they are ignored.
 TASK_RECORD_FIELDS = (
-    "id", "mesos_id", "queue_id", "mesos_state", "task_retries_left", "system_retries_left",
-    "agent_id", "agent_hostname", "created_tstamp", "updated_tstamp", "started_tstamp",
-    "finished_tstamp", "status_message", "status_reason", "previous_mesos_id", "kill_requested",
+    "id",
+    "mesos_id",
+    "queue_id",
+    "mesos_state",
+    "task_retries_left",
+    "system_retries_left",
+    "agent_id",
+    "agent_hostname",
+    "created_tstamp",
+    "updated_tstamp",
+    "started_tstamp",
+    "finished_tstamp",
+    "status_message",
+    "status_reason",
+    "previous_mesos_id",
+    "kill_requested",
 )
 # Fields of a queue's `queue` block that Hippo maintains while polling.
 QUEUE_RUNTIME_FIELDS = (
-    "last_run_tstamp", "last_error", "last_error_tstamp", "items_taken", "tasks_created",
+    "last_run_tstamp",
+    "last_error",
+    "last_error_tstamp",
+    "items_taken",
+    "tasks_created",
 )
 
 
@@ -133,8 +164,19 @@ class Constraint(BaseModel):
         op, value = self.operator, self.value
         if op is Operator.UNIQUE and value is not None:
             raise ValueError("UNIQUE takes no value")
-        if op in (Operator.CLUSTER, Operator.EQUAL, Operator.UNEQUAL, Operator.LIKE,
-                  Operator.UNLIKE, Operator.IS, Operator.MAX_PER) and value is None:
+        if (
+            op
+            in (
+                Operator.CLUSTER,
+                Operator.EQUAL,
+                Operator.UNEQUAL,
+                Operator.LIKE,
+                Operator.UNLIKE,
+                Operator.IS,
+                Operator.MAX_PER,
+            )
+            and value is None
+        ):
             raise ValueError(f"{op} needs a value")
         if op in (Operator.MAX_PER, Operator.GROUP_BY) and value is not None:
             if not value.isdigit() or int(value) < 1:
@@ -165,8 +207,9 @@ def _env_values_as_strings(value: Any) -> Any:
     return converted
 
 
-Env = Annotated[dict[Annotated[str, Field(min_length=1)], str],
-                BeforeValidator(_env_values_as_strings)]
+Env = Annotated[
+    dict[Annotated[str, Field(min_length=1)], str], BeforeValidator(_env_values_as_strings)
+]
 
 
 class JobDefinition(_Strict):
@@ -204,15 +247,19 @@ class QueueDefinition(JobDefinition):
     queue: QueueBlock
 
 
-def _field_errors(error: ValidationError, prefix: str = "",
-                  secret_paths: frozenset[str] = frozenset()) -> list[FieldError]:
+def _field_errors(
+    error: ValidationError, prefix: str = "", secret_paths: frozenset[str] = frozenset()
+) -> list[FieldError]:
     found = []
     for item in error.errors(include_url=False):
         path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
         message = item["msg"].removeprefix("Value error, ")
         value = item.get("input")
-        if (item["type"] != "missing" and isinstance(value, str | int | float | bool)
-                and path not in secret_paths):
+        if (
+            item["type"] != "missing"
+            and isinstance(value, str | int | float | bool)
+            and path not in secret_paths
+        ):
             message += f", got {value!r}"
         found.append(FieldError(path or "body", message))
     return found
@@ -249,8 +296,12 @@ def parse_queue(data: Any, sources: dict[str, Any]) -> tuple[QueueDefinition, di
         type_name = block.get("type")
         source = sources.get(type_name) if isinstance(type_name, str) else None
         if source is None and "type" in block:
-            errors.append(FieldError("queue.type", f"unknown queue type {type_name!r}; enabled: "
-                                     + ", ".join(sources)))
+            errors.append(
+                FieldError(
+                    "queue.type",
+                    f"unknown queue type {type_name!r}; enabled: " + ", ".join(sources),
+                )
+            )
         if source is not None:
             settings_block = block.pop(source.namespace, None)
         # Blocks named after other types are tolerated only for an unknown type (already

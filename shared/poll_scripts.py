@@ -16,7 +16,9 @@ local function server_now()
 end
 """
 
-CLAIM_DUE_QUEUES = _NOW + """
+CLAIM_DUE_QUEUES = (
+    _NOW
+    + """
 -- claim_due_queues: lease up to N enabled queues whose due time has come.
 -- ARGV: prefix, lease s, N, token base (unique per call).
 -- Each claimed queue's score becomes now + lease and its HASH gets poll_lease = token.
@@ -54,8 +56,12 @@ local first = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
 if first[2] then out[2] = first[2] end
 return out
 """
+)
 
-STORE_POLL = _TASK_HELPERS + _NOW + """
+STORE_POLL = (
+    _TASK_HELPERS
+    + _NOW
+    + """
 -- store_poll: the outcome of one successful poll, all or nothing, only under the lease.
 -- ARGV: prefix, queue id, lease token, item key TTL s, delay s until the queue is due again
 --       ('' keeps the lease: the poller releases it with release_lease once the items are
@@ -96,8 +102,11 @@ end
 if tasks > 0 then redis.call('PUBLISH', p .. 'events', 'waiting') end
 return 1
 """
+)
 
-FAIL_POLL = _NOW + """
+FAIL_POLL = (
+    _NOW
+    + """
 -- fail_poll: record a failed poll and when to try again, only under the lease.
 -- ARGV: prefix, queue id, lease token, error text (secrets already masked), delay s.
 -- Returns 1 when recorded, 0 when the lease is no longer ours.
@@ -111,8 +120,11 @@ redis.call('HDEL', key, 'poll_lease')
 redis.call('ZADD', p .. 'queues:due', now + tonumber(ARGV[5]), qid)
 return 1
 """
+)
 
-RELEASE_LEASE = _NOW + """
+RELEASE_LEASE = (
+    _NOW
+    + """
 -- release_lease: end a lease, the queue due again after a delay (after a stored poll's
 -- items are acknowledged; 0 when a stopping worker gives a queue back unpolled).
 -- ARGV: prefix, queue id, lease token, delay s. Returns 1 when released, 0 when not ours.
@@ -123,8 +135,11 @@ redis.call('HDEL', key, 'poll_lease')
 redis.call('ZADD', p .. 'queues:due', server_now() + tonumber(ARGV[4]), qid)
 return 1
 """
+)
 
-EXTEND_LEASE = _NOW + """
+EXTEND_LEASE = (
+    _NOW
+    + """
 -- extend_lease: a poll still running keeps its queue: the lease expires lease s from now.
 -- ARGV: prefix, queue id, lease token, lease s. Returns 1 when extended, 0 when not ours.
 local p, qid, token = ARGV[1], ARGV[2], ARGV[3]
@@ -132,8 +147,11 @@ if redis.call('HGET', p .. 'queue:' .. qid, 'poll_lease') ~= token then return 0
 redis.call('ZADD', p .. 'queues:due', server_now() + tonumber(ARGV[4]), qid)
 return 1
 """
+)
 
-RECONCILE_DUE = _NOW + """
+RECONCILE_DUE = (
+    _NOW
+    + """
 -- reconcile_due: put every queue missing from the due set into it, due now. Queues
 -- created before polling existed (or restored from a dump) are found this way; the
 -- queue scripts in scripts.py keep the due set in step otherwise.
@@ -146,3 +164,4 @@ for _, id in ipairs(redis.call('ZRANGE', p .. 'queues', 0, -1)) do
 end
 return added
 """
+)

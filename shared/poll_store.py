@@ -74,11 +74,18 @@ class PollStore:
         raw = await self._claim(args=[self.keys.prefix, lease_s, limit, token_base])
         queues = []
         for i in range(2, len(raw), 7):
-            queue_id, token, spec, watermark, created, open_tasks, failures = raw[i:i + 7]
-            queues.append(ClaimedQueue(
-                queue_id=_text(queue_id), token=_text(token), spec=spec,
-                watermark=_text(watermark) or None, created_tstamp=float(_text(created)),
-                open_tasks=int(open_tasks), failures=int(_text(failures))))
+            queue_id, token, spec, watermark, created, open_tasks, failures = raw[i : i + 7]
+            queues.append(
+                ClaimedQueue(
+                    queue_id=_text(queue_id),
+                    token=_text(token),
+                    spec=spec,
+                    watermark=_text(watermark) or None,
+                    created_tstamp=float(_text(created)),
+                    open_tasks=int(open_tasks),
+                    failures=int(_text(failures)),
+                )
+            )
         next_due = float(_text(raw[1])) if raw[1] else None
         return Claim(now=float(_text(raw[0])), queues=queues, next_due=next_due)
 
@@ -89,15 +96,31 @@ class PollStore:
         found = await self.redis.mget([self.keys.queue_item(queue_id, k) for k in item_keys])
         return {k for k, v in zip(item_keys, found, strict=True) if v is not None}
 
-    async def store_poll(self, queue_id: str, token: str, *, item_keys: Sequence[str],
-                         tasks: Sequence[NewTask], items_taken: int, watermark: str | None,
-                         delay_s: float | None) -> int:
+    async def store_poll(
+        self,
+        queue_id: str,
+        token: str,
+        *,
+        item_keys: Sequence[str],
+        tasks: Sequence[NewTask],
+        items_taken: int,
+        watermark: str | None,
+        delay_s: float | None,
+    ) -> int:
         """One of StoreOutcome's values; nothing is written unless it is STORED.
 
         With delay_s None the lease is kept: end it with release_lease."""
-        args: list[Any] = [self.keys.prefix, queue_id, token, self.idempotency_ttl_s,
-                           "" if delay_s is None else delay_s,
-                           watermark or "", items_taken, len(item_keys), *item_keys]
+        args: list[Any] = [
+            self.keys.prefix,
+            queue_id,
+            token,
+            self.idempotency_ttl_s,
+            "" if delay_s is None else delay_s,
+            watermark or "",
+            items_taken,
+            len(item_keys),
+            *item_keys,
+        ]
         for task in tasks:
             args += [task.mesos_id, task.task_id, task.spec, task.status]
         return int(await self._store(args=args))

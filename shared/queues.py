@@ -26,8 +26,13 @@ _POLL_FIELDS = {
 _POLL_DEFAULTS = {"last_run_tstamp": 0, "items_taken": 0, "tasks_created": 0}
 
 
-def seal_queue(definition: QueueDefinition, settings: dict[str, Any], source: type[Source],
-               box: SecretBox, stored: dict[str, bytes] | None = None) -> tuple[bytes, str]:
+def seal_queue(
+    definition: QueueDefinition,
+    settings: dict[str, Any],
+    source: type[Source],
+    box: SecretBox,
+    stored: dict[str, bytes] | None = None,
+) -> tuple[bytes, str]:
     """(spec JSON, status) to store. Secrets sent back masked keep the stored value."""
     stored_settings = _stored_settings(stored, source.namespace)
     sealed = {}
@@ -39,9 +44,12 @@ def seal_queue(definition: QueueDefinition, settings: dict[str, Any], source: ty
             if previous not in ("", None):
                 value = param.keep_stored(value, box.decrypt(previous))
             if MASK in str(value):
-                bad.append(FieldError(f"queue.{source.namespace}.{param.name}",
-                                      f"{MASK} keeps a stored secret, and there is none: "
-                                      "send the secret itself"))
+                bad.append(
+                    FieldError(
+                        f"queue.{source.namespace}.{param.name}",
+                        f"{MASK} keeps a stored secret, and there is none: send the secret itself",
+                    )
+                )
                 continue
             value = box.encrypt(value)
         sealed[param.name] = value
@@ -61,8 +69,9 @@ def _stored_settings(stored: dict[str, bytes] | None, namespace: str) -> dict[st
     return settings if isinstance(settings, dict) else {}
 
 
-def _stored_secrets(block: dict[str, Any], sources: dict[str, type[Source]]
-                    ) -> tuple[dict[str, Any], list[tuple[str, Any, Any]]]:
+def _stored_secrets(
+    block: dict[str, Any], sources: dict[str, type[Source]]
+) -> tuple[dict[str, Any], list[tuple[str, Any, Any]]]:
     """A stored `queue` block's settings, and (name, value, declaration) of each non-empty
     secret among them. A type no longer enabled has no declarations: its encrypted values
     still count as secret."""
@@ -77,8 +86,14 @@ def _stored_secrets(block: dict[str, Any], sources: dict[str, type[Source]]
     return settings, secrets
 
 
-def queue_document(queue_id: str, stored: dict[str, bytes], sources: dict[str, type[Source]],
-                   box: SecretBox, *, reveal: bool = False) -> dict[str, Any]:
+def queue_document(
+    queue_id: str,
+    stored: dict[str, bytes],
+    sources: dict[str, type[Source]],
+    box: SecretBox,
+    *,
+    reveal: bool = False,
+) -> dict[str, Any]:
     """The queue as the API shows it (secrets masked), or with secrets decrypted."""
     doc = pydantic_core.from_json(stored["spec"])
     block = doc["queue"]
@@ -96,8 +111,9 @@ def queue_document(queue_id: str, stored: dict[str, bytes], sources: dict[str, t
     return {"id": queue_id, **doc}
 
 
-def reseal_queue(stored: dict[str, bytes], sources: dict[str, type[Source]],
-                 box: SecretBox) -> tuple[bytes, str]:
+def reseal_queue(
+    stored: dict[str, bytes], sources: dict[str, type[Source]], box: SecretBox
+) -> tuple[bytes, str]:
     """(spec, status) of a stored queue with its secrets encrypted by the newest key."""
     spec = pydantic_core.from_json(stored["spec"])
     settings, secrets = _stored_secrets(spec["queue"], sources)

@@ -127,7 +127,9 @@ local function set_state(p, mid, st, state, now, keep_per_id)
 end
 """
 
-CREATE_TASKS = _TASK_HELPERS + """
+CREATE_TASKS = (
+    _TASK_HELPERS
+    + """
 -- create_tasks: store new task records, waiting for offers; all or none.
 -- ARGV: prefix, idempotency key ('' for none), its TTL in s, then 5 per task:
 --       mesos_id, task id, queue id ('' for none), spec JSON, status JSON.
@@ -150,6 +152,7 @@ if idem ~= '' then redis.call('SET', p .. 'idem:task:' .. idem, ARGV[4], 'EX', t
 redis.call('PUBLISH', p .. 'events', 'waiting')
 return created
 """
+)
 
 LIST_TASKS = """
 -- list_tasks: one page of task records, newest first.
@@ -189,7 +192,9 @@ end
 return out
 """
 
-REQUEST_KILL = _TASK_HELPERS + """
+REQUEST_KILL = (
+    _TASK_HELPERS
+    + """
 -- request_kill: record a user's kill request.
 -- ARGV: prefix, mesos_id, now, finished runs kept per task id.
 -- A waiting task is killed at once (it is never launched); an active one is flagged and
@@ -212,8 +217,11 @@ else
 end
 return {outcome, save_status(p, mid, st)}
 """
+)
 
-DELETE_TASK = _TASK_HELPERS + """
+DELETE_TASK = (
+    _TASK_HELPERS
+    + """
 -- delete_task: remove a task record and its index entries, unless the task is active
 -- on an agent (it would keep running, unseen).
 -- ARGV: prefix, mesos_id. Returns 'missing' | 'deleted' | the active state (refused).
@@ -224,8 +232,11 @@ if ACTIVE[st.mesos_state] then return st.mesos_state end
 delete_task(p, mid, st)
 return 'deleted'
 """
+)
 
-TRIM_FINISHED = _TASK_HELPERS + """
+TRIM_FINISHED = (
+    _TASK_HELPERS
+    + """
 -- trim_finished: delete finished task records that finished before a cutoff.
 -- ARGV: prefix, cutoff (unix s), at most this many deletions per call.
 -- (Per-id counts are trimmed as tasks finish, in set_state.) Returns the number deleted.
@@ -237,6 +248,7 @@ for _, mid in ipairs(old) do
 end
 return #old
 """
+)
 
 CREATE_QUEUE = """
 -- create_queue: store a new queue definition; an existing id is never overwritten.

@@ -62,32 +62,43 @@ def _log_format(raw: str) -> str:
     return raw
 
 
-def _setting(env: str, default: str, cast: Callable[[str], Any], doc: str,
-             secret: bool = False) -> Any:
+def _setting(
+    env: str, default: str, cast: Callable[[str], Any], doc: str, secret: bool = False
+) -> Any:
     # A secret setting stays out of repr(), so logging the settings never shows it.
-    return field(metadata={"env": env, "default": default, "cast": cast, "doc": doc},
-                 repr=not secret)
+    return field(
+        metadata={"env": env, "default": default, "cast": cast, "doc": doc}, repr=not secret
+    )
 
 
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = _setting(
-        "HIPPO_REDIS_URL", "redis://127.0.0.1:6379/0", _redis_url, "Redis holding all of Hippo's state."
+        "HIPPO_REDIS_URL",
+        "redis://127.0.0.1:6379/0",
+        _redis_url,
+        "Redis holding all of Hippo's state.",
     )
     redis_prefix: str = _setting(
         "HIPPO_REDIS_PREFIX", "hippo:", _redis_prefix, "Prefix of every Redis key Hippo writes."
     )
     mesos_master: tuple[str, ...] = _setting(
-        "HIPPO_MESOS_MASTER", "http://127.0.0.1:5050", _csv,
+        "HIPPO_MESOS_MASTER",
+        "http://127.0.0.1:5050",
+        _csv,
         "Mesos master URL(s), comma-separated; tried in order.",
     )
     secret_keys: tuple[str, ...] = _setting(
-        "HIPPO_SECRET_KEYS", "", _csv,
+        "HIPPO_SECRET_KEYS",
+        "",
+        _csv,
         "Fernet keys encrypting source secrets at rest, comma-separated, newest first.",
         secret=True,
     )
     api_tokens: tuple[str, ...] = _setting(
-        "HIPPO_API_TOKENS", "", _csv,
+        "HIPPO_API_TOKENS",
+        "",
+        _csv,
         "Bearer tokens of the API, comma-separated; prefix `read:` for read-only. Unset: open API.",
         secret=True,
     )
@@ -95,43 +106,61 @@ class Settings:
         "HIPPO_QUEUE_TYPES", "", _csv, "Queue source types enabled (default: every installed one)."
     )
     task_retention_s: float = _setting(
-        "HIPPO_TASK_RETENTION_S", "604800", _positive_float,
+        "HIPPO_TASK_RETENTION_S",
+        "604800",
+        _positive_float,
         "Finished task records older than this are deleted.",
     )
     task_retention_per_id: int = _setting(
-        "HIPPO_TASK_RETENTION_PER_ID", "100", _positive_int,
+        "HIPPO_TASK_RETENTION_PER_ID",
+        "100",
+        _positive_int,
         "Finished task records kept per task id (the newest).",
     )
     idempotency_ttl_s: int = _setting(
-        "HIPPO_IDEMPOTENCY_TTL_S", "86400", _positive_int,
+        "HIPPO_IDEMPOTENCY_TTL_S",
+        "86400",
+        _positive_int,
         "How long an Idempotency-Key or a source item key is remembered.",
     )
     lock_expire_s: int = _setting(
         "HIPPO_LOCK_EXPIRE_S", "10", _positive_int, "Expiry of the worker leader lock."
     )
     queue_lease_s: int = _setting(
-        "HIPPO_QUEUE_LEASE_S", "60", _positive_int,
+        "HIPPO_QUEUE_LEASE_S",
+        "60",
+        _positive_int,
         "Lease on a queue while a worker polls it (renewed as the poll runs; a dead "
         "worker's queues wait at most this long).",
     )
     poll_concurrency: int = _setting(
-        "HIPPO_POLL_CONCURRENCY", "16", _positive_int,
+        "HIPPO_POLL_CONCURRENCY",
+        "16",
+        _positive_int,
         "Queues a worker polls at the same time (blocking source calls run in this many threads).",
     )
     poll_max_items: int = _setting(
-        "HIPPO_POLL_MAX_ITEMS", "1000", _positive_int,
+        "HIPPO_POLL_MAX_ITEMS",
+        "1000",
+        _positive_int,
         "Items one poll takes at most; a queue whose poll was full is due again at once.",
     )
     poll_retry_s: float = _setting(
-        "HIPPO_POLL_RETRY_S", "1", _positive_float,
+        "HIPPO_POLL_RETRY_S",
+        "1",
+        _positive_float,
         "Delay before polling a failed queue again; doubles per failure up to its frequency.",
     )
     poll_idle_s: float = _setting(
-        "HIPPO_POLL_IDLE_S", "1", _positive_float,
+        "HIPPO_POLL_IDLE_S",
+        "1",
+        _positive_float,
         "Longest wait between two looks for due queues (how soon a new queue is polled).",
     )
     failover_timeout_s: float = _setting(
-        "HIPPO_FAILOVER_TIMEOUT_S", "604800", _positive_float,
+        "HIPPO_FAILOVER_TIMEOUT_S",
+        "604800",
+        _positive_float,
         "Mesos framework failover_timeout: tasks survive a scheduler outage this long.",
     )
     metrics_port: int = _setting(
@@ -150,39 +179,58 @@ class Settings:
         "HIPPO_MESOS_PRINCIPAL", "", str, "Mesos framework principal (for authentication)."
     )
     mesos_secret: str = _setting(
-        "HIPPO_MESOS_SECRET", "", str,
-        "Secret of the principal, sent as HTTP basic auth to the master.", secret=True,
+        "HIPPO_MESOS_SECRET",
+        "",
+        str,
+        "Secret of the principal, sent as HTTP basic auth to the master.",
+        secret=True,
     )
     mesos_ca_bundle: str = _setting(
-        "HIPPO_MESOS_CA_BUNDLE", "", str,
+        "HIPPO_MESOS_CA_BUNDLE",
+        "",
+        str,
         "CA bundle for https masters (masters without a scheme are then reached over https).",
     )
     offer_hold_s: float = _setting(
-        "HIPPO_OFFER_HOLD_S", "2", _positive_float,
+        "HIPPO_OFFER_HOLD_S",
+        "2",
+        _positive_float,
         "How long the leader keeps an offer it cannot use yet before declining it.",
     )
     decline_refuse_s: float = _setting(
-        "HIPPO_DECLINE_REFUSE_S", "5", _positive_float,
+        "HIPPO_DECLINE_REFUSE_S",
+        "5",
+        _positive_float,
         "Filter sent with declined offers: Mesos re-offers them after this (or at REVIVE).",
     )
     staging_timeout_s: float = _setting(
-        "HIPPO_STAGING_TIMEOUT_S", "60", _positive_float,
+        "HIPPO_STAGING_TIMEOUT_S",
+        "60",
+        _positive_float,
         "A task staging longer than this is reconciled (Mesos not knowing it: lost, retried).",
     )
     reconcile_interval_s: float = _setting(
-        "HIPPO_RECONCILE_INTERVAL_S", "900", _positive_float,
+        "HIPPO_RECONCILE_INTERVAL_S",
+        "900",
+        _positive_float,
         "Period of the leader's implicit reconciliation with Mesos.",
     )
     trim_interval_s: float = _setting(
-        "HIPPO_TRIM_INTERVAL_S", "60", _positive_float,
+        "HIPPO_TRIM_INTERVAL_S",
+        "60",
+        _positive_float,
         "Period of the leader's deletion of task records past HIPPO_TASK_RETENTION_S.",
     )
     round_max_tasks: int = _setting(
-        "HIPPO_ROUND_MAX_TASKS", "10000", _positive_int,
+        "HIPPO_ROUND_MAX_TASKS",
+        "10000",
+        _positive_int,
         "Waiting tasks one offer round looks at, at most (in creation order).",
     )
     log_level: str = _setting("HIPPO_LOG_LEVEL", "INFO", str.upper, "Log level.")
-    log_format: str = _setting("HIPPO_LOG_FORMAT", "plain", _log_format, "Log lines: plain or json.")
+    log_format: str = _setting(
+        "HIPPO_LOG_FORMAT", "plain", _log_format, "Log lines: plain or json."
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -56,8 +56,13 @@ MAX_CONNECTIONS = 64
 def connect(url: str) -> aioredis.Redis:
     """A client that fails fast when Redis is down and reconnects when it is back."""
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=MAX_CONNECTIONS, timeout=5, socket_connect_timeout=2,
-        socket_timeout=5, health_check_interval=30)
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=5,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+    )
     return aioredis.Redis(connection_pool=pool)
 
 
@@ -83,8 +88,14 @@ class TaskPage:
 
 
 class Store:
-    def __init__(self, client: aioredis.Redis, keys: Keys, *, keep_per_id: int = 100,
-                 idempotency_ttl_s: int = 86400) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        *,
+        keep_per_id: int = 100,
+        idempotency_ttl_s: int = 86400,
+    ) -> None:
         self.redis = client
         self.keys = keys
         self.keep_per_id = keep_per_id
@@ -105,8 +116,9 @@ class Store:
     # --- tasks -----------------------------------------------------------------------
 
     @_translate_redis_errors
-    async def create_task(self, definition: TaskDefinition, *, now: float,
-                          idempotency_key: str | None = None) -> tuple[bytes, bool]:
+    async def create_task(
+        self, definition: TaskDefinition, *, now: float, idempotency_key: str | None = None
+    ) -> tuple[bytes, bool]:
         """Store a one-off task; returns its record and whether it was created.
 
         A key already used returns the task it created instead of a new one.
@@ -115,17 +127,27 @@ class Store:
         mesos_id = f"{task_id}.{uuid.uuid4()}"
         spec = definition.model_dump_json(exclude={"id"}, exclude_none=True).encode()
         status = pydantic_core.to_json(new_task_status(definition, task_id, mesos_id, now))
-        result = await self._create_tasks(args=[
-            self.keys.prefix, idempotency_key or "", self.idempotency_ttl_s,
-            mesos_id, task_id, "", spec, status,
-        ])
+        result = await self._create_tasks(
+            args=[
+                self.keys.prefix,
+                idempotency_key or "",
+                self.idempotency_ttl_s,
+                mesos_id,
+                task_id,
+                "",
+                spec,
+                status,
+            ]
+        )
         created, found_id = bool(result[0]), result[1].decode()
         if created:
             return merge_json_objects(spec, status), True
         record = await self.get_task(found_id)
         if record is None:
-            raise Conflict(f"Idempotency-Key {idempotency_key!r} made task {found_id}, "
-                           "which has since been deleted")
+            raise Conflict(
+                f"Idempotency-Key {idempotency_key!r} made task {found_id}, "
+                "which has since been deleted"
+            )
         return record, False
 
     @_translate_redis_errors
@@ -136,9 +158,15 @@ class Store:
         return merge_json_objects(spec, status)
 
     @_translate_redis_errors
-    async def list_tasks(self, *, state: str | None = None, task_id: str | None = None,
-                         queue_id: str | None = None, cursor: int | None = None,
-                         limit: int = 100) -> TaskPage:
+    async def list_tasks(
+        self,
+        *,
+        state: str | None = None,
+        task_id: str | None = None,
+        queue_id: str | None = None,
+        cursor: int | None = None,
+        limit: int = 100,
+    ) -> TaskPage:
         """Newest first. The most selective filter picks the index read; the others
         are membership checks, so the cost follows the page, not the number of records."""
         prefix = self.keys.prefix
@@ -154,10 +182,16 @@ class Store:
         if len(indexes) == 1:
             return await self._read_page(indexes[0], cursor, limit)
         suffixes = [key.removeprefix(prefix) for key in indexes]
-        result = await self._list_tasks(args=[
-            prefix, suffixes[0], "+inf" if cursor is None else f"({cursor}", limit,
-            MAX_LIST_SCAN, *suffixes[1:],
-        ])
+        result = await self._list_tasks(
+            args=[
+                prefix,
+                suffixes[0],
+                "+inf" if cursor is None else f"({cursor}",
+                limit,
+                MAX_LIST_SCAN,
+                *suffixes[1:],
+            ]
+        )
         pairs = result[1:]
         records = [merge_json_objects(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
         next_cursor = int(result[0][1:]) if result[0] else None
@@ -174,8 +208,9 @@ class Store:
         pattern = self.keys.task("*")
         get = [f"{pattern}->spec", f"{pattern}->status", f"{pattern}->seq"]
         if cursor is None:
-            found = await self.redis.sort(index, start=0, num=limit + 1, by="nosort", get=get,
-                                          desc=True)
+            found = await self.redis.sort(
+                index, start=0, num=limit + 1, by="nosort", get=get, desc=True
+            )
             return _page(found, limit)
         offset = await self.redis.zcount(index, cursor, "+inf")
         while True:
@@ -193,7 +228,8 @@ class Store:
     async def request_kill(self, mesos_id: str, *, now: float) -> tuple[str, bytes]:
         """Returns ('killed' | 'requested', record). A waiting task is killed at once."""
         outcome, *rest = await self._request_kill(
-            args=[self.keys.prefix, mesos_id, now, self.keep_per_id])
+            args=[self.keys.prefix, mesos_id, now, self.keep_per_id]
+        )
         outcome = outcome.decode()
         if outcome == "missing":
             raise NotFound(f"no task {mesos_id}")
@@ -242,8 +278,11 @@ class Store:
             for queue_id in ids:
                 pipe.hgetall(self.keys.queue(queue_id))
             found = await pipe.execute()
-        return [(queue_id, _named(fields))
-                for queue_id, fields in zip(ids, found, strict=True) if fields]
+        return [
+            (queue_id, _named(fields))
+            for queue_id, fields in zip(ids, found, strict=True)
+            if fields
+        ]
 
     @_translate_redis_errors
     async def replace_queue(
@@ -293,7 +332,7 @@ def _named(fields: dict[bytes, bytes]) -> dict[str, bytes]:
 
 def _page(found: list[bytes | None], limit: int) -> TaskPage:
     """A page from SORT's flat answer of (spec, status, seq) triples, limit + 1 at most."""
-    rows = [found[i:i + 3] for i in range(0, len(found), 3)]
+    rows = [found[i : i + 3] for i in range(0, len(found), 3)]
     # A record deleted meanwhile reads as nils and is left out of the page.
     page = [(spec, status, int(seq)) for spec, status, seq in rows[:limit] if spec and status]
     next_cursor = page[-1][2] if len(rows) > limit and page else None
@@ -301,8 +340,14 @@ def _page(found: list[bytes | None], limit: int) -> TaskPage:
     return TaskPage(b"[" + b",".join(records) + b"]", next_cursor)
 
 
-def new_task_status(definition: TaskDefinition, task_id: str, mesos_id: str, now: float,
-                    *, queue_id: str | None = None) -> dict[str, Any]:
+def new_task_status(
+    definition: TaskDefinition,
+    task_id: str,
+    mesos_id: str,
+    now: float,
+    *,
+    queue_id: str | None = None,
+) -> dict[str, Any]:
     """The run-time half of a new task record (flat: scripts rewrite it with cjson)."""
     return {
         "id": task_id,

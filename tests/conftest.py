@@ -39,8 +39,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(condition: Callable[[], object], timeout_s: float = 10.0,
-               what: str = "condition") -> object:
+def wait_until(
+    condition: Callable[[], object], timeout_s: float = 10.0, what: str = "condition"
+) -> object:
     """Poll `condition` until it returns something truthy, failing after the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -52,8 +53,9 @@ def wait_until(condition: Callable[[], object], timeout_s: float = 10.0,
         time.sleep(0.02)
 
 
-def start_hippo_api(redis_url: str, *, workers: int = 1, output: Any = subprocess.DEVNULL,
-                    **env: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_hippo_api(
+    redis_url: str, *, workers: int = 1, output: Any = subprocess.DEVNULL, **env: str
+) -> tuple[subprocess.Popen[bytes], str]:
     """A `python -m hippo api` process on a free port, once it answers /healthz; returns
     the process (the caller stops it) and its URL."""
     import httpx
@@ -61,8 +63,10 @@ def start_hippo_api(redis_url: str, *, workers: int = 1, output: Any = subproces
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "hippo", "api", "--port", str(port), "--workers", str(workers)],
-        env={**os.environ, "HIPPO_REDIS_URL": redis_url, **env}, stdout=output,
-        stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL)
+        env={**os.environ, "HIPPO_REDIS_URL": redis_url, **env},
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -96,9 +100,22 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         client = redis.Redis(port=self.port)
 
         def answers() -> bool:
@@ -128,9 +145,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     if IN_CI:
         pytest.fail("redis-server is not installed (CI=true: a missing service fails the run)")
-    from fakeredis import TcpFakeServer  # only where no real server can run
-
     import threading
+
+    from fakeredis import TcpFakeServer  # only where no real server can run
 
     port = free_port()
     fake = TcpFakeServer(("127.0.0.1", port), server_type="redis")

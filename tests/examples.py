@@ -8,8 +8,9 @@ from typing import Any
 SPEC_QUEUE: dict[str, Any] = {
     "container": {
         "docker": {"image": "myrepo/myimage:mytag", "network": "BRIDGE"},
-        "volumes": [{"hostPath": "/some/host/path", "containerPath": "/some/container/path",
-                     "mode": "RW"}],
+        "volumes": [
+            {"hostPath": "/some/host/path", "containerPath": "/some/container/path", "mode": "RW"}
+        ],
     },
     "mem": 32,
     "cpus": 0.1,
@@ -27,8 +28,12 @@ SPEC_QUEUE: dict[str, Any] = {
         "frequency_seconds": 60,
         "last_run_tstamp": 0,
         "status": "ENABLED",
-        "sqs": {"awskey": "someKey", "awssecret": "someSecret", "awsregion": "someRegion",
-                "queuename": "someSqsQueueName"},
+        "sqs": {
+            "awskey": "someKey",
+            "awssecret": "someSecret",
+            "awsregion": "someRegion",
+            "queuename": "someSqsQueueName",
+        },
     },
 }
 

@@ -19,7 +19,9 @@ def _nothing_stored(client: redis.Redis) -> bool:
 
 
 def test_malformed_json_is_400(api: TestClient, raw_redis: redis.Redis) -> None:
-    response = api.post("/tasks/", content=b'{"cmd": ', headers={"content-type": "application/json"})
+    response = api.post(
+        "/tasks/", content=b'{"cmd": ', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"].startswith("body is not valid JSON")
     assert _nothing_stored(raw_redis)
@@ -34,8 +36,11 @@ def test_wrong_content_type_is_415(api: TestClient, content_type: str | None) ->
 
 
 def test_json_with_charset_is_accepted(api: TestClient) -> None:
-    response = api.post("/tasks/", content=httpx.Request("POST", "/", json=task()).content,
-                        headers={"content-type": "application/json; charset=utf-8"})
+    response = api.post(
+        "/tasks/",
+        content=httpx.Request("POST", "/", json=task()).content,
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
     assert response.status_code == 201
 
 
@@ -56,8 +61,13 @@ def test_streamed_body_over_the_limit_is_413(api: TestClient) -> None:
 
 
 def test_every_invalid_field_is_named_at_once(api: TestClient, raw_redis: redis.Redis) -> None:
-    body = queue(cpus=-1, mem=0, cmd="", task_retries=-2,
-                 constraints=[["rack", "EQUALS", "r1"], ["host", "UNIQUE", "x"]])
+    body = queue(
+        cpus=-1,
+        mem=0,
+        cmd="",
+        task_retries=-2,
+        constraints=[["rack", "EQUALS", "r1"], ["host", "UNIQUE", "x"]],
+    )
     body["container"]["docker"]["network"] = "WIFI"
     body["container"]["volumes"][0]["mode"] = "RX"
     body["queue"]["batch_size"] = 0
@@ -69,9 +79,17 @@ def test_every_invalid_field_is_named_at_once(api: TestClient, raw_redis: redis.
     assert response.status_code == 422
     errors = {e["field"]: e["message"] for e in response.json()["errors"]}
     assert set(errors) == {
-        "cpus", "mem", "cmd", "task_retries", "constraints.0.operator", "constraints.1",
-        "container.docker.network", "container.volumes.0.mode", "queue.batch_size",
-        "queue.sqs.queuename", "queue.sqs.awssecret",
+        "cpus",
+        "mem",
+        "cmd",
+        "task_retries",
+        "constraints.0.operator",
+        "constraints.1",
+        "container.docker.network",
+        "container.volumes.0.mode",
+        "queue.batch_size",
+        "queue.sqs.queuename",
+        "queue.sqs.awssecret",
     }
     assert errors["cpus"] == "Input should be greater than 0, got -1"
     assert errors["constraints.1"] == "UNIQUE takes no value"
@@ -82,9 +100,14 @@ def test_every_invalid_field_is_named_at_once(api: TestClient, raw_redis: redis.
 
 def test_secret_value_never_echoed_in_errors(api: TestClient) -> None:
     body = queue()
-    body["queue"] = {"type": "sqlquery", "sqlquery": {
-        "conn_string": "oracle://u:topsecret@h/db", "query": "select 1",
-        "filter_field": "id; drop table x"}}
+    body["queue"] = {
+        "type": "sqlquery",
+        "sqlquery": {
+            "conn_string": "oracle://u:topsecret@h/db",
+            "query": "select 1",
+            "filter_field": "id; drop table x",
+        },
+    }
     response = api.post("/queues/", json=body)
     errors = {e["field"]: e["message"] for e in response.json()["errors"]}
     assert set(errors) == {"queue.sqlquery.conn_string", "queue.sqlquery.filter_field"}
@@ -92,13 +115,18 @@ def test_secret_value_never_echoed_in_errors(api: TestClient) -> None:
     assert "plain column name" in errors["queue.sqlquery.filter_field"]
 
 
-@pytest.mark.parametrize("body, field", [
-    ([1, 2], "body"),
-    ({**queue(), "queue": {"type": "nosuch"}}, "queue.type"),
-    ({**queue(), "bogus": 1}, "bogus"),
-    ({**queue(), "container": {"docker": {"image": "x", "network": "USER"}}},
-     "container.docker"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ([1, 2], "body"),
+        ({**queue(), "queue": {"type": "nosuch"}}, "queue.type"),
+        ({**queue(), "bogus": 1}, "bogus"),
+        (
+            {**queue(), "container": {"docker": {"image": "x", "network": "USER"}}},
+            "container.docker",
+        ),
+    ],
+)
 def test_invalid_queue_bodies(api: TestClient, body: object, field: str) -> None:
     response = api.post("/queues/", json=body)
     assert response.status_code == 422
@@ -111,10 +139,16 @@ def test_unknown_route_is_404_json(api: TestClient) -> None:
     assert response.json() == {"error": "no route /nothing/here/"}
 
 
-@pytest.mark.parametrize("method, path", [
-    ("PATCH", "/tasks/"), ("DELETE", "/queues/"), ("PUT", "/tasks/x.1/"),
-    ("DELETE", "/queuetypes"), ("POST", "/healthz"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("PATCH", "/tasks/"),
+        ("DELETE", "/queues/"),
+        ("PUT", "/tasks/x.1/"),
+        ("DELETE", "/queuetypes"),
+        ("POST", "/healthz"),
+    ],
+)
 def test_wrong_method_is_405_json(api: TestClient, method: str, path: str) -> None:
     response = api.request(method, path)
     assert response.status_code == 405
@@ -122,7 +156,8 @@ def test_wrong_method_is_405_json(api: TestClient, method: str, path: str) -> No
 
 
 def test_redis_down_is_503_and_the_api_recovers(
-        make_settings: Callable[..., object], tmp_path: Path) -> None:
+    make_settings: Callable[..., object], tmp_path: Path
+) -> None:
     from hippo.api.app import create_app
 
     server = RedisServer(tmp_path)
@@ -133,8 +168,11 @@ def test_redis_down_is_503_and_the_api_recovers(
             assert api.post("/tasks/", json=task()).status_code == 201
             server.stop()
 
-            for response in (api.get("/tasks/"), api.post("/tasks/", json=task()),
-                             api.get("/readyz")):
+            for response in (
+                api.get("/tasks/"),
+                api.post("/tasks/", json=task()),
+                api.get("/readyz"),
+            ):
                 assert response.status_code == 503
                 assert response.json() == {"error": "storage is unavailable, try again shortly"}
             assert api.get("/healthz").status_code == 200

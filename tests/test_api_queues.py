@@ -17,9 +17,13 @@ def test_spec_queue_is_created_read_back_masked_toggled_and_deleted(api: TestCli
     queue_id = created.json()["id"]
 
     shown = api.get(f"/queues/{queue_id}/").json()
-    assert shown["queue"]["sqs"] == {"awskey": "someKey", "awssecret": "********",
-                                     "awsregion": "someRegion", "endpoint_url": "",
-                                     "queuename": "someSqsQueueName"}
+    assert shown["queue"]["sqs"] == {
+        "awskey": "someKey",
+        "awssecret": "********",
+        "awsregion": "someRegion",
+        "endpoint_url": "",
+        "queuename": "someSqsQueueName",
+    }
     assert shown["cmd"] == SPEC_QUEUE["cmd"]
     assert shown["constraints"] == [["rack", "EQUAL", "rack1"]]
     assert shown["container"]["volumes"] == SPEC_QUEUE["container"]["volumes"]
@@ -36,8 +40,13 @@ def test_spec_queue_is_created_read_back_masked_toggled_and_deleted(api: TestCli
 
 
 def test_defaults_are_filled_in(api: TestClient) -> None:
-    body = {"container": {"docker": {"image": "busybox"}}, "mem": 16, "cpus": 0.5,
-            "cmd": "true", "queue": {"type": "cron", "cron": {"cronstring": "* * * * *"}}}
+    body = {
+        "container": {"docker": {"image": "busybox"}},
+        "mem": 16,
+        "cpus": 0.5,
+        "cmd": "true",
+        "queue": {"type": "cron", "cron": {"cronstring": "* * * * *"}},
+    }
     shown = api.post("/queues/", json=body).json()
     assert shown["container"]["docker"]["network"] == "BRIDGE"
     assert shown["task_retries"] == 0
@@ -45,15 +54,21 @@ def test_defaults_are_filled_in(api: TestClient) -> None:
     assert shown["env"] == {}
     assert shown["constraints"] == []
     block = shown["queue"]
-    assert (block["max_concurrent"], block["batch_size"], block["batch_separator"],
-            block["frequency_seconds"], block["status"]) == (10000, 1, "|", 60, "ENABLED")
+    assert (
+        block["max_concurrent"],
+        block["batch_size"],
+        block["batch_separator"],
+        block["frequency_seconds"],
+        block["status"],
+    ) == (10000, 1, "|", 60, "ENABLED")
     assert block["cron"] == {"cronstring": "* * * * *", "maxbacklog": 1}
 
 
 @pytest.mark.parametrize("method", ["post", "put"])
 @pytest.mark.parametrize("slash", ["/", ""])
 def test_queue_is_created_with_either_method_and_either_slash(
-        api: TestClient, method: str, slash: str) -> None:
+    api: TestClient, method: str, slash: str
+) -> None:
     response = getattr(api, method)(f"/queues{slash}", json=queue(id="q1"))
     assert response.status_code == 201
     assert response.json()["id"] == "q1"
@@ -70,7 +85,8 @@ def test_existing_id_is_refused_and_left_untouched(api: TestClient) -> None:
 
 @pytest.mark.parametrize("method", ["post", "put"])
 def test_replace_keeps_runtime_fields_and_masked_secrets(
-        api: TestClient, raw_redis: redis.Redis, method: str) -> None:
+    api: TestClient, raw_redis: redis.Redis, method: str
+) -> None:
     api.post("/queues/", json=queue(id="q1"))
     raw_redis.hset("hippo:queue:q1", mapping={"last_run_tstamp": 1700000000.5, "items_taken": 7})
     shown = api.get("/queues/q1/").json()
@@ -147,10 +163,20 @@ def test_queuetypes_lists_the_five_types_with_parameters(api: TestClient) -> Non
     sqs = {p["name"]: p for p in types["sqs"]["parameters"]}
     assert set(sqs) >= {"awskey", "awssecret", "awsregion", "queuename"}
     assert sqs["awssecret"]["secret"] is True
-    assert sqs["queuename"] == {"name": "queuename", "type": "str", "default": None,
-                                "required": True, "secret": False, "label": "SQS queue name"}
+    assert sqs["queuename"] == {
+        "name": "queuename",
+        "type": "str",
+        "default": None,
+        "required": True,
+        "secret": False,
+        "label": "SQS queue name",
+    }
     assert {p["name"] for p in types["sqlquery"]["parameters"]} == {
-        "conn_string", "query", "filter_field", "filter_val"}
+        "conn_string",
+        "query",
+        "filter_field",
+        "filter_val",
+    }
     assert {p["name"] for p in types["cron"]["parameters"]} == {"cronstring", "maxbacklog"}
 
 
@@ -164,19 +190,28 @@ def test_queuetypes_follows_the_enabled_setting(make_client) -> None:  # type: i
 
 def test_connection_string_shows_only_its_password_masked(api: TestClient) -> None:
     body = queue(id="sql")
-    body["queue"] = {"type": "sqlquery", "sqlquery": {
-        "conn_string": "jdbc:postgresql://app:s3cr%40t@db.example:5432/jobs",
-        "query": "select id, name from jobs", "filter_field": "id", "filter_val": "0"}}
+    body["queue"] = {
+        "type": "sqlquery",
+        "sqlquery": {
+            "conn_string": "jdbc:postgresql://app:s3cr%40t@db.example:5432/jobs",
+            "query": "select id, name from jobs",
+            "filter_field": "id",
+            "filter_val": "0",
+        },
+    }
     shown = api.post("/queues/", json=body).json()
     assert shown["queue"]["sqlquery"]["conn_string"] == (
-        "jdbc:postgresql://app:********@db.example:5432/jobs")
+        "jdbc:postgresql://app:********@db.example:5432/jobs"
+    )
     assert "s3cr" not in api.get("/queues/").text
 
     shown["queue"]["sqlquery"]["conn_string"] = (
-        "jdbc:postgresql://app:********@db2.example:5432/jobs")
+        "jdbc:postgresql://app:********@db2.example:5432/jobs"
+    )
     api.put("/queues/sql/", json=shown)
     assert _revealed_settings(api, "sql")["conn_string"] == (
-        "jdbc:postgresql://app:s3cr%40t@db2.example:5432/jobs")
+        "jdbc:postgresql://app:s3cr%40t@db2.example:5432/jobs"
+    )
 
 
 def test_secrets_are_encrypted_at_rest(api: TestClient, raw_redis: redis.Redis) -> None:
@@ -222,7 +257,8 @@ def _revealed_settings(api: TestClient, queue_id: str) -> dict[str, object]:
 
 
 def test_a_queue_re_enabled_by_replacing_it_is_due_at_once(
-        api: TestClient, raw_redis: redis.Redis) -> None:
+    api: TestClient, raw_redis: redis.Redis
+) -> None:
     body = queue(id="q1")
     body["queue"]["status"] = "DISABLED"
     api.post("/queues/", json=body)

@@ -67,7 +67,7 @@ def test_list_pages_newest_first_with_a_cursor(api: TestClient) -> None:
         seen += [t["mesos_id"] for t in response.json()]
         pages += 1
         link = response.headers.get("link")
-        url = link[1:link.index(">")] if link else ""
+        url = link[1 : link.index(">")] if link else ""
         assert (response.headers.get("x-next-cursor") is None) == (not link)
     assert seen == made[::-1]
     assert pages == 3
@@ -84,13 +84,16 @@ def test_tasks_created_while_paging_do_not_shift_the_pages(api: TestClient) -> N
     assert "x-next-cursor" not in second.headers
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("id=a", ["a2", "a1"]),
-    ("queue_id=q1", []),
-    ("state=TASK_KILLED", ["b1"]),
-    ("state=WAITING_ON_OFFERS&id=a", ["a2", "a1"]),
-    ("state=TASK_KILLED&id=a", []),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("id=a", ["a2", "a1"]),
+        ("queue_id=q1", []),
+        ("state=TASK_KILLED", ["b1"]),
+        ("state=WAITING_ON_OFFERS&id=a", ["a2", "a1"]),
+        ("state=TASK_KILLED&id=a", []),
+    ],
+)
 def test_list_filters(api: TestClient, query: str, expected: list[str]) -> None:
     names = {}
     for name in ("a1", "b1", "a2"):
@@ -109,10 +112,16 @@ def test_list_filters_by_queue(api: TestClient, raw_redis: redis.Redis) -> None:
     assert [t["mesos_id"] for t in api.get("/tasks/?queue_id=q9").json()] == [record["mesos_id"]]
 
 
-@pytest.mark.parametrize("query, field", [
-    ("state=RUNNING", "state"), ("limit=0", "limit"), ("limit=5000", "limit"),
-    ("cursor=x", "cursor"), ("id=a/b", "id"),
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("state=RUNNING", "state"),
+        ("limit=0", "limit"),
+        ("limit=5000", "limit"),
+        ("cursor=x", "cursor"),
+        ("id=a/b", "id"),
+    ],
+)
 def test_bad_list_parameters_are_named(api: TestClient, query: str, field: str) -> None:
     response = api.get(f"/tasks/?{query}")
     assert response.status_code == 422
@@ -132,7 +141,8 @@ def test_waiting_task_killed_is_never_left_waiting(api: TestClient) -> None:
 
 
 def test_kill_of_a_running_task_is_queued_for_the_leader(
-        api: TestClient, raw_redis: redis.Redis) -> None:
+    api: TestClient, raw_redis: redis.Redis
+) -> None:
     mesos_id = api.post("/tasks/", json=SPEC_TASK).json()["mesos_id"]
     _pretend_running(raw_redis, mesos_id)
     pubsub = raw_redis.pubsub()

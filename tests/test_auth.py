@@ -21,8 +21,9 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.mark.parametrize("headers", [{}, _auth("wrong"), {"Authorization": "Basic abc"},
-                                     _auth("read:viewer-token")])
+@pytest.mark.parametrize(
+    "headers", [{}, _auth("wrong"), {"Authorization": "Basic abc"}, _auth("read:viewer-token")]
+)
 def test_missing_or_unknown_token_is_401(secured: TestClient, headers: dict[str, str]) -> None:
     response = secured.get("/tasks/", headers=headers)
     assert response.status_code == 401
@@ -47,9 +48,14 @@ def test_read_token_reads_only(secured: TestClient) -> None:
 
     assert secured.get("/queues/q1/", headers=viewer).status_code == 200
     assert secured.get("/tasks/", headers=viewer).status_code == 200
-    for method, path in [("POST", "/tasks/"), ("PUT", "/queues/q1/"), ("DELETE", "/queues/q1"),
-                         ("GET", "/queues/q1/toggle/"), ("GET", "/queues/q1/disable"),
-                         ("GET", f"/tasks/{mesos_id}/kill/")]:
+    for method, path in [
+        ("POST", "/tasks/"),
+        ("PUT", "/queues/q1/"),
+        ("DELETE", "/queues/q1"),
+        ("GET", "/queues/q1/toggle/"),
+        ("GET", "/queues/q1/disable"),
+        ("GET", f"/tasks/{mesos_id}/kill/"),
+    ]:
         response = secured.request(method, path, headers=viewer, json=task())
         assert response.status_code == 403, (method, path)
         assert response.json() == {"error": "this token may only read"}
@@ -62,5 +68,6 @@ def test_open_api_warns_at_start(make_settings: Callable[..., object]) -> None:
 
     open_warnings = startup_warnings(make_settings())  # type: ignore[arg-type]
     assert any("HIPPO_API_TOKENS is not set" in w for w in open_warnings)
-    assert not any("HIPPO_API_TOKENS" in w
-                   for w in startup_warnings(make_settings(HIPPO_API_TOKENS="t")))  # type: ignore[arg-type]
+    assert not any(
+        "HIPPO_API_TOKENS" in w for w in startup_warnings(make_settings(HIPPO_API_TOKENS="t"))
+    )  # type: ignore[arg-type]

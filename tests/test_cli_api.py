@@ -36,17 +36,27 @@ def test_hippo_api_serves_the_spec_queue(api_process: str) -> None:
 
 def test_bad_setting_stops_hippo_api_naming_the_variable() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "hippo", "api"], capture_output=True, text=True, timeout=30,
-        env={**os.environ, "HIPPO_TASK_RETENTION_S": "soon"})
+        [sys.executable, "-m", "hippo", "api"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "HIPPO_TASK_RETENTION_S": "soon"},
+    )
     assert result.returncode != 0
     assert "HIPPO_TASK_RETENTION_S" in result.stderr
 
 
 def test_openapi_document_lists_every_route(api_process: str) -> None:
     document = httpx.get(f"{api_process}/openapi.json").json()
-    assert set(document["paths"]) >= {"/queues/", "/queues/{queue_id}/", "/queuetypes/",
-                                      "/queues/{queue_id}/toggle/", "/tasks/",
-                                      "/tasks/{mesos_id}/", "/tasks/{mesos_id}/kill/"}
+    assert set(document["paths"]) >= {
+        "/queues/",
+        "/queues/{queue_id}/",
+        "/queuetypes/",
+        "/queues/{queue_id}/toggle/",
+        "/tasks/",
+        "/tasks/{mesos_id}/",
+        "/tasks/{mesos_id}/kill/",
+    }
     schemas = document["components"]["schemas"]
     assert schemas["TaskDefinition"]["properties"]["max_concurrent"]["default"] == 10
     assert schemas["QueueBlock"]["properties"]["batch_separator"]["default"] == "|"
@@ -57,7 +67,11 @@ def test_metrics_sum_requests_across_uvicorn_workers(api_process: str) -> None:
     for _ in range(30):
         assert httpx.get(f"{api_process}/queuetypes/").status_code == 200
     text = httpx.get(f"{api_process}/metrics").text
-    counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                  if line.startswith("hippo_api_requests_total{")
-                  and 'route="/queuetypes/"' in line and 'status="200"' in line)
+    counted = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("hippo_api_requests_total{")
+        and 'route="/queuetypes/"' in line
+        and 'status="200"' in line
+    )
     assert counted == 30

@@ -33,11 +33,24 @@ def test_hippo_dev_runs_the_readme_task_and_stops_cleanly(tmp_path: Path) -> Non
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIPPO_")}
     log = (tmp_path / "dev.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "hippo", "dev", "--port", str(port),
-                                "--redis-port", str(free_port())],
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hippo",
+            "dev",
+            "--port",
+            str(port),
+            "--redis-port",
+            str(free_port()),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
+
         def up() -> bool:
             try:
                 return httpx.get(f"{url}/ui/").status_code == 200
@@ -45,8 +58,13 @@ def test_hippo_dev_runs_the_readme_task_and_stops_cleanly(tmp_path: Path) -> Non
                 return False
 
         wait_until(up, timeout_s=30, what="hippo dev to serve the UI")
-        task = {"id": "hello", "container": {"docker": {"image": "alpine"}}, "cpus": 0.1,
-                "mem": 32, "cmd": "echo hello from Hippo"}
+        task = {
+            "id": "hello",
+            "container": {"docker": {"image": "alpine"}},
+            "cpus": 0.1,
+            "mem": 32,
+            "cmd": "echo hello from Hippo",
+        }
         mesos_id = httpx.post(f"{url}/tasks/", json=task).json()["mesos_id"]
 
         def state() -> str:
@@ -57,8 +75,11 @@ def test_hippo_dev_runs_the_readme_task_and_stops_cleanly(tmp_path: Path) -> Non
         marker = f"hippo-dev-test-{uuid.uuid4().hex}"
         long_task = dict(task, id="long", cmd=f"sleep 300; echo {marker}")
         long_id = httpx.post(f"{url}/tasks/", json=long_task).json()["mesos_id"]
-        wait_until(lambda: httpx.get(f"{url}/tasks/{long_id}/").json()["mesos_state"]
-                   == "TASK_RUNNING", timeout_s=30, what="the long task to run")
+        wait_until(
+            lambda: httpx.get(f"{url}/tasks/{long_id}/").json()["mesos_state"] == "TASK_RUNNING",
+            timeout_s=30,
+            what="the long task to run",
+        )
         assert _processes_running(marker)
     finally:
         process.send_signal(signal.SIGINT)
@@ -66,5 +87,8 @@ def test_hippo_dev_runs_the_readme_task_and_stops_cleanly(tmp_path: Path) -> Non
         log.close()
     assert code == 0, (tmp_path / "dev.log").read_text()
     assert "Hippo is up in" in (tmp_path / "dev.log").read_text()
-    wait_until(lambda: not _processes_running(marker), timeout_s=10,
-               what="the dev master's task processes to end")
+    wait_until(
+        lambda: not _processes_running(marker),
+        timeout_s=10,
+        what="the dev master's task processes to end",
+    )

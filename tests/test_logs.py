@@ -10,8 +10,7 @@ import pytest
 from hippo.shared.logs import JsonFormatter, PlainFormatter, _ContextFilter, log_context
 
 
-def _format(formatter: logging.Formatter, message: str, *args: object,
-            **extra: str) -> str:
+def _format(formatter: logging.Formatter, message: str, *args: object, **extra: str) -> str:
     record = logging.LogRecord("hippo.test", logging.INFO, __file__, 1, message, args, None)
     for name, value in extra.items():
         setattr(record, name, value)

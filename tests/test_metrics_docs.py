@@ -17,7 +17,7 @@ def _documented() -> set[str]:
 
 
 def _exported() -> set[str]:
-    import hippo.api.metrics  # noqa: F401 - registers the API metrics
+    import hippo.api.metrics
     import hippo.worker.polling_metrics  # noqa: F401 - registers the polling metrics
     from hippo.worker.metrics import WorkerMetrics
 
@@ -37,8 +37,10 @@ def test_dashboard_queries_only_documented_metrics() -> None:
     used = set()
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
-            used |= {re.sub(r"_bucket$", "", name)
-                     for name in re.findall(r"hippo_[a-z_]+", target["expr"])}
+            used |= {
+                re.sub(r"_bucket$", "", name)
+                for name in re.findall(r"hippo_[a-z_]+", target["expr"])
+            }
     assert used
     assert used <= _documented()
     titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])

@@ -20,33 +20,54 @@ def _errors(body: Any) -> dict[str, str]:
     return {e.field: e.message for e in failed.value.errors}
 
 
-@pytest.mark.parametrize("constraint", [
-    ["host", "UNIQUE"], ["rack", "CLUSTER", "r1"], ["rack", "EQUAL", "r1"],
-    ["rack", "UNEQUAL", "r1"], ["rack", "GROUP_BY"], ["rack", "GROUP_BY", "3"],
-    ["host", "LIKE", "web-[0-9]+"], ["host", "UNLIKE", "db.*"], ["rack", "MAX_PER", "2"],
-    ["os", "IS", "linux"],
-])
+@pytest.mark.parametrize(
+    "constraint",
+    [
+        ["host", "UNIQUE"],
+        ["rack", "CLUSTER", "r1"],
+        ["rack", "EQUAL", "r1"],
+        ["rack", "UNEQUAL", "r1"],
+        ["rack", "GROUP_BY"],
+        ["rack", "GROUP_BY", "3"],
+        ["host", "LIKE", "web-[0-9]+"],
+        ["host", "UNLIKE", "db.*"],
+        ["rack", "MAX_PER", "2"],
+        ["os", "IS", "linux"],
+    ],
+)
 def test_valid_constraints_round_trip(constraint: list[str]) -> None:
     parsed = parse_task(task(constraints=[constraint]))
     assert parsed.model_dump(mode="json")["constraints"] == [constraint]
 
 
-@pytest.mark.parametrize("constraint, message", [
-    (["host"], "must be [field, OPERATOR]"),
-    (["host", "UNIQUE", "x"], "UNIQUE takes no value"),
-    (["rack", "CLUSTER"], "CLUSTER needs a value"),
-    (["rack", "MAX_PER", "two"], "MAX_PER value must be a positive integer"),
-    (["host", "LIKE", "("], "LIKE value is not a valid regular expression"),
-])
+@pytest.mark.parametrize(
+    "constraint, message",
+    [
+        (["host"], "must be [field, OPERATOR]"),
+        (["host", "UNIQUE", "x"], "UNIQUE takes no value"),
+        (["rack", "CLUSTER"], "CLUSTER needs a value"),
+        (["rack", "MAX_PER", "two"], "MAX_PER value must be a positive integer"),
+        (["host", "LIKE", "("], "LIKE value is not a valid regular expression"),
+    ],
+)
 def test_invalid_constraints(constraint: list[str], message: str) -> None:
     errors = _errors(task(constraints=[constraint]))
     assert any(message in m for m in errors.values()), errors
 
 
-@pytest.mark.parametrize("field, value", [
-    ("cpus", 0), ("mem", -1), ("cmd", ""), ("task_retries", -1), ("system_retries", -1),
-    ("max_concurrent", 0), ("id", "has/slash"), ("id", ""),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("cpus", 0),
+        ("mem", -1),
+        ("cmd", ""),
+        ("task_retries", -1),
+        ("system_retries", -1),
+        ("max_concurrent", 0),
+        ("id", "has/slash"),
+        ("id", ""),
+    ],
+)
 def test_out_of_range_fields(field: str, value: Any) -> None:
     assert field in _errors(task(**{field: value}))
 
@@ -74,19 +95,26 @@ def test_user_network_needs_a_name() -> None:
     assert parse_task(body).container.docker.networkName == "calico"
 
 
-@pytest.mark.parametrize("queue_type, settings, field", [
-    ("cron", {"cronstring": "not cron"}, "queue.cron.cronstring"),
-    ("cron", {"cronstring": "* * * * *", "maxbacklog": -1}, "queue.cron.maxbacklog"),
-    ("redis", {"host": "h", "name": "l", "port": 70000}, "queue.redis.port"),
-    ("redis", {"host": "h", "name": "l", "ssl": "yes"}, "queue.redis.ssl"),
-    ("redis", {"name": "l"}, "queue.redis.host"),
-    ("s3bucket", {"bucket_name": "/prefix-only"}, "queue.s3bucket.bucket_name"),
-    ("sqlquery", {"conn_string": "postgresql://h/db", "query": "q", "filter_field": "a b"},
-     "queue.sqlquery.filter_field"),
-    ("sqs", {"queuename": "q", "extra": 1}, "queue.sqs.extra"),
-])
+@pytest.mark.parametrize(
+    "queue_type, settings, field",
+    [
+        ("cron", {"cronstring": "not cron"}, "queue.cron.cronstring"),
+        ("cron", {"cronstring": "* * * * *", "maxbacklog": -1}, "queue.cron.maxbacklog"),
+        ("redis", {"host": "h", "name": "l", "port": 70000}, "queue.redis.port"),
+        ("redis", {"host": "h", "name": "l", "ssl": "yes"}, "queue.redis.ssl"),
+        ("redis", {"name": "l"}, "queue.redis.host"),
+        ("s3bucket", {"bucket_name": "/prefix-only"}, "queue.s3bucket.bucket_name"),
+        (
+            "sqlquery",
+            {"conn_string": "postgresql://h/db", "query": "q", "filter_field": "a b"},
+            "queue.sqlquery.filter_field",
+        ),
+        ("sqs", {"queuename": "q", "extra": 1}, "queue.sqs.extra"),
+    ],
+)
 def test_source_settings_are_checked_by_their_declarations(
-        queue_type: str, settings: dict[str, Any], field: str) -> None:
+    queue_type: str, settings: dict[str, Any], field: str
+) -> None:
     body = dict(SPEC_QUEUE, queue={"type": queue_type, queue_type: settings})
     with pytest.raises(ValidationFailed) as failed:
         parse_queue(body, SOURCES)
@@ -94,8 +122,10 @@ def test_source_settings_are_checked_by_their_declarations(
 
 
 def test_block_of_another_type_is_refused() -> None:
-    body = dict(SPEC_QUEUE, queue={"type": "cron", "cron": {"cronstring": "* * * * *"},
-                                   "sqs": {"queuename": "q"}})
+    body = dict(
+        SPEC_QUEUE,
+        queue={"type": "cron", "cron": {"cronstring": "* * * * *"}, "sqs": {"queuename": "q"}},
+    )
     with pytest.raises(ValidationFailed) as failed:
         parse_queue(body, SOURCES)
     assert [e.field for e in failed.value.errors] == ["queue.sqs"]

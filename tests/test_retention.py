@@ -32,7 +32,8 @@ async def _finished_task(store: Store, task_id: str, now: float) -> str:
 
 
 def test_only_the_newest_finished_runs_of_an_id_are_kept(
-        redis_url: str, raw_redis: redis.Redis) -> None:
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
     async def scenario(store: Store) -> tuple[list[str], list[str]]:
         made = [await _finished_task(store, "a", now=1000 + n) for n in range(5)]
         other = await _finished_task(store, "b", now=1000)
@@ -51,7 +52,8 @@ def test_only_the_newest_finished_runs_of_an_id_are_kept(
 
 
 def test_records_finished_before_the_retention_age_are_deleted(
-        redis_url: str, raw_redis: redis.Redis) -> None:
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
     now = time.time()
 
     async def scenario(store: Store) -> tuple[int, list[str]]:
@@ -72,7 +74,8 @@ def test_records_finished_before_the_retention_age_are_deleted(
 
 
 def test_runs_finishing_at_the_same_time_never_delete_themselves(
-        redis_url: str, raw_redis: redis.Redis) -> None:
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
     async def scenario(store: Store) -> list[str]:
         return [await _finished_task(store, "same", now=1000.0) for _ in range(6)]
 
@@ -85,7 +88,8 @@ def test_runs_finishing_at_the_same_time_never_delete_themselves(
 
 
 def test_waiting_indexes_are_emptied_when_nothing_waits(
-        redis_url: str, raw_redis: redis.Redis) -> None:
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
     async def scenario(store: Store) -> None:
         await _finished_task(store, "gone", now=1.0)  # created waiting, then killed
 

@@ -26,12 +26,15 @@ def test_ciphertext_does_not_contain_the_secret() -> None:
     assert stored.startswith("enc:")
 
 
-@pytest.mark.parametrize("url, masked", [
-    ("postgresql://app:pw@db:5432/x", f"postgresql://app:{MASK}@db:5432/x"),
-    ("jdbc:postgresql://user:p%40ss@h:5432/db", f"jdbc:postgresql://user:{MASK}@h:5432/db"),
-    ("postgresql://db/x", "postgresql://db/x"),
-    ("mysql://root@db/x", "mysql://root@db/x"),
-])
+@pytest.mark.parametrize(
+    "url, masked",
+    [
+        ("postgresql://app:pw@db:5432/x", f"postgresql://app:{MASK}@db:5432/x"),
+        ("jdbc:postgresql://user:p%40ss@h:5432/db", f"jdbc:postgresql://user:{MASK}@h:5432/db"),
+        ("postgresql://db/x", "postgresql://db/x"),
+        ("mysql://root@db/x", "mysql://root@db/x"),
+    ],
+)
 def test_url_password_is_masked(url: str, masked: str) -> None:
     assert mask_url_password(url) == masked
 
@@ -39,13 +42,16 @@ def test_url_password_is_masked(url: str, masked: str) -> None:
 def test_url_sent_back_masked_gets_the_stored_password() -> None:
     stored = "postgresql://app:pw@db:5432/x"
     assert unmask_url_password(f"postgresql://app:{MASK}@db2:5432/y", stored) == (
-        "postgresql://app:pw@db2:5432/y")
+        "postgresql://app:pw@db2:5432/y"
+    )
     assert unmask_url_password("postgresql://app:new@db:5432/x", stored) == (
-        "postgresql://app:new@db:5432/x")
+        "postgresql://app:new@db:5432/x"
+    )
 
 
 def test_rotate_secrets_command_re_encrypts_with_the_newest_key(
-        make_client, raw_redis, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    make_client, raw_redis, redis_url: str
+) -> None:  # type: ignore[no-untyped-def]
     import os
     import subprocess
     import sys
@@ -55,9 +61,12 @@ def test_rotate_secrets_command_re_encrypts_with_the_newest_key(
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     make_client(HIPPO_SECRET_KEYS=old).post("/queues/", json=queue(id="q1"))
     result = subprocess.run(
-        [sys.executable, "-m", "hippo", "rotate-secrets"], capture_output=True, text=True,
-        timeout=60, env={**os.environ, "HIPPO_REDIS_URL": redis_url,
-                         "HIPPO_SECRET_KEYS": f"{new},{old}"})
+        [sys.executable, "-m", "hippo", "rotate-secrets"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HIPPO_REDIS_URL": redis_url, "HIPPO_SECRET_KEYS": f"{new},{old}"},
+    )
     assert result.returncode == 0, result.stderr
     assert "1 queues" in result.stdout
 

@@ -18,20 +18,24 @@ def test_defaults() -> None:
 
 
 def test_lists_are_comma_separated() -> None:
-    settings = Settings.from_env({"HIPPO_MESOS_MASTER": "http://m1:5050, http://m2:5050",
-                                  "HIPPO_API_TOKENS": "a,read:b,"})
+    settings = Settings.from_env(
+        {"HIPPO_MESOS_MASTER": "http://m1:5050, http://m2:5050", "HIPPO_API_TOKENS": "a,read:b,"}
+    )
     assert settings.mesos_master == ("http://m1:5050", "http://m2:5050")
     assert settings.api_tokens == ("a", "read:b")
 
 
-@pytest.mark.parametrize("variable, value, message", [
-    ("HIPPO_REDIS_URL", "localhost:6379", "must start with redis://"),
-    ("HIPPO_TASK_RETENTION_S", "-5", "must be > 0"),
-    ("HIPPO_TASK_RETENTION_PER_ID", "many", "invalid literal"),
-    ("HIPPO_METRICS_PORT", "-1", "must be >= 0"),
-    ("HIPPO_LOG_FORMAT", "xml", "must be plain or json"),
-    ("HIPPO_SECRET_KEYS", "not-a-key", "key #1 is not a Fernet key"),
-])
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("HIPPO_REDIS_URL", "localhost:6379", "must start with redis://"),
+        ("HIPPO_TASK_RETENTION_S", "-5", "must be > 0"),
+        ("HIPPO_TASK_RETENTION_PER_ID", "many", "invalid literal"),
+        ("HIPPO_METRICS_PORT", "-1", "must be >= 0"),
+        ("HIPPO_LOG_FORMAT", "xml", "must be plain or json"),
+        ("HIPPO_SECRET_KEYS", "not-a-key", "key #1 is not a Fernet key"),
+    ],
+)
 def test_bad_value_names_the_variable(variable: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError) as error:
         Settings.from_env({variable: value})
@@ -50,8 +54,12 @@ def test_secret_keys_newest_first() -> None:
 def test_table_lists_every_variable_once() -> None:
     names = [row[0] for row in settings_table()]
     assert len(names) == len(set(names))
-    assert {"HIPPO_REDIS_URL", "HIPPO_MESOS_MASTER", "HIPPO_SECRET_KEYS",
-            "HIPPO_API_TOKENS"} <= set(names)
+    assert {
+        "HIPPO_REDIS_URL",
+        "HIPPO_MESOS_MASTER",
+        "HIPPO_SECRET_KEYS",
+        "HIPPO_API_TOKENS",
+    } <= set(names)
 
 
 def test_readme_documents_every_variable() -> None:
@@ -63,8 +71,13 @@ def test_readme_documents_every_variable() -> None:
 
 
 def test_secret_settings_stay_out_of_repr() -> None:
-    settings = Settings.from_env({"HIPPO_MESOS_SECRET": "m-secret", "HIPPO_API_TOKENS": "a-token",
-                                  "HIPPO_SECRET_KEYS": Fernet.generate_key().decode()})
+    settings = Settings.from_env(
+        {
+            "HIPPO_MESOS_SECRET": "m-secret",
+            "HIPPO_API_TOKENS": "a-token",
+            "HIPPO_SECRET_KEYS": Fernet.generate_key().decode(),
+        }
+    )
     shown = repr(settings)
     assert "m-secret" not in shown and "a-token" not in shown
     assert settings.secret_keys[0] not in shown

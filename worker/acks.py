@@ -31,19 +31,23 @@ class AckPipeline:
     def usable(url: str | None) -> bool:
         return url is not None and url.startswith("http://")
 
-    async def acknowledge(self, url: str, stream_id: str, framework_id: str,
-                          statuses: Sequence[TaskStatus]) -> None:
+    async def acknowledge(
+        self, url: str, stream_id: str, framework_id: str, statuses: Sequence[TaskStatus]
+    ) -> None:
         """Acknowledge every status (each with uuid and agent id); raises OSError or
         ValueError when the connection fails or a call is refused."""
         parts = urlsplit(url)
-        head = (f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-                f"Content-Type: application/json\r\nAccept: application/json\r\n"
-                f"Mesos-Stream-Id: {stream_id}\r\n")
+        head = (
+            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Content-Type: application/json\r\nAccept: application/json\r\n"
+            f"Mesos-Stream-Id: {stream_id}\r\n"
+        )
         requests = []
         for s in statuses:
             assert s.agent_id and s.uuid
-            body = json.dumps(acknowledge_call(framework_id, s.agent_id, s.task_id,
-                                               s.uuid)).encode()
+            body = json.dumps(
+                acknowledge_call(framework_id, s.agent_id, s.task_id, s.uuid)
+            ).encode()
             requests.append(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
         async with self._lock:
             try:
@@ -58,8 +62,9 @@ class AckPipeline:
                 self.close()
                 raise
 
-    async def _connect(self, url: str, host: str, port: int
-                       ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(
+        self, url: str, host: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._conn is not None and self._url == url and not self._conn[1].is_closing():
             return self._conn
         self.close()
@@ -77,8 +82,10 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
-    headers = {k.strip().lower(): v.strip()
-               for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    headers = {
+        k.strip().lower(): v.strip()
+        for k, _, v in (line.partition(":") for line in lines[1:] if line)
+    }
     if headers.get("transfer-encoding", "").lower() == "chunked":
         while True:
             size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)

@@ -22,8 +22,7 @@ class WaitingTask:
         return self.candidate.mesos_id
 
 
-def parse_waiting(mesos_id: str, spec_raw: bytes | str, status_raw: bytes | str
-                  ) -> WaitingTask:
+def parse_waiting(mesos_id: str, spec_raw: bytes | str, status_raw: bytes | str) -> WaitingTask:
     """A waiting task from its record; raises ValueError on a definition it cannot run.
 
     One-off tasks default to max_concurrent 10 per task id; tasks made by a queue are

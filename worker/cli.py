@@ -12,10 +12,14 @@ from hippo.shared.errors import SettingsError
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "worker", help="run a worker: polls queues; the elected leader runs the Mesos framework")
-    parser.add_argument("--metrics-port", type=int, default=None,
-                        help="serve /metrics on this port; 0 turns it off "
-                             "(default HIPPO_METRICS_PORT)")
+        "worker", help="run a worker: polls queues; the elected leader runs the Mesos framework"
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics on this port; 0 turns it off (default HIPPO_METRICS_PORT)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -36,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"hippo worker: --metrics-port must be >= 0, got {port}")
     try:
         import uvloop
+
         runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
     except ImportError:
         runner = asyncio.Runner()

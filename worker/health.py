@@ -20,8 +20,9 @@ from hippo.shared.store import RedisProbe
 log = logging.getLogger(__name__)
 
 
-def health_report(worker_registry: CollectorRegistry,
-                  probe: RedisProbe) -> tuple[int, dict[str, Any]]:
+def health_report(
+    worker_registry: CollectorRegistry, probe: RedisProbe
+) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of /healthz."""
     problem = probe.problem()
     reachable = problem is None
@@ -38,15 +39,16 @@ def health_report(worker_registry: CollectorRegistry,
     return (200 if reachable else 503), body
 
 
-def serve_health(port: int, worker_registry: CollectorRegistry, redis_url: str,
-                 host: str = "0.0.0.0") -> ThreadingHTTPServer | None:
+def serve_health(
+    port: int, worker_registry: CollectorRegistry, redis_url: str, host: str = "0.0.0.0"
+) -> ThreadingHTTPServer | None:
     """Serve /metrics and /healthz from a daemon thread; port 0 serves nothing."""
     if not port:
         return None
     probe = RedisProbe(redis_url)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             if self.path == "/metrics":
                 body = generate_latest(worker_registry) + generate_latest(REGISTRY)
                 self._answer(200, CONTENT_TYPE_LATEST, body)
@@ -63,7 +65,7 @@ def serve_health(port: int, worker_registry: CollectorRegistry, redis_url: str,
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass  # probes every few seconds would flood the log
 
     server = ThreadingHTTPServer((host, port), Handler)

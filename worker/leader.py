@@ -26,8 +26,9 @@ def watchdog_interval_s(lock_expire_s: int) -> float:
     return max(0.2, min(1.0, lock_expire_s / 4))
 
 
-async def run_leader_election(settings: Settings, stop: asyncio.Event,
-                              metrics: WorkerMetrics) -> None:
+async def run_leader_election(
+    settings: Settings, stop: asyncio.Event, metrics: WorkerMetrics
+) -> None:
     """Stand by, lead while holding the lock, stand by again; return when `stop` is set."""
     keys = Keys(settings.redis_prefix)
     lease = LeaderLease(settings.redis_url, keys, settings.lock_expire_s)
@@ -61,8 +62,14 @@ async def run_leader_election(settings: Settings, stop: asyncio.Event,
         await redis.aclose()
 
 
-async def _lead(settings: Settings, stop: asyncio.Event, metrics: WorkerMetrics,
-                lease: LeaderLease, store: LeaderStore, redis: object) -> None:
+async def _lead(
+    settings: Settings,
+    stop: asyncio.Event,
+    metrics: WorkerMetrics,
+    lease: LeaderLease,
+    store: LeaderStore,
+    redis: object,
+) -> None:
     lock_id = lease.id
     assert lock_id is not None
     epoch = await store.take_epoch(lease.key, lock_id)
@@ -75,9 +82,12 @@ async def _lead(settings: Settings, stop: asyncio.Event, metrics: WorkerMetrics,
     lost = asyncio.Event()
     jobs = {
         asyncio.create_task(session.run(), name="leader-session"),
-        asyncio.create_task(_watch_lease(store, lease.key, lock_id, epoch,
-                                         watchdog_interval_s(settings.lock_expire_s), lost),
-                            name="leader-watchdog"),
+        asyncio.create_task(
+            _watch_lease(
+                store, lease.key, lock_id, epoch, watchdog_interval_s(settings.lock_expire_s), lost
+            ),
+            name="leader-watchdog",
+        ),
         asyncio.create_task(stop.wait(), name="leader-stop"),
     }
     try:
@@ -86,8 +96,10 @@ async def _lead(settings: Settings, stop: asyncio.Event, metrics: WorkerMetrics,
             if job.get_name() != "leader-stop":
                 job.result()
         if stop.is_set():
-            log.warning("leader: stopping; the lock is released for a standby (no TEARDOWN: "
-                        "tasks keep running)")
+            log.warning(
+                "leader: stopping; the lock is released for a standby (no TEARDOWN: "
+                "tasks keep running)"
+            )
         elif lost.is_set():
             raise LeadershipLost("the leader lock is no longer ours")
     finally:
@@ -96,8 +108,14 @@ async def _lead(settings: Settings, stop: asyncio.Event, metrics: WorkerMetrics,
         await asyncio.wait(jobs, timeout=2 * SHUTDOWN_WAIT_S)
 
 
-async def _watch_lease(store: LeaderStore, lock_key: str, lock_id: str, epoch: int,
-                       interval_s: float, lost: asyncio.Event) -> None:
+async def _watch_lease(
+    store: LeaderStore,
+    lock_key: str,
+    lock_id: str,
+    epoch: int,
+    interval_s: float,
+    lost: asyncio.Event,
+) -> None:
     """Step down on any doubt: the lock holds another id, a newer epoch, or Redis fails."""
     while True:
         await asyncio.sleep(interval_s)

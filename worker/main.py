@@ -48,11 +48,17 @@ async def run_worker(settings: Settings, *, metrics_port: int) -> int:
     code = 0
     pending = set(jobs)
     while pending:
-        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED,
-                                           timeout=STOP_WAIT_S if stop.is_set() else None)
+        done, pending = await asyncio.wait(
+            pending,
+            return_when=asyncio.FIRST_COMPLETED,
+            timeout=STOP_WAIT_S if stop.is_set() else None,
+        )
         if not done:
-            log.error("worker: %s did not stop within %.0f s; exiting anyway",
-                      [j.get_name() for j in pending], STOP_WAIT_S)
+            log.error(
+                "worker: %s did not stop within %.0f s; exiting anyway",
+                [j.get_name() for j in pending],
+                STOP_WAIT_S,
+            )
             return 1
         for job in done:
             if not job.cancelled() and job.exception() is not None:

@@ -140,8 +140,9 @@ def _same(actual: str, wanted: str) -> bool:
         return False
 
 
-def rule_holds(rule: Rule, place: Place, placed: Sequence[Place],
-               known_values: Iterable[str] = ()) -> bool:
+def rule_holds(
+    rule: Rule, place: Place, placed: Sequence[Place], known_values: Iterable[str] = ()
+) -> bool:
     """Whether `rule` allows one more run at `place`, with the task id's runs at `placed`.
 
     `known_values` are values of the rule's field seen elsewhere (other offers), which
@@ -196,8 +197,9 @@ class MatchState:
     placements: dict[str, list[Place]] = field(default_factory=dict)
 
 
-def match_offers(candidates: Iterable[Candidate], offers: Sequence[OfferView],
-                 state: MatchState) -> list[tuple[Candidate, OfferView]]:
+def match_offers(
+    candidates: Iterable[Candidate], offers: Sequence[OfferView], state: MatchState
+) -> list[tuple[Candidate, OfferView]]:
     """Assign tasks, in the order given, to the offer with the most cpus left that fits.
 
     Tasks that fit nowhere are skipped (a later, smaller task may still fit).
@@ -207,11 +209,16 @@ def match_offers(candidates: Iterable[Candidate], offers: Sequence[OfferView],
     for task in candidates:
         if not rooms:
             break
-        if task.max_concurrent is not None and \
-                state.active_by_id.get(task.task_id, 0) >= task.max_concurrent:
+        if (
+            task.max_concurrent is not None
+            and state.active_by_id.get(task.task_id, 0) >= task.max_concurrent
+        ):
             continue
-        if task.queue_id is not None and task.queue_max_concurrent is not None and \
-                state.active_by_queue.get(task.queue_id, 0) >= task.queue_max_concurrent:
+        if (
+            task.queue_id is not None
+            and task.queue_max_concurrent is not None
+            and state.active_by_queue.get(task.queue_id, 0) >= task.queue_max_concurrent
+        ):
             continue
         placed = state.placements.get(task.task_id, [])
         best: _Room | None = None
@@ -232,20 +239,25 @@ def match_offers(candidates: Iterable[Candidate], offers: Sequence[OfferView],
         if task.queue_id is not None:
             state.active_by_queue[task.queue_id] = state.active_by_queue.get(task.queue_id, 0) + 1
         state.placements.setdefault(task.task_id, []).append(
-            Place(best.offer.hostname, best.offer.attributes))
+            Place(best.offer.hostname, best.offer.attributes)
+        )
         if best.cpus < EPSILON or best.mem < EPSILON:
             rooms.remove(best)
     return assigned
 
 
-def _rules_hold(rules: Sequence[Rule], offer: OfferView, placed: Sequence[Place],
-                offers: Sequence[OfferView]) -> bool:
+def _rules_hold(
+    rules: Sequence[Rule], offer: OfferView, placed: Sequence[Place], offers: Sequence[OfferView]
+) -> bool:
     place = Place(offer.hostname, offer.attributes)
     for rule in rules:
         known: list[str] = []
         if rule.operator is Operator.GROUP_BY:
-            known = [v for v in (field_value(rule.field, Place(o.hostname, o.attributes))
-                                 for o in offers) if v is not None]
+            known = [
+                v
+                for v in (field_value(rule.field, Place(o.hostname, o.attributes)) for o in offers)
+                if v is not None
+            ]
         if not rule_holds(rule, place, placed, known):
             return False
     return True

@@ -16,9 +16,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -94,12 +94,14 @@ class PreparedQueue:
 class Poller:
     def __init__(self, settings: Settings, client: aioredis.Redis) -> None:
         self.settings = settings
-        self.store = PollStore(client, Keys(settings.redis_prefix),
-                               idempotency_ttl_s=settings.idempotency_ttl_s)
+        self.store = PollStore(
+            client, Keys(settings.redis_prefix), idempotency_ttl_s=settings.idempotency_ttl_s
+        )
         self.source_types = load_sources(settings.queue_types)
         self.box = SecretBox(settings.cipher_keys)
-        self.executor = ThreadPoolExecutor(settings.poll_concurrency,
-                                           thread_name_prefix="hippo-poll")
+        self.executor = ThreadPoolExecutor(
+            settings.poll_concurrency, thread_name_prefix="hippo-poll"
+        )
         self._sources: dict[str, Source] = {}
         self._prepared: dict[tuple[str, bytes], PreparedQueue] = {}
         self._inflight: dict[asyncio.Task[bool], ClaimedQueue] = {}
@@ -121,14 +123,15 @@ class Poller:
             stopping.cancel()
             await self._shutdown()
 
-    async def _wait(self, stopping: asyncio.Future[Any], timeout: float) -> None:
+    async def _wait(self, stopping: asyncio.Future[Any], timeout_s: float) -> None:
         """Until the next claim is worth making: the timeout, or a wake-up from a poll
         ending (see _poll_done). Idle polls ending do not wake the loop: with many idle
         queues that would mean one claim per poll."""
         waking = asyncio.ensure_future(self._wake.wait())
         try:
-            await asyncio.wait({stopping, waking}, timeout=timeout,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {stopping, waking}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             waking.cancel()
 
@@ -136,8 +139,7 @@ class Poller:
         self._inflight.pop(task, None)
         # Claim again at once when more queues were due than slots, or this queue is due
         # again at once (its poll was full).
-        if self._more_due or (not task.cancelled() and task.exception() is None
-                              and task.result()):
+        if self._more_due or (not task.cancelled() and task.exception() is None and task.result()):
             self._wake.set()
 
     async def _reconcile(self) -> None:
@@ -145,7 +147,7 @@ class Poller:
             added = await self.store.reconcile_due()
             if added:
                 log.info("polling: %s queues added to the due set", added)
-        except Exception as e:  # noqa: BLE001 - Redis may be down; the loop goes on
+        except Exception as e:
             log.warning("polling: reconciling the due set failed: %s", e)
 
     async def _claim_and_start(self) -> float:
@@ -157,7 +159,7 @@ class Poller:
             return idle_s
         try:
             claim = await self.store.claim_due_queues(free, self.settings.queue_lease_s)
-        except Exception as e:  # noqa: BLE001 - Redis may be down; try again shortly
+        except Exception as e:
             log.warning("polling: claiming due queues failed: %s", e)
             return idle_s
         metrics.LAST_CLAIM.set_to_current_time()
@@ -176,9 +178,10 @@ class Poller:
         for task, claimed in list(self._inflight.items()):
             task.cancel()
             try:
-                await asyncio.wait_for(self.store.release_lease(claimed.queue_id, claimed.token),
-                                       timeout=1)
-            except Exception:  # noqa: BLE001 - the lease will expire anyway
+                await asyncio.wait_for(
+                    self.store.release_lease(claimed.queue_id, claimed.token), timeout=1
+                )
+            except Exception:
                 pass
         self.executor.shutdown(wait=False, cancel_futures=True)
         for source in self._sources.values():
@@ -186,7 +189,7 @@ class Poller:
                 closed = source.close()
                 if inspect.isawaitable(closed):
                     await asyncio.wait_for(closed, timeout=2)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 log.debug("polling: closing source %s failed: %s", source.namespace, e)
 
     async def _call(self, function: Callable[..., Any], *args: Any) -> Any:
@@ -206,17 +209,26 @@ class Poller:
         prepared = self._prepared.get(cache_key)
         if prepared is not None:
             return prepared
-        doc = queue_document(claimed.queue_id, {"spec": claimed.spec, "status": b"ENABLED"},
-                             self.source_types, self.box, reveal=True)
+        doc = queue_document(
+            claimed.queue_id,
+            {"spec": claimed.spec, "status": b"ENABLED"},
+            self.source_types,
+            self.box,
+            reveal=True,
+        )
         block = doc["queue"]
         queue_type = block["type"]
         source = self.source_types.get(queue_type)
         settings = dict(block.get(queue_type) or {})
         prepared = PreparedQueue(
-            queue_type=queue_type, source=source, settings=settings,
+            queue_type=queue_type,
+            source=source,
+            settings=settings,
             block=QueueBlock.model_validate(
-                {k: v for k, v in block.items() if k in QueueBlock.model_fields}),
-            template=TaskTemplate(claimed.queue_id, doc))
+                {k: v for k, v in block.items() if k in QueueBlock.model_fields}
+            ),
+            template=TaskTemplate(claimed.queue_id, doc),
+        )
         if len(self._prepared) > 10_000:
             self._prepared.clear()
         self._prepared[cache_key] = prepared
@@ -234,8 +246,7 @@ class Poller:
         frequency_s = 60.0
         try:
             prepared = self._prepare(claimed)
-            queue_type, source, settings = (prepared.queue_type, prepared.source,
-                                            prepared.settings)
+            queue_type, source, settings = (prepared.queue_type, prepared.source, prepared.settings)
             frequency_s = prepared.block.frequency_seconds
             if source is None:
                 raise SourceError(f"queue type {queue_type!r} is not enabled on this worker")
@@ -246,20 +257,27 @@ class Poller:
                 renewing.cancel()
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - a source failure must never stop the worker
+        except Exception as e:
             metrics.POLL_ERRORS.labels(queue_type).inc()
             text = e if isinstance(e, SourceError) else f"{type(e).__name__}: {e}"
             error = mask_secrets(str(text), source, settings)[:MAX_ERROR_CHARS]
             failures = claimed.failures + 1
             delay_s = retry_delay_s(failures, self.settings.poll_retry_s, frequency_s)
             level = logging.WARNING if failures == 1 else logging.DEBUG
-            log.log(level, "queue %s: poll failed (%s in a row, next in %.1f s): %s",
-                    claimed.queue_id, failures, delay_s, error)
+            log.log(
+                level,
+                "queue %s: poll failed (%s in a row, next in %.1f s): %s",
+                claimed.queue_id,
+                failures,
+                delay_s,
+                error,
+            )
             try:
                 await self.store.fail_poll(claimed.queue_id, claimed.token, error, delay_s)
-            except Exception as store_error:  # noqa: BLE001
-                log.warning("queue %s: recording a poll error failed: %s", claimed.queue_id,
-                            store_error)
+            except Exception as store_error:
+                log.warning(
+                    "queue %s: recording a poll error failed: %s", claimed.queue_id, store_error
+                )
             return False
         finally:
             metrics.POLL_DURATION.labels(queue_type).observe(time.monotonic() - started)
@@ -272,7 +290,7 @@ class Poller:
             try:
                 if not await self.store.extend_lease(claimed.queue_id, claimed.token, lease_s):
                     return  # lost (or the queue is gone): the store step will refuse the poll
-            except Exception as e:  # noqa: BLE001 - Redis may be down; the lease may still hold
+            except Exception as e:
                 log.debug("queue %s: extending the lease failed: %s", claimed.queue_id, e)
 
     async def poll(self, claimed: ClaimedQueue, prepared: PreparedQueue, now: float) -> bool:
@@ -282,60 +300,85 @@ class Poller:
         capacity = poll_limit(block.max_concurrent, block.batch_size, claimed.open_tasks)
         limit = min(capacity, self.settings.poll_max_items)
         if limit <= 0:  # backpressure: nothing to take until tasks finish
-            await self.store.store_poll(queue_id, claimed.token, item_keys=(), tasks=(),
-                                        items_taken=0, watermark=None,
-                                        delay_s=block.frequency_seconds)
+            await self.store.store_poll(
+                queue_id,
+                claimed.token,
+                item_keys=(),
+                tasks=(),
+                items_taken=0,
+                watermark=None,
+                delay_s=block.frequency_seconds,
+            )
             return False
         source = self._source(prepared.queue_type)
         watermark = json.loads(claimed.watermark) if claimed.watermark else None
-        request = PollRequest(queue_id=queue_id, settings=prepared.settings, limit=limit,
-                              watermark=watermark, now=now,
-                              created_tstamp=claimed.created_tstamp)
+        request = PollRequest(
+            queue_id=queue_id,
+            settings=prepared.settings,
+            limit=limit,
+            watermark=watermark,
+            now=now,
+            created_tstamp=claimed.created_tstamp,
+        )
         fetched: Fetched = await self._call(source.fetch, request)
         items = fetched.items
         seen = await self.store.seen_item_keys(queue_id, [item.key for item in items])
         fresh = fresh_items(items, seen)
         tasks = prepared.template.new_tasks(
-            batches(fresh, block.batch_size, block.batch_separator), time.time())
+            batches(fresh, block.batch_size, block.batch_separator), time.time()
+        )
         # A full poll below the queue's capacity means the source may hold more: go on.
         delay_s = 0.0 if len(items) >= limit and limit < capacity else block.frequency_seconds
-        new_watermark = (None if fetched.watermark is None
-                         else json.dumps(fetched.watermark, separators=(",", ":")))
+        new_watermark = (
+            None
+            if fetched.watermark is None
+            else json.dumps(fetched.watermark, separators=(",", ":"))
+        )
         # With items, the lease is held until they are acknowledged to the source, so the
         # next poll of the queue never sees them half-acknowledged.
         outcome = await self.store.store_poll(
-            queue_id, claimed.token, item_keys=[item.key for item in fresh], tasks=tasks,
-            items_taken=len(items), watermark=new_watermark,
-            delay_s=delay_s if not items else None)
+            queue_id,
+            claimed.token,
+            item_keys=[item.key for item in fresh],
+            tasks=tasks,
+            items_taken=len(items),
+            watermark=new_watermark,
+            delay_s=delay_s if not items else None,
+        )
         if outcome == StoreOutcome.KEY_SEEN:
             # Another poll stored some of these items meanwhile: nothing stored, nothing
             # acknowledged; poll again at once (the lease is still ours to give back).
-            log.info("queue %s: items stored by another poll meanwhile; polling again",
-                     queue_id)
+            log.info("queue %s: items stored by another poll meanwhile; polling again", queue_id)
             await self.store.release_lease(queue_id, claimed.token, 0)
             return True
         if outcome != StoreOutcome.STORED:
             # The lease expired (another worker may be polling) or the queue was deleted
             # or disabled: nothing was stored, so nothing is acknowledged.
             metrics.POLL_ERRORS.labels(prepared.queue_type).inc()
-            log.info("queue %s: poll not stored (lease lost, queue deleted or disabled)",
-                     queue_id)
+            log.info("queue %s: poll not stored (lease lost, queue deleted or disabled)", queue_id)
             if items and not await self.store.queue_exists(queue_id):
                 # No poll of it will come again to take them: back to the source.
                 await self._call(source.give_back, request, fetched)
-                log.info("queue %s: deleted mid-poll; %d items given back to the source",
-                         queue_id, len(items))
+                log.info(
+                    "queue %s: deleted mid-poll; %d items given back to the source",
+                    queue_id,
+                    len(items),
+                )
             return False
         metrics.ITEMS_TAKEN.labels(prepared.queue_type).inc(len(items))
         metrics.TASKS_CREATED.labels(prepared.queue_type).inc(len(tasks))
         if items:
             try:
                 await self._call(source.acknowledge, request, fetched)
-            except Exception as e:  # noqa: BLE001 - stored; the source delivers them again
+            except Exception as e:
                 metrics.POLL_ERRORS.labels(prepared.queue_type).inc()
-                log.warning("queue %s: acknowledging %s items failed (they will come again "
-                            "and be skipped): %s", queue_id, len(items),
-                            mask_secrets(str(e), prepared.source, prepared.settings))
+                log.warning(
+                    "queue %s: acknowledging %s items failed (they will come again "
+                    "and be skipped): %s",
+                    queue_id,
+                    len(items),
+                    mask_secrets(str(e), prepared.source, prepared.settings),
+                )
             await self.store.release_lease(queue_id, claimed.token, delay_s)
         return delay_s == 0
 

@@ -5,16 +5,23 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 ITEMS_TAKEN = Counter(
-    "hippo_poll_items_taken", "Items taken from queue sources (including repeats of stored ones)",
-    ["queue_type"])
+    "hippo_poll_items_taken",
+    "Items taken from queue sources (including repeats of stored ones)",
+    ["queue_type"],
+)
 TASKS_CREATED = Counter(
-    "hippo_poll_tasks_created", "Tasks created from queue source items", ["queue_type"])
+    "hippo_poll_tasks_created", "Tasks created from queue source items", ["queue_type"]
+)
 POLL_DURATION = Histogram(
-    "hippo_poll_duration_seconds", "Duration of one poll of a queue, fetch to acknowledge",
-    ["queue_type"], buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60))
+    "hippo_poll_duration_seconds",
+    "Duration of one poll of a queue, fetch to acknowledge",
+    ["queue_type"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60),
+)
 POLL_ERRORS = Counter(
-    "hippo_poll_errors", "Polls that failed (source error, lost lease, store error)",
-    ["queue_type"])
+    "hippo_poll_errors", "Polls that failed (source error, lost lease, store error)", ["queue_type"]
+)
 LAST_CLAIM = Gauge(
     "hippo_poll_last_claim_timestamp_seconds",
-    "Unix time this worker last looked for due queues (its polling loop is alive)")
+    "Unix time this worker last looked for due queues (its polling loop is alive)",
+)

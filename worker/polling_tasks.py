@@ -54,8 +54,10 @@ def fresh_items(items: Iterable[Item], seen: set[str]) -> list[Item]:
 
 def batches(items: Sequence[Item], batch_size: int, separator: str) -> list[str]:
     """HIPPO_DATA of each task: `batch_size` items at a time, joined by `separator`."""
-    return [separator.join(item.data for item in items[i:i + batch_size])
-            for i in range(0, len(items), batch_size)]
+    return [
+        separator.join(item.data for item in items[i : i + batch_size])
+        for i in range(0, len(items), batch_size)
+    ]
 
 
 def retry_delay_s(failures: int, first_s: float, frequency_s: float) -> float:
@@ -78,8 +80,9 @@ class TaskTemplate:
         data_base64 = base64.b64encode(data.encode()).decode()
         job = dict(self._job)
         job["cmd"] = substitute(job["cmd"], data, data_base64)
-        env = {name: substitute(value, data, data_base64)
-               for name, value in job.get("env", {}).items()}
+        env = {
+            name: substitute(value, data, data_base64) for name, value in job.get("env", {}).items()
+        }
         env["HIPPO_DATA"] = data
         env["HIPPO_DATA_BASE64"] = data_base64
         job["env"] = env
@@ -89,9 +92,15 @@ class TaskTemplate:
         tasks = []
         for data in data_values:
             mesos_id = f"{self.queue_id}.{uuid.uuid4()}"
-            status = new_task_status(self.definition, self.queue_id, mesos_id, now,
-                                     queue_id=self.queue_id)
-            tasks.append(NewTask(mesos_id, self.queue_id,
-                                 json.dumps(self.spec(data), separators=(",", ":")).encode(),
-                                 pydantic_core.to_json(status)))
+            status = new_task_status(
+                self.definition, self.queue_id, mesos_id, now, queue_id=self.queue_id
+            )
+            tasks.append(
+                NewTask(
+                    mesos_id,
+                    self.queue_id,
+                    json.dumps(self.spec(data), separators=(",", ":")).encode(),
+                    pydantic_core.to_json(status),
+                )
+            )
         return tasks

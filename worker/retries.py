@@ -9,24 +9,32 @@ from typing import Literal
 RetryBudget = Literal["task", "system"]
 
 # TASK_FAILED with these reasons is the cluster's fault, not the command's.
-SYSTEM_FAILURE_REASONS = frozenset({
-    "REASON_CONTAINER_LAUNCH_FAILED",
-    "REASON_CONTAINER_PREEMPTED",
-    "REASON_CONTAINER_UPDATE_FAILED",
-    "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
-    "REASON_EXECUTOR_REREGISTRATION_TIMEOUT",
-    "REASON_AGENT_DISCONNECTED",
-    "REASON_AGENT_REMOVED",
-    "REASON_AGENT_RESTARTED",
-    "REASON_AGENT_UNKNOWN",
-    "REASON_GC_ERROR",
-    "REASON_INVALID_OFFERS",
-    "REASON_RESOURCES_UNKNOWN",
-})
+SYSTEM_FAILURE_REASONS = frozenset(
+    {
+        "REASON_CONTAINER_LAUNCH_FAILED",
+        "REASON_CONTAINER_PREEMPTED",
+        "REASON_CONTAINER_UPDATE_FAILED",
+        "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
+        "REASON_EXECUTOR_REREGISTRATION_TIMEOUT",
+        "REASON_AGENT_DISCONNECTED",
+        "REASON_AGENT_REMOVED",
+        "REASON_AGENT_RESTARTED",
+        "REASON_AGENT_UNKNOWN",
+        "REASON_GC_ERROR",
+        "REASON_INVALID_OFFERS",
+        "REASON_RESOURCES_UNKNOWN",
+    }
+)
 # Terminal states in which the task never got a fair run.
-SYSTEM_FAILURE_STATES = frozenset({
-    "TASK_LOST", "TASK_DROPPED", "TASK_ERROR", "TASK_GONE", "TASK_GONE_BY_OPERATOR",
-})
+SYSTEM_FAILURE_STATES = frozenset(
+    {
+        "TASK_LOST",
+        "TASK_DROPPED",
+        "TASK_ERROR",
+        "TASK_GONE",
+        "TASK_GONE_BY_OPERATOR",
+    }
+)
 
 
 def retry_budget(state: str, reason: str | None = None) -> RetryBudget | None:

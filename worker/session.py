@@ -70,8 +70,14 @@ class _HeldOffer:
 
 
 class LeaderSession:
-    def __init__(self, settings: Settings, redis: aioredis.Redis, store: LeaderStore,
-                 epoch: int, metrics: WorkerMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: aioredis.Redis,
+        store: LeaderStore,
+        epoch: int,
+        metrics: WorkerMetrics,
+    ) -> None:
         self.settings = settings
         self.redis = redis
         self.store = store
@@ -105,9 +111,13 @@ class LeaderSession:
                 await self._subscribe_and_serve(framework_id)
                 return
             except FrameworkRemoved as e:
-                log.error("leader: MESOS REMOVED FRAMEWORK %s (%s): its tasks are gone; "
-                          "subscribing as a new framework, unfinished tasks will be reconciled "
-                          "as lost and retried", framework_id, e)
+                log.error(
+                    "leader: MESOS REMOVED FRAMEWORK %s (%s): its tasks are gone; "
+                    "subscribing as a new framework, unfinished tasks will be reconciled "
+                    "as lost and retried",
+                    framework_id,
+                    e,
+                )
                 await self.store.save_framework_id(self.epoch, None)
                 framework_id = None
             except FrameworkFailedOver as e:
@@ -115,17 +125,24 @@ class LeaderSession:
 
     def _framework_settings(self) -> FrameworkSettings:
         s = self.settings
-        return FrameworkSettings(name=s.framework_name, user=s.mesos_user, roles=(s.mesos_role,),
-                                 failover_timeout_s=s.failover_timeout_s,
-                                 hostname=socket.gethostname(),
-                                 principal=s.mesos_principal or None)
+        return FrameworkSettings(
+            name=s.framework_name,
+            user=s.mesos_user,
+            roles=(s.mesos_role,),
+            failover_timeout_s=s.failover_timeout_s,
+            hostname=socket.gethostname(),
+            principal=s.mesos_principal or None,
+        )
 
     async def _subscribe_and_serve(self, framework_id: str | None) -> None:
         self._offers.clear()
-        client = MesosSchedulerClient(list(self.settings.mesos_master), self._framework_settings(),
-                                      framework_id=framework_id,
-                                      secret=self.settings.mesos_secret or None,
-                                      ca_bundle=self.settings.mesos_ca_bundle or None)
+        client = MesosSchedulerClient(
+            list(self.settings.mesos_master),
+            self._framework_settings(),
+            framework_id=framework_id,
+            secret=self.settings.mesos_secret or None,
+            ca_bundle=self.settings.mesos_ca_bundle or None,
+        )
         self.client = client
         client.start()
         try:
@@ -187,8 +204,11 @@ class LeaderSession:
                 self._offers.clear()
                 log.warning("leader: Mesos subscription lost (%s); re-subscribing", event.reason)
             elif isinstance(event, Failure):
-                log.warning("leader: Mesos reports a failure: agent %s executor %s",
-                            event.agent_id, event.executor_id)
+                log.warning(
+                    "leader: Mesos reports a failure: agent %s executor %s",
+                    event.agent_id,
+                    event.executor_id,
+                )
 
     async def _listen(self) -> None:
         """`waiting` (tasks created) and `kill` (kill requested) from the API and pollers."""
@@ -244,10 +264,11 @@ class LeaderSession:
             for start in range(0, len(runs), BATCH):
                 if not offers:
                     break
-                batch = runs[start:start + BATCH]
+                batch = runs[start : start + BATCH]
                 scanned += len(batch)
                 waiting = await self._prepare(
-                    await self._waiting_tasks([mid for mid, _ in batch]), state)
+                    await self._waiting_tasks([mid for mid, _ in batch]), state
+                )
                 by_mid = {w.mesos_id: w for w in waiting}
                 pairs = match_offers([w.candidate for w in waiting], offers, state)
                 assigned += [(by_mid[c.mesos_id], o) for c, o in pairs]
@@ -258,16 +279,29 @@ class LeaderSession:
         self._waiting_hint = scanned > len(assigned)
         if not assigned:
             return 0
-        claims = [Claim(w.mesos_id, o.agent_id, o.hostname, w.candidate.max_concurrent,
-                        w.candidate.queue_max_concurrent) for w, o in assigned]
+        claims = [
+            Claim(
+                w.mesos_id,
+                o.agent_id,
+                o.hostname,
+                w.candidate.max_concurrent,
+                w.candidate.queue_max_concurrent,
+            )
+            for w, o in assigned
+        ]
         claimed = set(await self.store.claim(self.epoch, time.time(), claims))
         per_offer: dict[str, list[dict[str, Any]]] = {}
         for w, o in assigned:
             self._cache.pop(w.mesos_id, None)
             if w.mesos_id not in claimed:
                 continue
-            info = build_task_info(mesos_id=w.mesos_id, task_id=w.candidate.task_id,
-                                   spec=w.spec, agent_id=o.agent_id, role=o.role)
+            info = build_task_info(
+                mesos_id=w.mesos_id,
+                task_id=w.candidate.task_id,
+                spec=w.spec,
+                agent_id=o.agent_id,
+                role=o.role,
+            )
             per_offer.setdefault(o.id, []).append(info)
         # The claims are stored and the offers taken out of the held set, so the next
         # round need not wait for these HTTP calls: a task created meanwhile goes out on
@@ -277,31 +311,39 @@ class LeaderSession:
             self._spawn(self._accept(client, offer_id, infos))
         return len(claimed)
 
-    async def _accept(self, client: MesosSchedulerClient, offer_id: str,
-                      infos: list[dict[str, Any]]) -> None:
+    async def _accept(
+        self, client: MesosSchedulerClient, offer_id: str, infos: list[dict[str, Any]]
+    ) -> None:
         try:
             # Leftovers come back at once while work remains: no filter.
             await client.launch([offer_id], infos, refuse_s=0)
             self.metrics.tasks_launched.inc(len(infos))
         except MesosHTTPError as e:
             # Mesos answered: it launched none of them. Back to waiting, no retry spent.
-            log.warning("leader: ACCEPT of offer %s with %d tasks refused: %s; they wait "
-                        "again", offer_id, len(infos), e)
-            await self.store.unclaim(self.epoch, time.time(),
-                                     [info["task_id"]["value"] for info in infos])
+            log.warning(
+                "leader: ACCEPT of offer %s with %d tasks refused: %s; they wait again",
+                offer_id,
+                len(infos),
+                e,
+            )
+            await self.store.unclaim(
+                self.epoch, time.time(), [info["task_id"]["value"] for info in infos]
+            )
         except MesosError as e:
             # No answer: Mesos may have launched them. The claims stand and the staging
             # deadline reconciles them (unknown to Mesos: lost, retried).
-            log.warning("leader: ACCEPT of offer %s with %d tasks failed: %s",
-                        offer_id, len(infos), e)
+            log.warning(
+                "leader: ACCEPT of offer %s with %d tasks failed: %s", offer_id, len(infos), e
+            )
 
     async def _waiting_tasks(self, mesos_ids: Sequence[str]) -> list[WaitingTask]:
         missing = [m for m in mesos_ids if m not in self._cache and m not in self._unusable]
         if missing:
             if len(self._cache) > CACHE_LIMIT:
                 self._cache.clear()
-            for mid, (spec, status) in zip(missing, await self.store.task_fields(missing),
-                                           strict=True):
+            for mid, (spec, status) in zip(
+                missing, await self.store.task_fields(missing), strict=True
+            ):
                 if spec is None or status is None:
                     continue
                 try:
@@ -311,12 +353,12 @@ class LeaderSession:
                     log.error("leader: task %s cannot be launched: %s", mid, e, extra={"task": mid})
         return [self._cache[m] for m in mesos_ids if m in self._cache]
 
-    async def _prepare(self, waiting: list[WaitingTask], state: MatchState
-                       ) -> list[WaitingTask]:
+    async def _prepare(self, waiting: list[WaitingTask], state: MatchState) -> list[WaitingTask]:
         """Fill in the active counts, queue caps and placements this batch needs."""
         ids = {w.candidate.task_id for w in waiting} - state.active_by_id.keys()
-        queues = {w.candidate.queue_id for w in waiting if w.candidate.queue_id} \
-            - state.active_by_queue.keys()
+        queues = {
+            w.candidate.queue_id for w in waiting if w.candidate.queue_id
+        } - state.active_by_queue.keys()
         if ids or queues:
             by_id, by_queue = await self.store.active_counts(ids, queues)  # type: ignore[arg-type]
             state.active_by_id.update(by_id)
@@ -326,12 +368,15 @@ class LeaderSession:
         for w in waiting:
             queue_id = w.candidate.queue_id
             if queue_id is not None and w.candidate.queue_max_concurrent != caps[queue_id]:
-                w = dataclasses.replace(w, candidate=dataclasses.replace(
-                    w.candidate, queue_max_concurrent=caps[queue_id]))
+                w = dataclasses.replace(
+                    w,
+                    candidate=dataclasses.replace(w.candidate, queue_max_concurrent=caps[queue_id]),
+                )
                 self._cache[w.mesos_id] = w
             ready.append(w)
-        placed_ids = {w.candidate.task_id for w in waiting if w.candidate.needs_placements} \
-            - state.placements.keys()
+        placed_ids = {
+            w.candidate.task_id for w in waiting if w.candidate.needs_placements
+        } - state.placements.keys()
         if placed_ids:
             for task_id, agents in (await self.store.active_agents(placed_ids)).items():
                 state.placements[task_id] = [self._agents.get(a, Place(h)) for a, h in agents]
@@ -351,8 +396,9 @@ class LeaderSession:
         if client is None or client.stream_id is None:
             return
         now = time.monotonic()
-        expired = [i for i, h in self._offers.items()
-                   if now - h.received >= self.settings.offer_hold_s]
+        expired = [
+            i for i, h in self._offers.items() if now - h.received >= self.settings.offer_hold_s
+        ]
         if expired:
             for offer_id in expired:
                 self._offers.pop(offer_id, None)
@@ -400,9 +446,18 @@ class LeaderSession:
 
     async def record(self, statuses: Sequence[TaskStatus]) -> None:
         """Store updates, act on the outcomes, then acknowledge (never before storing)."""
-        updates = [StatusUpdate(s.task_id, s.state, s.message or "", s.reason or "",
-                                s.agent_id or "", retry_budget(s.state, s.reason) or "",
-                                str(uuid.uuid4())) for s in statuses]
+        updates = [
+            StatusUpdate(
+                s.task_id,
+                s.state,
+                s.message or "",
+                s.reason or "",
+                s.agent_id or "",
+                retry_budget(s.state, s.reason) or "",
+                str(uuid.uuid4()),
+            )
+            for s in statuses
+        ]
         outcomes = await self.store.record_updates(self.epoch, time.time(), updates)
         client = self.client
         assert client is not None
@@ -419,14 +474,23 @@ class LeaderSession:
                 if result.outcome == "retried":
                     budget = retry_budget(status.state, status.reason) or ""
                     self.metrics.task_retries.labels(budget).inc()
-                    log.info("task %s: %s; retried as %s", status.task_id, status.state,
-                             result.detail, extra={"task": status.task_id})
+                    log.info(
+                        "task %s: %s; retried as %s",
+                        status.task_id,
+                        status.state,
+                        result.detail,
+                        extra={"task": status.task_id},
+                    )
             elif result.outcome in ("stale", "missing") and not status.terminal:
                 # Running, yet Hippo ended (or never had) it: e.g. lost, retried, then the
                 # partition healed. One run per task: kill this one.
-                log.warning("task %s: %s from Mesos but the task is %s in Hippo; killing it",
-                            status.task_id, status.state, result.outcome,
-                            extra={"task": status.task_id})
+                log.warning(
+                    "task %s: %s from Mesos but the task is %s in Hippo; killing it",
+                    status.task_id,
+                    status.state,
+                    result.outcome,
+                    extra={"task": status.task_id},
+                )
                 self._spawn(self._send_kill(status.task_id, status.agent_id))
         if freed:
             self._waiting_hint = True
@@ -437,10 +501,10 @@ class LeaderSession:
             try:
                 await self._ack_pipeline.acknowledge(url or "", stream_id, fid, acks)
                 return
-            except Exception as e:  # noqa: BLE001 - any failure of the fast path falls back
+            except Exception as e:
                 log.debug("leader: pipelined ACKNOWLEDGE failed (%s); one by one instead", e)
         for i in range(0, len(acks), ACK_CONCURRENCY):
-            await asyncio.gather(*(self._ack(client, s) for s in acks[i:i + ACK_CONCURRENCY]))
+            await asyncio.gather(*(self._ack(client, s) for s in acks[i : i + ACK_CONCURRENCY]))
 
     @staticmethod
     async def _ack(client: MesosSchedulerClient, status: TaskStatus) -> None:
@@ -459,7 +523,9 @@ class LeaderSession:
             running, ended = await self.store.kill_requests()
             await self.store.forget_kills(ended)
             now = time.monotonic()
-            due = [t for t in running if now - self._kill_sent.get(t.mesos_id, -1e9) >= KILL_RESEND_S]
+            due = [
+                t for t in running if now - self._kill_sent.get(t.mesos_id, -1e9) >= KILL_RESEND_S
+            ]
             await asyncio.gather(*(self._send_kill(t.mesos_id, t.agent_id) for t in due))
 
     async def _send_kill(self, mesos_id: str, agent_id: str | None) -> None:
@@ -492,7 +558,7 @@ class LeaderSession:
             self._reconciled[mid] = now
         for i in range(0, len(pairs), RECONCILE_CHUNK):
             try:
-                await client.reconcile(pairs[i:i + RECONCILE_CHUNK])
+                await client.reconcile(pairs[i : i + RECONCILE_CHUNK])
             except MesosError as e:
                 log.info("leader: RECONCILE failed (retried later): %s", e)
                 return
@@ -519,8 +585,9 @@ class LeaderSession:
                     await client.reconcile()
             if now - last_trim >= s.trim_interval_s:
                 last_trim = now
-                deleted = await self.tasks.trim_finished(now=time.time(),
-                                                         max_age_s=s.task_retention_s)
+                deleted = await self.tasks.trim_finished(
+                    now=time.time(), max_age_s=s.task_retention_s
+                )
                 if deleted:
                     log.info("leader: %d finished task records trimmed", deleted)
 
@@ -528,12 +595,17 @@ class LeaderSession:
         """Tasks staging past the deadline: ask Mesos (an unknown one comes back lost)."""
         deadline = time.time() - self.settings.staging_timeout_s
         again = time.monotonic() - self.settings.staging_timeout_s
-        stuck = [(t.mesos_id, t.agent_id)
-                 for t in await self.store.active_tasks(("TASK_STAGING",))
-                 if t.updated_tstamp < deadline and self._reconciled.get(t.mesos_id, -1e9) < again]
+        stuck = [
+            (t.mesos_id, t.agent_id)
+            for t in await self.store.active_tasks(("TASK_STAGING",))
+            if t.updated_tstamp < deadline and self._reconciled.get(t.mesos_id, -1e9) < again
+        ]
         if stuck:
-            log.info("leader: %d tasks staging for over %.0f s; reconciling them",
-                     len(stuck), self.settings.staging_timeout_s)
+            log.info(
+                "leader: %d tasks staging for over %.0f s; reconciling them",
+                len(stuck),
+                self.settings.staging_timeout_s,
+            )
             await self._reconcile(stuck)
         if len(self._reconciled) > CACHE_LIMIT:
             self._reconciled.clear()

@@ -16,12 +16,16 @@ def container_info(container: Mapping[str, Any]) -> JSON:
     docker = container.get("docker") or {}
     network = str(docker.get("network") or "BRIDGE")
     volumes = [
-        {"container_path": v["containerPath"], "mode": v.get("mode", "RW"),
-         **({"host_path": v["hostPath"]} if v.get("hostPath") else {})}
+        {
+            "container_path": v["containerPath"],
+            "mode": v.get("mode", "RW"),
+            **({"host_path": v["hostPath"]} if v.get("hostPath") else {}),
+        }
         for v in container.get("volumes") or []
     ]
-    info = messages.docker_container(str(docker["image"]), network,
-                                     bool(docker.get("forcePullImage", False)), volumes)
+    info = messages.docker_container(
+        str(docker["image"]), network, bool(docker.get("forcePullImage", False)), volumes
+    )
     if network == "USER":
         info["network_infos"] = [{"name": str(docker.get("networkName") or "")}]
     return info
@@ -44,8 +48,9 @@ def task_env(task_id: str, spec: Mapping[str, Any]) -> dict[str, str]:
     return env
 
 
-def build_task_info(*, mesos_id: str, task_id: str, spec: Mapping[str, Any], agent_id: str,
-                    role: str | None) -> JSON:
+def build_task_info(
+    *, mesos_id: str, task_id: str, spec: Mapping[str, Any], agent_id: str, role: str | None
+) -> JSON:
     return messages.task_info(
         task_id=mesos_id,
         name=task_id,

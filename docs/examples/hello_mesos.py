@@ -32,9 +32,15 @@ async def main(master: str) -> None:
             elif isinstance(event, Offers):
                 launched = True
                 offer = event.offers[0]
-                task = task_info(task_id=task_id, name="hello", agent_id=offer["agent_id"]["value"],
-                                 command="echo hello", cpus=0.1, mem_mb=32,
-                                 allocation_role=offer_role(offer))
+                task = task_info(
+                    task_id=task_id,
+                    name="hello",
+                    agent_id=offer["agent_id"]["value"],
+                    command="echo hello",
+                    cpus=0.1,
+                    mem_mb=32,
+                    allocation_role=offer_role(offer),
+                )
                 await client.launch([offer["id"]["value"]], [task])
                 await client.decline([o["id"]["value"] for o in event.offers[1:]], refuse_s=60)
                 print(f"launched {task_id} on {offer['hostname']}")

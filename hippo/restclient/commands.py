@@ -29,13 +29,16 @@ Command = Callable[[HippoClient, argparse.Namespace], str | None]
 def _connection_flags(parser: argparse.ArgumentParser, *, leaf: bool) -> None:
     # On a leaf, defaults are SUPPRESS so `hippo tasks --url X list` keeps the group's value.
     default = argparse.SUPPRESS if leaf else None
-    parser.add_argument("--url", default=default,
-                        help=f"Hippo API address (env HIPPO_URL, default {DEFAULT_URL})")
-    parser.add_argument("--token", default=default,
-                        help="bearer token (env HIPPO_TOKEN)")
-    parser.add_argument("--json", action="store_true",
-                        default=argparse.SUPPRESS if leaf else False,
-                        help="print the API's JSON instead of a table")
+    parser.add_argument(
+        "--url", default=default, help=f"Hippo API address (env HIPPO_URL, default {DEFAULT_URL})"
+    )
+    parser.add_argument("--token", default=default, help="bearer token (env HIPPO_TOKEN)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if leaf else False,
+        help="print the API's JSON instead of a table",
+    )
 
 
 def _client(args: argparse.Namespace) -> HippoClient:
@@ -70,10 +73,15 @@ def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-def _leaf(subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
-          name: str, command: Command, help_text: str) -> argparse.ArgumentParser:
+def _leaf(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    command: Command,
+    help_text: str,
+) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, help=help_text, description=help_text)
+        name, help=help_text, description=help_text
+    )
     _connection_flags(parser, leaf=True)
     parser.set_defaults(run=_runner(command))
     return parser
@@ -110,8 +118,14 @@ def task_body(args: argparse.Namespace) -> dict[str, Any]:
     if args.image is not None:
         container = body.setdefault("container", {})
         container.setdefault("docker", {})["image"] = args.image
-    for flag, key in (("cmd", "cmd"), ("cpus", "cpus"), ("mem", "mem"), ("id", "id"),
-                      ("retries", "task_retries"), ("max_concurrent", "max_concurrent")):
+    for flag, key in (
+        ("cmd", "cmd"),
+        ("cpus", "cpus"),
+        ("mem", "mem"),
+        ("id", "id"),
+        ("retries", "task_retries"),
+        ("max_concurrent", "max_concurrent"),
+    ):
         value = getattr(args, flag)
         if value is not None:
             body[key] = value
@@ -132,8 +146,9 @@ def tasks_list(client: HippoClient, args: argparse.Namespace) -> str:
     records: list[dict[str, Any]] = []
     cursor = args.cursor
     while True:
-        page = client.list_tasks(state=args.state, task_id=args.id, queue_id=args.queue,
-                                 limit=args.limit, cursor=cursor)
+        page = client.list_tasks(
+            state=args.state, task_id=args.id, queue_id=args.queue, limit=args.limit, cursor=cursor
+        )
         records.extend(page.records)
         cursor = page.next_cursor
         if not (args.all and cursor):
@@ -147,8 +162,11 @@ def tasks_list(client: HippoClient, args: argparse.Namespace) -> str:
 
 def tasks_show(client: HippoClient, args: argparse.Namespace) -> str:
     record = client.get_task(args.mesos_id)
-    return output.as_json(record) if args.json else output.record_listing(
-        record, first=output.TASK_RECORD_ORDER)
+    return (
+        output.as_json(record)
+        if args.json
+        else output.record_listing(record, first=output.TASK_RECORD_ORDER)
+    )
 
 
 def tasks_run(client: HippoClient, args: argparse.Namespace) -> str:
@@ -178,8 +196,9 @@ def tasks_delete(client: HippoClient, args: argparse.Namespace) -> str:
 
 def queues_list(client: HippoClient, args: argparse.Namespace) -> str:
     queues = client.list_queues()
-    return output.as_json(queues) if args.json else output.records_table(
-        output.QUEUE_COLUMNS, queues)
+    return (
+        output.as_json(queues) if args.json else output.records_table(output.QUEUE_COLUMNS, queues)
+    )
 
 
 def queues_show(client: HippoClient, args: argparse.Namespace) -> str:
@@ -196,7 +215,7 @@ def queues_update(client: HippoClient, args: argparse.Namespace) -> str:
     body = read_json_file(args.file)
     queue_id = args.queue_id or body.get("id")
     if not isinstance(queue_id, str) or not queue_id:
-        raise LocalInputError("queues update needs a QUEUE_ID, or an \"id\" in the file")
+        raise LocalInputError('queues update needs a QUEUE_ID, or an "id" in the file')
     queue = client.replace_queue(queue_id, body)
     return output.as_json(queue) if args.json else f"updated queue {queue.get('id')}"
 
@@ -215,12 +234,18 @@ def queues_delete(client: HippoClient, args: argparse.Namespace) -> str:
 
 def queue_types(client: HippoClient, args: argparse.Namespace) -> str:
     kinds = client.list_queue_types()
-    return output.as_json(kinds) if args.json else output.records_table(
-        output.QUEUE_TYPE_COLUMNS, kinds)
+    return (
+        output.as_json(kinds)
+        if args.json
+        else output.records_table(output.QUEUE_TYPE_COLUMNS, kinds)
+    )
 
 
-def _group(subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
-           name: str, help_text: str) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+def _group(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    help_text: str,
+) -> argparse._SubParsersAction:  # type: ignore[type-arg]
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
     _connection_flags(parser, leaf=False)
     return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
@@ -245,18 +270,28 @@ def _register_tasks(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     p.add_argument("--cmd", help="command to run in the container")
     p.add_argument("--cpus", type=float, help="CPUs (default 0.1 without -f)")
     p.add_argument("--mem", type=float, help="memory in MB (default 32 without -f)")
-    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                   help="environment variable; repeat for more")
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment variable; repeat for more",
+    )
     p.add_argument("--id", help="task id (runs are <id>.<uuid>)")
     p.add_argument("--retries", type=int, help="task_retries: reruns after a failure")
-    p.add_argument("--max-concurrent", type=int, dest="max_concurrent",
-                   help="runs of this task id at once")
-    p.add_argument("--idempotency-key", dest="idempotency_key",
-                   help="the same key again returns the first task instead of a new one")
+    p.add_argument(
+        "--max-concurrent", type=int, dest="max_concurrent", help="runs of this task id at once"
+    )
+    p.add_argument(
+        "--idempotency-key",
+        dest="idempotency_key",
+        help="the same key again returns the first task instead of a new one",
+    )
 
     for name, command, help_text in (
-            ("kill", tasks_kill, "kill a task (a waiting one at once, else through the leader)"),
-            ("delete", tasks_delete, "delete a finished task's record")):
+        ("kill", tasks_kill, "kill a task (a waiting one at once, else through the leader)"),
+        ("delete", tasks_delete, "delete a finished task's record"),
+    ):
         _leaf(tasks, name, command, help_text).add_argument("mesos_id")
 
 
@@ -267,11 +302,12 @@ def _register_queues(subparsers: argparse._SubParsersAction) -> None:  # type: i
     p = _leaf(queues, "create", queues_create, "create a queue from a JSON file")
     p.add_argument("-f", "--file", required=True, help="queue definition JSON (`-` for stdin)")
     p = _leaf(queues, "update", queues_update, "replace a queue's definition from a JSON file")
-    p.add_argument("queue_id", nargs="?", help="queue id (default: the file's \"id\")")
+    p.add_argument("queue_id", nargs="?", help='queue id (default: the file\'s "id")')
     p.add_argument("-f", "--file", required=True, help="queue definition JSON (`-` for stdin)")
     for name, command, help_text in (
-            ("toggle", queues_toggle, "flip a queue between ENABLED and DISABLED"),
-            ("delete", queues_delete, "delete a queue")):
+        ("toggle", queues_toggle, "flip a queue between ENABLED and DISABLED"),
+        ("delete", queues_delete, "delete a queue"),
+    ):
         _leaf(queues, name, command, help_text).add_argument("queue_id")
 
 

@@ -71,12 +71,18 @@ class Page:
 class HippoClient:
     """Calls the Hippo API; every method returns the decoded JSON or raises a ClientError."""
 
-    def __init__(self, url: str = DEFAULT_URL, token: str | None = None,
-                 timeout_s: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        token: str | None = None,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s,
-                                  transport=transport)
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout_s, transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -87,12 +93,17 @@ class HippoClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def request(self, method: str, path: str, *, json: Any = None,
-                params: dict[str, Any] | None = None,
-                headers: dict[str, str] | None = None) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         try:
-            response = self._http.request(method, path, json=json, params=params,
-                                          headers=headers)
+            response = self._http.request(method, path, json=json, params=params, headers=headers)
         except httpx.TransportError as e:
             reason = str(e) or type(e).__name__
             raise Unreachable(f"cannot reach Hippo at {self.url}: {reason}") from e
@@ -109,20 +120,33 @@ class HippoClient:
 
     # tasks
 
-    def list_tasks(self, *, state: str | None = None, task_id: str | None = None,
-                   queue_id: str | None = None, limit: int | None = None,
-                   cursor: str | None = None) -> Page:
-        params = {"state": state, "id": task_id, "queue_id": queue_id, "limit": limit,
-                  "cursor": cursor}
+    def list_tasks(
+        self,
+        *,
+        state: str | None = None,
+        task_id: str | None = None,
+        queue_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        params = {
+            "state": state,
+            "id": task_id,
+            "queue_id": queue_id,
+            "limit": limit,
+            "cursor": cursor,
+        }
         response = self.request(
-            "GET", "/tasks/", params={k: v for k, v in params.items() if v is not None})
+            "GET", "/tasks/", params={k: v for k, v in params.items() if v is not None}
+        )
         return Page(response.json(), response.headers.get("X-Next-Cursor"))
 
     def get_task(self, mesos_id: str) -> dict[str, Any]:
         return self._json("GET", f"/tasks/{_segment(mesos_id)}/")  # type: ignore[no-any-return]
 
-    def create_task(self, body: dict[str, Any],
-                    idempotency_key: str | None = None) -> tuple[dict[str, Any], bool]:
+    def create_task(
+        self, body: dict[str, Any], idempotency_key: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
         """(record, created); created is False when the Idempotency-Key was seen before."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         response = self.request("POST", "/tasks/", json=body, headers=headers)
@@ -149,15 +173,18 @@ class HippoClient:
 
     def replace_queue(self, queue_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._json(  # type: ignore[no-any-return]
-            "PUT", f"/queues/{_segment(queue_id)}/", json=body)
+            "PUT", f"/queues/{_segment(queue_id)}/", json=body
+        )
 
     def toggle_queue(self, queue_id: str) -> dict[str, Any]:
         return self._json(  # type: ignore[no-any-return]
-            "POST", f"/queues/{_segment(queue_id)}/toggle/")
+            "POST", f"/queues/{_segment(queue_id)}/toggle/"
+        )
 
     def delete_queue(self, queue_id: str) -> dict[str, Any]:
         return self._json(  # type: ignore[no-any-return]
-            "DELETE", f"/queues/{_segment(queue_id)}/")
+            "DELETE", f"/queues/{_segment(queue_id)}/"
+        )
 
     def list_queue_types(self) -> list[dict[str, Any]]:
         return self._json("GET", "/queuetypes/")  # type: ignore[no-any-return]

@@ -31,7 +31,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
     lines = []
     for cells in [list(headers), *rows]:
-        padded = [cell.ljust(width) for cell, width in zip(cells[:-1], widths)]
+        padded = [cell.ljust(width) for cell, width in zip(cells[:-1], widths, strict=False)]
         lines.append("  ".join([*padded, cells[-1]]).rstrip())
     return "\n".join(lines)
 
@@ -80,17 +80,31 @@ QUEUE_TYPE_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
 ]
 
 
-def records_table(columns: list[tuple[str, Callable[[dict[str, Any]], str]]],
-                  records: Sequence[dict[str, Any]]) -> str:
-    return table([name for name, _ in columns],
-                 [[cell(record) for _, cell in columns] for record in records])
+def records_table(
+    columns: list[tuple[str, Callable[[dict[str, Any]], str]]], records: Sequence[dict[str, Any]]
+) -> str:
+    return table(
+        [name for name, _ in columns], [[cell(record) for _, cell in columns] for record in records]
+    )
 
 
 # What a user looks for first in a task record; the definition follows.
 TASK_RECORD_ORDER = (
-    "mesos_id", "id", "queue_id", "mesos_state", "status_message", "status_reason",
-    "agent_hostname", "agent_id", "created_tstamp", "started_tstamp", "updated_tstamp",
-    "finished_tstamp", "task_retries_left", "system_retries_left", "previous_mesos_id",
+    "mesos_id",
+    "id",
+    "queue_id",
+    "mesos_state",
+    "status_message",
+    "status_reason",
+    "agent_hostname",
+    "agent_id",
+    "created_tstamp",
+    "started_tstamp",
+    "updated_tstamp",
+    "finished_tstamp",
+    "task_retries_left",
+    "system_retries_left",
+    "previous_mesos_id",
     "kill_requested",
 )
 

@@ -25,8 +25,13 @@ class AwsClients:
         self._lock = threading.Lock()
 
     def get(self, service: str, settings: Any) -> Any:
-        key = (service, settings["awskey"], settings["awssecret"], settings["awsregion"],
-               settings["endpoint_url"])
+        key = (
+            service,
+            settings["awskey"],
+            settings["awssecret"],
+            settings["awsregion"],
+            settings["endpoint_url"],
+        )
         with self._lock:
             client = self._clients.get(key)
             if client is None:
@@ -34,12 +39,13 @@ class AwsClients:
                 from botocore.config import Config
 
                 client = boto3.session.Session().client(
-                    service, region_name=settings["awsregion"] or None,
+                    service,
+                    region_name=settings["awsregion"] or None,
                     endpoint_url=settings["endpoint_url"] or None,
                     aws_access_key_id=settings["awskey"] or None,
                     aws_secret_access_key=settings["awssecret"] or None,
-                    config=Config(connect_timeout=5, read_timeout=30,
-                                  retries={"max_attempts": 2}))
+                    config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2}),
+                )
                 self._clients[key] = client
             return client
 
@@ -50,7 +56,10 @@ class AwsClients:
 
 def aws_error(what: str, error: Exception) -> SourceError:
     """A boto3/botocore error as a SourceError naming what failed (no credentials in it)."""
-    code = getattr(error, "response", {}).get("Error", {}).get("Code") if hasattr(
-        error, "response") else None
+    code = (
+        getattr(error, "response", {}).get("Error", {}).get("Code")
+        if hasattr(error, "response")
+        else None
+    )
     detail = f"{code}: {error}" if code else f"{type(error).__name__}: {error}"
     return SourceError(f"{what}: {detail}")

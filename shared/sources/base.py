@@ -125,7 +125,8 @@ class Source:
         raise NotImplementedError(
             f"{type(self).__name__}.fetch(request) must return Fetched(items, watermark, "
             "receipt): up to request.limit Items, each with an idempotency key, taken after "
-            "request.watermark; remove them from the source only in acknowledge()")
+            "request.watermark; remove them from the source only in acknowledge()"
+        )
 
     def acknowledge(self, request: PollRequest, fetched: Fetched) -> None:
         """The tasks of `fetched` are stored: remove its items from the source for good.

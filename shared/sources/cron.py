@@ -27,16 +27,22 @@ class CronSource(Source):
     label = "Cron String"
     params = (
         Param("cronstring", label="Cron expression (croniter syntax)", check=_check_cronstring),
-        Param("maxbacklog", type="int", default=1,
-              label="Missed fire times run after an outage, at most", check=_check_backlog),
+        Param(
+            "maxbacklog",
+            type="int",
+            default=1,
+            label="Missed fire times run after an outage, at most",
+            check=_check_backlog,
+        ),
     )
 
     def fetch(self, request: PollRequest) -> Fetched:
         settings = request.settings
-        after = float(request.watermark) if request.watermark is not None \
-            else request.created_tstamp
+        after = (
+            float(request.watermark) if request.watermark is not None else request.created_tstamp
+        )
         times = fire_times(settings["cronstring"], after, request.now, settings["maxbacklog"])
-        times = times[:request.limit]
+        times = times[: request.limit]
         if not times:
             return Fetched(items=[])
         items = [Item(data=_stamp(t), key=_stamp(t)) for t in times]

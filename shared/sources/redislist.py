@@ -106,16 +106,26 @@ class RedisListSource(Source):
     def _client(self, settings: Any) -> Any:
         # Async (the poller awaits this source in its event loop, no thread hop): with
         # hundreds of idle queues the hop would cost more than the Redis call itself.
-        key = (settings["host"], settings["port"], settings["db"], settings["password"],
-               settings["ssl"])
+        key = (
+            settings["host"],
+            settings["port"],
+            settings["db"],
+            settings["password"],
+            settings["ssl"],
+        )
         client = self._clients.get(key)
         if client is None:
             import redis.asyncio as aioredis
 
             client = aioredis.Redis(
-                host=settings["host"], port=settings["port"], db=settings["db"],
-                password=settings["password"] or None, ssl=settings["ssl"],
-                socket_connect_timeout=5, socket_timeout=30)
+                host=settings["host"],
+                port=settings["port"],
+                db=settings["db"],
+                password=settings["password"] or None,
+                ssl=settings["ssl"],
+                socket_connect_timeout=5,
+                socket_timeout=30,
+            )
             client.hippo_take = client.register_script(_TAKE)
             client.hippo_ack = client.register_script(_ACK)
             client.hippo_give_back = client.register_script(_GIVE_BACK)
@@ -131,37 +141,51 @@ class RedisListSource(Source):
 
         client = self._client(request.settings)
         try:
-            raw = await client.hippo_take(keys=self._keys(request),
-                                          args=[request.limit, uuid.uuid4().hex])
+            raw = await client.hippo_take(
+                keys=self._keys(request), args=[request.limit, uuid.uuid4().hex]
+            )
         except (redis.RedisError, OSError) as e:
-            raise SourceError(f"redis {request.settings['host']}:{request.settings['port']} "
-                              f"list {request.settings['name']!r}: {e}") from e
+            raise SourceError(
+                f"redis {request.settings['host']}:{request.settings['port']} "
+                f"list {request.settings['name']!r}: {e}"
+            ) from e
         epoch, head = raw[0].decode(), int(raw[1])
-        items = [Item(data=value.decode("utf-8", "replace"), key=f"{epoch}:{head + i}")
-                 for i, value in enumerate(raw[2:])]
+        items = [
+            Item(data=value.decode("utf-8", "replace"), key=f"{epoch}:{head + i}")
+            for i, value in enumerate(raw[2:])
+        ]
         return Fetched(items=items, receipt=(epoch, head, len(items)))
 
-    async def acknowledge(self, request: PollRequest,  # type: ignore[override]
-                          fetched: Fetched) -> None:
+    async def acknowledge(
+        self,
+        request: PollRequest,  # type: ignore[override]
+        fetched: Fetched,
+    ) -> None:
         import redis
 
         epoch, head, count = fetched.receipt
         try:
-            await self._client(request.settings).hippo_ack(keys=self._keys(request)[1:],
-                                                           args=[epoch, head, count])
+            await self._client(request.settings).hippo_ack(
+                keys=self._keys(request)[1:], args=[epoch, head, count]
+            )
         except (redis.RedisError, OSError) as e:
-            raise SourceError(f"redis list {request.settings['name']!r}: removing stored "
-                              f"items failed: {e}") from e
+            raise SourceError(
+                f"redis list {request.settings['name']!r}: removing stored items failed: {e}"
+            ) from e
 
-    async def give_back(self, request: PollRequest,  # type: ignore[override]
-                        fetched: Fetched) -> None:
+    async def give_back(
+        self,
+        request: PollRequest,  # type: ignore[override]
+        fetched: Fetched,
+    ) -> None:
         import redis
 
         try:
             await self._client(request.settings).hippo_give_back(keys=self._keys(request))
         except (redis.RedisError, OSError) as e:
-            raise SourceError(f"redis list {request.settings['name']!r}: giving items back "
-                              f"failed: {e}") from e
+            raise SourceError(
+                f"redis list {request.settings['name']!r}: giving items back failed: {e}"
+            ) from e
 
     async def close(self) -> None:  # type: ignore[override]
         clients, self._clients = list(self._clients.values()), {}

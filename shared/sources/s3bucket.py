@@ -20,15 +20,18 @@ def _check_bucket(value: str) -> None:
         raise ValueError("must name a bucket, optionally followed by /prefix")
 
 
-def new_keys(objects: list[tuple[float, str]], watermark: Any, earliest: float,
-             limit: int) -> tuple[list[tuple[float, str]], dict[str, Any] | None]:
+def new_keys(
+    objects: list[tuple[float, str]], watermark: Any, earliest: float, limit: int
+) -> tuple[list[tuple[float, str]], dict[str, Any] | None]:
     """The (mtime, key) pairs to take, oldest first, and the watermark after them."""
     after, seen = earliest, set()
     if isinstance(watermark, dict):
         after, seen = float(watermark["mtime"]), set(watermark["keys"])
-    fresh = sorted((m, k) for m, k in objects
-                   if not k.endswith("/") and m >= earliest
-                   and (m > after or (m == after and k not in seen)))
+    fresh = sorted(
+        (m, k)
+        for m, k in objects
+        if not k.endswith("/") and m >= earliest and (m > after or (m == after and k not in seen))
+    )
     taken = fresh[:limit]
     if not taken:
         return [], None
@@ -43,8 +46,12 @@ class S3BucketSource(Source):
     params = (
         *AWS_PARAMS,
         Param("bucket_name", label="Bucket, or bucket/prefix", check=_check_bucket),
-        Param("earliest_unix_tstamp", type="int", default=0,
-              label="Ignore keys modified before this unix time"),
+        Param(
+            "earliest_unix_tstamp",
+            type="int",
+            default=0,
+            label="Ignore keys modified before this unix time",
+        ),
     )
 
     def __init__(self) -> None:
@@ -65,12 +72,15 @@ class S3BucketSource(Source):
         watermark = request.watermark
         if isinstance(watermark, dict) and watermark.get("scope") != _scope(settings):
             watermark = None  # the bucket or earliest time changed: start again
-        taken, new_watermark = new_keys(objects, watermark, settings["earliest_unix_tstamp"],
-                                        request.limit)
+        taken, new_watermark = new_keys(
+            objects, watermark, settings["earliest_unix_tstamp"], request.limit
+        )
         if new_watermark is not None:
             new_watermark["scope"] = _scope(settings)
-        return Fetched(items=[Item(data=key, key=f"{key}@{mtime:.6f}") for mtime, key in taken],
-                       watermark=new_watermark)
+        return Fetched(
+            items=[Item(data=key, key=f"{key}@{mtime:.6f}") for mtime, key in taken],
+            watermark=new_watermark,
+        )
 
     def close(self) -> None:
         self._clients.clear()

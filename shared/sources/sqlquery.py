@@ -18,8 +18,14 @@ from urllib.parse import unquote, urlsplit
 from hippo.shared.sources.base import Fetched, Item, Param, PollRequest, Source, SourceError
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SCHEMES = ("postgresql://", "postgres://", "jdbc:postgresql://", "mysql://", "jdbc:mysql://",
-            "mariadb://")
+_SCHEMES = (
+    "postgresql://",
+    "postgres://",
+    "jdbc:postgresql://",
+    "mysql://",
+    "jdbc:mysql://",
+    "mariadb://",
+)
 
 
 def _check_conn_string(value: str) -> None:
@@ -39,8 +45,7 @@ class SqlQuerySource(Source):
     params = (
         Param("conn_string", secret_url=True, label="Database URL", check=_check_conn_string),
         Param("query", label="SELECT returning the rows to run"),
-        Param("filter_field", label="Column the query is incremental on",
-              check=_check_identifier),
+        Param("filter_field", label="Column the query is incremental on", check=_check_identifier),
         Param("filter_val", default="", label="Take rows with filter_field above this value"),
     )
 
@@ -60,10 +65,14 @@ class SqlQuerySource(Source):
             with conn.cursor() as cursor:
                 # Rows without a filter value are never taken: a NULL watermark would
                 # restart every poll from the first row.
-                where, args = ((f" WHERE {field} IS NOT NULL", []) if start is None
-                               else (f" WHERE {field} > %s", [start]))
-                cursor.execute(f"{wrapped}{where} ORDER BY {field} LIMIT %s",
-                               [*args, request.limit])
+                where, args = (
+                    (f" WHERE {field} IS NOT NULL", [])
+                    if start is None
+                    else (f" WHERE {field} > %s", [start])
+                )
+                cursor.execute(
+                    f"{wrapped}{where} ORDER BY {field} LIMIT %s", [*args, request.limit]
+                )
                 rows = [tuple(row) for row in cursor.fetchall()]
                 index = _column_index(cursor.description, field)
                 if len(rows) >= request.limit and rows:
@@ -88,16 +97,22 @@ class SqlQuerySource(Source):
             value = json.dumps(row[index], default=str)
             digest = hashlib.sha1(data.encode()).hexdigest()[:16]
             items.append(Item(data=data, key=f"{value}:{digest}"))
-        watermark = {"field": field, "from": settings["filter_val"],
-                     "value": json.loads(json.dumps(rows[-1][index], default=str))}
+        watermark = {
+            "field": field,
+            "from": settings["filter_val"],
+            "value": json.loads(json.dumps(rows[-1][index], default=str)),
+        }
         return Fetched(items=items, watermark=watermark)
 
 
 def start_value(watermark: Any, field: str, filter_val: str) -> Any:
     """Where a poll starts: the stored watermark while the queue's filter settings are the
     ones it was made with; else filter_val ('' = from the first row)."""
-    if (isinstance(watermark, dict) and watermark.get("field") == field
-            and watermark.get("from") == filter_val):
+    if (
+        isinstance(watermark, dict)
+        and watermark.get("field") == field
+        and watermark.get("from") == filter_val
+    ):
         return watermark.get("value")
     return filter_val if filter_val != "" else None
 
@@ -111,8 +126,9 @@ def _column_index(description: Any, field: str) -> int:
     for i, name in enumerate(names):
         if name.lower() == field.lower():
             return i
-    raise SourceError(f"the query returns no column {field!r} (filter_field); it returns "
-                      + ", ".join(names))
+    raise SourceError(
+        f"the query returns no column {field!r} (filter_field); it returns " + ", ".join(names)
+    )
 
 
 def _connector(conn_string: str) -> tuple[str, Any]:
@@ -120,11 +136,15 @@ def _connector(conn_string: str) -> tuple[str, Any]:
     url = conn_string.removeprefix("jdbc:")
     scheme = url.split("://", 1)[0].lower()
     if scheme in ("postgresql", "postgres"):
+
         def connect_postgres() -> Any:
             import psycopg2
 
-            conn = psycopg2.connect("postgresql://" + url.split("://", 1)[1],
-                                    connect_timeout=10, options="-c statement_timeout=60000")
+            conn = psycopg2.connect(
+                "postgresql://" + url.split("://", 1)[1],
+                connect_timeout=10,
+                options="-c statement_timeout=60000",
+            )
             conn.autocommit = True
             return conn
 
@@ -136,13 +156,19 @@ def _connector(conn_string: str) -> tuple[str, Any]:
             try:
                 import pymysql
             except ImportError:
-                raise SourceError("MySQL/MariaDB queues need PyMySQL: "
-                                  "pip install 'hippo-mesos[mysql]'") from None
+                raise SourceError(
+                    "MySQL/MariaDB queues need PyMySQL: pip install 'hippo-mesos[mysql]'"
+                ) from None
             return pymysql.connect(
-                host=parts.hostname or "localhost", port=parts.port or 3306,
-                user=unquote(parts.username or ""), password=unquote(parts.password or ""),
-                database=parts.path.lstrip("/") or None, connect_timeout=10, read_timeout=60,
-                autocommit=True)
+                host=parts.hostname or "localhost",
+                port=parts.port or 3306,
+                user=unquote(parts.username or ""),
+                password=unquote(parts.password or ""),
+                database=parts.path.lstrip("/") or None,
+                connect_timeout=10,
+                read_timeout=60,
+                autocommit=True,
+            )
 
         return "mysql", connect_mysql
     raise SourceError(f"unsupported database URL scheme {scheme!r}")

@@ -44,8 +44,10 @@ class SqsSource(Source):
         while len(items) < request.limit:
             try:
                 answer = client.receive_message(
-                    QueueUrl=url, MaxNumberOfMessages=min(RECEIVE_MAX, request.limit - len(items)),
-                    WaitTimeSeconds=0)
+                    QueueUrl=url,
+                    MaxNumberOfMessages=min(RECEIVE_MAX, request.limit - len(items)),
+                    WaitTimeSeconds=0,
+                )
             except Exception as e:
                 self._urls.clear()  # the queue may have been recreated under a new URL
                 if items:
@@ -64,20 +66,24 @@ class SqsSource(Source):
         client = self._clients.get("sqs", request.settings)
         failed: list[str] = []
         for i in range(0, len(handles), RECEIVE_MAX):
-            chunk = handles[i:i + RECEIVE_MAX]
-            entries = [{"Id": str(n), "ReceiptHandle": handle}
-                       for n, (_, handle) in enumerate(chunk)]
+            chunk = handles[i : i + RECEIVE_MAX]
+            entries = [
+                {"Id": str(n), "ReceiptHandle": handle} for n, (_, handle) in enumerate(chunk)
+            ]
             try:
                 answer = client.delete_message_batch(QueueUrl=url, Entries=entries)
             except Exception as e:
                 raise aws_error(f"sqs queue {request.settings['queuename']!r}: delete", e) from e
             # A 200 answer may still list entries that were not deleted.
-            failed += [f"{chunk[int(f['Id'])][0]} ({f.get('Code', '?')})"
-                       for f in answer.get("Failed", [])]
+            failed += [
+                f"{chunk[int(f['Id'])][0]} ({f.get('Code', '?')})" for f in answer.get("Failed", [])
+            ]
         if failed:
-            raise SourceError(f"sqs queue {request.settings['queuename']!r}: {len(failed)} "
-                              f"messages not deleted (they will come again and be skipped): "
-                              + ", ".join(failed[:5]))
+            raise SourceError(
+                f"sqs queue {request.settings['queuename']!r}: {len(failed)} "
+                f"messages not deleted (they will come again and be skipped): "
+                + ", ".join(failed[:5])
+            )
 
     def close(self) -> None:
         self._clients.clear()

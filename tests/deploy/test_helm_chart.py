@@ -18,8 +18,12 @@ import yaml
 
 from hippo.shared.settings import settings_table
 from tests.deploy.conftest import REPO
-from tests.deploy.gotemplate import PLACEHOLDER, TemplateShapeError, strip_actions, \
-    unbalanced_blocks
+from tests.deploy.gotemplate import (
+    PLACEHOLDER,
+    TemplateShapeError,
+    strip_actions,
+    unbalanced_blocks,
+)
 
 CHART = REPO / "charts" / "hippo"
 TEMPLATES = sorted((CHART / "templates").glob("*.yaml"))
@@ -38,13 +42,20 @@ def validator() -> jsonschema.Draft7Validator:
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(strip_actions(path.read_text(), path.name))
-            if doc is not None]
+    return [
+        doc
+        for doc in yaml.safe_load_all(strip_actions(path.read_text(), path.name))
+        if doc is not None
+    ]
 
 
 def manifest(kind: str, name_suffix: str = "") -> dict[str, Any]:
-    found = [doc for path in TEMPLATES for doc in documents(path)
-             if doc["kind"] == kind and doc["metadata"]["name"].endswith(name_suffix)]
+    found = [
+        doc
+        for path in TEMPLATES
+        for doc in documents(path)
+        if doc["kind"] == kind and doc["metadata"]["name"].endswith(name_suffix)
+    ]
     assert len(found) == 1, f"{kind} *{name_suffix}: {len(found)} found"
     return found[0]
 
@@ -69,34 +80,48 @@ def test_default_values_satisfy_the_schema() -> None:
     validator().validate(values())
 
 
-@pytest.mark.parametrize(("path", "value"), [
-    ("api.replicas", "two"),
-    ("worker.replicas", -1),
-    ("api.port", 70000),
-    ("api.image.pullPolicy", "Sometimes"),
-    ("api.service.type", "ExternalName"),
-    ("replicaCount", 3),
-    ("secret.redisUrl", "http://redis:6379"),
-    ("config.HIPPO_REDIS_URL", "redis://elsewhere:6379/0"),
-    ("config.LOG_LEVEL", "DEBUG"),
-    ("metrics.serviceMonitor.interval", "soon"),
-    ("worker.podDisruptionBudget.maxUnavailable", "half"),
-    ("api.autoscaling.targetCPUUtilizationPercentage", 150),
-    ("worker.metricsPort", "9090"),
-])
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("api.replicas", "two"),
+        ("worker.replicas", -1),
+        ("api.port", 70000),
+        ("api.image.pullPolicy", "Sometimes"),
+        ("api.service.type", "ExternalName"),
+        ("replicaCount", 3),
+        ("secret.redisUrl", "http://redis:6379"),
+        ("config.HIPPO_REDIS_URL", "redis://elsewhere:6379/0"),
+        ("config.LOG_LEVEL", "DEBUG"),
+        ("metrics.serviceMonitor.interval", "soon"),
+        ("worker.podDisruptionBudget.maxUnavailable", "half"),
+        ("api.autoscaling.targetCPUUtilizationPercentage", 150),
+        ("worker.metricsPort", "9090"),
+    ],
+)
 def test_schema_refuses_bad_values(path: str, value: Any) -> None:
     errors = list(validator().iter_errors(with_change(path, value)))
     assert errors, f"{path}={value!r} was accepted"
 
 
-@pytest.mark.parametrize(("path", "value"), [
-    ("secret.existingSecret", "hippo-prod"),
-    ("worker.podDisruptionBudget.maxUnavailable", "50%"),
-    ("api.ingress", {"enabled": True, "className": "nginx", "annotations": {},
-                     "host": "hippo.corp", "tlsSecretName": "hippo-tls"}),
-    ("extraEnv", [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]),
-    ("config.HIPPO_QUEUE_LEASE_S", "120"),
-])
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("secret.existingSecret", "hippo-prod"),
+        ("worker.podDisruptionBudget.maxUnavailable", "50%"),
+        (
+            "api.ingress",
+            {
+                "enabled": True,
+                "className": "nginx",
+                "annotations": {},
+                "host": "hippo.corp",
+                "tlsSecretName": "hippo-tls",
+            },
+        ),
+        ("extraEnv", [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]),
+        ("config.HIPPO_QUEUE_LEASE_S", "120"),
+    ],
+)
 def test_schema_accepts_good_changes(path: str, value: Any) -> None:
     validator().validate(with_change(path, value))
 
@@ -123,9 +148,19 @@ def test_template_parses_as_kubernetes_yaml_once_actions_are_stripped(path: Path
 
 def test_the_chart_makes_every_object_the_issue_asks_for() -> None:
     kinds = sorted(doc["kind"] for path in TEMPLATES for doc in documents(path))
-    assert kinds == sorted(["Deployment", "Deployment", "Service", "Service", "Ingress",
-                            "HorizontalPodAutoscaler", "PodDisruptionBudget", "Secret",
-                            "ServiceMonitor"])
+    assert kinds == sorted(
+        [
+            "Deployment",
+            "Deployment",
+            "Service",
+            "Service",
+            "Ingress",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "Secret",
+            "ServiceMonitor",
+        ]
+    )
 
 
 def test_every_value_used_in_templates_exists_in_values_yaml() -> None:
@@ -143,17 +178,24 @@ def test_every_value_used_in_templates_exists_in_values_yaml() -> None:
 
 
 def test_every_value_in_values_yaml_is_used_by_a_template() -> None:
-    used = {ref.strip(".") for path in ALL_TEMPLATE_FILES
-            for ref in VALUE_REF.findall(path.read_text())}
+    used = {
+        ref.strip(".") for path in ALL_TEMPLATE_FILES for ref in VALUE_REF.findall(path.read_text())
+    }
 
     def leaves(node: Any, prefix: str) -> list[str]:
         if isinstance(node, dict) and node:
-            return [leaf for key, value in node.items()
-                    for leaf in leaves(value, f"{prefix}.{key}" if prefix else key)]
+            return [
+                leaf
+                for key, value in node.items()
+                for leaf in leaves(value, f"{prefix}.{key}" if prefix else key)
+            ]
         return [prefix]
 
-    unused = [leaf for leaf in leaves(values(), "")
-              if not any(leaf == ref or leaf.startswith(ref + ".") for ref in used)]
+    unused = [
+        leaf
+        for leaf in leaves(values(), "")
+        if not any(leaf == ref or leaf.startswith(ref + ".") for ref in used)
+    ]
     assert unused == []
 
 
@@ -162,8 +204,12 @@ def test_stripper_refuses_shapes_it_cannot_handle() -> None:
         strip_actions("a: {{- if .X }}b{{ end }}\n")
     with pytest.raises(TemplateShapeError):
         strip_actions("a: {{ .X\n }}\n")
-    assert strip_actions("{{/* note\n over lines */}}\nname: {{ .Y }}-api\n"
-                         "  {{- include \"l\" . | nindent 4 }}\n") == f"\nname: {PLACEHOLDER}-api\n"
+    assert (
+        strip_actions(
+            '{{/* note\n over lines */}}\nname: {{ .Y }}-api\n  {{- include "l" . | nindent 4 }}\n'
+        )
+        == f"\nname: {PLACEHOLDER}-api\n"
+    )
     assert unbalanced_blocks("{{ if .A }}{{ range .B }}{{ end }}") == 1
 
 
@@ -200,14 +246,18 @@ def test_pods_carry_prometheus_scrape_annotations_and_run_as_non_root() -> None:
 
 def test_secret_holds_the_three_secret_settings() -> None:
     secret = manifest("Secret")
-    assert set(secret["stringData"]) == {"HIPPO_SECRET_KEYS", "HIPPO_API_TOKENS",
-                                         "HIPPO_REDIS_URL"}
+    assert set(secret["stringData"]) == {"HIPPO_SECRET_KEYS", "HIPPO_API_TOKENS", "HIPPO_REDIS_URL"}
     helpers = (CHART / "templates" / "_helpers.tpl").read_text()
     assert "secretRef" in helpers and ".Values.secret.existingSecret" in helpers
 
 
 def test_service_monitor_scrapes_both_services_ports() -> None:
     ports = {e["port"] for e in manifest("ServiceMonitor")["spec"]["endpoints"]}
-    service_ports = {p["name"] for path in TEMPLATES for doc in documents(path)
-                     if doc["kind"] == "Service" for p in doc["spec"]["ports"]}
+    service_ports = {
+        p["name"]
+        for path in TEMPLATES
+        for doc in documents(path)
+        if doc["kind"] == "Service"
+        for p in doc["spec"]["ports"]
+    }
     assert ports == service_ports == {"http", "metrics"}

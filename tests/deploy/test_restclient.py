@@ -38,8 +38,9 @@ Hippo = Callable[..., Result]
 
 
 @pytest.fixture
-def hippo(hippo_url: str, capsys: pytest.CaptureFixture[str],
-          monkeypatch: pytest.MonkeyPatch) -> Hippo:
+def hippo(
+    hippo_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Hippo:
     """Runs `hippo ARGS...` in this process, aimed at the test's API through HIPPO_URL."""
     monkeypatch.setenv("HIPPO_URL", hippo_url)
     monkeypatch.delenv("HIPPO_TOKEN", raising=False)
@@ -68,20 +69,36 @@ def columns(header: str) -> list[int]:
     return [m.start() for m in re.finditer(r"(?:^|(?<=  ))\S", header)]
 
 
-def test_queue_lifecycle_create_list_show_update_toggle_delete(hippo: Hippo,
-                                                               tmp_path: Path) -> None:
+def test_queue_lifecycle_create_list_show_update_toggle_delete(
+    hippo: Hippo, tmp_path: Path
+) -> None:
     path = write_json(tmp_path, "q.json", queue(id="resize"))
     assert hippo("queues", "create", "-f", path).out == "created queue resize\n"
 
     listed = hippo("queues", "list")
     assert listed.code == 0
     header, row = listed.lines()
-    assert header.split() == ["ID", "NAME", "TYPE", "STATUS", "LAST", "RUN", "(UTC)", "LAST",
-                              "ERROR"]
+    assert header.split() == [
+        "ID",
+        "NAME",
+        "TYPE",
+        "STATUS",
+        "LAST",
+        "RUN",
+        "(UTC)",
+        "LAST",
+        "ERROR",
+    ]
     starts = columns(header)
     assert len(starts) == 6
     assert [row[s:].split("  ")[0] for s in starts] == [
-        "resize", "myQueueName", "sqs", "ENABLED", "never", "-"]
+        "resize",
+        "myQueueName",
+        "sqs",
+        "ENABLED",
+        "never",
+        "-",
+    ]
 
     shown = hippo("queues", "show", "resize")
     assert re.search(r"^id +resize$", shown.out, re.M)
@@ -95,13 +112,14 @@ def test_queue_lifecycle_create_list_show_update_toggle_delete(hippo: Hippo,
     assert hippo("queues", "toggle", "resize").out == "queue resize is now DISABLED\n"
     assert "DISABLED" in hippo("queues", "list").lines()[1]
     assert hippo("queues", "toggle", "resize", "--json").json() == {
-        "id": "resize", "status": "ENABLED"}
+        "id": "resize",
+        "status": "ENABLED",
+    }
 
     assert hippo("queues", "delete", "resize").out == "deleted queue resize\n"
     gone = hippo("queues", "show", "resize")
     assert (gone.code, gone.out, gone.err) == (1, "", "hippo: 404 no queue resize\n")
-    assert hippo("queues", "list").lines() == [
-        "ID  NAME  TYPE  STATUS  LAST RUN (UTC)  LAST ERROR"]
+    assert hippo("queues", "list").lines() == ["ID  NAME  TYPE  STATUS  LAST RUN (UTC)  LAST ERROR"]
 
 
 def test_queue_update_takes_the_id_from_the_command_line(hippo: Hippo, tmp_path: Path) -> None:
@@ -120,9 +138,27 @@ def test_queues_list_json_is_the_api_answer(hippo: Hippo, tmp_path: Path) -> Non
 
 
 def test_task_run_from_flags_list_show_kill_delete(hippo: Hippo) -> None:
-    ran = hippo("tasks", "run", "--image", "alpine", "--cmd", "echo $GREETING", "--id", "hello",
-                "--env", "GREETING=hi there", "--env", "EMPTY=", "--cpus", "0.2", "--mem", "16",
-                "--retries", "3", "--json")
+    ran = hippo(
+        "tasks",
+        "run",
+        "--image",
+        "alpine",
+        "--cmd",
+        "echo $GREETING",
+        "--id",
+        "hello",
+        "--env",
+        "GREETING=hi there",
+        "--env",
+        "EMPTY=",
+        "--cpus",
+        "0.2",
+        "--mem",
+        "16",
+        "--retries",
+        "3",
+        "--json",
+    )
     assert ran.code == 0
     record = ran.json()
     mesos_id = record["mesos_id"]
@@ -149,26 +185,37 @@ def test_task_run_from_flags_list_show_kill_delete(hippo: Hippo) -> None:
     assert gone.code == 1 and gone.err.startswith("hippo: 404 ")
 
 
-def test_task_run_from_a_file_with_an_idempotency_key_runs_once(hippo: Hippo,
-                                                               tmp_path: Path) -> None:
-    body = {"id": "nightly", "container": {"docker": {"image": "alpine"}}, "mem": 32,
-            "cpus": 0.1, "cmd": "echo one"}
+def test_task_run_from_a_file_with_an_idempotency_key_runs_once(
+    hippo: Hippo, tmp_path: Path
+) -> None:
+    body = {
+        "id": "nightly",
+        "container": {"docker": {"image": "alpine"}},
+        "mem": 32,
+        "cpus": 0.1,
+        "cmd": "echo one",
+    }
     path = write_json(tmp_path, "t.json", body)
     first = hippo("tasks", "run", "-f", path, "--idempotency-key", "nightly-1")
     match = re.fullmatch(r"created (nightly\.\S+) \(WAITING_ON_OFFERS\)\n", first.out)
     assert match, first.out
     again = hippo("tasks", "run", "-f", path, "--idempotency-key", "nightly-1")
-    assert again.out == (f"already created with this idempotency key: {match[1]} "
-                         "(WAITING_ON_OFFERS)\n")
+    assert again.out == (
+        f"already created with this idempotency key: {match[1]} (WAITING_ON_OFFERS)\n"
+    )
     assert len(hippo("tasks", "list", "--json").json()) == 1
 
 
 def test_flags_override_the_task_file(hippo: Hippo, tmp_path: Path) -> None:
-    body = {"container": {"docker": {"image": "alpine"}}, "mem": 32, "cpus": 0.1,
-            "cmd": "echo one", "env": {"A": "1"}}
+    body = {
+        "container": {"docker": {"image": "alpine"}},
+        "mem": 32,
+        "cpus": 0.1,
+        "cmd": "echo one",
+        "env": {"A": "1"},
+    }
     path = write_json(tmp_path, "t.json", body)
-    record = hippo("tasks", "run", "-f", path, "--cmd", "echo two", "--env", "B=2",
-                   "--json").json()
+    record = hippo("tasks", "run", "-f", path, "--cmd", "echo two", "--env", "B=2", "--json").json()
     assert (record["cmd"], record["env"]) == ("echo two", {"A": "1", "B": "2"})
 
 
@@ -196,8 +243,7 @@ def test_tasks_list_filters_pages_and_follows_the_cursor(hippo: Hippo) -> None:
 
 
 def test_field_errors_are_listed_one_per_line_with_exit_1(hippo: Hippo, tmp_path: Path) -> None:
-    bad = hippo("tasks", "run", "--image", "alpine", "--cmd", "true", "--cpus", "-1",
-                "--mem", "0")
+    bad = hippo("tasks", "run", "--image", "alpine", "--cmd", "true", "--cpus", "-1", "--mem", "0")
     assert bad.code == 1 and bad.out == ""
     first, *fields = bad.err.splitlines()
     assert first.startswith("hippo: 422 ")
@@ -233,38 +279,47 @@ def test_unreachable_server_is_one_line_and_exit_2(hippo: Hippo) -> None:
 
 
 def test_wrong_token_is_a_401_and_the_right_one_works(
-        hippo: Hippo, start_api: Callable[..., str]) -> None:
+    hippo: Hippo, start_api: Callable[..., str]
+) -> None:
     url = start_api(HIPPO_API_TOKENS="s3cret,read:peek")
     refused = hippo("queues", "list", "--url", url, "--token", "wrong")
     assert (refused.code, refused.err) == (1, "hippo: 401 missing or unknown bearer token\n")
     assert hippo("queues", "list", "--url", url).code == 1
     assert hippo("queues", "list", "--json", "--url", url, HIPPO_TOKEN="s3cret").json() == []
-    read_only = hippo("tasks", "run", "--image", "a", "--cmd", "b", "--url", url,
-                      "--token", "peek")
+    read_only = hippo("tasks", "run", "--image", "a", "--cmd", "b", "--url", url, "--token", "peek")
     assert (read_only.code, read_only.err) == (1, "hippo: 403 this token may only read\n")
 
 
 def test_url_token_and_json_may_come_before_the_action(hippo: Hippo) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    assert hippo("tasks", "--url", url, "list").err.startswith(f"hippo: cannot reach Hippo at {url}")
+    assert hippo("tasks", "--url", url, "list").err.startswith(
+        f"hippo: cannot reach Hippo at {url}"
+    )
     assert hippo("queues", "--json", "list").json() == []
 
 
 def test_bad_local_input_is_exit_2_before_anything_is_sent(hippo: Hippo, tmp_path: Path) -> None:
     missing = hippo("queues", "create", "-f", str(tmp_path / "nope.json"))
     assert (missing.code, missing.err) == (
-        2, f"hippo: cannot read {tmp_path / 'nope.json'}: No such file or directory\n")
+        2,
+        f"hippo: cannot read {tmp_path / 'nope.json'}: No such file or directory\n",
+    )
     (tmp_path / "broken.json").write_text("{")
     assert hippo("tasks", "run", "-f", str(tmp_path / "broken.json")).err.startswith(
-        f"hippo: {tmp_path / 'broken.json'} is not JSON: ")
+        f"hippo: {tmp_path / 'broken.json'} is not JSON: "
+    )
     (tmp_path / "list.json").write_text("[]")
-    assert "must hold a JSON object, got list" in hippo(
-        "queues", "create", "-f", str(tmp_path / "list.json")).err
+    assert (
+        "must hold a JSON object, got list"
+        in hippo("queues", "create", "-f", str(tmp_path / "list.json")).err
+    )
     env = hippo("tasks", "run", "--image", "a", "--cmd", "b", "--env", "NOEQUALS")
     assert (env.code, env.err) == (2, "hippo: --env takes NAME=VALUE, got 'NOEQUALS'\n")
     bare = hippo("tasks", "run", "--cmd", "b")
-    assert (bare.code, bare.err) == (2, "hippo: tasks run needs --image and --cmd, "
-                                        "or -f FILE.json\n")
+    assert (bare.code, bare.err) == (
+        2,
+        "hippo: tasks run needs --image and --cmd, or -f FILE.json\n",
+    )
     assert hippo("tasks", "list", "--json").json() == []
 
 
@@ -283,18 +338,25 @@ def test_the_installed_hippo_command_runs_the_client(hippo_url: str, tmp_path: P
     env = {**os.environ, "HIPPO_URL": hippo_url}
     script = Path(sys.executable).with_name("hippo")
     argv = [str(script)] if script.exists() else [sys.executable, "-m", "hippo"]
-    result = subprocess.run([*argv, "tasks", "run", "--image", "alpine", "--cmd", "true"],
-                            capture_output=True, text=True, env=env, timeout=30)
+    result = subprocess.run(
+        [*argv, "tasks", "run", "--image", "alpine", "--cmd", "true"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("created ")
-    listed = subprocess.run([*argv, "tasks", "list"], capture_output=True, text=True, env=env,
-                            timeout=30)
+    listed = subprocess.run(
+        [*argv, "tasks", "list"], capture_output=True, text=True, env=env, timeout=30
+    )
     assert "WAITING_ON_OFFERS" in listed.stdout
 
 
 def test_task_show_leads_with_the_run_then_the_definition(hippo: Hippo) -> None:
     mesos_id = hippo("tasks", "run", "--image", "alpine", "--cmd", "true", "--json").json()[
-        "mesos_id"]
+        "mesos_id"
+    ]
     keys = [line.split()[0] for line in hippo("tasks", "show", mesos_id).lines()]
     assert keys[:4] == ["mesos_id", "id", "queue_id", "mesos_state"]
     assert keys.index("created_tstamp") < keys.index("container")
@@ -306,10 +368,22 @@ def test_output_cut_short_by_the_reader_is_not_an_error(hippo_url: str) -> None:
     # More than a pipe's buffer (64 KiB), so the writer does meet the closed pipe.
     with httpx.Client(base_url=hippo_url) as http:
         for n in range(150):
-            http.post("/tasks/", json={"container": {"docker": {"image": "a"}}, "mem": 32,
-                                       "cpus": 0.1, "cmd": f"echo {n}"}).raise_for_status()
+            http.post(
+                "/tasks/",
+                json={
+                    "container": {"docker": {"image": "a"}},
+                    "mem": 32,
+                    "cpus": 0.1,
+                    "cmd": f"echo {n}",
+                },
+            ).raise_for_status()
     reader = subprocess.run(
         f"{shlex.quote(sys.executable)} -m hippo tasks list --json | head -c 1",
-        shell=True, env=env, capture_output=True, text=True, timeout=30)
+        shell=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert reader.stdout == "["
     assert "Traceback" not in reader.stderr

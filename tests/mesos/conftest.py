@@ -110,11 +110,16 @@ class Recorder:
                         raise AssertionError(f"event stream ended ({self.error!r})")
                     await self._changed.wait()
 
-    async def wait_update(self, task_id: str, state: str, timeout_s: float = 10.0,
-                          start: int = 0) -> TaskStatus:
+    async def wait_update(
+        self, task_id: str, state: str, timeout_s: float = 10.0, start: int = 0
+    ) -> TaskStatus:
         event = await self.wait_for(
-            lambda e: isinstance(e, Update) and e.status.task_id == task_id
-            and e.status.state == state, timeout_s, start)
+            lambda e: (
+                isinstance(e, Update) and e.status.task_id == task_id and e.status.state == state
+            ),
+            timeout_s,
+            start,
+        )
         assert isinstance(event, Update)
         return event.status
 
@@ -125,10 +130,15 @@ class Recorder:
         return self.error
 
     def states(self, task_id: str) -> list[str]:
-        return [e.status.state for e in self.events
-                if isinstance(e, Update) and e.status.task_id == task_id]
+        return [
+            e.status.state
+            for e in self.events
+            if isinstance(e, Update) and e.status.task_id == task_id
+        ]
 
-    async def take_offer(self, timeout_s: float = 10.0, hostname: str | None = None) -> dict[str, Any]:
+    async def take_offer(
+        self, timeout_s: float = 10.0, hostname: str | None = None
+    ) -> dict[str, Any]:
         """A usable offer (removed from the pool), waiting for one if needed."""
         async with asyncio.timeout(timeout_s):
             async with self._changed:
@@ -138,13 +148,20 @@ class Recorder:
                             return self._offers.pop(offer_id)
                     await self._changed.wait()
 
-    async def launch(self, command: str, task_id: str, cpus: float = 0.1, mem_mb: float = 32,
-                     **task_fields: Any) -> dict[str, Any]:
+    async def launch(
+        self, command: str, task_id: str, cpus: float = 0.1, mem_mb: float = 32, **task_fields: Any
+    ) -> dict[str, Any]:
         """Launch `command` on the next offer; returns the TaskInfo sent."""
         offer = await self.take_offer()
-        info = task_info(task_id=task_id, name=task_id, agent_id=offer["agent_id"]["value"],
-                         command=command, cpus=cpus, mem_mb=mem_mb,
-                         allocation_role=offer_role(offer))
+        info = task_info(
+            task_id=task_id,
+            name=task_id,
+            agent_id=offer["agent_id"]["value"],
+            command=command,
+            cpus=cpus,
+            mem_mb=mem_mb,
+            allocation_role=offer_role(offer),
+        )
         info.update(task_fields)
         await self.client.launch([offer["id"]["value"]], [info], refuse_s=0)
         return info

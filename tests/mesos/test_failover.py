@@ -78,8 +78,10 @@ async def test_a_silent_stream_is_declared_dead_after_missed_heartbeats(
     dev.drop_stream(framework_id, mute=True)  # open connection, nothing on it: half-open
     gone = await rec.wait_for(lambda e: isinstance(e, Disconnected), timeout_s=5)
     assert "heartbeat" in gone.reason  # type: ignore[attr-defined]
-    await rec.wait_for(lambda e: isinstance(e, Subscribed) and e.framework_id == framework_id,
-                       start=rec.events.index(gone))
+    await rec.wait_for(
+        lambda e: isinstance(e, Subscribed) and e.framework_id == framework_id,
+        start=rec.events.index(gone),
+    )
     assert client.subscriptions == 2
 
 
@@ -109,7 +111,9 @@ async def test_each_master_of_the_list_is_tried_until_one_answers(
     assert client.leader_url == f"{devmaster.url}/api/v1/scheduler"
 
 
-async def test_503_no_leader_is_retried_with_backoff(devmaster: DevMaster, connect: Connect) -> None:
+async def test_503_no_leader_is_retried_with_backoff(
+    devmaster: DevMaster, connect: Connect
+) -> None:
     async with httpx.AsyncClient() as http:
         await http.post(f"{devmaster.url}/devmaster/unavailable", json={"seconds": 0.5})
         refused = await http.post(f"{devmaster.url}/api/v1/scheduler", json={"type": "SUBSCRIBE"})
@@ -141,8 +145,9 @@ async def test_teardown_kills_tasks_and_removes_the_framework(
     await client.teardown()
     await rec.wait_for(lambda e: isinstance(e, Error))
     assert devmaster.state()["frameworks"] == []
-    again = MesosSchedulerClient(devmaster.address, FrameworkSettings(),
-                                 framework_id=client.framework_id)
+    again = MesosSchedulerClient(
+        devmaster.address, FrameworkSettings(), framework_id=client.framework_id
+    )
     again.start()
     try:
         with pytest.raises(FrameworkRemoved):

@@ -14,7 +14,9 @@ from hippo.worker.mesos.recordio import RecordIODecoder, encode_record
 
 RECORDS = [
     b'{"type":"HEARTBEAT"}',
-    json.dumps({"type": "UPDATE", "update": {"status": {"task_id": {"value": "t\u00e9"}}}}).encode(),
+    json.dumps(
+        {"type": "UPDATE", "update": {"status": {"task_id": {"value": "t\u00e9"}}}}
+    ).encode(),
     b"{}",
     b'{"type":"OFFERS","offers":{"offers":[]}}' * 50,
 ]
@@ -42,14 +44,14 @@ def test_random_split_points_yield_the_same_records() -> None:
         cuts = sorted(rng.sample(range(1, len(stream)), 10))
         decoder = RecordIODecoder()
         out: list[bytes] = []
-        for a, b in zip([0, *cuts], [*cuts, len(stream)]):
+        for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
             out += decoder.feed(stream[a:b])
         assert out == RECORDS * 5
 
 
 def test_a_partial_record_stays_pending() -> None:
     decoder = RecordIODecoder()
-    assert decoder.feed(b"20\n{\"type\"") == []
+    assert decoder.feed(b'20\n{"type"') == []
     assert decoder.pending
 
 

@@ -18,9 +18,18 @@ pytestmark = pytest.mark.anyio
 
 async def _launch_many(rec: Any, count: int, prefix: str) -> float:
     offer = await rec.take_offer()
-    tasks = [task_info(task_id=f"{prefix}.{n}", name="sim", agent_id=offer["agent_id"]["value"],
-                       command="true", cpus=0.01, mem_mb=1, allocation_role=offer_role(offer))
-             for n in range(count)]
+    tasks = [
+        task_info(
+            task_id=f"{prefix}.{n}",
+            name="sim",
+            agent_id=offer["agent_id"]["value"],
+            command="true",
+            cpus=0.01,
+            mem_mb=1,
+            allocation_role=offer_role(offer),
+        )
+        for n in range(count)
+    ]
     began = time.perf_counter()
     await rec.client.launch([offer["id"]["value"]], tasks)
     return began
@@ -50,13 +59,18 @@ async def test_simulated_tasks_run_their_whole_life_with_acknowledgements(
     _, rec = await connect(dev.address)
     await _launch_many(rec, 500, "life")
     async with asyncio.timeout(60):
-        while sum(isinstance(e, Update) and e.status.state == "TASK_FINISHED"
-                  for e in rec.events) < 500:
+        while (
+            sum(isinstance(e, Update) and e.status.state == "TASK_FINISHED" for e in rec.events)
+            < 500
+        ):
             await asyncio.sleep(0.05)
     # Updates are at-least-once: on a loaded machine an acknowledgement can come after
     # the master's resend timer, and the same update arrives twice. Order still holds.
     assert list(dict.fromkeys(rec.states("life.7"))) == [
-        "TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
+        "TASK_STARTING",
+        "TASK_RUNNING",
+        "TASK_FINISHED",
+    ]
     async with asyncio.timeout(10):
         while dev.state()["tasks"]:  # acknowledged terminal tasks are forgotten
             await asyncio.sleep(0.05)

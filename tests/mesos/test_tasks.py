@@ -48,9 +48,16 @@ async def test_echo_hello_finishes_and_its_output_is_in_the_sandbox(
 async def test_task_environment_reaches_the_command(devmaster: DevMaster, connect: Connect) -> None:
     _, rec = await connect(devmaster.address)
     offer = await rec.take_offer()
-    info = task_info(task_id="env.1", name="env", agent_id=offer["agent_id"]["value"],
-                     command='test "$HIPPO_DATA" = "a b"', cpus=0.1, mem_mb=32,
-                     env={"HIPPO_DATA": "a b"}, allocation_role=offer_role(offer))
+    info = task_info(
+        task_id="env.1",
+        name="env",
+        agent_id=offer["agent_id"]["value"],
+        command='test "$HIPPO_DATA" = "a b"',
+        cpus=0.1,
+        mem_mb=32,
+        env={"HIPPO_DATA": "a b"},
+        allocation_role=offer_role(offer),
+    )
     await rec.client.launch([offer["id"]["value"]], [info])
     await rec.wait_update("env.1", "TASK_FINISHED")
 
@@ -132,8 +139,11 @@ async def test_an_unacknowledged_update_is_resent_with_the_same_uuid(
     client, rec = await connect(dev.address, auto_ack=False)
     await rec.launch("true", "unacked.1")
     first = await rec.wait_update("unacked.1", "TASK_STARTING")
-    again = await rec.wait_update("unacked.1", "TASK_STARTING", start=rec.events.index(
-        next(e for e in rec.events if isinstance(e, Update))) + 1)
+    again = await rec.wait_update(
+        "unacked.1",
+        "TASK_STARTING",
+        start=rec.events.index(next(e for e in rec.events if isinstance(e, Update))) + 1,
+    )
     assert again.uuid == first.uuid
     # Only after the acknowledgement does the agent send the next update.
     assert "TASK_RUNNING" not in rec.states("unacked.1")

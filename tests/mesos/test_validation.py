@@ -64,19 +64,34 @@ MALFORMED_TASKS = {
         "image",
     ),
     "port mappings on host network": (
-        lambda t: _with(t, container={"type": "DOCKER", "docker": {
-            "image": "busybox", "network": "HOST",
-            "port_mappings": [{"host_port": 1, "container_port": 2}]}}),
+        lambda t: _with(
+            t,
+            container={
+                "type": "DOCKER",
+                "docker": {
+                    "image": "busybox",
+                    "network": "HOST",
+                    "port_mappings": [{"host_port": 1, "container_port": 2}],
+                },
+            },
+        ),
         "Port mappings",
     ),
     "USER network without a network name": (
-        lambda t: _with(t, container={"type": "DOCKER", "docker": {
-            "image": "busybox", "network": "USER"}}),
+        lambda t: _with(
+            t, container={"type": "DOCKER", "docker": {"image": "busybox", "network": "USER"}}
+        ),
         "network_infos",
     ),
     "volume without mode": (
-        lambda t: _with(t, container={"type": "DOCKER", "docker": {"image": "busybox"},
-                                      "volumes": [{"container_path": "/data"}]}),
+        lambda t: _with(
+            t,
+            container={
+                "type": "DOCKER",
+                "docker": {"image": "busybox"},
+                "volumes": [{"container_path": "/data"}],
+            },
+        ),
         "mode",
     ),
 }
@@ -88,8 +103,15 @@ async def test_a_malformed_task_gets_task_error(
 ) -> None:
     _, rec = await connect(devmaster.address)
     offer = await rec.take_offer()
-    good = task_info(task_id="bad.1", name="bad", agent_id=offer["agent_id"]["value"],
-                     command="true", cpus=1, mem_mb=32, allocation_role=offer_role(offer))
+    good = task_info(
+        task_id="bad.1",
+        name="bad",
+        agent_id=offer["agent_id"]["value"],
+        command="true",
+        cpus=1,
+        mem_mb=32,
+        allocation_role=offer_role(offer),
+    )
     mutate, message = MALFORMED_TASKS[case]
     bad = mutate(good)
     await rec.client.launch([offer["id"]["value"]], [bad])
@@ -106,8 +128,15 @@ async def test_two_tasks_with_one_id_in_an_accept_launch_the_first_only(
 ) -> None:
     _, rec = await connect(devmaster.address)
     offer = await rec.take_offer()
-    task = task_info(task_id="twin.1", name="twin", agent_id=offer["agent_id"]["value"],
-                     command="true", cpus=0.5, mem_mb=32, allocation_role=offer_role(offer))
+    task = task_info(
+        task_id="twin.1",
+        name="twin",
+        agent_id=offer["agent_id"]["value"],
+        command="true",
+        cpus=0.5,
+        mem_mb=32,
+        allocation_role=offer_role(offer),
+    )
     await rec.client.launch([offer["id"]["value"]], [task, task])
     error = await rec.wait_update("twin.1", "TASK_ERROR")
     assert "duplicate ID" in (error.message or "")
@@ -122,8 +151,15 @@ async def test_tasks_within_an_offer_together_may_not_exceed_it(
     offer = await rec.take_offer()
 
     def task(n: int) -> dict[str, Any]:
-        return task_info(task_id=f"share.{n}", name="s", agent_id=offer["agent_id"]["value"],
-                         command="true", cpus=0.6, mem_mb=32, allocation_role=offer_role(offer))
+        return task_info(
+            task_id=f"share.{n}",
+            name="s",
+            agent_id=offer["agent_id"]["value"],
+            command="true",
+            cpus=0.6,
+            mem_mb=32,
+            allocation_role=offer_role(offer),
+        )
 
     await rec.client.launch([offer["id"]["value"]], [task(1), task(2)])
     await rec.wait_update("share.1", "TASK_FINISHED")
@@ -141,8 +177,15 @@ async def test_launching_on_a_used_or_unknown_offer_loses_or_drops_the_task(
     settings = FrameworkSettings(name="t", user="nobody", capabilities=capabilities)
     _, rec = await connect(devmaster.address, settings)
     offer = await rec.take_offer()
-    task = task_info(task_id="once.1", name="once", agent_id=offer["agent_id"]["value"],
-                     command="sleep 60", cpus=0.1, mem_mb=32, allocation_role=offer_role(offer))
+    task = task_info(
+        task_id="once.1",
+        name="once",
+        agent_id=offer["agent_id"]["value"],
+        command="sleep 60",
+        cpus=0.1,
+        mem_mb=32,
+        allocation_role=offer_role(offer),
+    )
     await rec.client.launch([offer["id"]["value"]], [task])
     await rec.wait_update("once.1", "TASK_RUNNING")
     twice = _with(task, task_id={"value": "once.2"})
@@ -157,8 +200,7 @@ async def test_launching_on_a_used_or_unknown_offer_loses_or_drops_the_task(
 
 # --- HTTP-level answers --------------------------------------------------------------
 
-SUBSCRIBE = {"type": "SUBSCRIBE",
-             "subscribe": {"framework_info": {"user": "u", "name": "n"}}}
+SUBSCRIBE = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", "name": "n"}}}
 
 
 @pytest.mark.parametrize(
@@ -170,21 +212,46 @@ SUBSCRIBE = {"type": "SUBSCRIBE",
         ("POST", {"Content-Type": "application/json"}, b"{not json", 400, "Failed to parse"),
         ("POST", {"Content-Type": "application/json"}, b"{}", 400, "'type'"),
         ("POST", {"Content-Type": "application/json"}, b'{"type": "BOGUS"}', 400, "enum"),
-        ("POST", {"Content-Type": "application/json", "Accept": "text/html"}, SUBSCRIBE, 406,
-         "Accept"),
-        ("POST", {"Content-Type": "application/json", "Mesos-Stream-Id": "x"}, SUBSCRIBE, 400,
-         "should not include the 'Mesos-Stream-Id'"),
-        ("POST", {"Content-Type": "application/json"},
-         {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u"}}}, 400,
-         "subscribe.framework_info.name"),
-        ("POST", {"Content-Type": "application/json"},
-         {"type": "SUBSCRIBE", "framework_id": {"value": "A"},
-          "subscribe": {"framework_info": {"user": "u", "name": "n", "id": {"value": "B"}}}},
-         400, "differs"),
-        ("POST", {"Content-Type": "application/json"}, {"type": "REVIVE"}, 400,
-         "'framework_id'"),
-        ("POST", {"Content-Type": "application/json"},
-         {"type": "REVIVE", "framework_id": {"value": "nope"}}, 400, "cannot be found"),
+        (
+            "POST",
+            {"Content-Type": "application/json", "Accept": "text/html"},
+            SUBSCRIBE,
+            406,
+            "Accept",
+        ),
+        (
+            "POST",
+            {"Content-Type": "application/json", "Mesos-Stream-Id": "x"},
+            SUBSCRIBE,
+            400,
+            "should not include the 'Mesos-Stream-Id'",
+        ),
+        (
+            "POST",
+            {"Content-Type": "application/json"},
+            {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u"}}},
+            400,
+            "subscribe.framework_info.name",
+        ),
+        (
+            "POST",
+            {"Content-Type": "application/json"},
+            {
+                "type": "SUBSCRIBE",
+                "framework_id": {"value": "A"},
+                "subscribe": {"framework_info": {"user": "u", "name": "n", "id": {"value": "B"}}},
+            },
+            400,
+            "differs",
+        ),
+        ("POST", {"Content-Type": "application/json"}, {"type": "REVIVE"}, 400, "'framework_id'"),
+        (
+            "POST",
+            {"Content-Type": "application/json"},
+            {"type": "REVIVE", "framework_id": {"value": "nope"}},
+            400,
+            "cannot be found",
+        ),
     ],
 )
 async def test_malformed_calls_get_the_http_error_mesos_gives(
@@ -205,8 +272,9 @@ async def test_calls_need_the_current_stream_id_and_a_connected_framework(
     async with httpx.AsyncClient(base_url=devmaster.url) as http:
         missing = await http.post(SCHEDULER, json=call)
         stale = await http.post(SCHEDULER, json=call, headers={"Mesos-Stream-Id": "stale"})
-        current = await http.post(SCHEDULER, json=call,
-                                  headers={"Mesos-Stream-Id": client.stream_id or ""})
+        current = await http.post(
+            SCHEDULER, json=call, headers={"Mesos-Stream-Id": client.stream_id or ""}
+        )
         assert (missing.status_code, stale.status_code, current.status_code) == (400, 400, 202)
         await client.close()
         async with asyncio.timeout(5):  # the master notices the closed connection soon after

@@ -31,13 +31,11 @@ JOB: dict[str, Any] = {
 def queue_body(queue_type: str, settings: dict[str, Any], **block: Any) -> dict[str, Any]:
     body = copy.deepcopy(JOB)
     body["id"] = block.pop("id", f"q-{uuid.uuid4().hex[:8]}")
-    body["queue"] = {"type": queue_type, "frequency_seconds": 0.2, **block,
-                     queue_type: settings}
+    body["queue"] = {"type": queue_type, "frequency_seconds": 0.2, **block, queue_type: settings}
     return body
 
 
-def create_queue(api: TestClient, queue_type: str, settings: dict[str, Any],
-                 **block: Any) -> str:
+def create_queue(api: TestClient, queue_type: str, settings: dict[str, Any], **block: Any) -> str:
     response = api.post("/queues/", json=queue_body(queue_type, settings, **block))
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
@@ -65,7 +63,7 @@ class PollerThread:
 
         try:
             self.loop.run_until_complete(main())
-        except BaseException as e:  # noqa: BLE001 - reported by stop()
+        except BaseException as e:
             self.error = e
         finally:
             self.loop.close()
@@ -97,8 +95,12 @@ def start_poller(make_settings: Callable[..., Settings]) -> Iterator[Callable[..
 def redis_source(redis_url: str) -> dict[str, Any]:
     """Settings of a redis queue reading a list on our own Redis (database 1)."""
     parts = urlsplit(redis_url)
-    return {"host": parts.hostname, "port": parts.port, "db": 1,
-            "name": f"work-{uuid.uuid4().hex[:8]}"}
+    return {
+        "host": parts.hostname,
+        "port": parts.port,
+        "db": 1,
+        "name": f"work-{uuid.uuid4().hex[:8]}",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -115,15 +117,24 @@ def moto_endpoint() -> Iterator[str]:
 
 
 def aws_settings(endpoint: str) -> dict[str, Any]:
-    return {"awskey": "testing", "awssecret": "testing-secret", "awsregion": "us-east-1",
-            "endpoint_url": endpoint}
+    return {
+        "awskey": "testing",
+        "awssecret": "testing-secret",
+        "awsregion": "us-east-1",
+        "endpoint_url": endpoint,
+    }
 
 
 def boto_client(service: str, endpoint: str) -> Any:
     import boto3
 
-    return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint,
-                        aws_access_key_id="testing", aws_secret_access_key="testing-secret")
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing-secret",
+    )
 
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -137,7 +148,7 @@ def postgres() -> Iterator[Any]:
         import psycopg2
 
         conn = psycopg2.connect(POSTGRES_URL, connect_timeout=3)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         need_service(f"PostgreSQL is not reachable at {POSTGRES_URL}: {e}")
     conn.autocommit = True
     yield conn
@@ -150,9 +161,15 @@ def mysql() -> Iterator[Any]:
     try:
         import pymysql
 
-        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", database="test",
-                               autocommit=True, connect_timeout=3)
-    except Exception as e:  # noqa: BLE001
+        conn = pymysql.connect(
+            host="127.0.0.1",
+            port=3306,
+            user="root",
+            database="test",
+            autocommit=True,
+            connect_timeout=3,
+        )
+    except Exception as e:
         need_service(f"MariaDB/MySQL is not reachable at {MYSQL_URL}: {e}")
     yield conn
     conn.close()
@@ -170,4 +187,6 @@ def task_data(raw_redis: Any, queue_id: str, prefix: str = "hippo:") -> list[str
 
 
 def queue_fields(raw_redis: Any, queue_id: str, prefix: str = "hippo:") -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in raw_redis.hgetall(f"{prefix}queue:{queue_id}").items()}
+    return {
+        k.decode(): v.decode() for k, v in raw_redis.hgetall(f"{prefix}queue:{queue_id}").items()
+    }

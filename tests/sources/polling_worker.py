@@ -44,8 +44,9 @@ def install_hooks() -> None:
     async def poll(self: Any, claimed: Any, prepared: Any, now: float) -> None:
         key = f"observe:polling:{claimed.queue_id}"
         if not observe.set(key, pid, nx=True, px=lease_ms):
-            observe.rpush("observe:violations", f"{claimed.queue_id} by {pid} while "
-                          f"{observe.get(key)!r}")
+            observe.rpush(
+                "observe:violations", f"{claimed.queue_id} by {pid} while {observe.get(key)!r}"
+            )
         observe.hincrby("observe:polls", pid, 1)
         try:
             await original_poll(self, claimed, prepared, now)

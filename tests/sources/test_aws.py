@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -34,12 +34,19 @@ def _sqs_queue(moto_endpoint: str) -> tuple[Any, str, str]:
 
 
 def test_sqs_messages_become_tasks_and_are_deleted_after_they_are_stored(
-        api: TestClient, raw_redis: redis.Redis, moto_endpoint: str,
-        start_poller: Callable[..., PollerThread]) -> None:
+    api: TestClient,
+    raw_redis: redis.Redis,
+    moto_endpoint: str,
+    start_poller: Callable[..., PollerThread],
+) -> None:
     sqs, name, url = _sqs_queue(moto_endpoint)
     for start in range(0, 35, 10):
-        sqs.send_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "MessageBody": f"m{i}"} for i in range(start, min(start + 10, 35))])
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "MessageBody": f"m{i}"} for i in range(start, min(start + 10, 35))
+            ],
+        )
     queue_id = create_queue(api, "sqs", {**aws_settings(moto_endpoint), "queuename": name})
     start_poller()
     wait_until(lambda: len(task_data(raw_redis, queue_id)) == 35, what="35 tasks")
@@ -47,8 +54,10 @@ def test_sqs_messages_become_tasks_and_are_deleted_after_they_are_stored(
 
     def deleted() -> bool:
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        return attrs["ApproximateNumberOfMessages"] == "0" and \
-            attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+        return (
+            attrs["ApproximateNumberOfMessages"] == "0"
+            and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+        )
 
     wait_until(deleted, what="messages deleted")
 
@@ -57,11 +66,13 @@ def test_sqs_message_delivered_again_makes_no_second_task(moto_endpoint: str) ->
     sqs, name, url = _sqs_queue(moto_endpoint)
     sqs.send_message(QueueUrl=url, MessageBody="once")
     source = SqsSource()
-    request = PollRequest("q", {**aws_settings(moto_endpoint), "queuename": name}, 25, None,
-                          time.time(), 0)
+    request = PollRequest(
+        "q", {**aws_settings(moto_endpoint), "queuename": name}, 25, None, time.time(), 0
+    )
     first = source.fetch(request)
-    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=first.receipt[1][0][1],
-                                  VisibilityTimeout=0)  # as if the worker died before deleting
+    sqs.change_message_visibility(
+        QueueUrl=url, ReceiptHandle=first.receipt[1][0][1], VisibilityTimeout=0
+    )  # as if the worker died before deleting
     again = source.fetch(request)
     assert [i.key for i in first.items] == [i.key for i in again.items]  # same idempotency key
     source.acknowledge(request, again)
@@ -69,10 +80,14 @@ def test_sqs_message_delivered_again_makes_no_second_task(moto_endpoint: str) ->
 
 
 def test_missing_sqs_queue_is_recorded_on_the_queue(
-        api: TestClient, raw_redis: redis.Redis, moto_endpoint: str,
-        start_poller: Callable[..., PollerThread]) -> None:
-    queue_id = create_queue(api, "sqs", {**aws_settings(moto_endpoint),
-                                         "queuename": "no-such-queue"})
+    api: TestClient,
+    raw_redis: redis.Redis,
+    moto_endpoint: str,
+    start_poller: Callable[..., PollerThread],
+) -> None:
+    queue_id = create_queue(
+        api, "sqs", {**aws_settings(moto_endpoint), "queuename": "no-such-queue"}
+    )
     start_poller()
     wait_until(lambda: "last_error" in queue_fields(raw_redis, queue_id), what="error")
     error = queue_fields(raw_redis, queue_id)["last_error"]
@@ -92,15 +107,19 @@ def test_new_keys_sharing_a_timestamp_are_neither_lost_nor_repeated() -> None:
 
 
 def test_s3_keys_of_a_prefix_become_tasks_once(
-        api: TestClient, raw_redis: redis.Redis, moto_endpoint: str,
-        start_poller: Callable[..., PollerThread]) -> None:
+    api: TestClient,
+    raw_redis: redis.Redis,
+    moto_endpoint: str,
+    start_poller: Callable[..., PollerThread],
+) -> None:
     s3 = boto_client("s3", moto_endpoint)
     bucket = f"bucket-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     for key in ("in/a.txt", "in/b.txt", "in/sub/", "other/c.txt"):
         s3.put_object(Bucket=bucket, Key=key, Body=b"x")
-    queue_id = create_queue(api, "s3bucket", {**aws_settings(moto_endpoint),
-                                              "bucket_name": f"{bucket}/in/"})
+    queue_id = create_queue(
+        api, "s3bucket", {**aws_settings(moto_endpoint), "bucket_name": f"{bucket}/in/"}
+    )
     start_poller()
     wait_until(lambda: len(task_data(raw_redis, queue_id)) == 2, what="2 tasks")
     s3.put_object(Bucket=bucket, Key="in/d.txt", Body=b"x")
@@ -116,8 +135,15 @@ def test_s3_fetch_pages_through_more_than_1000_keys(moto_endpoint: str) -> None:
     bucket = f"bucket-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: s3.put_object(Bucket=bucket, Key=f"k{i:05d}", Body=b""),
-                      range(1005)))
-    request = PollRequest("q", {**aws_settings(moto_endpoint), "bucket_name": bucket,
-                                "earliest_unix_tstamp": 0}, 2000, None, time.time(), 0)
+        list(
+            pool.map(lambda i: s3.put_object(Bucket=bucket, Key=f"k{i:05d}", Body=b""), range(1005))
+        )
+    request = PollRequest(
+        "q",
+        {**aws_settings(moto_endpoint), "bucket_name": bucket, "earliest_unix_tstamp": 0},
+        2000,
+        None,
+        time.time(),
+        0,
+    )
     assert len(S3BucketSource().fetch(request).items) == 1005

@@ -17,16 +17,20 @@ MINUTE = 60.0
 T0 = 1_700_000_040.0  # a whole minute
 
 
-@pytest.mark.parametrize("after, now, backlog, expected", [
-    (T0, T0 + 30, 1, []),
-    (T0, T0 + MINUTE, 1, [T0 + MINUTE]),  # a fire time exactly now counts
-    (T0, T0 + 5 * MINUTE + 1, 10, [T0 + i * MINUTE for i in range(1, 6)]),
-    (T0, T0 + 5 * MINUTE + 1, 2, [T0 + 4 * MINUTE, T0 + 5 * MINUTE]),  # newest, oldest first
-    (T0, T0 + 5 * MINUTE, 0, [T0 + 5 * MINUTE]),
-    (T0, T0 + 365 * 24 * 3600, 3, [T0 + 365 * 24 * 3600 - i * MINUTE for i in (2, 1, 0)]),
-])
-def test_fire_times_catch_up_at_most_maxbacklog(after: float, now: float, backlog: int,
-                                                expected: list[float]) -> None:
+@pytest.mark.parametrize(
+    "after, now, backlog, expected",
+    [
+        (T0, T0 + 30, 1, []),
+        (T0, T0 + MINUTE, 1, [T0 + MINUTE]),  # a fire time exactly now counts
+        (T0, T0 + 5 * MINUTE + 1, 10, [T0 + i * MINUTE for i in range(1, 6)]),
+        (T0, T0 + 5 * MINUTE + 1, 2, [T0 + 4 * MINUTE, T0 + 5 * MINUTE]),  # newest, oldest first
+        (T0, T0 + 5 * MINUTE, 0, [T0 + 5 * MINUTE]),
+        (T0, T0 + 365 * 24 * 3600, 3, [T0 + 365 * 24 * 3600 - i * MINUTE for i in (2, 1, 0)]),
+    ],
+)
+def test_fire_times_catch_up_at_most_maxbacklog(
+    after: float, now: float, backlog: int, expected: list[float]
+) -> None:
     assert fire_times("* * * * *", after, now, backlog) == expected
 
 
@@ -35,12 +39,22 @@ class Clock:
         self.now = now
 
 
-def _poll(source: CronSource, clock: Clock, watermark: object, limit: int = 100,
-          backlog: int = 3) -> tuple[list[str], object]:
-    fetched = source.fetch(PollRequest("q", {"cronstring": "*/5 * * * *", "maxbacklog": backlog},
-                                       limit, watermark, clock.now, T0))
-    return [i.data for i in fetched.items], (fetched.watermark if fetched.watermark is not None
-                                             else watermark)
+def _poll(
+    source: CronSource, clock: Clock, watermark: object, limit: int = 100, backlog: int = 3
+) -> tuple[list[str], object]:
+    fetched = source.fetch(
+        PollRequest(
+            "q",
+            {"cronstring": "*/5 * * * *", "maxbacklog": backlog},
+            limit,
+            watermark,
+            clock.now,
+            T0,
+        )
+    )
+    return [i.data for i in fetched.items], (
+        fetched.watermark if fetched.watermark is not None else watermark
+    )
 
 
 def test_each_fire_time_runs_once_across_polls_with_a_controllable_clock() -> None:
@@ -63,11 +77,12 @@ def test_backpressure_limit_takes_the_oldest_and_the_rest_later() -> None:
 
 
 def test_cron_queue_makes_a_task_per_fire_time(
-        api: TestClient, raw_redis: redis.Redis,
-        start_poller: Callable[..., PollerThread]) -> None:
+    api: TestClient, raw_redis: redis.Redis, start_poller: Callable[..., PollerThread]
+) -> None:
     # Every second (croniter's optional 6th field is seconds).
-    queue_id = create_queue(api, "cron", {"cronstring": "* * * * * *", "maxbacklog": 5},
-                            frequency_seconds=0.5)
+    queue_id = create_queue(
+        api, "cron", {"cronstring": "* * * * * *", "maxbacklog": 5}, frequency_seconds=0.5
+    )
     start_poller()
     wait_until(lambda: len(task_data(raw_redis, queue_id)) >= 2, what="two fire times")
     data = task_data(raw_redis, queue_id)

@@ -37,7 +37,8 @@ def _task(queue_id: str, n: int) -> NewTask:
 
 
 def test_a_due_queue_is_leased_to_one_claim_until_its_lease_expires(
-        api: TestClient, redis_url: str) -> None:
+    api: TestClient, redis_url: str
+) -> None:
     queue_ids = {_queue(api) for _ in range(5)}
 
     async def claims(store: PollStore) -> tuple[Any, Any]:
@@ -51,16 +52,31 @@ def test_a_due_queue_is_leased_to_one_claim_until_its_lease_expires(
 
 
 def test_a_poll_whose_lease_expired_and_was_taken_stores_nothing(
-        api: TestClient, redis_url: str, raw_redis: redis.Redis) -> None:
+    api: TestClient, redis_url: str, raw_redis: redis.Redis
+) -> None:
     queue_id = _queue(api)
 
     async def scenario(store: PollStore) -> tuple[int, int]:
         old = (await store.claim_due_queues(1, 0)).queues[0]  # lease 0 s: expires at once
         new = (await store.claim_due_queues(1, 30)).queues[0]
-        lost = await store.store_poll(queue_id, old.token, item_keys=["k"], tasks=[_task(
-            queue_id, 1)], items_taken=1, watermark=None, delay_s=5)
-        kept = await store.store_poll(queue_id, new.token, item_keys=["k"], tasks=[_task(
-            queue_id, 2)], items_taken=1, watermark='{"w":1}', delay_s=5)
+        lost = await store.store_poll(
+            queue_id,
+            old.token,
+            item_keys=["k"],
+            tasks=[_task(queue_id, 1)],
+            items_taken=1,
+            watermark=None,
+            delay_s=5,
+        )
+        kept = await store.store_poll(
+            queue_id,
+            new.token,
+            item_keys=["k"],
+            tasks=[_task(queue_id, 2)],
+            items_taken=1,
+            watermark='{"w":1}',
+            delay_s=5,
+        )
         return lost, kept
 
     assert run(redis_url, scenario) == (StoreOutcome.LEASE_LOST, StoreOutcome.STORED)
@@ -70,16 +86,26 @@ def test_a_poll_whose_lease_expired_and_was_taken_stores_nothing(
 
 
 def test_a_queue_deleted_or_disabled_mid_poll_creates_nothing(
-        api: TestClient, redis_url: str, raw_redis: redis.Redis) -> None:
+    api: TestClient, redis_url: str, raw_redis: redis.Redis
+) -> None:
     deleted, disabled = _queue(api), _queue(api)
 
     async def scenario(store: PollStore) -> list[int]:
         claimed = {q.queue_id: q for q in (await store.claim_due_queues(10, 30)).queues}
         api.delete(f"/queues/{deleted}/")
         api.get(f"/queues/{disabled}/disable/")
-        return [await store.store_poll(q, claimed[q].token, item_keys=["k"],
-                                       tasks=[_task(q, 1)], items_taken=1, watermark=None,
-                                       delay_s=5) for q in (deleted, disabled)]
+        return [
+            await store.store_poll(
+                q,
+                claimed[q].token,
+                item_keys=["k"],
+                tasks=[_task(q, 1)],
+                items_taken=1,
+                watermark=None,
+                delay_s=5,
+            )
+            for q in (deleted, disabled)
+        ]
 
     assert run(redis_url, scenario) == [StoreOutcome.LEASE_LOST] * 2
     assert not raw_redis.exists(f"hippo:tasks:queue:{deleted}", f"hippo:tasks:queue:{disabled}")
@@ -88,16 +114,23 @@ def test_a_queue_deleted_or_disabled_mid_poll_creates_nothing(
 
 
 def test_an_item_key_already_stored_refuses_the_whole_poll(
-        api: TestClient, redis_url: str, raw_redis: redis.Redis) -> None:
+    api: TestClient, redis_url: str, raw_redis: redis.Redis
+) -> None:
     queue_id = _queue(api)
     raw_redis.set(f"hippo:idem:item:{queue_id}:seen", "1")
 
     async def scenario(store: PollStore) -> tuple[set[str], int]:
         claimed = (await store.claim_due_queues(1, 30)).queues[0]
         seen = await store.seen_item_keys(queue_id, ["seen", "new"])
-        outcome = await store.store_poll(queue_id, claimed.token, item_keys=["new", "seen"],
-                                         tasks=[_task(queue_id, 1)], items_taken=2,
-                                         watermark=None, delay_s=5)
+        outcome = await store.store_poll(
+            queue_id,
+            claimed.token,
+            item_keys=["new", "seen"],
+            tasks=[_task(queue_id, 1)],
+            items_taken=2,
+            watermark=None,
+            delay_s=5,
+        )
         return seen, outcome
 
     assert run(redis_url, scenario) == ({"seen"}, StoreOutcome.KEY_SEEN)
@@ -105,26 +138,31 @@ def test_an_item_key_already_stored_refuses_the_whole_poll(
 
 
 def test_disabled_queues_are_not_claimed_and_enabling_makes_them_due(
-        api: TestClient, redis_url: str) -> None:
+    api: TestClient, redis_url: str
+) -> None:
     queue_id = _queue(api, status="DISABLED")
     assert run(redis_url, lambda s: s.claim_due_queues(10, 30)).queues == []
     api.get(f"/queues/{queue_id}/enable/")
-    assert [q.queue_id for q in run(redis_url, lambda s: s.claim_due_queues(10, 30)).queues] \
-        == [queue_id]
+    assert [q.queue_id for q in run(redis_url, lambda s: s.claim_due_queues(10, 30)).queues] == [
+        queue_id
+    ]
 
 
 def test_queues_missing_from_the_due_set_are_reconciled(
-        api: TestClient, redis_url: str, raw_redis: redis.Redis) -> None:
+    api: TestClient, redis_url: str, raw_redis: redis.Redis
+) -> None:
     queue_id = _queue(api)
     raw_redis.delete("hippo:queues:due")  # as if created before polling existed
     assert run(redis_url, lambda s: s.reconcile_due()) == 1
     assert run(redis_url, lambda s: s.reconcile_due()) == 0
-    assert [q.queue_id for q in run(redis_url, lambda s: s.claim_due_queues(10, 30)).queues] \
-        == [queue_id]
+    assert [q.queue_id for q in run(redis_url, lambda s: s.claim_due_queues(10, 30)).queues] == [
+        queue_id
+    ]
 
 
 def test_a_failed_poll_records_the_error_and_the_retry_time(
-        api: TestClient, redis_url: str, raw_redis: redis.Redis) -> None:
+    api: TestClient, redis_url: str, raw_redis: redis.Redis
+) -> None:
     queue_id = _queue(api)
 
     async def scenario(store: PollStore) -> tuple[bool, Any]:

@@ -15,21 +15,25 @@ from tests.sources.conftest import PollerThread, create_queue, queue_fields, tas
 
 
 def _source(redis_source: dict[str, Any]) -> redis.Redis:
-    return redis.Redis(host=redis_source["host"], port=redis_source["port"],
-                       db=redis_source["db"])
+    return redis.Redis(host=redis_source["host"], port=redis_source["port"], db=redis_source["db"])
 
 
 def test_each_item_becomes_one_task_with_hippo_data(
-        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
-        start_poller: Callable[..., PollerThread]) -> None:
+    api: TestClient,
+    raw_redis: redis.Redis,
+    redis_source: dict[str, Any],
+    start_poller: Callable[..., PollerThread],
+) -> None:
     source = _source(redis_source)
     source.lpush(redis_source["name"], *[f"item-{i}" for i in range(50)])
     queue_id = create_queue(api, "redis", redis_source)
     start_poller()
     wait_until(lambda: len(task_data(raw_redis, queue_id)) >= 50, what="50 tasks")
     assert task_data(raw_redis, queue_id) == [f"item-{i}" for i in range(50)]  # oldest first
-    wait_until(lambda: source.llen(f"{redis_source['name']}:hippo:processing:{queue_id}") == 0,
-               what="processing list emptied")
+    wait_until(
+        lambda: source.llen(f"{redis_source['name']}:hippo:processing:{queue_id}") == 0,
+        what="processing list emptied",
+    )
     assert source.llen(redis_source["name"]) == 0
     fields = queue_fields(raw_redis, queue_id)
     assert int(fields["items_taken"]) == 50 and int(fields["tasks_created"]) == 50
@@ -39,8 +43,11 @@ def test_each_item_becomes_one_task_with_hippo_data(
 
 
 def test_task_is_built_from_the_queue_definition(
-        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
-        start_poller: Callable[..., PollerThread]) -> None:
+    api: TestClient,
+    raw_redis: redis.Redis,
+    redis_source: dict[str, Any],
+    start_poller: Callable[..., PollerThread],
+) -> None:
     _source(redis_source).lpush(redis_source["name"], "a b")
     queue_id = create_queue(api, "redis", redis_source, max_concurrent=7)
     start_poller()
@@ -50,15 +57,17 @@ def test_task_is_built_from_the_queue_definition(
     assert record["id"] == queue_id and record["queue_id"] == queue_id
     assert record["max_concurrent"] == 7
     assert record["cmd"] == "echo a b"
-    assert record["env"] == {"ITEM": "item=a b", "HIPPO_DATA": "a b",
-                             "HIPPO_DATA_BASE64": "YSBi"}
+    assert record["env"] == {"ITEM": "item=a b", "HIPPO_DATA": "a b", "HIPPO_DATA_BASE64": "YSBi"}
     assert record["mesos_state"] == "WAITING_ON_OFFERS"
     assert raw_redis.zscore("hippo:tasks:state:WAITING_ON_OFFERS", mesos_id) is not None
 
 
 def test_items_are_batched_by_batch_size_with_the_separator(
-        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
-        start_poller: Callable[..., PollerThread]) -> None:
+    api: TestClient,
+    raw_redis: redis.Redis,
+    redis_source: dict[str, Any],
+    start_poller: Callable[..., PollerThread],
+) -> None:
     _source(redis_source).lpush(redis_source["name"], *"abcdefg")
     queue_id = create_queue(api, "redis", redis_source, batch_size=3, batch_separator=",")
     start_poller()
@@ -67,14 +76,19 @@ def test_items_are_batched_by_batch_size_with_the_separator(
 
 
 def test_backpressure_takes_at_most_max_concurrent_times_batch_size_minus_open_tasks(
-        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
-        start_poller: Callable[..., PollerThread]) -> None:
+    api: TestClient,
+    raw_redis: redis.Redis,
+    redis_source: dict[str, Any],
+    start_poller: Callable[..., PollerThread],
+) -> None:
     source = _source(redis_source)
     source.lpush(redis_source["name"], *[str(i) for i in range(100)])
     queue_id = create_queue(api, "redis", redis_source, max_concurrent=5, batch_size=2)
     start_poller()
-    wait_until(lambda: int(queue_fields(raw_redis, queue_id).get("items_taken", 0)) >= 10,
-               what="first poll")
+    wait_until(
+        lambda: int(queue_fields(raw_redis, queue_id).get("items_taken", 0)) >= 10,
+        what="first poll",
+    )
     # 5 open tasks of 2 items: capacity 5 x 2 - 5 = 5 more items, then 5 x 2 - 8 = 2, ...
     wait_until(lambda: len(task_data(raw_redis, queue_id)) >= 9, what="9 tasks")
     open_key = f"hippo:tasks:open:queue:{queue_id}"
@@ -91,8 +105,11 @@ def test_backpressure_takes_at_most_max_concurrent_times_batch_size_minus_open_t
 
 
 def test_items_left_in_the_processing_list_are_taken_again_once(
-        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
-        start_poller: Callable[..., PollerThread]) -> None:
+    api: TestClient,
+    raw_redis: redis.Redis,
+    redis_source: dict[str, Any],
+    start_poller: Callable[..., PollerThread],
+) -> None:
     from hippo.shared.sources.redislist import RedisListSource
 
     source = _source(redis_source)
@@ -112,8 +129,11 @@ def test_items_left_in_the_processing_list_are_taken_again_once(
 
 
 def test_items_already_stored_are_removed_without_a_second_task(
-        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
-        start_poller: Callable[..., PollerThread]) -> None:
+    api: TestClient,
+    raw_redis: redis.Redis,
+    redis_source: dict[str, Any],
+    start_poller: Callable[..., PollerThread],
+) -> None:
     from hippo.shared.sources.redislist import RedisListSource
 
     source = _source(redis_source)
@@ -126,20 +146,28 @@ def test_items_already_stored_are_removed_without_a_second_task(
     source.lpush(redis_source["name"], "fresh")
     api.get(f"/queues/{queue_id}/enable/")
     start_poller()
-    wait_until(lambda: source.llen(processing) == 0 and task_data(raw_redis, queue_id),
-               what="processing list emptied")
+    wait_until(
+        lambda: source.llen(processing) == 0 and task_data(raw_redis, queue_id),
+        what="processing list emptied",
+    )
     assert task_data(raw_redis, queue_id) == ["fresh"]
     assert int(queue_fields(raw_redis, queue_id)["items_taken"]) == 2
 
 
 def test_unreachable_redis_records_an_error_without_the_password_and_others_go_on(
-        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
-        start_poller: Callable[..., PollerThread]) -> None:
+    api: TestClient,
+    raw_redis: redis.Redis,
+    redis_source: dict[str, Any],
+    start_poller: Callable[..., PollerThread],
+) -> None:
     from tests.conftest import free_port
 
-    bad = create_queue(api, "redis", {"host": "127.0.0.1", "port": free_port(),
-                                      "name": "x", "password": "hunter2-secret"},
-                       frequency_seconds=30)
+    bad = create_queue(
+        api,
+        "redis",
+        {"host": "127.0.0.1", "port": free_port(), "name": "x", "password": "hunter2-secret"},
+        frequency_seconds=30,
+    )
     _source(redis_source).lpush(redis_source["name"], "ok")
     good = create_queue(api, "redis", redis_source)
     start_poller()
@@ -157,10 +185,15 @@ def test_unreachable_redis_records_an_error_without_the_password_and_others_go_o
 
 
 def test_many_idle_queues_are_each_polled_every_period_with_few_slots(
-        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
-        start_poller: Callable[..., PollerThread]) -> None:
-    queue_ids = [create_queue(api, "redis", {**redis_source, "name": f"idle-{n}"},
-                              frequency_seconds=1) for n in range(100)]
+    api: TestClient,
+    raw_redis: redis.Redis,
+    redis_source: dict[str, Any],
+    start_poller: Callable[..., PollerThread],
+) -> None:
+    queue_ids = [
+        create_queue(api, "redis", {**redis_source, "name": f"idle-{n}"}, frequency_seconds=1)
+        for n in range(100)
+    ]
     start_poller(HIPPO_POLL_CONCURRENCY="4")
 
     def last_runs() -> list[float]:
@@ -168,8 +201,11 @@ def test_many_idle_queues_are_each_polled_every_period_with_few_slots(
 
     wait_until(lambda: all(last_runs()), 10, what="every queue polled once")
     first = last_runs()
-    wait_until(lambda: all(a > b for a, b in zip(last_runs(), first, strict=True)), 5,
-               what="every queue polled again one period later")
+    wait_until(
+        lambda: all(a > b for a, b in zip(last_runs(), first, strict=True)),
+        5,
+        what="every queue polled again one period later",
+    )
 
 
 def test_left_overs_of_a_failed_poll_never_exceed_the_next_poll_limit(redis_url: str) -> None:
@@ -182,8 +218,14 @@ def test_left_overs_of_a_failed_poll_never_exceed_the_next_poll_limit(redis_url:
     from hippo.shared.sources.redislist import RedisListSource
 
     url = urlsplit(redis_url)
-    settings = {"host": url.hostname, "port": url.port, "db": 2, "name": "jobs",
-                "password": "", "ssl": False}
+    settings = {
+        "host": url.hostname,
+        "port": url.port,
+        "db": 2,
+        "name": "jobs",
+        "password": "",
+        "ssl": False,
+    }
     redis_sync.Redis(port=url.port, db=2).lpush("jobs", *[f"item{n}" for n in range(6)])
 
     async def scenario() -> list[list[str]]:
@@ -195,7 +237,8 @@ def test_left_overs_of_a_failed_poll_never_exceed_the_next_poll_limit(redis_url:
             await source.acknowledge(PollRequest("q", settings, 2, None, 0.0, 0.0), second)
             third = await source.fetch(PollRequest("q", settings, 10, None, 0.0, 0.0))
             return [[i.data for i in f.items] for f in (first, second, third)] + [
-                [i.key for i in second.items + third.items]]
+                [i.key for i in second.items + third.items]
+            ]
         finally:
             await source.close()
 
@@ -214,8 +257,12 @@ def _queue_of_abc(api: TestClient, redis_source: dict[str, Any]) -> tuple[redis.
 
 
 def test_items_of_a_queue_deleted_mid_poll_go_back_to_the_list(
-        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
-        start_poller: Callable[..., PollerThread], monkeypatch: pytest.MonkeyPatch) -> None:
+    api: TestClient,
+    raw_redis: redis.Redis,
+    redis_source: dict[str, Any],
+    start_poller: Callable[..., PollerThread],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from hippo.shared.sources.redislist import RedisListSource
 
     source, queue_id = _queue_of_abc(api, redis_source)
@@ -230,15 +277,21 @@ def test_items_of_a_queue_deleted_mid_poll_go_back_to_the_list(
     start_poller()
     processing = f"{redis_source['name']}:hippo:processing:{queue_id}"
     wait_until(lambda: raw_redis.exists(f"hippo:queue:{queue_id}") == 0, what="the deletion")
-    wait_until(lambda: source.llen(processing) == 0 and source.llen(redis_source["name"]) == 3,
-               what="the items back in the list")
+    wait_until(
+        lambda: source.llen(processing) == 0 and source.llen(redis_source["name"]) == 3,
+        what="the items back in the list",
+    )
     assert source.lrange(redis_source["name"], 0, -1) == [b"c", b"b", b"a"]  # a is next
     assert task_data(raw_redis, queue_id) == []
 
 
 def test_a_poll_slower_than_the_lease_keeps_its_lease_and_is_stored(
-        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
-        start_poller: Callable[..., PollerThread], monkeypatch: pytest.MonkeyPatch) -> None:
+    api: TestClient,
+    raw_redis: redis.Redis,
+    redis_source: dict[str, Any],
+    start_poller: Callable[..., PollerThread],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import asyncio
 
     from hippo.shared.sources.redislist import RedisListSource
@@ -252,7 +305,8 @@ def test_a_poll_slower_than_the_lease_keeps_its_lease_and_is_stored(
 
     monkeypatch.setattr(RedisListSource, "fetch", slow_fetch)
     start_poller(HIPPO_QUEUE_LEASE_S="1")
-    wait_until(lambda: len(task_data(raw_redis, queue_id)) == 3, timeout_s=15,
-               what="the slow poll's tasks")
+    wait_until(
+        lambda: len(task_data(raw_redis, queue_id)) == 3, timeout_s=15, what="the slow poll's tasks"
+    )
     assert sorted(task_data(raw_redis, queue_id)) == ["a", "b", "c"]
     assert "last_error" not in queue_fields(raw_redis, queue_id)

@@ -31,8 +31,9 @@ def database(request: pytest.FixtureRequest) -> Iterator[tuple[Any, str, str]]:
     table = f"hippo_src_{uuid.uuid4().hex[:10]}"
     stamp = "TIMESTAMP" if request.param == "postgresql" else "DATETIME"
     with conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE {table} (id INTEGER, name VARCHAR(40), price DECIMAL(8,2), "
-                    f"made {stamp})")
+        cur.execute(
+            f"CREATE TABLE {table} (id INTEGER, name VARCHAR(40), price DECIMAL(8,2), made {stamp})"
+        )
     url = POSTGRES_URL if request.param == "postgresql" else MYSQL_URL
     yield conn, url, table
     with conn.cursor() as cur:
@@ -44,25 +45,40 @@ def _insert(conn: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
         cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s, %s)", rows)
 
 
-def _request(url: str, table: str, watermark: Any, limit: int = 100,
-             filter_val: str = "") -> PollRequest:
-    return PollRequest("q", {"conn_string": url, "query": f"SELECT * FROM {table};",
-                             "filter_field": "id", "filter_val": filter_val},
-                       limit, watermark, 0.0, 0.0)
+def _request(
+    url: str, table: str, watermark: Any, limit: int = 100, filter_val: str = ""
+) -> PollRequest:
+    return PollRequest(
+        "q",
+        {
+            "conn_string": url,
+            "query": f"SELECT * FROM {table};",
+            "filter_field": "id",
+            "filter_val": filter_val,
+        },
+        limit,
+        watermark,
+        0.0,
+        0.0,
+    )
 
 
 def test_rows_come_in_filter_order_as_json_with_dates_and_decimals_as_strings(
-        database: tuple[Any, str, str]) -> None:
+    database: tuple[Any, str, str],
+) -> None:
     conn, url, table = database
     _insert(conn, table, [(2, "b", "2.50", "2024-01-02 03:04:05"), (1, "a", None, None)])
     fetched = SqlQuerySource().fetch(_request(url, table, None))
     assert [json.loads(i.data) for i in fetched.items] == [
-        [1, "a", None, None], [2, "b", "2.50", "2024-01-02 03:04:05"]]
+        [1, "a", None, None],
+        [2, "b", "2.50", "2024-01-02 03:04:05"],
+    ]
     assert fetched.watermark["value"] == 2
 
 
 def test_rows_without_a_filter_value_are_skipped_and_the_watermark_moves_on(
-        database: tuple[Any, str, str]) -> None:
+    database: tuple[Any, str, str],
+) -> None:
     conn, url, table = database
     _insert(conn, table, [(None, "no id", None, None), (1, "a", None, None)])
     source = SqlQuerySource()
@@ -75,7 +91,8 @@ def test_rows_without_a_filter_value_are_skipped_and_the_watermark_moves_on(
 
 
 def test_filter_val_and_watermark_are_bound_and_rows_sharing_a_value_are_not_split(
-        database: tuple[Any, str, str]) -> None:
+    database: tuple[Any, str, str],
+) -> None:
     conn, url, table = database
     _insert(conn, table, [(i // 2, f"n{i}", "1", None) for i in range(10)])  # ids 0,0,1,1,...
     source = SqlQuerySource()
@@ -90,7 +107,7 @@ def test_filter_val_and_watermark_are_bound_and_rows_sharing_a_value_are_not_spl
     hostile = _request(url, table, None, filter_val="0 OR 1=1; DROP TABLE x")
     try:  # bound as a value: PostgreSQL refuses it as an integer, MySQL casts it to 0
         assert len(source.fetch(hostile).items) == 8  # `OR 1=1` would have given all 10
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         assert "invalid input syntax" in str(e)
     with conn.cursor() as cur:
         cur.execute(f"SELECT COUNT(*) FROM {table}")
@@ -98,34 +115,60 @@ def test_filter_val_and_watermark_are_bound_and_rows_sharing_a_value_are_not_spl
 
 
 def test_sql_queue_makes_tasks_and_stores_the_watermark_with_them(
-        api: TestClient, raw_redis: redis.Redis, database: tuple[Any, str, str],
-        start_poller: Callable[..., PollerThread]) -> None:
+    api: TestClient,
+    raw_redis: redis.Redis,
+    database: tuple[Any, str, str],
+    start_poller: Callable[..., PollerThread],
+) -> None:
     conn, url, table = database
     _insert(conn, table, [(i, f"n{i}", "1.00", None) for i in range(1, 6)])
-    queue_id = create_queue(api, "sqlquery", {"conn_string": url, "query": f"SELECT id, name "
-                                              f"FROM {table} WHERE name LIKE 'n%'",
-                                              "filter_field": "id"})
+    queue_id = create_queue(
+        api,
+        "sqlquery",
+        {
+            "conn_string": url,
+            "query": f"SELECT id, name FROM {table} WHERE name LIKE 'n%'",
+            "filter_field": "id",
+        },
+    )
     start_poller()
     wait_until(lambda: len(task_data(raw_redis, queue_id)) == 5, what="5 tasks")
     _insert(conn, table, [(6, "n6", "1.00", None)])
     wait_until(lambda: len(task_data(raw_redis, queue_id)) == 6, what="the 6th")
     assert [json.loads(d) for d in task_data(raw_redis, queue_id)] == [
-        [i, f"n{i}"] for i in range(1, 7)]
+        [i, f"n{i}"] for i in range(1, 7)
+    ]
     assert json.loads(queue_fields(raw_redis, queue_id)["poll_watermark"])["value"] == 6
 
 
 def test_bad_query_and_bad_password_are_recorded_masked(
-        api: TestClient, raw_redis: redis.Redis, postgres: Any,
-        start_poller: Callable[..., PollerThread]) -> None:
-    bad_query = create_queue(api, "sqlquery", {"conn_string": POSTGRES_URL,
-                                               "query": "SELECT * FROM no_such_table_hippo",
-                                               "filter_field": "id"})
-    bad_host = create_queue(api, "sqlquery", {
-        "conn_string": "jdbc:postgresql://someone:s3cret-pw@127.0.0.1:1/test",
-        "query": "SELECT 1 AS id", "filter_field": "id"})
+    api: TestClient,
+    raw_redis: redis.Redis,
+    postgres: Any,
+    start_poller: Callable[..., PollerThread],
+) -> None:
+    bad_query = create_queue(
+        api,
+        "sqlquery",
+        {
+            "conn_string": POSTGRES_URL,
+            "query": "SELECT * FROM no_such_table_hippo",
+            "filter_field": "id",
+        },
+    )
+    bad_host = create_queue(
+        api,
+        "sqlquery",
+        {
+            "conn_string": "jdbc:postgresql://someone:s3cret-pw@127.0.0.1:1/test",
+            "query": "SELECT 1 AS id",
+            "filter_field": "id",
+        },
+    )
     start_poller()
     for queue_id in (bad_query, bad_host):
-        wait_until(lambda q=queue_id: "last_error" in queue_fields(raw_redis, q),
-                   what=f"{queue_id} error")
+        wait_until(
+            lambda q=queue_id: "last_error" in queue_fields(raw_redis, q), what=f"{queue_id} error"
+        )
     assert "no_such_table_hippo" in queue_fields(raw_redis, bad_query)["last_error"]
     assert "s3cret-pw" not in queue_fields(raw_redis, bad_host)["last_error"]

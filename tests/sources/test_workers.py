@@ -29,17 +29,30 @@ class Workers:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self, **env: str) -> subprocess.Popen[bytes]:
-        full_env = {**os.environ, "HIPPO_REDIS_URL": self.redis_url,
-                    "OBSERVE_REDIS_URL": self.redis_url, "HIPPO_QUEUE_LEASE_S": "2",
-                    "HIPPO_POLL_IDLE_S": "0.05", "HIPPO_POLL_MAX_ITEMS": "20",
-                    "PYTHONPATH": str(ROOT), **env}
-        process = subprocess.Popen([sys.executable, "-m", "tests.sources.polling_worker"],
-                                   cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE)
+        full_env = {
+            **os.environ,
+            "HIPPO_REDIS_URL": self.redis_url,
+            "OBSERVE_REDIS_URL": self.redis_url,
+            "HIPPO_QUEUE_LEASE_S": "2",
+            "HIPPO_POLL_IDLE_S": "0.05",
+            "HIPPO_POLL_MAX_ITEMS": "20",
+            "PYTHONPATH": str(ROOT),
+            **env,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.sources.polling_worker"],
+            cwd=ROOT,
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         self.processes.append(process)
         observe = redis.Redis.from_url(self.redis_url)
-        wait_until(lambda: observe.exists(f"observe:ready:{process.pid}"), 20,
-                   f"worker {process.pid} started")
+        wait_until(
+            lambda: observe.exists(f"observe:ready:{process.pid}"),
+            20,
+            f"worker {process.pid} started",
+        )
         return process
 
     def stop_all(self) -> None:
@@ -64,22 +77,24 @@ def workers(redis_url: str) -> Iterator[Workers]:
 
 
 def _polls(raw_redis: redis.Redis) -> collections.Counter[str]:
-    return collections.Counter({k.decode(): int(v)
-                                for k, v in raw_redis.hgetall("observe:polls").items()})
+    return collections.Counter(
+        {k.decode(): int(v) for k, v in raw_redis.hgetall("observe:polls").items()}
+    )
 
 
-def _make_queues(api: TestClient, redis_source: dict[str, Any], count: int,
-                 items: int) -> tuple[redis.Redis, list[str], dict[str, list[str]]]:
-    source = redis.Redis(host=redis_source["host"], port=redis_source["port"],
-                         db=redis_source["db"])
+def _make_queues(
+    api: TestClient, redis_source: dict[str, Any], count: int, items: int
+) -> tuple[redis.Redis, list[str], dict[str, list[str]]]:
+    source = redis.Redis(
+        host=redis_source["host"], port=redis_source["port"], db=redis_source["db"]
+    )
     queue_ids, expected = [], {}
     for n in range(count):
         name = f"{redis_source['name']}-{n}"
         values = [f"{n}-{i}" for i in range(items)]
         if values:
             source.lpush(name, *values)
-        queue_id = create_queue(api, "redis", {**redis_source, "name": name},
-                                frequency_seconds=0.1)
+        queue_id = create_queue(api, "redis", {**redis_source, "name": name}, frequency_seconds=0.1)
         queue_ids.append(queue_id)
         expected[queue_id] = values
     return source, queue_ids, expected
@@ -91,12 +106,15 @@ def _all_stored_once(raw_redis: redis.Redis, expected: dict[str, list[str]]) -> 
 
 @pytest.mark.slow
 def test_three_workers_twenty_queues_one_poller_per_queue_and_a_late_worker_shares(
-        api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
-        workers: Workers) -> None:
+    api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any], workers: Workers
+) -> None:
     source, queue_ids, expected = _make_queues(api, redis_source, 20, 200)
     first = [workers.start(), workers.start()]
-    wait_until(lambda: sum(len(task_data(raw_redis, q)) for q in queue_ids) >= 1000, 60,
-               what="1000 tasks from two workers")
+    wait_until(
+        lambda: sum(len(task_data(raw_redis, q)) for q in queue_ids) >= 1000,
+        60,
+        what="1000 tasks from two workers",
+    )
     before = _polls(raw_redis)
     late = workers.start()
     wait_until(lambda: _all_stored_once(raw_redis, expected), 90, what="every item stored")
@@ -116,15 +134,21 @@ def test_three_workers_twenty_queues_one_poller_per_queue_and_a_late_worker_shar
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", ["store", "ack"])
 def test_sigkill_mid_poll_loses_no_item_and_duplicates_none(
-        phase: str, api: TestClient, raw_redis: redis.Redis, redis_source: dict[str, Any],
-        workers: Workers) -> None:
+    phase: str,
+    api: TestClient,
+    raw_redis: redis.Redis,
+    redis_source: dict[str, Any],
+    workers: Workers,
+) -> None:
     # The victim stops just before storing (or just after storing, before removing the
     # items from the source) and is killed there; a second worker takes over the queues.
-    victim = workers.start(**{"STORE_DELAY_S" if phase == "store" else "ACK_DELAY_S": "60"},
-                           HIPPO_POLL_CONCURRENCY="4")
+    victim = workers.start(
+        **{"STORE_DELAY_S" if phase == "store" else "ACK_DELAY_S": "60"}, HIPPO_POLL_CONCURRENCY="4"
+    )
     source, queue_ids, expected = _make_queues(api, redis_source, 4, 50)
-    wait_until(lambda: raw_redis.exists(f"observe:in-{phase}:{victim.pid}"), 20,
-               what=f"victim in {phase}")
+    wait_until(
+        lambda: raw_redis.exists(f"observe:in-{phase}:{victim.pid}"), 20, what=f"victim in {phase}"
+    )
     victim.send_signal(signal.SIGKILL)
     victim.wait(10)
     workers.start()
@@ -132,5 +156,11 @@ def test_sigkill_mid_poll_loses_no_item_and_duplicates_none(
     for queue_id, values in expected.items():
         data = task_data(raw_redis, queue_id)
         assert len(data) == len(set(data)) == len(values), queue_id
-    wait_until(lambda: all(source.llen(f"{redis_source['name']}-{n}:hippo:processing:{q}") == 0
-                           for n, q in enumerate(queue_ids)), 20, what="processing lists empty")
+    wait_until(
+        lambda: all(
+            source.llen(f"{redis_source['name']}-{n}:hippo:processing:{q}") == 0
+            for n, q in enumerate(queue_ids)
+        ),
+        20,
+        what="processing lists empty",
+    )

@@ -14,9 +14,16 @@ from tests.conftest import need_service, start_hippo_api
 from tests.examples import queue
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -80,4 +87,3 @@ def test_queue_is_listed_and_toggled(page: Any, hippo_url: str) -> None:
     row.locator("td.status", has_text="DISABLED").wait_for()
     status = httpx.get(f"{hippo_url}/queues/images/", headers=headers).json()["queue"]["status"]
     assert status == "DISABLED"
-

@@ -34,7 +34,10 @@ class WorkerProcess:
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hippo", "worker", "--metrics-port", str(metrics_port)],
-            env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT)
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     @property
     def pid(self) -> int:
@@ -77,8 +80,12 @@ class Cluster:
         self.redis = redis.Redis.from_url(redis_url)
 
     def start_worker(self, metrics_port: int = 0, **env: str) -> WorkerProcess:
-        full = {**FAST, "HIPPO_REDIS_URL": self.redis_url,
-                "HIPPO_MESOS_MASTER": self.devmaster.url, **env}
+        full = {
+            **FAST,
+            "HIPPO_REDIS_URL": self.redis_url,
+            "HIPPO_MESOS_MASTER": self.devmaster.url,
+            **env,
+        }
         worker = WorkerProcess(full, self.tmp / f"worker{len(self.workers)}.log", metrics_port)
         self.workers.append(worker)
         return worker
@@ -89,6 +96,7 @@ class Cluster:
 
     def leader(self, timeout_s: float = 15, after_epoch: int = 0) -> WorkerProcess:
         """The worker leading at an epoch above `after_epoch`, waiting for one."""
+
         def find() -> WorkerProcess | None:
             epoch = self.epoch()
             if epoch <= after_epoch:
@@ -121,8 +129,11 @@ def make_cluster(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Clust
     made: list[tuple[Cluster, DevMaster]] = []
 
     def make(**overrides: Any) -> Cluster:
-        options: dict[str, Any] = {"agents": 2, "update_retry_s": 1.0,
-                                   "remove_work_dir_on_stop": True}
+        options: dict[str, Any] = {
+            "agents": 2,
+            "update_retry_s": 1.0,
+            "remove_work_dir_on_stop": True,
+        }
         options.update(overrides)
         dev = DevMaster(MasterConfig(**options)).start()
         cluster = Cluster(redis_url, dev, tmp_path)

@@ -27,22 +27,42 @@ def create_tasks(client: redis.Redis, count: int) -> None:
     from hippo.shared import scripts
 
     keys = Keys("hippo:")
-    spec = json.dumps({"container": {"docker": {"image": "alpine"}}, "cpus": 0.01, "mem": 1,
-                       "cmd": "true", "system_retries": 2, "task_retries": 0,
-                       "max_concurrent": 1})
+    spec = json.dumps(
+        {
+            "container": {"docker": {"image": "alpine"}},
+            "cpus": 0.01,
+            "mem": 1,
+            "cmd": "true",
+            "system_retries": 2,
+            "task_retries": 0,
+            "max_concurrent": 1,
+        }
+    )
     script = client.register_script(scripts.CREATE_TASKS)
     pipe = client.pipeline(transaction=False)
     now = time.time()
     for n in range(count):
         task_id = f"job{n}"
         mid = f"{task_id}.{uuid.uuid4()}"
-        status = {"id": task_id, "mesos_id": mid, "queue_id": None, "mesos_state": WAITING,
-                  "task_retries_left": 0, "system_retries_left": 2, "agent_id": None,
-                  "agent_hostname": None, "created_tstamp": now, "updated_tstamp": now,
-                  "started_tstamp": None, "finished_tstamp": None, "status_message": None,
-                  "status_reason": None, "previous_mesos_id": None, "kill_requested": False}
-        script(args=[keys.prefix, "", 60, mid, task_id, "", spec, json.dumps(status)],
-               client=pipe)
+        status = {
+            "id": task_id,
+            "mesos_id": mid,
+            "queue_id": None,
+            "mesos_state": WAITING,
+            "task_retries_left": 0,
+            "system_retries_left": 2,
+            "agent_id": None,
+            "agent_hostname": None,
+            "created_tstamp": now,
+            "updated_tstamp": now,
+            "started_tstamp": None,
+            "finished_tstamp": None,
+            "status_message": None,
+            "status_reason": None,
+            "previous_mesos_id": None,
+            "kill_requested": False,
+        }
+        script(args=[keys.prefix, "", 60, mid, task_id, "", spec, json.dumps(status)], client=pipe)
     pipe.execute()
 
 
@@ -54,8 +74,7 @@ def states(client: redis.Redis) -> Counter[str]:
 
 
 @pytest.mark.slow
-def test_sigkill_of_the_leader_while_500_tasks_launch(
-        make_cluster: Callable[..., Cluster]) -> None:
+def test_sigkill_of_the_leader_while_500_tasks_launch(make_cluster: Callable[..., Cluster]) -> None:
     cluster = make_cluster(agents=10, cpus=100, mem_mb=100_000, simulate_s=4)
     env = {"HIPPO_LOCK_EXPIRE_S": str(LOCK_EXPIRE_S), "HIPPO_ROUND_MAX_TASKS": "60"}
     for _ in range(3):
@@ -89,8 +108,9 @@ def test_sigkill_of_the_leader_while_500_tasks_launch(
     s = states(r)
     # None lost: each task id finished exactly once; the only other runs are claims the
     # dead leader never sent, which Mesos did not know (lost, then retried).
-    finished_ids = Counter(m.decode().split(".")[0]
-                           for m in r.zrange("hippo:tasks:state:TASK_FINISHED", 0, -1))
+    finished_ids = Counter(
+        m.decode().split(".")[0] for m in r.zrange("hippo:tasks:state:TASK_FINISHED", 0, -1)
+    )
     assert len(finished_ids) == COUNT and set(finished_ids.values()) == {1}
     assert set(s) <= {"TASK_FINISHED", "TASK_LOST", WAITING}, s
     assert s[WAITING] == 0

@@ -28,20 +28,21 @@ def _run(redis_url: str, scenario: Any) -> Any:
     return asyncio.run(main())
 
 
-async def _claimed_task(store: Store, leader: LeaderStore, client: Any, **fields: Any
-                        ) -> tuple[str, int]:
+async def _claimed_task(
+    store: Store, leader: LeaderStore, client: Any, **fields: Any
+) -> tuple[str, int]:
     record, _ = await store.create_task(parse_task(task(**fields)), now=1.0)
     mesos_id = json.loads(record)["mesos_id"]
     await client.set("hippo:lock:test", "me")
     epoch = await leader.take_epoch("hippo:lock:test", "me")
     assert epoch
-    assert await leader.claim(epoch, 2.0, [Claim(mesos_id, "S1", "host1", 10, None)]) == [
-        mesos_id]
+    assert await leader.claim(epoch, 2.0, [Claim(mesos_id, "S1", "host1", 10, None)]) == [mesos_id]
     return mesos_id, epoch
 
 
 def test_a_refused_accept_puts_its_tasks_back_to_waiting(
-        redis_url: str, raw_redis: redis.Redis) -> None:
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
     async def scenario(store: Store, leader: LeaderStore, client: Any) -> dict[str, Any]:
         mesos_id, epoch = await _claimed_task(store, leader, client, id="t", system_retries=0)
         assert await leader.unclaim(epoch, 3.0, [mesos_id]) == 1
@@ -94,12 +95,16 @@ def test_launchable_takes_each_id_up_to_its_free_slots_oldest_first(redis_url: s
         for n in range(4):
             for task_id, cap in (("a", 2), ("b", 10)):
                 record, _ = await store.create_task(
-                    parse_task(task(id=task_id, max_concurrent=cap)), now=float(n))
+                    parse_task(task(id=task_id, max_concurrent=cap)), now=float(n)
+                )
                 made.append(json.loads(record)["mesos_id"])
         launchable = [mid for mid, _ in (await leader.launchable(1000, 10_000))[0]]
         # a: its 2 oldest runs (cap 2, none active); b: all 4; in creation order
-        assert launchable == [m for m in made if m.startswith("b.")
-                              or m in [x for x in made if x.startswith("a.")][:2]]
+        assert launchable == [
+            m
+            for m in made
+            if m.startswith("b.") or m in [x for x in made if x.startswith("a.")][:2]
+        ]
         return launchable
 
     assert len(_run(redis_url, scenario)) == 6

@@ -25,59 +25,85 @@ def offer(n: int, cpus: float = 4, mem: float = 4096, **attributes: str) -> Offe
     return OfferView(f"O{n}", f"S{n}", f"host{n}", attributes, cpus, mem)
 
 
-def task(n: int, cpus: float = 1, mem: float = 128, task_id: str | None = None,
-         rules: tuple[list[str], ...] = (), cap: int | None = 10, queue: str | None = None,
-         queue_cap: int | None = None) -> Candidate:
-    return Candidate(f"t{n}", task_id or f"id{n}", queue, cpus, mem,
-                     tuple(Rule.parse(r) for r in rules), cap, queue_cap)
+def task(
+    n: int,
+    cpus: float = 1,
+    mem: float = 128,
+    task_id: str | None = None,
+    rules: tuple[list[str], ...] = (),
+    cap: int | None = 10,
+    queue: str | None = None,
+    queue_cap: int | None = None,
+) -> Candidate:
+    return Candidate(
+        f"t{n}",
+        task_id or f"id{n}",
+        queue,
+        cpus,
+        mem,
+        tuple(Rule.parse(r) for r in rules),
+        cap,
+        queue_cap,
+    )
 
 
 RACK1 = Place("host1", {"rack": "r1", "size": "2"})
 
 
-@pytest.mark.parametrize("rule, place, placed, holds", [
-    (["hostname", "CLUSTER", "host1"], RACK1, [], True),
-    (["hostname", "CLUSTER", "host2"], RACK1, [], False),
-    (["rack", "EQUAL", "r1"], RACK1, [], True),
-    (["rack", "EQUAL", "r2"], RACK1, [], False),
-    (["rack", "UNEQUAL", "r1"], RACK1, [], False),
-    (["rack", "UNEQUAL", "r2"], RACK1, [], True),
-    (["zone", "UNEQUAL", "a"], RACK1, [], True),  # no such attribute: not equal
-    (["zone", "EQUAL", "a"], RACK1, [], False),
-    (["size", "IS", "2"], RACK1, [], True),
-    (["size", "IS", "2.0"], RACK1, [], True),  # scalars compare as numbers
-    (["size", "IS", "3"], RACK1, [], False),
-    (["rack", "LIKE", "r[0-9]"], RACK1, [], True),
-    (["rack", "LIKE", "r"], RACK1, [], False),  # the whole value must match
-    (["rack", "UNLIKE", "r[0-9]"], RACK1, [], False),
-    (["zone", "UNLIKE", "a"], RACK1, [], True),
-    (["hostname", "UNIQUE"], RACK1, [], True),
-    (["hostname", "UNIQUE"], RACK1, [Place("host1")], False),
-    (["hostname", "UNIQUE"], RACK1, [Place("host2")], True),
-    (["@hostname", "UNIQUE"], RACK1, [Place("host1")], False),
-    (["rack", "MAX_PER", "2"], RACK1, [Place("h", {"rack": "r1"})], True),
-    (["rack", "MAX_PER", "2"], RACK1, [Place("h", {"rack": "r1"})] * 2, False),
-    (["rack", "GROUP_BY"], RACK1, [Place("h", {"rack": "r1"})], False),  # r1 used, r2 known
-    (["rack", "GROUP_BY"], RACK1, [Place("h", {"rack": "r2"})], True),
-    (["rack", "GROUP_BY", "3"], RACK1,
-     [Place("h", {"rack": "r2"}), Place("h", {"rack": "r1"})], False),  # a third group first
-])
-def test_constraint_semantics(rule: list[str], place: Place, placed: list[Place],
-                              holds: bool) -> None:
+@pytest.mark.parametrize(
+    "rule, place, placed, holds",
+    [
+        (["hostname", "CLUSTER", "host1"], RACK1, [], True),
+        (["hostname", "CLUSTER", "host2"], RACK1, [], False),
+        (["rack", "EQUAL", "r1"], RACK1, [], True),
+        (["rack", "EQUAL", "r2"], RACK1, [], False),
+        (["rack", "UNEQUAL", "r1"], RACK1, [], False),
+        (["rack", "UNEQUAL", "r2"], RACK1, [], True),
+        (["zone", "UNEQUAL", "a"], RACK1, [], True),  # no such attribute: not equal
+        (["zone", "EQUAL", "a"], RACK1, [], False),
+        (["size", "IS", "2"], RACK1, [], True),
+        (["size", "IS", "2.0"], RACK1, [], True),  # scalars compare as numbers
+        (["size", "IS", "3"], RACK1, [], False),
+        (["rack", "LIKE", "r[0-9]"], RACK1, [], True),
+        (["rack", "LIKE", "r"], RACK1, [], False),  # the whole value must match
+        (["rack", "UNLIKE", "r[0-9]"], RACK1, [], False),
+        (["zone", "UNLIKE", "a"], RACK1, [], True),
+        (["hostname", "UNIQUE"], RACK1, [], True),
+        (["hostname", "UNIQUE"], RACK1, [Place("host1")], False),
+        (["hostname", "UNIQUE"], RACK1, [Place("host2")], True),
+        (["@hostname", "UNIQUE"], RACK1, [Place("host1")], False),
+        (["rack", "MAX_PER", "2"], RACK1, [Place("h", {"rack": "r1"})], True),
+        (["rack", "MAX_PER", "2"], RACK1, [Place("h", {"rack": "r1"})] * 2, False),
+        (["rack", "GROUP_BY"], RACK1, [Place("h", {"rack": "r1"})], False),  # r1 used, r2 known
+        (["rack", "GROUP_BY"], RACK1, [Place("h", {"rack": "r2"})], True),
+        (
+            ["rack", "GROUP_BY", "3"],
+            RACK1,
+            [Place("h", {"rack": "r2"}), Place("h", {"rack": "r1"})],
+            False,
+        ),  # a third group first
+    ],
+)
+def test_constraint_semantics(
+    rule: list[str], place: Place, placed: list[Place], holds: bool
+) -> None:
     assert rule_holds(Rule.parse(rule), place, placed, known_values=["r1", "r2"]) is holds
 
 
 def test_attributes_are_compared_as_text() -> None:
-    assert attribute_values([
-        {"name": "rack", "type": "TEXT", "text": {"value": "r1"}},
-        {"name": "n", "type": "SCALAR", "scalar": {"value": 2.0}},
-        {"name": "f", "type": "SCALAR", "scalar": {"value": 2.5}},
-    ]) == {"rack": "r1", "n": "2", "f": "2.5"}
+    assert attribute_values(
+        [
+            {"name": "rack", "type": "TEXT", "text": {"value": "r1"}},
+            {"name": "n", "type": "SCALAR", "scalar": {"value": 2.0}},
+            {"name": "f", "type": "SCALAR", "scalar": {"value": 2.5}},
+        ]
+    ) == {"rack": "r1", "n": "2", "f": "2.5"}
 
 
 def test_tasks_are_taken_in_order_and_skipped_when_too_big() -> None:
-    pairs = match_offers([task(1, cpus=3), task(2, cpus=3), task(3, cpus=1)],
-                         [offer(1, cpus=4)], MatchState())
+    pairs = match_offers(
+        [task(1, cpus=3), task(2, cpus=3), task(3, cpus=1)], [offer(1, cpus=4)], MatchState()
+    )
     assert [(t.mesos_id, o.id) for t, o in pairs] == [("t1", "O1"), ("t3", "O1")]
 
 
@@ -92,15 +118,17 @@ def test_tasks_spread_to_the_offer_with_most_cpus_left() -> None:
 
 def test_max_concurrent_per_task_id_counts_active_and_this_round() -> None:
     state = MatchState(active_by_id={"same": 1})
-    pairs = match_offers([task(n, task_id="same", cap=3) for n in range(5)],
-                         [offer(1, cpus=100)], state)
+    pairs = match_offers(
+        [task(n, task_id="same", cap=3) for n in range(5)], [offer(1, cpus=100)], state
+    )
     assert len(pairs) == 2
 
 
 def test_queue_max_concurrent_holds() -> None:
     state = MatchState(active_by_queue={"q": 9})
-    pairs = match_offers([task(n, queue="q", queue_cap=10, cap=None) for n in range(5)],
-                         [offer(1, cpus=100)], state)
+    pairs = match_offers(
+        [task(n, queue="q", queue_cap=10, cap=None) for n in range(5)], [offer(1, cpus=100)], state
+    )
     assert len(pairs) == 1
 
 
@@ -111,75 +139,106 @@ def test_unique_hostname_within_one_round() -> None:
 
 
 def test_cluster_constraint_picks_the_right_host() -> None:
-    pairs = match_offers([task(1, rules=(["rack", "EQUAL", "b"],))],
-                         [offer(1, rack="a"), offer(2, rack="b")], MatchState())
+    pairs = match_offers(
+        [task(1, rules=(["rack", "EQUAL", "b"],))],
+        [offer(1, rack="a"), offer(2, rack="b")],
+        MatchState(),
+    )
     assert [o.id for _, o in pairs] == ["O2"]
 
 
 def test_group_by_balances_over_racks() -> None:
     tasks = [task(n, task_id="g", rules=(["rack", "GROUP_BY"],), cap=None) for n in range(4)]
-    pairs = match_offers(tasks, [offer(1, cpus=100, rack="a"), offer(2, cpus=1, rack="b"),
-                                 offer(3, cpus=100, rack="b")], MatchState())
+    pairs = match_offers(
+        tasks,
+        [offer(1, cpus=100, rack="a"), offer(2, cpus=1, rack="b"), offer(3, cpus=100, rack="b")],
+        MatchState(),
+    )
     racks = [o.attributes["rack"] for _, o in pairs]
     assert racks.count("a") == 2 and racks.count("b") == 2
 
 
-@pytest.mark.parametrize("state, reason, budget", [
-    ("TASK_FINISHED", None, None),
-    ("TASK_KILLED", None, None),
-    ("TASK_FAILED", None, "task"),
-    ("TASK_FAILED", "REASON_COMMAND_EXECUTOR_FAILED", "task"),
-    ("TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", "system"),
-    ("TASK_LOST", "REASON_RECONCILIATION", "system"),
-    ("TASK_DROPPED", None, "system"),
-    ("TASK_ERROR", "REASON_TASK_INVALID", "system"),
-    ("TASK_GONE", None, "system"),
-    ("TASK_GONE_BY_OPERATOR", None, "system"),
-    ("TASK_RUNNING", None, None),
-    ("TASK_UNREACHABLE", None, None),  # not terminal: it may come back
-])
+@pytest.mark.parametrize(
+    "state, reason, budget",
+    [
+        ("TASK_FINISHED", None, None),
+        ("TASK_KILLED", None, None),
+        ("TASK_FAILED", None, "task"),
+        ("TASK_FAILED", "REASON_COMMAND_EXECUTOR_FAILED", "task"),
+        ("TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", "system"),
+        ("TASK_LOST", "REASON_RECONCILIATION", "system"),
+        ("TASK_DROPPED", None, "system"),
+        ("TASK_ERROR", "REASON_TASK_INVALID", "system"),
+        ("TASK_GONE", None, "system"),
+        ("TASK_GONE_BY_OPERATOR", None, "system"),
+        ("TASK_RUNNING", None, None),
+        ("TASK_UNREACHABLE", None, None),  # not terminal: it may come back
+    ],
+)
 def test_retry_budget(state: str, reason: str | None, budget: str | None) -> None:
     assert retry_budget(state, reason) == budget
 
 
-SPEC = {"container": {"docker": {"image": "alpine", "network": "USER", "networkName": "blue"},
-                      "volumes": [{"containerPath": "/data", "hostPath": "/srv", "mode": "RO"}]},
-        "cpus": 0.5, "mem": 64, "cmd": "echo $HIPPO_DATA", "env": {"A": "1"}}
+SPEC = {
+    "container": {
+        "docker": {"image": "alpine", "network": "USER", "networkName": "blue"},
+        "volumes": [{"containerPath": "/data", "hostPath": "/srv", "mode": "RO"}],
+    },
+    "cpus": 0.5,
+    "mem": 64,
+    "cmd": "echo $HIPPO_DATA",
+    "env": {"A": "1"},
+}
 
 
 def test_task_info_has_docker_resources_command_and_env() -> None:
-    info = build_task_info(mesos_id="x.1", task_id="x", spec={**SPEC, "data": "hi"},
-                           agent_id="S1", role="*")
+    info = build_task_info(
+        mesos_id="x.1", task_id="x", spec={**SPEC, "data": "hi"}, agent_id="S1", role="*"
+    )
     assert info["task_id"] == {"value": "x.1"} and info["agent_id"] == {"value": "S1"}
     assert info["container"]["docker"]["network"] == "USER"
     assert info["container"]["network_infos"] == [{"name": "blue"}]
-    assert info["container"]["volumes"] == [{"container_path": "/data", "mode": "RO",
-                                             "host_path": "/srv"}]
+    assert info["container"]["volumes"] == [
+        {"container_path": "/data", "mode": "RO", "host_path": "/srv"}
+    ]
     assert {r["name"]: r["scalar"]["value"] for r in info["resources"]} == {"cpus": 0.5, "mem": 64}
     assert info["command"]["shell"] is True and info["command"]["value"] == "echo $HIPPO_DATA"
     env = {v["name"]: v["value"] for v in info["command"]["environment"]["variables"]}
-    assert env == {"HIPPO_TASK_NAME": "x", "HIPPO_DATA": "hi",
-                   "HIPPO_DATA_BASE64": base64.b64encode(b"hi").decode(), "A": "1"}
+    assert env == {
+        "HIPPO_TASK_NAME": "x",
+        "HIPPO_DATA": "hi",
+        "HIPPO_DATA_BASE64": base64.b64encode(b"hi").decode(),
+        "A": "1",
+    }
 
 
 def test_task_env_data_is_empty_without_data_and_env_wins() -> None:
-    info = build_task_info(mesos_id="x.1", task_id="x",
-                           spec={**SPEC, "env": {"HIPPO_DATA": "from-queue"}}, agent_id="S1",
-                           role=None)
+    info = build_task_info(
+        mesos_id="x.1",
+        task_id="x",
+        spec={**SPEC, "env": {"HIPPO_DATA": "from-queue"}},
+        agent_id="S1",
+        role=None,
+    )
     env = {v["name"]: v["value"] for v in info["command"]["environment"]["variables"]}
     assert env["HIPPO_DATA"] == "from-queue" and env["HIPPO_DATA_BASE64"] == ""
 
 
-@pytest.mark.parametrize("spec_extra, queue_id, cap", [
-    ({}, None, 10),
-    ({"max_concurrent": 3}, None, 3),
-    ({}, "q", None),
-    ({"max_concurrent": 2}, "q", 2),
-])
-def test_waiting_task_caps(spec_extra: dict[str, int], queue_id: str | None,
-                           cap: int | None) -> None:
+@pytest.mark.parametrize(
+    "spec_extra, queue_id, cap",
+    [
+        ({}, None, 10),
+        ({"max_concurrent": 3}, None, 3),
+        ({}, "q", None),
+        ({"max_concurrent": 2}, "q", 2),
+    ],
+)
+def test_waiting_task_caps(
+    spec_extra: dict[str, int], queue_id: str | None, cap: int | None
+) -> None:
     import json
 
-    w = parse_waiting("x.1", json.dumps({**SPEC, **spec_extra}),
-                      json.dumps({"id": "x", "queue_id": queue_id}))
+    w = parse_waiting(
+        "x.1", json.dumps({**SPEC, **spec_extra}), json.dumps({"id": "x", "queue_id": queue_id})
+    )
     assert w.candidate.max_concurrent == cap and w.candidate.queue_id == queue_id

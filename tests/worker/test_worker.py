@@ -39,13 +39,18 @@ def state_of(api: TestClient, mesos_id: str) -> str:
 
 
 def test_tasks_from_the_api_run_and_finish_with_their_env(
-        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    make_cluster: Callable[..., Cluster], api: TestClient
+) -> None:
     cluster = make_cluster()
     cluster.start_worker()
     cluster.start_worker()
     cluster.leader()
-    ok = post_task(api, 'test "$HIPPO_TASK_NAME" = hello && test "$GREETING" = hi '
-                   '&& test -z "$HIPPO_DATA"', id="hello", env={"GREETING": "hi"})
+    ok = post_task(
+        api,
+        'test "$HIPPO_TASK_NAME" = hello && test "$GREETING" = hi && test -z "$HIPPO_DATA"',
+        id="hello",
+        env={"GREETING": "hi"},
+    )
     bad = post_task(api, "exit 3", id="bad")
     wait_until(lambda: state_of(api, ok["mesos_id"]) == "TASK_FINISHED", 20, "hello finished")
     record = api.get(f"/tasks/{ok['mesos_id']}/").json()
@@ -55,7 +60,8 @@ def test_tasks_from_the_api_run_and_finish_with_their_env(
 
 
 def test_failed_task_is_retried_task_retries_times(
-        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    make_cluster: Callable[..., Cluster], api: TestClient
+) -> None:
     cluster = make_cluster()
     cluster.start_worker()
     cluster.leader()
@@ -76,7 +82,8 @@ def test_failed_task_is_retried_task_retries_times(
 
 
 def test_lost_task_spends_system_retries(
-        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    make_cluster: Callable[..., Cluster], api: TestClient
+) -> None:
     cluster = make_cluster(agents=1)
     cluster.start_worker()
     cluster.leader()
@@ -94,7 +101,8 @@ def test_lost_task_spends_system_retries(
 
 
 def test_kill_reaches_mesos_and_is_not_retried(
-        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    make_cluster: Callable[..., Cluster], api: TestClient
+) -> None:
     cluster = make_cluster(kill_grace_s=0.5)
     cluster.start_worker()
     cluster.leader()
@@ -108,7 +116,8 @@ def test_kill_reaches_mesos_and_is_not_retried(
 
 
 def test_a_waiting_task_killed_is_never_launched(
-        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    make_cluster: Callable[..., Cluster], api: TestClient
+) -> None:
     cluster = make_cluster(agents=1, cpus=1)
     cluster.start_worker()
     cluster.leader()
@@ -134,8 +143,11 @@ def test_max_concurrent_holds(make_cluster: Callable[..., Cluster], api: TestCli
 
     def all_finished() -> bool:
         nonlocal most
-        running = [t for t in cluster.mesos_tasks()
-                   if t["id"].startswith("capped.") and t["state"] != "TASK_FINISHED"]
+        running = [
+            t
+            for t in cluster.mesos_tasks()
+            if t["id"].startswith("capped.") and t["state"] != "TASK_FINISHED"
+        ]
         most = max(most, len(running))
         found = runs(api, "capped")
         return len(found) == 8 and all(r["mesos_state"] == "TASK_FINISHED" for r in found)
@@ -167,7 +179,8 @@ def test_constraints_hold(make_cluster: Callable[..., Cluster], api: TestClient)
 
 
 def test_metrics_show_the_leader_and_launches(
-        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    make_cluster: Callable[..., Cluster], api: TestClient
+) -> None:
     cluster = make_cluster(simulate_s=0.1)
     port = free_port()
     cluster.start_worker(metrics_port=port)
@@ -179,8 +192,9 @@ def test_metrics_show_the_leader_and_launches(
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             return str(r.read().decode())
 
-    text = str(wait_until(lambda: "hippo_tasks_launched_total 1.0" in scrape() and scrape(),
-                          10, "metrics"))
+    text = str(
+        wait_until(lambda: "hippo_tasks_launched_total 1.0" in scrape() and scrape(), 10, "metrics")
+    )
     assert "hippo_worker_leader 1.0" in text
     assert 'hippo_status_updates_total{state="TASK_FINISHED"} 1.0' in text
     assert "hippo_launch_latency_seconds_count 1.0" in text
@@ -188,7 +202,8 @@ def test_metrics_show_the_leader_and_launches(
 
 
 def test_healthz_tells_leader_last_poll_and_redis(
-        make_cluster: Callable[..., Cluster], tmp_path: Path) -> None:
+    make_cluster: Callable[..., Cluster], tmp_path: Path
+) -> None:
     server = RedisServer(tmp_path)  # a Redis of this test's own, to stop and start
     server.start()
     cluster = make_cluster()
@@ -209,12 +224,16 @@ def test_healthz_tells_leader_last_poll_and_redis(
             return 0, {"last_poll_tstamp": None}
 
     try:
-        status, body = wait_until(lambda: (h := health(leader_port))[1]["last_poll_tstamp"] and h,
-                                  10, "a first poll")
+        status, body = wait_until(
+            lambda: (h := health(leader_port))[1]["last_poll_tstamp"] and h, 10, "a first poll"
+        )
         assert status == 200 and body["leader"] is True and body["redis_reachable"] is True
         assert abs(body["last_poll_tstamp"] - time.time()) < 30
-        status, body = wait_until(lambda: (h := health(standby_port))[1]["last_poll_tstamp"]
-                                  and h, 10, "the standby's first poll")
+        status, body = wait_until(
+            lambda: (h := health(standby_port))[1]["last_poll_tstamp"] and h,
+            10,
+            "the standby's first poll",
+        )
         assert status == 200 and body["leader"] is False
 
         server.stop()
@@ -226,7 +245,8 @@ def test_healthz_tells_leader_last_poll_and_redis(
 
 @pytest.mark.slow
 def test_sigterm_hands_leadership_over_without_waiting_for_expiry(
-        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    make_cluster: Callable[..., Cluster], api: TestClient
+) -> None:
     cluster = make_cluster(simulate_s=60)
     cluster.start_worker(HIPPO_LOCK_EXPIRE_S="10")
     cluster.start_worker(HIPPO_LOCK_EXPIRE_S="10")
@@ -244,7 +264,8 @@ def test_sigterm_hands_leadership_over_without_waiting_for_expiry(
 
 
 def test_worker_authenticates_with_principal_and_secret(
-        make_cluster: Callable[..., Cluster], api: TestClient) -> None:
+    make_cluster: Callable[..., Cluster], api: TestClient
+) -> None:
     cluster = make_cluster(credentials={"hippo-prod": "s3cret"})
     worker = cluster.start_worker(HIPPO_MESOS_PRINCIPAL="hippo-prod", HIPPO_MESOS_SECRET="s3cret")
     cluster.leader()

@@ -184,12 +184,18 @@ class MesosSchedulerClient:
     # --- calls (docs/scheduler-http-api.md, "Calls") ----------------------------
 
     async def accept(
-        self, offer_ids: Iterable[str], operations: Sequence[dict[str, Any]], refuse_s: float | None = None
+        self,
+        offer_ids: Iterable[str],
+        operations: Sequence[dict[str, Any]],
+        refuse_s: float | None = None,
     ) -> None:
         await self._call(messages.accept_call(self._fid(), offer_ids, operations, refuse_s))
 
     async def launch(
-        self, offer_ids: Iterable[str], task_infos: Sequence[dict[str, Any]], refuse_s: float | None = None
+        self,
+        offer_ids: Iterable[str],
+        task_infos: Sequence[dict[str, Any]],
+        refuse_s: float | None = None,
     ) -> None:
         """ACCEPT with one LAUNCH operation; resources left unused are declined."""
         await self.accept(offer_ids, [messages.launch_operation(task_infos)], refuse_s)
@@ -203,7 +209,9 @@ class MesosSchedulerClient:
     async def suppress(self, roles: Iterable[str] = ()) -> None:
         await self._call(messages.suppress_call(self._fid(), roles))
 
-    async def kill(self, task_id: str, agent_id: str | None = None, grace_s: float | None = None) -> None:
+    async def kill(
+        self, task_id: str, agent_id: str | None = None, grace_s: float | None = None
+    ) -> None:
         await self._call(messages.kill_call(self._fid(), task_id, agent_id, grace_s))
 
     async def acknowledge(self, agent_id: str, task_id: str, uuid: str) -> None:
@@ -345,7 +353,9 @@ class MesosSchedulerClient:
                         if isinstance(event, Error):
                             raise framework_error(event.message)
                         # Any event proves the stream alive, not only HEARTBEAT.
-                        deadline.reschedule(loop.time() + self._heartbeat_misses * self._heartbeat_s)
+                        deadline.reschedule(
+                            loop.time() + self._heartbeat_misses * self._heartbeat_s
+                        )
         except TimeoutError:
             return (
                 f"no event from {url} for {self._heartbeat_misses} heartbeat intervals:"
@@ -363,5 +373,7 @@ class MesosSchedulerClient:
         self._subscribed.set()
         log.info(
             "mesos: subscribed to %s as framework %s (heartbeat %.1f s)",
-            url, event.framework_id, self._heartbeat_s,
+            url,
+            event.framework_id,
+            self._heartbeat_s,
         )

@@ -157,7 +157,9 @@ def parse_event(record: bytes) -> Event:
     if kind == "RESCIND":
         return Rescind(raw, offer_id=_value((raw.get("rescind") or {}).get("offer_id")) or "")
     if kind == "UPDATE":
-        return Update(raw, status=TaskStatus.from_json((raw.get("update") or {}).get("status") or {}))
+        return Update(
+            raw, status=TaskStatus.from_json((raw.get("update") or {}).get("status") or {})
+        )
     if kind == "MESSAGE":
         body = raw.get("message") or {}
         return Message(

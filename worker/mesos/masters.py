@@ -61,7 +61,10 @@ def redirect_target(current_url: str, location: str) -> str:
 
 
 def backoff_delays(
-    initial_s: float = 0.5, cap_s: float = 15.0, jitter: float = 0.2, rng: random.Random | None = None
+    initial_s: float = 0.5,
+    cap_s: float = 15.0,
+    jitter: float = 0.2,
+    rng: random.Random | None = None,
 ) -> Iterator[float]:
     """Truncated exponential backoff with +-`jitter` relative noise, forever."""
     rand = rng or random.Random()

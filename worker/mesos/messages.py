@@ -173,9 +173,7 @@ def offer_scalars(offer: Mapping[str, Any]) -> dict[str, float]:
 def command_info(command: str, env: Mapping[str, str] | None = None) -> JSON:
     info: JSON = {"shell": True, "value": command}
     if env:
-        info["environment"] = {
-            "variables": [{"name": k, "value": v} for k, v in env.items()]
-        }
+        info["environment"] = {"variables": [{"name": k, "value": v} for k, v in env.items()]}
     return info
 
 
