@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from hippo.shared.secrets import mask_url_passwords_in
 
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "hippo_log_context", default=None
 )
-_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
 _FIELDS = ("task", "queue")
 
 
@@ -33,7 +33,7 @@ def log_context(**ids: str | None) -> Iterator[None]:
 
 
 def redact(text: str) -> str:
-    return _URL_PASSWORD.sub(r"\1********@", text)
+    return mask_url_passwords_in(text)
 
 
 class _ContextFilter(logging.Filter):

@@ -7,6 +7,7 @@ rotated by putting a new one in front and running `hippo rotate-secrets`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -64,6 +65,16 @@ def _split_password(url: str) -> tuple[str, str | None]:
     user = userinfo.split(":", 1)[0]
     masked = urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{hostport}"))
     return scheme + masked, parts.password
+
+
+# `scheme://user:password@` anywhere in a text; the user may be empty (`redis://:pw@`).
+_URL_PASSWORD_IN_TEXT = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+
+
+def mask_url_passwords_in(text: str) -> str:
+    """Every URL password inside `text` masked: the one masker of log lines, poll errors
+    and API output (`cannot reach redis://:pw@host` → `redis://:********@host`)."""
+    return _URL_PASSWORD_IN_TEXT.sub(rf"\g<1>{MASK}@", text)
 
 
 def mask_url_password(url: str) -> str:

@@ -14,7 +14,6 @@ import asyncio
 import inspect
 import json
 import logging
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +27,7 @@ from hippo.shared.logs import log_context
 from hippo.shared.model import QueueBlock
 from hippo.shared.poll_store import ClaimedQueue, PollStore, StoreOutcome
 from hippo.shared.queues import queue_document
-from hippo.shared.secrets import MASK, SecretBox, mask_url_password
+from hippo.shared.secrets import MASK, SecretBox, mask_url_password, mask_url_passwords_in
 from hippo.shared.settings import Settings
 from hippo.shared.sources import load_sources
 from hippo.shared.sources.base import Fetched, PollRequest, Source, SourceError
@@ -50,7 +49,6 @@ MAX_ERROR_CHARS = 1000
 STOP_GRACE_S = 1.0
 # How often a worker adds queues missing from the due set (see RECONCILE_DUE).
 RECONCILE_EVERY_S = 300.0
-_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
 
 
 def mask_secrets(text: str, source: type[Source] | None, settings: dict[str, Any]) -> str:
@@ -68,7 +66,7 @@ def mask_secrets(text: str, source: type[Source] | None, settings: dict[str, Any
                     text = text.replace(password, MASK)
             else:
                 text = text.replace(value, MASK)
-    return _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text)
+    return mask_url_passwords_in(text)
 
 
 def _url_password(url: str) -> str | None:

@@ -29,11 +29,13 @@ FAST = {
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, metrics_port: int = 0) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, metrics_port: int = 0, module: str = "hippo"
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hippo", "worker", "--metrics-port", str(metrics_port)],
+            [sys.executable, "-m", module, "worker", "--metrics-port", str(metrics_port)],
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -79,14 +81,19 @@ class Cluster:
         self.workers: list[WorkerProcess] = []
         self.redis = redis.Redis.from_url(redis_url)
 
-    def start_worker(self, metrics_port: int = 0, **env: str) -> WorkerProcess:
+    def start_worker(
+        self, metrics_port: int = 0, module: str = "hippo", **env: str
+    ) -> WorkerProcess:
+        """A worker process; `module` runs another entry point with the `hippo` command's
+        arguments (tests.worker.observed_worker: the guarantee tests' hooks)."""
         full = {
             **FAST,
             "HIPPO_REDIS_URL": self.redis_url,
             "HIPPO_MESOS_MASTER": self.devmaster.url,
             **env,
         }
-        worker = WorkerProcess(full, self.tmp / f"worker{len(self.workers)}.log", metrics_port)
+        log_path = self.tmp / f"worker{len(self.workers)}.log"
+        worker = WorkerProcess(full, log_path, metrics_port, module)
         self.workers.append(worker)
         return worker
 
