@@ -11,7 +11,7 @@ import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import pydantic_core
 import redis
@@ -54,7 +54,10 @@ MAX_CONNECTIONS = 64
 
 
 def connect(url: str) -> aioredis.Redis:
-    """A client that fails fast when Redis is down and reconnects when it is back."""
+    """A client that fails fast when Redis is down and reconnects when it is back.
+
+    Its replies are bytes (decode_responses stays off); redis-py types them `bytes | str`
+    whatever the client, so the reads below cast them to bytes."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=MAX_CONNECTIONS,
@@ -152,7 +155,10 @@ class Store:
 
     @_translate_redis_errors
     async def get_task(self, mesos_id: str) -> bytes | None:
-        spec, status = await self.redis.hmget(self.keys.task(mesos_id), ["spec", "status"])
+        spec, status = cast(
+            list[bytes | None],
+            await self.redis.hmget(self.keys.task(mesos_id), ["spec", "status"]),
+        )
         if spec is None or status is None:
             return None
         return merge_json_objects(spec, status)
@@ -208,8 +214,11 @@ class Store:
         pattern = self.keys.task("*")
         get = [f"{pattern}->spec", f"{pattern}->status", f"{pattern}->seq"]
         if cursor is None:
-            found = await self.redis.sort(
-                index, start=0, num=limit + 1, by="nosort", get=get, desc=True
+            found = cast(
+                list[bytes | None],
+                await self.redis.sort(
+                    index, start=0, num=limit + 1, by="nosort", get=get, desc=True
+                ),
             )
             return _page(found, limit)
         offset = await self.redis.zcount(index, cursor, "+inf")
@@ -252,7 +261,7 @@ class Store:
         """Delete task records that finished more than max_age_s ago; returns how many."""
         deleted = 0
         while True:
-            count = await self._trim_finished(args=[self.keys.prefix, now - max_age_s, batch])
+            count: int = await self._trim_finished(args=[self.keys.prefix, now - max_age_s, batch])
             deleted += count
             if count < batch:
                 return deleted
@@ -273,7 +282,8 @@ class Store:
 
     @_translate_redis_errors
     async def list_queues(self) -> list[tuple[str, dict[str, bytes]]]:
-        ids = [i.decode() for i in await self.redis.zrange(self.keys.queues, 0, -1)]
+        members = cast(list[bytes], await self.redis.zrange(self.keys.queues, 0, -1))
+        ids = [i.decode() for i in members]
         async with self.redis.pipeline(transaction=False) as pipe:
             for queue_id in ids:
                 pipe.hgetall(self.keys.queue(queue_id))
@@ -302,7 +312,7 @@ class Store:
                     if not stored:
                         raise NotFound(f"no queue {queue_id}")
                     spec, status = build(stored)
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]  # unannotated in redis-py
                     pipe.hset(key, mapping={"spec": spec, "status": status})
                     if status == "ENABLED" and stored.get("status") != b"ENABLED":
                         pipe.zadd(self.keys.queues_due, {queue_id: 0})  # re-enabled: poll now
@@ -325,16 +335,22 @@ class Store:
             raise NotFound(f"no queue {queue_id}")
 
 
-def _named(fields: dict[bytes, bytes]) -> dict[str, bytes]:
-    """A HASH as HGETALL answers it, with field names as text."""
-    return {name.decode(): value for name, value in fields.items()}
+def _named(fields: dict[bytes | str, bytes | str]) -> dict[str, bytes]:
+    """A HASH as HGETALL answers it, with field names as text (replies are bytes: see
+    connect)."""
+    return {name.decode(): value for name, value in cast(dict[bytes, bytes], fields).items()}
 
 
 def _page(found: list[bytes | None], limit: int) -> TaskPage:
     """A page from SORT's flat answer of (spec, status, seq) triples, limit + 1 at most."""
     rows = [found[i : i + 3] for i in range(0, len(found), 3)]
     # A record deleted meanwhile reads as nils and is left out of the page.
-    page = [(spec, status, int(seq)) for spec, status, seq in rows[:limit] if spec and status]
+    # One HSET writes a record's spec, status and seq, so seq is there when they are.
+    page = [
+        (spec, status, int(cast(bytes, seq)))
+        for spec, status, seq in rows[:limit]
+        if spec and status
+    ]
     next_cursor = page[-1][2] if len(rows) > limit and page else None
     records = [merge_json_objects(spec, status) for spec, status, _ in page]
     return TaskPage(b"[" + b",".join(records) + b"]", next_cursor)

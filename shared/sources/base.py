@@ -8,7 +8,7 @@ these declarations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -113,14 +113,16 @@ class Source:
     threads (they may block), possibly for several queues at once, so an instance
     must be thread-safe; it may cache connections keyed by settings. A source whose
     I/O is asyncio-native may define these methods as coroutine functions instead:
-    the poller then awaits them in its event loop (they must not block it).
+    the poller then awaits them in its event loop (they must not block it). Hence the
+    `X | Awaitable[X]` return types: the poller tells the two kinds apart by
+    `inspect.iscoroutinefunction` (for `close`, by whether it returned an awaitable).
     """
 
     namespace: ClassVar[str]
     label: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
 
-    def fetch(self, request: PollRequest) -> Fetched:
+    def fetch(self, request: PollRequest) -> Fetched | Awaitable[Fetched]:
         """Take up to `request.limit` items without removing them from the source."""
         raise NotImplementedError(
             f"{type(self).__name__}.fetch(request) must return Fetched(items, watermark, "
@@ -128,19 +130,19 @@ class Source:
             "request.watermark; remove them from the source only in acknowledge()"
         )
 
-    def acknowledge(self, request: PollRequest, fetched: Fetched) -> None:
+    def acknowledge(self, request: PollRequest, fetched: Fetched) -> Awaitable[None] | None:
         """The tasks of `fetched` are stored: remove its items from the source for good.
 
         Called only after the store succeeded. Watermark sources need do nothing."""
 
-    def give_back(self, request: PollRequest, fetched: Fetched) -> None:
+    def give_back(self, request: PollRequest, fetched: Fetched) -> Awaitable[None] | None:
         """The queue was deleted while `fetched` was taken: nothing was stored and no poll
         will come again, so put the items back where another consumer can take them.
 
         Sources whose items come back by themselves (SQS's visibility timeout) or that
         only read (watermarks) need do nothing."""
 
-    def close(self) -> None:
+    def close(self) -> Awaitable[None] | None:
         """Release cached connections (the worker is stopping)."""
 
     @classmethod

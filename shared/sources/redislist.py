@@ -12,9 +12,14 @@ the oldest item, `next`) gives every item a stable sequence number, and the idem
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from hippo.shared.sources.base import Fetched, Item, Param, PollRequest, Source, SourceError
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+    from redis.commands.core import AsyncScript
 
 
 def _check_port(value: int) -> None:
@@ -84,6 +89,16 @@ return n
 """
 
 
+@dataclass(frozen=True)
+class _Connection:
+    """A client to one Redis server and this source's scripts registered on it."""
+
+    client: aioredis.Redis
+    take: AsyncScript
+    ack: AsyncScript
+    give_back: AsyncScript
+
+
 class RedisListSource(Source):
     namespace = "redis"
     label = "Redis Queue"
@@ -97,13 +112,13 @@ class RedisListSource(Source):
     )
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[Any, ...], Any] = {}
+        self._clients: dict[tuple[Any, ...], _Connection] = {}
 
     @staticmethod
     def processing_list(name: str, queue_id: str) -> str:
         return f"{name}:hippo:processing:{queue_id}"
 
-    def _client(self, settings: Any) -> Any:
+    def _client(self, settings: Any) -> _Connection:
         # Async (the poller awaits this source in its event loop, no thread hop): with
         # hundreds of idle queues the hop would cost more than the Redis call itself.
         key = (
@@ -113,8 +128,8 @@ class RedisListSource(Source):
             settings["password"],
             settings["ssl"],
         )
-        client = self._clients.get(key)
-        if client is None:
+        connection = self._clients.get(key)
+        if connection is None:
             import redis.asyncio as aioredis
 
             client = aioredis.Redis(
@@ -126,22 +141,25 @@ class RedisListSource(Source):
                 socket_connect_timeout=5,
                 socket_timeout=30,
             )
-            client.hippo_take = client.register_script(_TAKE)
-            client.hippo_ack = client.register_script(_ACK)
-            client.hippo_give_back = client.register_script(_GIVE_BACK)
-            self._clients[key] = client
-        return client
+            connection = _Connection(
+                client=client,
+                take=client.register_script(_TAKE),
+                ack=client.register_script(_ACK),
+                give_back=client.register_script(_GIVE_BACK),
+            )
+            self._clients[key] = connection
+        return connection
 
     def _keys(self, request: PollRequest) -> list[str]:
         proc = self.processing_list(request.settings["name"], request.queue_id)
         return [request.settings["name"], proc, proc + ":seq"]
 
-    async def fetch(self, request: PollRequest) -> Fetched:  # type: ignore[override]
+    async def fetch(self, request: PollRequest) -> Fetched:
         import redis
 
-        client = self._client(request.settings)
+        connection = self._client(request.settings)
         try:
-            raw = await client.hippo_take(
+            raw = await connection.take(
                 keys=self._keys(request), args=[request.limit, uuid.uuid4().hex]
             )
         except (redis.RedisError, OSError) as e:
@@ -156,16 +174,12 @@ class RedisListSource(Source):
         ]
         return Fetched(items=items, receipt=(epoch, head, len(items)))
 
-    async def acknowledge(
-        self,
-        request: PollRequest,  # type: ignore[override]
-        fetched: Fetched,
-    ) -> None:
+    async def acknowledge(self, request: PollRequest, fetched: Fetched) -> None:
         import redis
 
         epoch, head, count = fetched.receipt
         try:
-            await self._client(request.settings).hippo_ack(
+            await self._client(request.settings).ack(
                 keys=self._keys(request)[1:], args=[epoch, head, count]
             )
         except (redis.RedisError, OSError) as e:
@@ -173,21 +187,17 @@ class RedisListSource(Source):
                 f"redis list {request.settings['name']!r}: removing stored items failed: {e}"
             ) from e
 
-    async def give_back(
-        self,
-        request: PollRequest,  # type: ignore[override]
-        fetched: Fetched,
-    ) -> None:
+    async def give_back(self, request: PollRequest, fetched: Fetched) -> None:
         import redis
 
         try:
-            await self._client(request.settings).hippo_give_back(keys=self._keys(request))
+            await self._client(request.settings).give_back(keys=self._keys(request))
         except (redis.RedisError, OSError) as e:
             raise SourceError(
                 f"redis list {request.settings['name']!r}: giving items back failed: {e}"
             ) from e
 
-    async def close(self) -> None:  # type: ignore[override]
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+    async def close(self) -> None:
+        connections, self._clients = list(self._clients.values()), {}
+        for connection in connections:
+            await connection.client.aclose()
