@@ -93,7 +93,8 @@ def openapi_document(sources: dict[str, Any]) -> dict[str, Any]:
     status = _json(
         {"type": "object", "properties": {"id": {"type": "string"}, "status": {"type": "string"}}}
     )
-    paths = {
+    # A path item holds its operations and, for a templated path, a list of parameters.
+    paths: dict[str, dict[str, Any]] = {
         "/queues/": {
             "get": _operation(
                 "List queues (secrets masked)", answer=_json({"type": "array", "items": queue})

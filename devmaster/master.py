@@ -451,13 +451,13 @@ class Master:
         for entry in entries:
             task_id = id_value(entry["task_id"]) or ""
             agent_id = id_value(entry.get("agent_id"))
-            task = framework.tasks.get(task_id)
-            if task is not None:
+            known = framework.tasks.get(task_id)
+            if known is not None:
                 self._master_update(
                     framework,
                     task_id,
-                    task.agent_id,
-                    task.state,
+                    known.agent_id,
+                    known.state,
                     "Reconciliation: Latest task state",
                     "REASON_RECONCILIATION",
                 )

@@ -39,8 +39,8 @@ _BAD_ID_CHARS = re.compile(r"[/\\\s\x00-\x1f]")
 
 
 def id_value(obj: Any) -> str | None:
-    if isinstance(obj, dict) and isinstance(obj.get("value"), str):
-        return obj["value"]
+    if isinstance(obj, dict) and isinstance(value := obj.get("value"), str):
+        return value
     return None
 
 

@@ -15,6 +15,12 @@ import os
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from hippo.shared.settings import Settings
 
 log = logging.getLogger("hippo.dev")
 
@@ -68,7 +74,7 @@ def start_embedded_redis(port: int = 0) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
-def _start_api(settings: object, host: str, port: int) -> tuple[object, threading.Thread]:
+def _start_api(settings: Settings, host: str, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     import uvicorn
 
     from hippo.api.app import create_app
@@ -76,7 +82,7 @@ def _start_api(settings: object, host: str, port: int) -> tuple[object, threadin
     config = uvicorn.Config(
         create_app(settings),
         host=host,
-        port=port,  # type: ignore[arg-type]
+        port=port,
         log_config=None,
         access_log=False,
         lifespan="on",
@@ -135,7 +141,7 @@ Ctrl-C stops everything.
     try:
         code = asyncio.run(run_worker(settings, metrics_port=0))
     finally:
-        server.should_exit = True  # type: ignore[attr-defined]
+        server.should_exit = True
         api_thread.join(10)
         master.stop()
     return code

@@ -156,7 +156,8 @@ class Constraint(BaseModel):
             if not 2 <= len(data) <= 3 or not all(isinstance(x, str | int) for x in data):
                 raise ValueError("must be [field, OPERATOR] or [field, OPERATOR, value]")
             items = [str(x) for x in data]
-            return {"field": items[0], "operator": items[1], "value": (items[2:] or [None])[0]}
+            value = items[2] if len(items) == 3 else None
+            return {"field": items[0], "operator": items[1], "value": value}
         return data
 
     @model_validator(mode="after")

@@ -6,7 +6,8 @@ import asyncio
 import importlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from hippo.shared.settings import Settings
 from hippo.worker.health import serve_health
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 POLLING_MODULE = "hippo.worker.polling"
 STOP_WAIT_S = 15.0  # after SIGTERM, what may still run this long
 
-Job = Callable[[Settings, asyncio.Event], Awaitable[None]]
+Job = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def queue_polling() -> Job | None:

@@ -63,7 +63,8 @@ def batches(items: Sequence[Item], batch_size: int, separator: str) -> list[str]
 def retry_delay_s(failures: int, first_s: float, frequency_s: float) -> float:
     """Delay after the `failures`-th failure in a row: doubling from first_s, at most
     the queue's frequency."""
-    return min(frequency_s, first_s * 2 ** min(max(failures - 1, 0), 40))
+    factor: int = 2 ** min(max(failures - 1, 0), 40)  # a power >= 0 of an int is an int
+    return min(frequency_s, first_s * factor)
 
 
 class TaskTemplate:

@@ -224,7 +224,7 @@ class LeaderSession:
                     self._kill_wake.set()
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
 
     # --- offer rounds ----------------------------------------------------------------
 
@@ -360,7 +360,7 @@ class LeaderSession:
             w.candidate.queue_id for w in waiting if w.candidate.queue_id
         } - state.active_by_queue.keys()
         if ids or queues:
-            by_id, by_queue = await self.store.active_counts(ids, queues)  # type: ignore[arg-type]
+            by_id, by_queue = await self.store.active_counts(ids, queues)
             state.active_by_id.update(by_id)
             state.active_by_queue.update(by_queue)
         caps = await self._caps({w.candidate.queue_id for w in waiting if w.candidate.queue_id})

@@ -246,7 +246,9 @@ def _group(
     name: str,
     help_text: str,
 ) -> argparse._SubParsersAction:  # type: ignore[type-arg]
-    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=help_text, description=help_text
+    )
     _connection_flags(parser, leaf=False)
     return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
 

@@ -28,8 +28,8 @@ TERMINAL_STATES = frozenset(
 
 def _value(obj: Any) -> str | None:
     """The `value` of an id message such as `{"value": "S1"}`, or None."""
-    if isinstance(obj, dict) and isinstance(obj.get("value"), str):
-        return obj["value"]
+    if isinstance(obj, dict) and isinstance(value := obj.get("value"), str):
+        return value
     return None
 
 
