@@ -1,0 +1,317 @@
+"""Break each promise on purpose, one small edit at a time, and check a test fails.
+
+    python scripts/mutants.py              # every mutant, each against its guarding tests
+    python scripts/mutants.py --full       # each against the whole suite (slow)
+    python scripts/mutants.py claim-fence  # only the named mutants
+    python scripts/mutants.py --list
+
+Each mutant is applied to a copy of the checkout (build/mutants/tree) whose `hippo/`
+links in the other packages as installed (scripts/layout.py), first on PYTHONPATH, so
+the working tree is never touched and worker processes started by the tests import the
+mutated copy too. A mutant is *killed* when pytest fails; one that survives is a promise
+no test guards. The list and what each edit breaks are in docs/testing.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from layout import top_level_packages
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "build" / "mutants"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    promise: str
+    path: str
+    old: str  # must occur exactly once after `after` (or in the whole file)
+    new: str
+    tests: tuple[str, ...]
+    after: str = ""  # where to start looking for `old`: a text just before it
+
+
+FENCE = "local stale = fence(p, epoch); if stale then return stale end"
+LEADER_SCRIPTS = "shared/leader_scripts.py"
+FENCED = "tests/worker/test_fenced_scripts.py"
+
+MUTANTS = (
+    Mutant(
+        "claim-fence",
+        "one fenced leader",
+        LEADER_SCRIPTS,
+        FENCE,
+        "",
+        (FENCED,),
+        after="-- claim_tasks:",
+    ),
+    Mutant(
+        "record-fence",
+        "one fenced leader",
+        LEADER_SCRIPTS,
+        FENCE,
+        "",
+        (FENCED,),
+        after="-- record_updates:",
+    ),
+    Mutant(
+        "unclaim-fence",
+        "one fenced leader",
+        LEADER_SCRIPTS,
+        FENCE,
+        "",
+        (FENCED,),
+        after="-- unclaim_tasks:",
+    ),
+    Mutant(
+        "framework-id-fence",
+        "one fenced leader",
+        LEADER_SCRIPTS,
+        FENCE,
+        "",
+        (FENCED,),
+        after="-- save_framework_id:",
+    ),
+    Mutant(
+        "epoch-without-lock",
+        "one fenced leader",
+        LEADER_SCRIPTS,
+        "if redis.call('GET', lock_key) ~= lock_id then return 0 end",
+        "",
+        (FENCED,),
+    ),
+    Mutant(
+        "watchdog-never-steps-down",
+        "one fenced leader",
+        "worker/leader.py",
+        "        if not ours:\n            lost.set()",
+        "        if False:\n            lost.set()",
+        ("tests/worker/test_watchdog.py",),
+    ),
+    Mutant(
+        "watchdog-ignores-epoch",
+        "one fenced leader",
+        "shared/leader_store.py",
+        "return _text(holder) == lock_id and _text(current) == str(epoch)",
+        "return _text(holder) == lock_id",
+        ("tests/worker/test_watchdog.py",),
+    ),
+    Mutant(
+        "ack-before-store",
+        "updates acknowledged after they are stored",
+        "worker/session.py",
+        "        outcomes = await self.store.record_updates(self.epoch, time.time(), updates)",
+        "        for early in statuses:\n"
+        "            if self.client is not None:\n"
+        "                await self._ack(self.client, early)\n"
+        "        outcomes = await self.store.record_updates(self.epoch, time.time(), updates)",
+        (
+            "tests/worker/test_guarantees.py::test_updates_are_not_acknowledged_while_they_cannot_be_stored",
+        ),
+    ),
+    Mutant(
+        "claim-ignores-id-cap",
+        "max_concurrent never exceeded",
+        LEADER_SCRIPTS,
+        "local ok = id_cap == '' or redis.call('ZCARD', by_id) < tonumber(id_cap)",
+        "local ok = true",
+        (FENCED,),
+    ),
+    Mutant(
+        "claim-ignores-queue-cap",
+        "max_concurrent never exceeded",
+        LEADER_SCRIPTS,
+        "ok = redis.call('ZCARD', by_queue) < tonumber(queue_cap)",
+        "ok = true",
+        (FENCED,),
+    ),
+    Mutant(
+        "claim-ignores-state",
+        "a run is launched once, and a killed one never",
+        LEADER_SCRIPTS,
+        "st.mesos_state == 'WAITING_ON_OFFERS' and st.kill_requested ~= true then",
+        "st.kill_requested ~= true then",
+        (FENCED, "tests/worker/test_leader_store.py"),
+    ),
+    Mutant(
+        "older-state-overwrites",
+        "updates never move a task backwards",
+        LEADER_SCRIPTS,
+        "(not TERMINAL[state] and (RANK[state] or 0) < (RANK[st.mesos_state] or 0))",
+        "false",
+        (FENCED,),
+    ),
+    Mutant(
+        "update-after-end-applied",
+        "updates never move a task backwards",
+        LEADER_SCRIPTS,
+        "elseif not ACTIVE[st.mesos_state] then",
+        "elseif false then",
+        (FENCED,),
+    ),
+    Mutant(
+        "record-loses-status-reason",
+        "task records keep the contract's fields",
+        "shared/store.py",
+        '        "status_reason": None,\n',
+        "",
+        ("tests/test_record_fields.py",),
+    ),
+    Mutant(
+        "retried-run-loses-status-reason",
+        "task records keep the contract's fields",
+        LEADER_SCRIPTS,
+        "status_message = cjson.null, status_reason = cjson.null,",
+        "status_message = cjson.null,",
+        (FENCED,),
+    ),
+    Mutant(
+        "poll-error-unmasked",
+        "secrets never shown",
+        "worker/polling.py",
+        "error = mask_secrets(str(text), source, settings)[:MAX_ERROR_CHARS]",
+        "error = str(text)[:MAX_ERROR_CHARS]",
+        ("tests/sources/test_secrets_in_errors.py",),
+    ),
+    Mutant(
+        "log-lines-unredacted",
+        "secrets never shown",
+        "shared/logs.py",
+        "    return mask_url_passwords_in(text)",
+        "    return text",
+        ("tests/test_logs.py",),
+    ),
+    Mutant(
+        "api-shows-secret",
+        "secrets never shown",
+        "shared/queues.py",
+        "settings[name] = param.masked(plain) if param and param.secret_url else MASK",
+        "settings[name] = box.decrypt(value)",
+        ("tests/test_api_queues.py", "tests/test_secrets.py"),
+    ),
+    Mutant(
+        "acknowledge-before-store",
+        "no source item lost",
+        "worker/polling.py",
+        "        outcome = await self.store.store_poll(\n",
+        "        if items:\n"
+        "            await self._call(source.acknowledge, request, fetched)\n"
+        "        outcome = await self.store.store_poll(\n",
+        ("tests/sources/test_workers.py", "tests/sources/test_redislist.py"),
+    ),
+    Mutant(
+        "item-key-ignored",
+        "no item run twice because of Hippo",
+        "shared/poll_scripts.py",
+        "  if redis.call('EXISTS', item .. ARGV[i]) == 1 then return -1 end\n",
+        "",
+        ("tests/sources/test_poll_store.py", "tests/sources/test_workers.py"),
+    ),
+    Mutant(
+        "lost-spends-task-retries",
+        "a lost task is the cluster's fault: it spends system retries",
+        "worker/retries.py",
+        '        "TASK_LOST",\n',
+        "",
+        ("tests/worker/test_retries.py", "tests/worker/test_worker.py"),
+    ),
+    Mutant(
+        "retention-trims-the-finishing-run",
+        "a finishing run is never trimmed away",
+        "shared/scripts.py",
+        "        if old ~= mid then",
+        "        if true then",
+        ("tests/test_retention.py",),
+    ),
+)
+
+
+def copy_checkout(dest: Path) -> None:
+    """Tracked and untracked (not ignored) files of the checkout, copied to `dest`."""
+    shutil.rmtree(dest, ignore_errors=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def apply(tree: Path, mutant: Mutant) -> str:
+    """Write the mutant into the copy; returns the original text to restore."""
+    path = tree / mutant.path
+    original = path.read_text()
+    start = original.index(mutant.after) if mutant.after else 0
+    head, tail = original[:start], original[start:]
+    if tail.count(mutant.old) < 1 or (not mutant.after and tail.count(mutant.old) != 1):
+        raise SystemExit(f"{mutant.name}: the text to change is not found once in {mutant.path}")
+    path.write_text(head + tail.replace(mutant.old, mutant.new, 1))
+    return original
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="only these mutants")
+    parser.add_argument("--full", action="store_true", help="run the whole suite per mutant")
+    parser.add_argument("--list", action="store_true", help="list the mutants and stop")
+    args = parser.parse_args()
+    chosen = [m for m in MUTANTS if not args.names or m.name in args.names]
+    if args.list:
+        for m in chosen:
+            print(f"{m.name:34} {m.promise}")
+        return 0
+    tree = WORK / "tree"
+    copy_checkout(tree)
+    # The copy's own hippo/ gets the other packages linked in (hippo/api -> ../api, ...),
+    # so that `hippo.*` resolves inside the copy wherever pytest puts it on sys.path;
+    # otherwise the installed (editable) finder would answer `hippo.api` from ROOT.
+    for name, folder in top_level_packages(tree).items():
+        (tree / "hippo" / name).symlink_to(tree / folder)
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    survived = []
+    for mutant in chosen:
+        original = apply(tree, mutant)
+        targets = [] if args.full else list(mutant.tests)
+        began = time.monotonic()
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *targets],
+                cwd=tree,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        finally:
+            (tree / mutant.path).write_text(original)
+        took = time.monotonic() - began
+        failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+        if result.returncode == 1:
+            print(f"killed    {mutant.name:34} {took:5.1f} s  {failed[0] if failed else ''}")
+        else:
+            survived.append(mutant.name)
+            tail = result.stdout.strip().splitlines()[-1:] or ["?"]
+            code = result.returncode
+            print(f"SURVIVED  {mutant.name:34} {took:5.1f} s  pytest exit {code}: {tail[0]}")
+    print(f"{len(chosen) - len(survived)} of {len(chosen)} mutants killed")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Which retry budget a task's end spends (worker/retries.py): the command's failures
+spend `task_retries`; the cluster's (lost, dropped, errored, gone, or failed for a
+reason that blames the cluster) spend `system_retries`; a finished or killed task is
+never retried."""
+
+from __future__ import annotations
+
+import pytest
+
+from hippo.worker.retries import retry_budget
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "budget"),
+    [
+        ("TASK_FAILED", None, "task"),
+        ("TASK_FAILED", "REASON_COMMAND_EXECUTOR_FAILED", "task"),
+        ("TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", "system"),
+        ("TASK_FAILED", "REASON_AGENT_REMOVED", "system"),
+        ("TASK_LOST", None, "system"),
+        ("TASK_LOST", "REASON_RECONCILIATION", "system"),
+        ("TASK_DROPPED", None, "system"),
+        ("TASK_ERROR", "REASON_TASK_INVALID", "system"),
+        ("TASK_GONE", None, "system"),
+        ("TASK_GONE_BY_OPERATOR", None, "system"),
+        ("TASK_FINISHED", None, None),
+        ("TASK_KILLED", None, None),
+        ("TASK_RUNNING", None, None),
+    ],
+)
+def test_each_end_spends_the_budget_of_whoever_is_at_fault(
+    state: str, reason: str | None, budget: str | None
+) -> None:
+    assert retry_budget(state, reason) == budget
