@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -83,15 +85,40 @@ async def test_kill_ends_a_running_task_with_task_killed(
     await rec.wait_update("sleeper.1", "TASK_KILLED", timeout_s=5)
 
 
+async def sandbox_file_once_it_reads(
+    http: httpx.AsyncClient, task_id: str, name: str, expected: str, timeout_s: float = 10.0
+) -> str:
+    """The task's sandbox file, read over HTTP until it holds `expected` (a task's output
+    arrives when its command writes it); fails naming the last content after the deadline."""
+    seen = ""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                answer = await http.get(f"/sandbox/{task_id}/{name}")
+                seen = answer.text if answer.status_code == 200 else ""
+                if seen == expected:
+                    return seen
+                await asyncio.sleep(0.02)  # poll interval only; the condition decides
+    except TimeoutError:
+        raise AssertionError(
+            f"{name} of {task_id} still reads {seen!r}, not {expected!r}, after {timeout_s} s"
+        ) from None
+
+
 async def test_kill_of_a_task_ignoring_sigterm_uses_sigkill_after_the_grace_period(
     devmaster: DevMaster, connect: Connect
 ) -> None:
     client, rec = await connect(devmaster.address)
-    await rec.launch("trap '' TERM; sleep 60 & wait; sleep 60", "stubborn.1")
+    # TASK_RUNNING means the process has started (as in Mesos), not that its shell has
+    # run `trap` yet; the command says on stdout once it ignores TERM, and only then is
+    # it killed, so SIGTERM cannot land first and end it.
+    await rec.launch("trap '' TERM; echo ignoring TERM; sleep 60 & wait; sleep 60", "stubborn.1")
     running = await rec.wait_update("stubborn.1", "TASK_RUNNING")
+    async with httpx.AsyncClient(base_url=devmaster.url) as http:
+        await sandbox_file_once_it_reads(http, "stubborn.1", "stdout", "ignoring TERM\n")
     await client.kill("stubborn.1", running.agent_id, grace_s=0.3)
-    killed = await rec.wait_update("stubborn.1", "TASK_KILLED", timeout_s=5)
-    assert "Killed" in (killed.message or "")
+    killed = await rec.wait_update("stubborn.1", "TASK_KILLED", timeout_s=10)
+    assert killed.message == "Command terminated with signal Killed"
 
 
 async def test_removing_an_agent_loses_its_tasks_and_rescinds_its_offers(
