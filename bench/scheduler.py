@@ -1,5 +1,6 @@
 """Scheduler benchmark: launches/s, offer-round cost vs finished records, creation-to-ACCEPT
-p99 with offers outstanding, and leader failover time.
+p99 with offers outstanding, leader failover (SIGKILL) and handover (SIGTERM) times, kill
+latency, and the dev master's --simulate answering one ACCEPT of 3,000 tasks.
 
 Starts its own redis-server and `hippo devmaster --simulate` (10 agents with ample
 resources) on free ports; workers are `python -m hippo worker` processes, except for the
@@ -38,7 +39,8 @@ from hippo.shared.leader_store import LeaderStore
 from hippo.shared.settings import Settings
 from hippo.shared.store import connect
 from hippo.worker.matching import OfferView
-from hippo.worker.mesos import MesosSchedulerClient
+from hippo.worker.mesos import FrameworkSettings, MesosSchedulerClient, Offers, Update
+from hippo.worker.mesos.messages import offer_role, task_info
 from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.session import LeaderSession, _HeldOffer
 
@@ -395,9 +397,12 @@ def creation_to_accept(svc: Services, count: int = 1000, rate_per_s: float = 100
 
 
 # --- phase 4: failover (SIGKILL of the leader to the first launch by the new one) --------
+# With sig=SIGTERM: the handover, the stopping leader releasing the lock for a standby.
 
 
-def failover(svc: Services, runs: int = 5, lock_expire_s: int = 3) -> list[float]:
+def failover(
+    svc: Services, runs: int = 5, lock_expire_s: int = 3, sig: int = signal.SIGKILL
+) -> list[float]:
     svc.r.flushall()
     svc.start_devmaster(simulate_s=1)
     extra = {"HIPPO_LOCK_EXPIRE_S": str(lock_expire_s)}
@@ -433,9 +438,8 @@ def failover(svc: Services, runs: int = 5, lock_expire_s: int = 3) -> list[float
             )
             standby = next(w for w in live if w is not leader)
             before = metric(standby[1], "hippo_tasks_launched_total")
-            leader[0].send_signal(signal.SIGKILL)
+            leader[0].send_signal(sig)
             killed = time.perf_counter()
-            leader[0].wait(10)
             wait(
                 lambda standby=standby, before=before: (
                     metric(standby[1], "hippo_tasks_launched_total") > before
@@ -444,11 +448,80 @@ def failover(svc: Services, runs: int = 5, lock_expire_s: int = 3) -> list[float
                 0.005,
             )
             times.append(time.perf_counter() - killed)
+            leader[0].wait(30)  # after the timing: a stopping leader may exit after handing over
             live = [standby, svc.start_worker(**extra)]
     finally:
         stop.set()
         feeder.join(5)
         svc.stop_workers()
+    return times
+
+
+# --- phase 5: kill, requested in the store as the API does, to TASK_KILLED stored --------
+
+
+def kill_latency(svc: Services, count: int = 20) -> list[float]:
+    svc.r.flushall()
+    svc.start_devmaster(simulate_s=3600)
+    seed_waiting(svc.r, count, tag="kill")
+    svc.start_worker(HIPPO_LOCK_EXPIRE_S="3")
+    running, killed = KEYS.tasks_by_state("TASK_RUNNING"), KEYS.tasks_by_state("TASK_KILLED")
+    request_kill = svc.r.register_script(scripts.REQUEST_KILL)  # the API's own script
+    times = []
+    try:
+        wait(lambda: svc.r.zcard(running) >= count, 60, 0.01)
+        for raw in svc.r.zrange(running, 0, -1):  # one at a time: each kill's own latency
+            mid = raw.decode()
+            began = time.perf_counter()
+            outcome = request_kill(args=[PREFIX, mid, time.time(), 100])[0]
+            assert outcome == b"requested", outcome
+            wait(lambda mid=mid: svc.r.zscore(killed, mid) is not None, 30, 0.002)
+            times.append(time.perf_counter() - began)
+    finally:
+        svc.stop_workers()
+    return times
+
+
+# --- phase 6: the dev master's --simulate, one ACCEPT of 3,000 tasks to their STARTING ---
+
+
+async def _simulated_accept(master: str, count: int) -> float:
+    client = MesosSchedulerClient(master, FrameworkSettings(name="bench", user="nobody"))
+    client.start()
+    began, updates = 0.0, 0
+    try:
+        async for event in client.events():  # no acknowledgements: STARTING is all that comes
+            if isinstance(event, Offers) and not began:
+                offer = event.offers[0]
+                infos = [
+                    task_info(
+                        task_id=f"sim.{n}",
+                        name="sim",
+                        agent_id=offer["agent_id"]["value"],
+                        command="true",
+                        cpus=0.01,
+                        mem_mb=1,
+                        allocation_role=offer_role(offer),
+                    )
+                    for n in range(count)
+                ]
+                began = time.perf_counter()
+                await client.launch([offer["id"]["value"]], infos)
+            elif isinstance(event, Update) and began:
+                updates += 1
+                if updates == count:
+                    return time.perf_counter() - began
+    finally:
+        await client.close()
+    raise RuntimeError("the event stream ended before every STARTING update came")
+
+
+def simulated_accept(svc: Services, count: int = 3000, runs: int = 3) -> list[float]:
+    times = []
+    for _ in range(runs):
+        svc.start_devmaster(simulate_s=0.05)  # a fresh master each run
+        times.append(asyncio.run(_simulated_accept(svc.master, count)))
+    svc.stop_devmaster()
     return times
 
 
@@ -508,6 +581,24 @@ def main() -> None:
                 + ", ".join(f"{t:.2f} s" for t in failovers),
                 flush=True,
             )
+            handovers = failover(svc, lock_expire_s=30, sig=signal.SIGTERM)
+            print(
+                "handover (SIGTERM -> first launch by the new leader), lock expiry 30 s: "
+                + ", ".join(f"{t:.2f} s" for t in handovers),
+                flush=True,
+            )
+            kills = kill_latency(svc)
+            print(
+                f"kill (requested -> TASK_KILLED stored), {len(kills)} kills: median "
+                f"{statistics.median(kills) * 1000:.1f} ms, max {max(kills) * 1000:.1f} ms",
+                flush=True,
+            )
+            accepts = simulated_accept(svc)
+            print(
+                "dev master --simulate, one ACCEPT of 3,000 tasks to their 3,000 STARTING "
+                "updates: " + ", ".join(f"{t:.2f} s" for t in accepts),
+                flush=True,
+            )
         finally:
             svc.close()
     if args.write:
@@ -524,6 +615,9 @@ machine. Tasks: 0.01 cpus, 1 MB, `max_concurrent` 1, one task id each.
 | one offer round launching 1,000 tasks, {many:,} finished records stored | {rounds[many] * 1000:.1f} ms | no growth |
 | creation to ACCEPT with offers outstanding (1,000 tasks at 100/s): p50 / p99 / max | {p50 * 1000:.1f} / {p99 * 1000:.1f} / {max(latencies) * 1000:.1f} ms | p99 < 50 ms |
 | failover, SIGKILL of the leader to the first launch by the new leader (lock expiry 3 s), 5 runs | {", ".join(f"{t:.2f}" for t in failovers)} s | expiry + a few s |
+| handover, SIGTERM of the leader to the first launch by the new leader (lock expiry 30 s), 5 runs | {", ".join(f"{t:.2f}" for t in handovers)} s | well under the expiry |
+| kill, requested in the store (as by the API) to TASK_KILLED stored, {len(kills)} simulated tasks one at a time: median / max | {statistics.median(kills) * 1000:.1f} / {max(kills) * 1000:.1f} ms | < 5 s |
+| dev master `--simulate`, one ACCEPT of 3,000 tasks to their 3,000 STARTING updates, 3 runs | {", ".join(f"{t:.2f}" for t in accepts)} s | < 10 s |
 
 The launch rate is a real worker process (`python -m hippo worker`) timed through its
 /metrics (`hippo_tasks_launched_total` counts tasks in ACCEPTs Mesos answered 202). The

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +16,17 @@ from .conftest import Connect
 pytestmark = pytest.mark.anyio
 
 
-async def _launch_many(rec: Any, count: int, prefix: str) -> float:
+async def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll `condition`; the deadline only bounds the wait, failing with `what`."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not condition():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout_s} s waiting for {what}") from None
+
+
+async def _launch_many(rec: Any, count: int, prefix: str) -> None:
     offer = await rec.take_offer()
     tasks = [
         task_info(
@@ -30,9 +40,7 @@ async def _launch_many(rec: Any, count: int, prefix: str) -> float:
         )
         for n in range(count)
     ]
-    began = time.perf_counter()
     await rec.client.launch([offer["id"]["value"]], tasks)
-    return began
 
 
 async def test_thousands_of_simulated_launches_are_accepted_at_once(
@@ -40,17 +48,21 @@ async def test_thousands_of_simulated_launches_are_accepted_at_once(
 ) -> None:
     dev = make_devmaster(agents=1, cpus=100, mem_mb=100_000, simulate_s=0.05)
     _, rec = await connect(dev.address, auto_ack=False)
-    began = await _launch_many(rec, 3000, "sim")
+    await _launch_many(rec, 3000, "sim")
     # Without acknowledgements each task's first update (STARTING) is all that comes.
-    async with asyncio.timeout(20):
-        while sum(isinstance(e, Update) for e in rec.events) < 3000:
-            await asyncio.sleep(0.05)
-    assert time.perf_counter() - began < 10
+    # How fast they come is a benchmark (bench/scheduler.py), not asserted here.
+    await _until(
+        lambda: sum(isinstance(e, Update) for e in rec.events) >= 3000,
+        120,
+        "a STARTING update for each of the 3,000 tasks",
+    )
     # Each simulated task finishes 0.05 s after its launch, however long the updates
     # take to arrive: the last STARTING can come before the last task has finished.
-    async with asyncio.timeout(60):
-        while {t["state"] for t in dev.state()["tasks"]} != {"TASK_FINISHED"}:
-            await asyncio.sleep(0.05)
+    await _until(
+        lambda: {t["state"] for t in dev.state()["tasks"]} == {"TASK_FINISHED"},
+        60,
+        "the 3,000 simulated tasks to finish in the master's state",
+    )
     tasks = dev.state()["tasks"]
     assert len(tasks) == 3000
     assert {t["sandbox"] for t in tasks} == {None}  # no process, no sandbox

@@ -109,9 +109,8 @@ def test_kill_reaches_mesos_and_is_not_retried(
     task = post_task(api, "sleep 60", id="sleeper", task_retries=3)
     wait_until(lambda: state_of(api, task["mesos_id"]) == "TASK_RUNNING", 20, "running")
     assert api.post(f"/tasks/{task['mesos_id']}/kill/").status_code == 202
-    began = time.monotonic()
-    wait_until(lambda: state_of(api, task["mesos_id"]) == "TASK_KILLED", 10, "killed")
-    assert time.monotonic() - began < 5
+    # How soon is a benchmark (bench/scheduler.py); the deadline only bounds the wait.
+    wait_until(lambda: state_of(api, task["mesos_id"]) == "TASK_KILLED", 60, "killed")
     assert len(runs(api, "sleeper")) == 1
 
 
@@ -247,17 +246,18 @@ def test_healthz_tells_leader_last_poll_and_redis(
 def test_sigterm_hands_leadership_over_without_waiting_for_expiry(
     make_cluster: Callable[..., Cluster], api: TestClient
 ) -> None:
-    cluster = make_cluster(simulate_s=60)
-    cluster.start_worker(HIPPO_LOCK_EXPIRE_S="10")
-    cluster.start_worker(HIPPO_LOCK_EXPIRE_S="10")
+    cluster = make_cluster(simulate_s=600)
+    # A lock that would expire only after an hour: a standby leading within the
+    # deadline below got it released, not expired. (How soon: bench/scheduler.py.)
+    cluster.start_worker(HIPPO_LOCK_EXPIRE_S="3600")
+    cluster.start_worker(HIPPO_LOCK_EXPIRE_S="3600")
     first = cluster.leader()
     task = post_task(api, "true", id="survivor")
     wait_until(lambda: state_of(api, task["mesos_id"]) == "TASK_RUNNING", 20, "running")
     epoch = cluster.epoch()
-    began = time.monotonic()
     assert first.terminate() == 0
-    cluster.leader(timeout_s=8, after_epoch=epoch)
-    assert time.monotonic() - began < 8  # well under the 10 s expiry
+    second = cluster.leader(timeout_s=60, after_epoch=epoch)
+    assert second is not first
     # No TEARDOWN: the task still runs, under the same framework.
     assert [t["state"] for t in cluster.mesos_tasks()] == ["TASK_RUNNING"]
     assert len(cluster.devmaster.state()["frameworks"]) == 1
