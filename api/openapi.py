@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from hippo.shared.model import TASK_RECORD_FIELDS, QueueDefinition, TaskDefinition
+from hippo.shared.model import QueueDefinition, TaskDefinition
+from hippo.shared.records import TASK_RECORD_FIELDS
 
 _REF = "#/components/schemas/{model}"
 

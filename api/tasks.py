@@ -12,7 +12,8 @@ from starlette.responses import Response
 from hippo.api.body import read_json
 from hippo.api.responses import JSONBytes, error_response, json_response
 from hippo.shared.errors import FieldError, ValidationFailed
-from hippo.shared.model import ALL_STATES, ID_PATTERN, parse_task
+from hippo.shared.model import ID_PATTERN, parse_task
+from hippo.shared.records import ALL_STATES
 from hippo.shared.store import Store
 
 MAX_LIMIT = 1000

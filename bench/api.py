@@ -30,7 +30,7 @@ from loadgen import Result, http_request, run_load
 
 from hippo.shared import scripts
 from hippo.shared.model import parse_task
-from hippo.shared.store import new_task_status
+from hippo.shared.records import new_task_status
 
 TASK = {
     "id": "bench",

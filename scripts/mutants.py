@@ -40,7 +40,7 @@ class Mutant:
     after: str = ""  # where to start looking for `old`: a text just before it
 
 
-FENCE = "local stale = fence(p, epoch); if stale then return stale end"
+FENCE = "local stale = fence(epoch); if stale then return stale end"
 LEADER_SCRIPTS = "shared/leader_scripts.py"
 FENCED = "tests/worker/test_fenced_scripts.py"
 
@@ -161,17 +161,17 @@ MUTANTS = (
     Mutant(
         "record-loses-status-reason",
         "task records keep the contract's fields",
-        "shared/store.py",
+        "shared/records.py",
         '        "status_reason": None,\n',
         "",
         ("tests/test_record_fields.py",),
     ),
     Mutant(
-        "retried-run-loses-status-reason",
+        "retried-run-without-template",
         "task records keep the contract's fields",
         LEADER_SCRIPTS,
-        "status_message = cjson.null, status_reason = cjson.null,",
-        "status_message = cjson.null,",
+        "local run = new_run()",
+        "local run = {}",
         (FENCED,),
     ),
     Mutant(
@@ -212,7 +212,7 @@ MUTANTS = (
         "item-key-ignored",
         "no item run twice because of Hippo",
         "shared/poll_scripts.py",
-        "  if redis.call('EXISTS', item .. ARGV[i]) == 1 then return -1 end\n",
+        "  if redis.call('EXISTS', K.queue_item(qid, ARGV[i])) == 1 then return -1 end\n",
         "",
         ("tests/sources/test_poll_store.py", "tests/sources/test_workers.py"),
     ),

@@ -1,9 +1,10 @@
 """Every Redis key Hippo uses, built from one prefix (HIPPO_REDIS_PREFIX).
 
-The Lua scripts in scripts.py build the same names from the prefix they receive,
-so a change here must be made there too (they are listed side by side).
-Keys are computed inside scripts, so Hippo needs a standalone Redis (or Sentinel),
-not Redis Cluster.
+The one definition of key names: the Lua scripts get them from here too, through the
+prelude shared/lua.py generates from these builders (`K.tasks_active_by_id(id)` in Lua
+is `Keys.tasks_active_by_id` here; tests/test_data_layout.py holds the two together).
+Scripts compute keys from the records they read, so Hippo needs a standalone Redis (or
+Sentinel), not Redis Cluster.
 """
 
 from __future__ import annotations

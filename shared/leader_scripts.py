@@ -1,42 +1,48 @@
 """Lua scripts of the worker leader: each one atomic, each fenced by the leader epoch.
 
-Every script receives the key prefix as ARGV[1] (key names as in keys.py) and, except
+Every script starts with the generated PRELUDE (shared/lua.py: key names from keys.py)
+and receives the key prefix as ARGV[1] and, except
 TAKE_EPOCH, the caller's epoch as ARGV[2]. When `<prefix>leader:epoch` holds another
 number, a newer leader exists: the script writes nothing and fails with STALE_EPOCH,
 so a leader that lost its lock (a pause, a partition) cannot claim or record anything.
 """
 
+from hippo.shared.lua import PRELUDE
 from hippo.shared.scripts import _TASK_HELPERS
 
 _FENCE = """
-local function fence(p, epoch)
-  if redis.call('GET', p .. 'leader:epoch') ~= epoch then
+local function fence(epoch)
+  if redis.call('GET', K.leader_epoch) ~= epoch then
     return redis.error_reply('STALE_EPOCH a newer leader holds epoch '
-                             .. tostring(redis.call('GET', p .. 'leader:epoch')))
+                             .. tostring(redis.call('GET', K.leader_epoch)))
   end
   return nil
 end
 local function is_null(v) return v == nil or v == cjson.null end
 """
 
-TAKE_EPOCH = """
+TAKE_EPOCH = (
+    PRELUDE
+    + """
 -- take_epoch: a new leader's fencing number, only while it holds the lock.
 -- ARGV: prefix, lock key, lock id. Returns the new epoch, or 0 when the lock key does not
 -- hold this id (the lock was lost before the epoch could be taken).
-local p, lock_key, lock_id = ARGV[1], ARGV[2], ARGV[3]
+local lock_key, lock_id = ARGV[2], ARGV[3]
 if redis.call('GET', lock_key) ~= lock_id then return 0 end
-return redis.call('INCR', p .. 'leader:epoch')
+return redis.call('INCR', K.leader_epoch)
 """
+)
 
 SAVE_FRAMEWORK_ID = (
-    _FENCE
+    PRELUDE
+    + _FENCE
     + """
 -- save_framework_id: remember the framework id Mesos gave (or forget it: '').
 -- ARGV: prefix, epoch, framework id or ''. Returns 1.
-local p, epoch, fid = ARGV[1], ARGV[2], ARGV[3]
-local stale = fence(p, epoch); if stale then return stale end
-if fid == '' then redis.call('DEL', p .. 'framework_id')
-else redis.call('SET', p .. 'framework_id', fid) end
+local epoch, fid = ARGV[2], ARGV[3]
+local stale = fence(epoch); if stale then return stale end
+if fid == '' then redis.call('DEL', K.framework_id)
+else redis.call('SET', K.framework_id, fid) end
 return 1
 """
 )
@@ -51,29 +57,29 @@ CLAIM_TASKS = (
 -- A task is claimed only if it is still WAITING_ON_OFFERS, no kill was requested, and
 -- its task id's and queue's active counts are below the caps; claimed tasks enter the
 -- active sets, so the caps hold across leaders. Returns the mesos_ids claimed.
-local p, epoch, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local stale = fence(p, epoch); if stale then return stale end
+local epoch, now = ARGV[2], tonumber(ARGV[3])
+local stale = fence(epoch); if stale then return stale end
 local claimed = {}
 for i = 4, #ARGV, 5 do
   local mid, agent, host = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local id_cap, queue_cap = ARGV[i + 3], ARGV[i + 4]
-  local st = load_status(p, mid)
+  local st = load_status(mid)
   if st and st.mesos_state == 'WAITING_ON_OFFERS' and st.kill_requested ~= true then
-    local by_id = p .. 'tasks:active:id:' .. st.id
+    local by_id = K.tasks_active_by_id(st.id)
     local ok = id_cap == '' or redis.call('ZCARD', by_id) < tonumber(id_cap)
     local by_queue = nil
-    if type(st.queue_id) == 'string' then by_queue = p .. 'tasks:active:queue:' .. st.queue_id end
+    if type(st.queue_id) == 'string' then by_queue = K.tasks_active_by_queue(st.queue_id) end
     if ok and by_queue and queue_cap ~= '' then
       ok = redis.call('ZCARD', by_queue) < tonumber(queue_cap)
     end
     if ok then
       st.agent_id = agent
       st.agent_hostname = host
-      set_state(p, mid, st, 'TASK_STAGING', now, 0)
-      local seq = redis.call('HGET', p .. 'task:' .. mid, 'seq')
+      set_state(mid, st, 'TASK_STAGING', now, 0)
+      local seq = redis.call('HGET', K.task(mid), 'seq')
       redis.call('ZADD', by_id, seq, mid)
       if by_queue then redis.call('ZADD', by_queue, seq, mid) end
-      save_status(p, mid, st)
+      save_status(mid, st)
       claimed[#claimed + 1] = mid
     end
   end
@@ -82,7 +88,9 @@ return claimed
 """
 )
 
-LAUNCHABLE = """
+LAUNCHABLE = (
+    PRELUDE
+    + """
 -- launchable: waiting runs an offer round may launch. Task ids are taken in the order
 -- of their oldest waiting run, from rank `start`; of each, at most (its cap in tasks:caps
 -- minus its active runs) oldest waiting runs. An id at its cap costs one check and is
@@ -90,29 +98,30 @@ LAUNCHABLE = """
 -- ARGV: prefix, stop after the id that brings the runs to this many, at most this many
 --       ids looked at, start rank.
 -- Returns {next start rank ('' when no id is left), mesos_id, seq, mesos_id, seq, ...}.
-local p, limit, max_ids = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local limit, max_ids = tonumber(ARGV[2]), tonumber(ARGV[3])
 local rank = tonumber(ARGV[4])
 local out = {''}
 local taken, looked = 0, 0
 while taken < limit and looked < max_ids do
-  local ids = redis.call('ZRANGE', p .. 'tasks:waiting:ids', rank, rank + 99)
+  local ids = redis.call('ZRANGE', K.tasks_waiting_ids, rank, rank + 99)
   if #ids == 0 then return out end
-  local caps = redis.call('HMGET', p .. 'tasks:caps', unpack(ids))
+  local caps = redis.call('HMGET', K.task_caps, unpack(ids))
   for i, id in ipairs(ids) do
     looked = looked + 1
     rank = rank + 1
-    local free = (tonumber(caps[i]) or limit) - redis.call('ZCARD', p .. 'tasks:active:id:' .. id)
+    local free = (tonumber(caps[i]) or limit) - redis.call('ZCARD', K.tasks_active_by_id(id))
     if free > 0 then
-      local runs = redis.call('ZRANGE', p .. 'tasks:waiting:id:' .. id, 0, free - 1, 'WITHSCORES')
+      local runs = redis.call('ZRANGE', K.tasks_waiting_by_id(id), 0, free - 1, 'WITHSCORES')
       for j = 1, #runs do out[#out + 1] = runs[j] end
       taken = taken + #runs / 2
     end
     if taken >= limit or looked >= max_ids then break end
   end
 end
-if #redis.call('ZRANGE', p .. 'tasks:waiting:ids', rank, rank) > 0 then out[1] = rank end
+if #redis.call('ZRANGE', K.tasks_waiting_ids, rank, rank) > 0 then out[1] = rank end
 return out
 """
+)
 
 UNCLAIM_TASKS = (
     _TASK_HELPERS
@@ -123,27 +132,27 @@ UNCLAIM_TASKS = (
 -- those whose kill was requested meanwhile.
 -- ARGV: prefix, epoch, now, finished runs kept per task id, then mesos_ids.
 -- Only tasks still TASK_STAGING move. Returns how many moved.
-local p, epoch, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local stale = fence(p, epoch); if stale then return stale end
+local epoch, now, keep = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local stale = fence(epoch); if stale then return stale end
 local moved = 0
 for i = 5, #ARGV do
   local mid = ARGV[i]
-  local st = load_status(p, mid)
+  local st = load_status(mid)
   if st and st.mesos_state == 'TASK_STAGING' then
     if st.kill_requested == true then
       st.status_message = 'killed before launch'
-      set_state(p, mid, st, 'TASK_KILLED', now, keep)
+      set_state(mid, st, 'TASK_KILLED', now, keep)
     else
-      release(p, mid, st)
+      release(mid, st)
       if type(st.queue_id) == 'string' then  -- still unfinished: it counts for backpressure
-        local seq = redis.call('HGET', p .. 'task:' .. mid, 'seq')
-        redis.call('ZADD', p .. 'tasks:open:queue:' .. st.queue_id, seq, mid)
+        local seq = redis.call('HGET', K.task(mid), 'seq')
+        redis.call('ZADD', K.tasks_open_by_queue(st.queue_id), seq, mid)
       end
       st.agent_id = cjson.null
       st.agent_hostname = cjson.null
-      set_state(p, mid, st, 'WAITING_ON_OFFERS', now, keep)
+      set_state(mid, st, 'WAITING_ON_OFFERS', now, keep)
     end
-    save_status(p, mid, st)
+    save_status(mid, st)
     moved = moved + 1
   end
 end
@@ -167,8 +176,8 @@ RECORD_UPDATES = (
 -- Returns 2 per update: outcome ('stored' | 'retried' | 'same' | 'stale' | 'missing')
 -- and a detail (the new run's mesos_id when retried; created_tstamp on a first
 -- TASK_RUNNING; otherwise '').
-local p, epoch, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local stale = fence(p, epoch); if stale then return stale end
+local epoch, now, keep = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local stale = fence(epoch); if stale then return stale end
 local RANK = {TASK_STAGING = 1, TASK_STARTING = 2, TASK_RUNNING = 3, TASK_UNREACHABLE = 3,
               TASK_UNKNOWN = 3, TASK_KILLING = 4}
 local out = {}
@@ -176,7 +185,7 @@ local published = false
 for i = 5, #ARGV, 7 do
   local mid, state, message, reason = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local agent, budget, fresh = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
-  local st = load_status(p, mid)
+  local st = load_status(mid)
   local outcome, detail = 'stored', ''
   if not st then
     outcome = 'missing'
@@ -193,34 +202,30 @@ for i = 5, #ARGV, 7 do
       st.started_tstamp = now
       detail = tostring(st.created_tstamp)
     end
-    set_state(p, mid, st, state, now, keep)
+    set_state(mid, st, state, now, keep)
     local left_field = budget .. '_retries_left'
     if TERMINAL[state] and budget ~= '' and st.kill_requested ~= true
        and (tonumber(st[left_field]) or 0) > 0 then
       local new = st.id .. '.' .. fresh
-      local run = {
-        id = st.id, mesos_id = new, queue_id = st.queue_id, mesos_state = 'WAITING_ON_OFFERS',
-        task_retries_left = st.task_retries_left, system_retries_left = st.system_retries_left,
-        agent_id = cjson.null, agent_hostname = cjson.null, created_tstamp = now,
-        updated_tstamp = now, started_tstamp = cjson.null, finished_tstamp = cjson.null,
-        status_message = cjson.null, status_reason = cjson.null, previous_mesos_id = mid,
-        kill_requested = false,
-      }
+      local run = new_run()  -- the record template of records.py
+      run.id, run.mesos_id, run.queue_id = st.id, new, st.queue_id
+      run.task_retries_left, run.system_retries_left = st.task_retries_left, st.system_retries_left
+      run.created_tstamp, run.updated_tstamp, run.previous_mesos_id = now, now, mid
       run[left_field] = tonumber(st[left_field]) - 1
-      local spec = redis.call('HGET', p .. 'task:' .. mid, 'spec')
-      local seq = redis.call('INCR', p .. 'tasks:seq')
-      redis.call('HSET', p .. 'task:' .. new, 'spec', spec, 'status', cjson.encode(run), 'seq', seq)
-      index_new_task(p, new, st.id, type(st.queue_id) == 'string' and st.queue_id or nil,
+      local spec = redis.call('HGET', K.task(mid), 'spec')
+      local seq = redis.call('INCR', K.tasks_seq)
+      redis.call('HSET', K.task(new), 'spec', spec, 'status', cjson.encode(run), 'seq', seq)
+      index_new_task(new, st.id, type(st.queue_id) == 'string' and st.queue_id or nil,
                      seq, spec)
       outcome, detail = 'retried', new
       published = true
     end
-    save_status(p, mid, st)
+    save_status(mid, st)
   end
   out[#out + 1] = outcome
   out[#out + 1] = detail
 end
-if published then redis.call('PUBLISH', p .. 'events', 'waiting') end
+if published then redis.call('PUBLISH', K.events, 'waiting') end
 return out
 """
 )

@@ -20,7 +20,7 @@ from redis.exceptions import ResponseError
 from hippo.shared import leader_scripts
 from hippo.shared.errors import HippoError
 from hippo.shared.keys import Keys
-from hippo.shared.model import ACTIVE_STATES, WAITING
+from hippo.shared.records import ACTIVE_STATES, WAITING
 
 DEFAULT_QUEUE_MAX_CONCURRENT = 10000
 

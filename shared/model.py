@@ -22,55 +22,11 @@ from pydantic import (
 )
 
 from hippo.shared.errors import FieldError, ValidationFailed
+from hippo.shared.records import TASK_RECORD_FIELDS
 
 # Ids end up in Mesos task ids and in URL paths: keep them to safe characters.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
-WAITING = "WAITING_ON_OFFERS"
-# Mesos states in which a task holds resources on an agent (or is about to).
-ACTIVE_STATES = frozenset(
-    {
-        "TASK_STAGING",
-        "TASK_STARTING",
-        "TASK_RUNNING",
-        "TASK_KILLING",
-        "TASK_UNREACHABLE",
-        "TASK_UNKNOWN",
-    }
-)
-TERMINAL_STATES = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
-ALL_STATES = frozenset({WAITING}) | ACTIVE_STATES | TERMINAL_STATES
-
-# Fields Hippo writes about a task run; clients may send them back, they are ignored.
-TASK_RECORD_FIELDS = (
-    "id",
-    "mesos_id",
-    "queue_id",
-    "mesos_state",
-    "task_retries_left",
-    "system_retries_left",
-    "agent_id",
-    "agent_hostname",
-    "created_tstamp",
-    "updated_tstamp",
-    "started_tstamp",
-    "finished_tstamp",
-    "status_message",
-    "status_reason",
-    "previous_mesos_id",
-    "kill_requested",
-)
 # Fields of a queue's `queue` block that Hippo maintains while polling.
 QUEUE_RUNTIME_FIELDS = (
     "last_run_tstamp",

@@ -1,12 +1,14 @@
 """Lua scripts of queue polling: leases on due queues, and storing one poll atomically.
 
-Every script receives the key prefix as ARGV[1] and builds key names the way
-keys.py does. Times come from the Redis server's clock (TIME), so workers on hosts
+Every script starts with the generated PRELUDE (shared/lua.py): key names come from
+its `K` table, built from keys.py, with the prefix the script receives as ARGV[1].
+Times come from the Redis server's clock (TIME), so workers on hosts
 whose clocks disagree still share one schedule. A queue's lease is the `poll_lease`
 field of its HASH (a token) plus its score in `queues:due` (the lease's expiry):
 deleting the queue deletes the lease, so a poll of a deleted queue stores nothing.
 """
 
+from hippo.shared.lua import PRELUDE
 from hippo.shared.scripts import _TASK_HELPERS
 
 _NOW = """
@@ -17,7 +19,8 @@ end
 """
 
 CLAIM_DUE_QUEUES = (
-    _NOW
+    PRELUDE
+    + _NOW
     + """
 -- claim_due_queues: lease up to N enabled queues whose due time has come.
 -- ARGV: prefix, lease s, N, token base (unique per call).
@@ -25,13 +28,13 @@ CLAIM_DUE_QUEUES = (
 -- Missing queues leave the due set; disabled ones are looked at again after their frequency.
 -- Returns {now, next due score ('' when none), then 7 per claimed queue: id, token, spec,
 --          watermark ('' when none), created_tstamp, open task count, failures so far}.
-local p, lease, limit, base = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local due = p .. 'queues:due'
+local lease, limit, base = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local due = K.queues_due
 local now = server_now()
 local out = {tostring(now), ''}
 local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, limit)
 for n, id in ipairs(ids) do
-  local key = p .. 'queue:' .. id
+  local key = K.queue(id)
   local f = redis.call('HMGET', key, 'spec', 'status', 'poll_watermark', 'created_tstamp',
                        'poll_failures')
   if not f[1] then
@@ -48,7 +51,7 @@ for n, id in ipairs(ids) do
     out[#out + 1] = f[1]
     out[#out + 1] = f[3] or ''
     out[#out + 1] = f[4] or '0'
-    out[#out + 1] = redis.call('ZCARD', p .. 'tasks:open:queue:' .. id)
+    out[#out + 1] = redis.call('ZCARD', K.tasks_open_by_queue(id))
     out[#out + 1] = f[5] or '0'
   end
 end
@@ -72,22 +75,21 @@ STORE_POLL = (
 -- deleted or disabled): nothing is written; -1 when an item key was stored meanwhile
 -- (only a concurrent poll of this queue can do that): nothing is written.
 -- Task records are written and indexed by index_new_task, as every creating script does.
-local p, qid, token, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local qid, token, ttl = ARGV[2], ARGV[3], ARGV[4]
 local delay, watermark, taken, nkeys = tonumber(ARGV[5]), ARGV[6], ARGV[7], tonumber(ARGV[8])
-local key = p .. 'queue:' .. qid
+local key = K.queue(qid)
 local f = redis.call('HMGET', key, 'poll_lease', 'status')
 if f[1] ~= token or f[2] ~= 'ENABLED' then return 0 end
-local item = p .. 'idem:item:' .. qid .. ':'
 for i = 9, 8 + nkeys do
-  if redis.call('EXISTS', item .. ARGV[i]) == 1 then return -1 end
+  if redis.call('EXISTS', K.queue_item(qid, ARGV[i])) == 1 then return -1 end
 end
-for i = 9, 8 + nkeys do redis.call('SET', item .. ARGV[i], '1', 'EX', ttl) end
+for i = 9, 8 + nkeys do redis.call('SET', K.queue_item(qid, ARGV[i]), '1', 'EX', ttl) end
 local tasks = 0
 for i = 9 + nkeys, #ARGV, 4 do
   local mid, id = ARGV[i], ARGV[i + 1]
-  local seq = redis.call('INCR', p .. 'tasks:seq')
-  redis.call('HSET', p .. 'task:' .. mid, 'spec', ARGV[i + 2], 'status', ARGV[i + 3], 'seq', seq)
-  index_new_task(p, mid, id, qid, seq, ARGV[i + 2])
+  local seq = redis.call('INCR', K.tasks_seq)
+  redis.call('HSET', K.task(mid), 'spec', ARGV[i + 2], 'status', ARGV[i + 3], 'seq', seq)
+  index_new_task(mid, id, qid, seq, ARGV[i + 2])
   tasks = tasks + 1
 end
 local now = server_now()
@@ -97,70 +99,73 @@ redis.call('HINCRBY', key, 'tasks_created', tasks)
 if watermark ~= '' then redis.call('HSET', key, 'poll_watermark', watermark) end
 if delay then
   redis.call('HDEL', key, 'poll_lease')
-  redis.call('ZADD', p .. 'queues:due', now + delay, qid)
+  redis.call('ZADD', K.queues_due, now + delay, qid)
 end
-if tasks > 0 then redis.call('PUBLISH', p .. 'events', 'waiting') end
+if tasks > 0 then redis.call('PUBLISH', K.events, 'waiting') end
 return 1
 """
 )
 
 FAIL_POLL = (
-    _NOW
+    PRELUDE
+    + _NOW
     + """
 -- fail_poll: record a failed poll and when to try again, only under the lease.
 -- ARGV: prefix, queue id, lease token, error text (secrets already masked), delay s.
 -- Returns 1 when recorded, 0 when the lease is no longer ours.
-local p, qid, token = ARGV[1], ARGV[2], ARGV[3]
-local key = p .. 'queue:' .. qid
+local qid, token = ARGV[2], ARGV[3]
+local key = K.queue(qid)
 if redis.call('HGET', key, 'poll_lease') ~= token then return 0 end
 local now = server_now()
 redis.call('HSET', key, 'last_error', ARGV[4], 'last_error_tstamp', tostring(now))
 redis.call('HINCRBY', key, 'poll_failures', 1)
 redis.call('HDEL', key, 'poll_lease')
-redis.call('ZADD', p .. 'queues:due', now + tonumber(ARGV[5]), qid)
+redis.call('ZADD', K.queues_due, now + tonumber(ARGV[5]), qid)
 return 1
 """
 )
 
 RELEASE_LEASE = (
-    _NOW
+    PRELUDE
+    + _NOW
     + """
 -- release_lease: end a lease, the queue due again after a delay (after a stored poll's
 -- items are acknowledged; 0 when a stopping worker gives a queue back unpolled).
 -- ARGV: prefix, queue id, lease token, delay s. Returns 1 when released, 0 when not ours.
-local p, qid, token = ARGV[1], ARGV[2], ARGV[3]
-local key = p .. 'queue:' .. qid
+local qid, token = ARGV[2], ARGV[3]
+local key = K.queue(qid)
 if redis.call('HGET', key, 'poll_lease') ~= token then return 0 end
 redis.call('HDEL', key, 'poll_lease')
-redis.call('ZADD', p .. 'queues:due', server_now() + tonumber(ARGV[4]), qid)
+redis.call('ZADD', K.queues_due, server_now() + tonumber(ARGV[4]), qid)
 return 1
 """
 )
 
 EXTEND_LEASE = (
-    _NOW
+    PRELUDE
+    + _NOW
     + """
 -- extend_lease: a poll still running keeps its queue: the lease expires lease s from now.
 -- ARGV: prefix, queue id, lease token, lease s. Returns 1 when extended, 0 when not ours.
-local p, qid, token = ARGV[1], ARGV[2], ARGV[3]
-if redis.call('HGET', p .. 'queue:' .. qid, 'poll_lease') ~= token then return 0 end
-redis.call('ZADD', p .. 'queues:due', server_now() + tonumber(ARGV[4]), qid)
+local qid, token = ARGV[2], ARGV[3]
+if redis.call('HGET', K.queue(qid), 'poll_lease') ~= token then return 0 end
+redis.call('ZADD', K.queues_due, server_now() + tonumber(ARGV[4]), qid)
 return 1
 """
 )
 
 RECONCILE_DUE = (
-    _NOW
+    PRELUDE
+    + _NOW
     + """
 -- reconcile_due: put every queue missing from the due set into it, due now. Queues
 -- created before polling existed (or restored from a dump) are found this way; the
 -- queue scripts in scripts.py keep the due set in step otherwise.
 -- ARGV: prefix. Returns the number added.
-local p = ARGV[1]
 local now = server_now()
 local added = 0
-for _, id in ipairs(redis.call('ZRANGE', p .. 'queues', 0, -1)) do
-  added = added + redis.call('ZADD', p .. 'queues:due', 'NX', now, id)
+for _, id in ipairs(redis.call('ZRANGE', K.queues, 0, -1)) do
+  added = added + redis.call('ZADD', K.queues_due, 'NX', now, id)
 end
 return added
 """

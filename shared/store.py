@@ -11,7 +11,7 @@ import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import ParamSpec, TypeVar, cast
 
 import pydantic_core
 import redis
@@ -23,7 +23,8 @@ from redis.exceptions import WatchError
 from hippo.shared import scripts
 from hippo.shared.errors import Conflict, NotFound, StoreUnavailable
 from hippo.shared.keys import Keys
-from hippo.shared.model import WAITING, TaskDefinition
+from hippo.shared.model import TaskDefinition
+from hippo.shared.records import new_task_status
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -66,7 +67,8 @@ def connect(url: str) -> aioredis.Redis:
         socket_timeout=5,
         health_check_interval=30,
     )
-    return aioredis.Redis(connection_pool=pool)
+    # The client owns its pool: aclose() disconnects the pool's connections too.
+    return aioredis.Redis.from_pool(pool)
 
 
 class RedisProbe:
@@ -354,32 +356,3 @@ def _page(found: list[bytes | None], limit: int) -> TaskPage:
     next_cursor = page[-1][2] if len(rows) > limit and page else None
     records = [merge_json_objects(spec, status) for spec, status, _ in page]
     return TaskPage(b"[" + b",".join(records) + b"]", next_cursor)
-
-
-def new_task_status(
-    definition: TaskDefinition,
-    task_id: str,
-    mesos_id: str,
-    now: float,
-    *,
-    queue_id: str | None = None,
-) -> dict[str, Any]:
-    """The run-time half of a new task record (flat: scripts rewrite it with cjson)."""
-    return {
-        "id": task_id,
-        "mesos_id": mesos_id,
-        "queue_id": queue_id,
-        "mesos_state": WAITING,
-        "task_retries_left": definition.task_retries,
-        "system_retries_left": definition.system_retries,
-        "agent_id": None,
-        "agent_hostname": None,
-        "created_tstamp": now,
-        "updated_tstamp": now,
-        "started_tstamp": None,
-        "finished_tstamp": None,
-        "status_message": None,
-        "status_reason": None,
-        "previous_mesos_id": None,
-        "kill_requested": False,
-    }

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from hippo.shared.keys import Keys
-from hippo.shared.model import WAITING
+from hippo.shared.records import WAITING
 
 from .conftest import Cluster
 

@@ -21,8 +21,9 @@ import redis
 from hippo.shared import scripts
 from hippo.shared.keys import Keys
 from hippo.shared.leader_store import Claim, LeaderStore, StaleEpoch, StatusUpdate
-from hippo.shared.model import WAITING, parse_task
-from hippo.shared.store import Store, connect, new_task_status
+from hippo.shared.model import parse_task
+from hippo.shared.records import WAITING, new_task_status
+from hippo.shared.store import Store, connect
 from tests.examples import task
 
 KEYS = Keys("hippo:")

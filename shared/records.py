@@ -1,0 +1,89 @@
+"""The task run record: the states a run moves through, its fields and their defaults.
+
+The one definition of both: the API and the poller build new records from it
+(`new_task_status`), and the Lua scripts get the state sets and the template from it
+(shared/lua.py), so a field added here reaches every record, retried runs included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hippo.shared.model import TaskDefinition
+
+WAITING = "WAITING_ON_OFFERS"
+# Mesos states in which a task holds resources on an agent (or is about to).
+ACTIVE_STATES = frozenset(
+    {
+        "TASK_STAGING",
+        "TASK_STARTING",
+        "TASK_RUNNING",
+        "TASK_KILLING",
+        "TASK_UNREACHABLE",
+        "TASK_UNKNOWN",
+    }
+)
+TERMINAL_STATES = frozenset(
+    {
+        "TASK_FINISHED",
+        "TASK_FAILED",
+        "TASK_KILLED",
+        "TASK_ERROR",
+        "TASK_LOST",
+        "TASK_DROPPED",
+        "TASK_GONE",
+        "TASK_GONE_BY_OPERATOR",
+    }
+)
+ALL_STATES = frozenset({WAITING}) | ACTIVE_STATES | TERMINAL_STATES
+
+# The run-time half of a task record: every field Hippo writes about a task run, with
+# the value a new run starts with. The one definition: the API and the poller build new
+# records from it (new_task_status), the leader's retry script gets it as NEW_RUN
+# (shared/lua.py), and clients that send these fields back have them ignored. Flat
+# scalars only: the scripts rewrite the record with cjson.
+TASK_RECORD_TEMPLATE: Mapping[str, Any] = MappingProxyType(
+    {
+        "id": None,
+        "mesos_id": None,
+        "queue_id": None,
+        "mesos_state": WAITING,
+        "task_retries_left": 0,
+        "system_retries_left": 0,
+        "agent_id": None,
+        "agent_hostname": None,
+        "created_tstamp": None,
+        "updated_tstamp": None,
+        "started_tstamp": None,
+        "finished_tstamp": None,
+        "status_message": None,
+        "status_reason": None,
+        "previous_mesos_id": None,
+        "kill_requested": False,
+    }
+)
+TASK_RECORD_FIELDS = tuple(TASK_RECORD_TEMPLATE)
+
+
+def new_task_status(
+    definition: TaskDefinition,
+    task_id: str,
+    mesos_id: str,
+    now: float,
+    *,
+    queue_id: str | None = None,
+) -> dict[str, Any]:
+    """The run-time half of a new task record, from TASK_RECORD_TEMPLATE."""
+    return {
+        **TASK_RECORD_TEMPLATE,
+        "id": task_id,
+        "mesos_id": mesos_id,
+        "queue_id": queue_id,
+        "task_retries_left": definition.task_retries,
+        "system_retries_left": definition.system_retries,
+        "created_tstamp": now,
+        "updated_tstamp": now,
+    }
