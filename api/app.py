@@ -28,11 +28,11 @@ from hippo.shared.errors import (
     StoreUnavailable,
     ValidationFailed,
 )
-from hippo.shared.keys import Keys
 from hippo.shared.secrets import SecretBox
 from hippo.shared.settings import Settings
 from hippo.shared.sources import load_sources
 from hippo.shared.store import Store, connect
+from hippo.shared.store.keys import Keys
 
 log = logging.getLogger(__name__)
 

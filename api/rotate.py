@@ -10,12 +10,12 @@ import argparse
 import asyncio
 
 from hippo.shared.errors import HippoError, SettingsError
-from hippo.shared.keys import Keys
 from hippo.shared.queues import reseal_queue
 from hippo.shared.secrets import SecretBox
 from hippo.shared.settings import Settings
 from hippo.shared.sources import load_sources
 from hippo.shared.store import Store, connect
+from hippo.shared.store.keys import Keys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -28,9 +28,9 @@ import redis
 sys.path.insert(0, str(Path(__file__).parent))
 from loadgen import Result, http_request, run_load
 
-from hippo.shared import scripts
 from hippo.shared.model import parse_task
 from hippo.shared.records import new_task_status
+from hippo.shared.store import task_scripts
 
 TASK = {
     "id": "bench",
@@ -64,7 +64,7 @@ def seed(client: redis.Redis, count: int) -> None:
     """Store `count` task records through the store's own creation script, in batches."""
     definition = parse_task(TASK)
     spec = definition.model_dump_json(exclude={"id"}, exclude_none=True)
-    create = client.register_script(scripts.CREATE_TASKS)
+    create = client.register_script(task_scripts.CREATE_TASKS)
     now = time.time()
     for start in range(0, count, 1000):
         args: list[object] = ["hippo:", "", 60]

@@ -33,11 +33,10 @@ from typing import Any
 
 import redis
 
-from hippo.shared import scripts
-from hippo.shared.keys import Keys
-from hippo.shared.leader_store import LeaderStore
 from hippo.shared.settings import Settings
-from hippo.shared.store import connect
+from hippo.shared.store import connect, task_scripts
+from hippo.shared.store.keys import Keys
+from hippo.shared.store.leadership import LeaderStore
 from hippo.worker.matching import OfferView
 from hippo.worker.mesos import FrameworkSettings, MesosSchedulerClient, Offers, Update
 from hippo.worker.mesos.messages import offer_role, task_info
@@ -207,7 +206,7 @@ def metric(port: int, name: str) -> float:
 
 
 def seed_waiting(r: redis.Redis, count: int, tag: str = "job") -> None:
-    script = r.register_script(scripts.CREATE_TASKS)
+    script = r.register_script(task_scripts.CREATE_TASKS)
     for start in range(0, count, 5000):
         pipe = r.pipeline(transaction=False)
         now = time.time()
@@ -371,7 +370,7 @@ async def _latency(svc: Services, count: int, rate_per_s: float) -> list[float]:
 
     def create() -> None:
         r = redis.Redis.from_url(svc.url)
-        script = r.register_script(scripts.CREATE_TASKS)
+        script = r.register_script(task_scripts.CREATE_TASKS)
         for n in range(count):
             mid = f"lat{n}.{uuid.uuid4()}"
             now = time.time()
@@ -466,7 +465,7 @@ def kill_latency(svc: Services, count: int = 20) -> list[float]:
     seed_waiting(svc.r, count, tag="kill")
     svc.start_worker(HIPPO_LOCK_EXPIRE_S="3")
     running, killed = KEYS.tasks_by_state("TASK_RUNNING"), KEYS.tasks_by_state("TASK_KILLED")
-    request_kill = svc.r.register_script(scripts.REQUEST_KILL)  # the API's own script
+    request_kill = svc.r.register_script(task_scripts.REQUEST_KILL)  # the API's own script
     times = []
     try:
         wait(lambda: svc.r.zcard(running) >= count, 60, 0.01)

@@ -22,13 +22,13 @@ from typing import Any
 
 import redis
 
-from hippo.shared.keys import Keys
 from hippo.shared.model import parse_queue
 from hippo.shared.queues import seal_queue
 from hippo.shared.secrets import SecretBox
 from hippo.shared.settings import Settings
 from hippo.shared.sources import load_sources
 from hippo.shared.store import Store, connect
+from hippo.shared.store.keys import Keys
 
 
 def free_port() -> int:

@@ -41,7 +41,7 @@ class Mutant:
 
 
 FENCE = "local stale = fence(epoch); if stale then return stale end"
-LEADER_SCRIPTS = "shared/leader_scripts.py"
+LEADER_SCRIPTS = "shared/store/leader_scripts.py"
 FENCED = "tests/worker/test_fenced_scripts.py"
 
 MUTANTS = (
@@ -100,7 +100,7 @@ MUTANTS = (
     Mutant(
         "watchdog-ignores-epoch",
         "one fenced leader",
-        "shared/leader_store.py",
+        "shared/store/leadership.py",
         "return _text(holder) == lock_id and _text(current) == str(epoch)",
         "return _text(holder) == lock_id",
         ("tests/worker/test_watchdog.py",),
@@ -211,7 +211,7 @@ MUTANTS = (
     Mutant(
         "item-key-ignored",
         "no item run twice because of Hippo",
-        "shared/poll_scripts.py",
+        "shared/store/lease_scripts.py",
         "  if redis.call('EXISTS', K.queue_item(qid, ARGV[i])) == 1 then return -1 end\n",
         "",
         ("tests/sources/test_poll_store.py", "tests/sources/test_workers.py"),
@@ -227,7 +227,7 @@ MUTANTS = (
     Mutant(
         "retention-trims-the-finishing-run",
         "a finishing run is never trimmed away",
-        "shared/scripts.py",
+        "shared/store/task_lua.py",
         "        if old ~= mid then",
         "        if true then",
         ("tests/test_retention.py",),

@@ -11,12 +11,19 @@ import re
 import pytest
 import redis
 
-from hippo.shared import leader_scripts, lua, poll_scripts, scripts
-from hippo.shared.keys import Keys
 from hippo.shared.records import ACTIVE_STATES, TASK_RECORD_TEMPLATE, TERMINAL_STATES
+from hippo.shared.store import (
+    leader_scripts,
+    lease_scripts,
+    lua,
+    queue_scripts,
+    task_lua,
+    task_scripts,
+)
+from hippo.shared.store.keys import Keys
 
 PREFIX = "layout-test:"
-SCRIPT_MODULES = (scripts, leader_scripts, poll_scripts)
+SCRIPT_MODULES = (task_lua, task_scripts, queue_scripts, lease_scripts, leader_scripts)
 
 
 def every_script() -> dict[str, str]:

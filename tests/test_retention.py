@@ -7,9 +7,10 @@ import time
 
 import redis
 
-from hippo.shared.keys import Keys
 from hippo.shared.model import parse_task
 from hippo.shared.store import Store, connect
+from hippo.shared.store.keys import Keys
+from hippo.shared.store.leadership import LeaderStore
 from tests.examples import task
 
 
@@ -60,7 +61,11 @@ def test_records_finished_before_the_retention_age_are_deleted(
         old = await _finished_task(store, "old", now=now - 7200)
         recent = await _finished_task(store, "recent", now=now - 60)
         waiting, _ = await store.create_task(parse_task(task(id="old")), now=now - 9000)
-        deleted = await store.trim_finished(now=now, max_age_s=3600)
+        leader = LeaderStore(store.redis, store.keys)
+        await store.redis.set("hippo:lock:test", "me")
+        epoch = await leader.take_epoch("hippo:lock:test", "me")
+        assert epoch is not None
+        deleted = await leader.trim_finished(epoch, now=now, max_age_s=3600)
         return deleted, [old, recent]
 
     deleted, (old, recent) = _run(redis_url, scenario)  # type: ignore[misc]

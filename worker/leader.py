@@ -10,11 +10,11 @@ import os
 
 from redis.exceptions import RedisError
 
-from hippo.shared.keys import Keys
-from hippo.shared.leader_lock import LeaderLease
-from hippo.shared.leader_store import LeaderStore, StaleEpoch
 from hippo.shared.settings import Settings
 from hippo.shared.store import connect
+from hippo.shared.store.keys import Keys
+from hippo.shared.store.leadership import LeaderStore, StaleEpoch
+from hippo.shared.store.lock import LeaderLease
 from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.session import SHUTDOWN_WAIT_S, LeaderSession, LeadershipLost
 

@@ -22,16 +22,16 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from hippo.shared.keys import Keys
 from hippo.shared.logs import log_context
 from hippo.shared.model import QueueBlock
-from hippo.shared.poll_store import ClaimedQueue, PollStore, StoreOutcome
 from hippo.shared.queues import queue_document
 from hippo.shared.secrets import MASK, SecretBox, mask_url_password, mask_url_passwords_in
 from hippo.shared.settings import Settings
 from hippo.shared.sources import load_sources
 from hippo.shared.sources.base import Fetched, PollRequest, Source, SourceError
 from hippo.shared.store import connect
+from hippo.shared.store.keys import Keys
+from hippo.shared.store.leases import ClaimedQueue, PollStore, StoreOutcome
 from hippo.worker import polling_metrics as metrics
 from hippo.worker.polling_tasks import (
     TaskTemplate,

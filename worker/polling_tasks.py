@@ -13,9 +13,9 @@ from typing import Any
 import pydantic_core
 
 from hippo.shared.model import TaskDefinition
-from hippo.shared.poll_store import NewTask
 from hippo.shared.records import new_task_status
 from hippo.shared.sources.base import Item
+from hippo.shared.store.leases import NewTask
 
 # `$HIPPO_DATA`, `${HIPPO_DATA}` and the _BASE64 forms; `$HIPPO_DATA_X` is another name.
 _PLACEHOLDER = re.compile(r"\$(?:\{(HIPPO_DATA(?:_BASE64)?)\}|(HIPPO_DATA(?:_BASE64)?)(?!\w))")

@@ -20,9 +20,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from hippo.shared.leader_store import Claim, LeaderStore, StatusUpdate
 from hippo.shared.settings import Settings
-from hippo.shared.store import Store
+from hippo.shared.store.leadership import Claim, LeaderStore, StatusUpdate
 from hippo.worker.acks import AckPipeline
 from hippo.worker.candidates import WaitingTask, parse_waiting
 from hippo.worker.matching import MatchState, OfferView, Place, match_offers
@@ -81,7 +80,6 @@ class LeaderSession:
         self.settings = settings
         self.redis = redis
         self.store = store
-        self.tasks = Store(redis, store.keys, keep_per_id=settings.task_retention_per_id)
         self.epoch = epoch
         self.metrics = metrics
         self.client: MesosSchedulerClient | None = None
@@ -585,8 +583,8 @@ class LeaderSession:
                     await client.reconcile()
             if now - last_trim >= s.trim_interval_s:
                 last_trim = now
-                deleted = await self.tasks.trim_finished(
-                    now=time.time(), max_age_s=s.task_retention_s
+                deleted = await self.store.trim_finished(
+                    self.epoch, now=time.time(), max_age_s=s.task_retention_s
                 )
                 if deleted:
                     log.info("leader: %d finished task records trimmed", deleted)

@@ -18,8 +18,8 @@ from typing import Any
 
 import redis
 
-from hippo.shared.poll_store import PollStore
 from hippo.shared.settings import Settings
+from hippo.shared.store.leases import PollStore
 from hippo.worker import polling
 
 

@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 import redis
 from starlette.testclient import TestClient
 
-from hippo.shared.keys import Keys
-from hippo.shared.poll_store import NewTask, PollStore, StoreOutcome
 from hippo.shared.store import connect
+from hippo.shared.store.keys import Keys
+from hippo.shared.store.leases import NewTask, PollStore, StoreOutcome
 from tests.sources.conftest import create_queue
 
 T = TypeVar("T")

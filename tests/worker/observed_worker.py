@@ -21,7 +21,7 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from hippo.cli import main
-from hippo.shared.leader_store import LeaderStore, StaleEpoch
+from hippo.shared.store.leadership import LeaderStore, StaleEpoch
 
 
 def install_hooks() -> None:

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from hippo.shared.keys import Keys
 from hippo.shared.records import WAITING
+from hippo.shared.store.keys import Keys
 
 from .conftest import Cluster
 
@@ -25,7 +25,7 @@ def create_tasks(client: redis.Redis, count: int) -> None:
     import json
     import uuid
 
-    from hippo.shared import scripts
+    from hippo.shared.store import task_scripts
 
     keys = Keys("hippo:")
     spec = json.dumps(
@@ -39,7 +39,7 @@ def create_tasks(client: redis.Redis, count: int) -> None:
             "max_concurrent": 1,
         }
     )
-    script = client.register_script(scripts.CREATE_TASKS)
+    script = client.register_script(task_scripts.CREATE_TASKS)
     pipe = client.pipeline(transaction=False)
     now = time.time()
     for n in range(count):

@@ -18,12 +18,11 @@ from typing import Any
 import pytest
 import redis
 
-from hippo.shared import scripts
-from hippo.shared.keys import Keys
-from hippo.shared.leader_store import Claim, LeaderStore, StaleEpoch, StatusUpdate
 from hippo.shared.model import parse_task
 from hippo.shared.records import WAITING, new_task_status
-from hippo.shared.store import Store, connect
+from hippo.shared.store import Store, connect, task_scripts
+from hippo.shared.store.keys import Keys
+from hippo.shared.store.leadership import Claim, LeaderStore, StaleEpoch, StatusUpdate
 from tests.examples import task
 
 KEYS = Keys("hippo:")
@@ -54,7 +53,7 @@ class Leaders:
         mesos_id = f"{task_id}.{uuid.uuid4()}"
         spec = definition.model_dump_json(exclude={"id"}, exclude_none=True)
         status = new_task_status(definition, task_id, mesos_id, 1.0, queue_id=queue_id)
-        create = self.client.register_script(scripts.CREATE_TASKS)
+        create = self.client.register_script(task_scripts.CREATE_TASKS)
         args = [KEYS.prefix, "", 60, mesos_id, task_id, queue_id, spec, json.dumps(status)]
         await create(args=args)
         return mesos_id
@@ -135,7 +134,9 @@ def test_an_epoch_is_taken_only_while_the_lock_holds_our_id(redis_url: str) -> N
 # --- a stale leader writes nothing -----------------------------------------------------
 
 
-@pytest.mark.parametrize("write", ["claim", "record", "unclaim", "save_framework_id"])
+@pytest.mark.parametrize(
+    "write", ["claim", "record", "unclaim", "save_framework_id", "fail_waiting", "trim"]
+)
 def test_a_leader_with_an_older_epoch_writes_nothing(
     redis_url: str, raw_redis: redis.Redis, write: str
 ) -> None:
@@ -159,6 +160,10 @@ def test_a_leader_with_an_older_epoch_writes_nothing(
                 await t.record(old, staging, "TASK_FAILED", budget="task")
             elif write == "unclaim":
                 await t.leader.unclaim(old, 3.0, [staging])
+            elif write == "fail_waiting":
+                await t.leader.fail_waiting(old, 3.0, [(waiting, "cannot be decoded")])
+            elif write == "trim":
+                await t.leader.trim_finished(old, now=1e12, max_age_s=0)
             else:
                 await t.leader.save_framework_id(old, "framework-2")
 
@@ -294,3 +299,23 @@ def test_the_retried_run_has_every_field_of_a_new_task_record(redis_url: str) ->
     assert set(retried) == set(first)
     assert retried["mesos_state"] == WAITING and retried["previous_mesos_id"] == first["mesos_id"]
     assert (retried["task_retries_left"], retried["system_retries_left"]) == (0, 2)
+
+
+def test_a_run_that_can_never_launch_ends_as_task_error_with_the_reason(
+    redis_url: str,
+) -> None:
+    async def scenario(t: Leaders) -> tuple[int, dict[str, Any], dict[str, Any], int]:
+        epoch = await t.epoch()
+        broken, launched = await t.task(id="broken"), await t.task(id="launched")
+        await t.claim(epoch, launched)
+        moved = await t.leader.fail_waiting(
+            epoch, 3.0, [(broken, "definition cannot be decoded"), (launched, "no")]
+        )
+        waiting = await t.client.zcard(KEYS.tasks_by_state(WAITING))
+        return moved, await t.status(broken), await t.status(launched), waiting
+
+    moved, broken, launched, waiting = run(redis_url, scenario)
+    assert moved == 1 and waiting == 0
+    assert broken["mesos_state"] == "TASK_ERROR" and broken["finished_tstamp"] == 3.0
+    assert broken["status_message"] == "definition cannot be decoded"
+    assert launched["mesos_state"] == "TASK_STAGING"  # only waiting runs are failed

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import redis
 
-from hippo.shared.keys import Keys
-from hippo.shared.leader_store import Claim, LeaderStore, StaleEpoch
 from hippo.shared.model import parse_task
 from hippo.shared.store import Store, connect
+from hippo.shared.store.keys import Keys
+from hippo.shared.store.leadership import Claim, LeaderStore, StaleEpoch
 from tests.examples import task
 
 

@@ -8,9 +8,9 @@ import asyncio
 
 import pytest
 
-from hippo.shared.keys import Keys
-from hippo.shared.leader_store import LeaderStore
 from hippo.shared.store import connect
+from hippo.shared.store.keys import Keys
+from hippo.shared.store.leadership import LeaderStore
 from hippo.worker.leader import _watch_lease, watchdog_interval_s
 
 LOCK = "hippo:lock:watchdog"

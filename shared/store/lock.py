@@ -13,7 +13,7 @@ import logging
 import redis
 import redis_lock
 
-from hippo.shared.keys import Keys
+from hippo.shared.store.keys import Keys
 
 log = logging.getLogger(__name__)
 

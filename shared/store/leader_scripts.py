@@ -7,8 +7,8 @@ number, a newer leader exists: the script writes nothing and fails with STALE_EP
 so a leader that lost its lock (a pause, a partition) cannot claim or record anything.
 """
 
-from hippo.shared.lua import PRELUDE
-from hippo.shared.scripts import _TASK_HELPERS
+from hippo.shared.store.lua import PRELUDE
+from hippo.shared.store.task_lua import TASK_HELPERS
 
 _FENCE = """
 local function fence(epoch)
@@ -48,7 +48,7 @@ return 1
 )
 
 CLAIM_TASKS = (
-    _TASK_HELPERS
+    TASK_HELPERS
     + _FENCE
     + """
 -- claim_tasks: move waiting tasks to TASK_STAGING on an agent, before ACCEPT is sent.
@@ -124,7 +124,7 @@ return out
 )
 
 UNCLAIM_TASKS = (
-    _TASK_HELPERS
+    TASK_HELPERS
     + _FENCE
     + """
 -- unclaim_tasks: Mesos answered an ACCEPT with an error, so it launched none of its
@@ -161,7 +161,7 @@ return moved
 )
 
 RECORD_UPDATES = (
-    _TASK_HELPERS
+    TASK_HELPERS
     + _FENCE
     + """
 -- record_updates: store Mesos status updates (before they are acknowledged).
@@ -227,5 +227,48 @@ for i = 5, #ARGV, 7 do
 end
 if published then redis.call('PUBLISH', K.events, 'waiting') end
 return out
+"""
+)
+
+
+TRIM_FINISHED = (
+    TASK_HELPERS
+    + _FENCE
+    + """
+-- trim_finished: delete finished task records that finished before a cutoff (retention).
+-- ARGV: prefix, epoch, cutoff (unix s), at most this many deletions per call.
+-- (Per-id counts are trimmed as tasks finish, in set_state.) Returns the number deleted.
+local epoch, cutoff, batch = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local stale = fence(epoch); if stale then return stale end
+local old = redis.call('ZRANGEBYSCORE', K.tasks_finished, '-inf', cutoff, 'LIMIT', 0, batch)
+for _, mid in ipairs(old) do
+  local st = load_status(mid)
+  if st then delete_task(mid, st) else redis.call('ZREM', K.tasks_finished, mid) end
+end
+return #old
+"""
+)
+
+FAIL_WAITING = (
+    TASK_HELPERS
+    + _FENCE
+    + """
+-- fail_waiting: end waiting runs that can never launch as TASK_ERROR (no retry).
+-- ARGV: prefix, epoch, now, finished runs kept per task id, then 2 per run: mesos_id,
+--       message. Only runs still WAITING_ON_OFFERS move. Returns how many moved.
+local epoch, now, keep = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local stale = fence(epoch); if stale then return stale end
+local moved = 0
+for i = 5, #ARGV, 2 do
+  local mid, message = ARGV[i], ARGV[i + 1]
+  local st = load_status(mid)
+  if st and st.mesos_state == 'WAITING_ON_OFFERS' then
+    st.status_message = message
+    set_state(mid, st, 'TASK_ERROR', now, keep)
+    save_status(mid, st)
+    moved = moved + 1
+  end
+end
+return moved
 """
 )

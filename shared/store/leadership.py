@@ -17,12 +17,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from hippo.shared import leader_scripts
 from hippo.shared.errors import HippoError
-from hippo.shared.keys import Keys
+from hippo.shared.model import QueueBlock
 from hippo.shared.records import ACTIVE_STATES, WAITING
+from hippo.shared.store import leader_scripts
+from hippo.shared.store.keys import Keys
 
-DEFAULT_QUEUE_MAX_CONCURRENT = 10000
+# The default of a queue's max_concurrent, from the model (for a queue since deleted).
+DEFAULT_QUEUE_MAX_CONCURRENT: int = QueueBlock.model_fields["max_concurrent"].default
 
 
 class StaleEpoch(HippoError):
@@ -87,6 +89,8 @@ class LeaderStore:
         self._record = client.register_script(leader_scripts.RECORD_UPDATES)
         self._unclaim = client.register_script(leader_scripts.UNCLAIM_TASKS)
         self._launchable = client.register_script(leader_scripts.LAUNCHABLE)
+        self._fail_waiting = client.register_script(leader_scripts.FAIL_WAITING)
+        self._trim_finished = client.register_script(leader_scripts.TRIM_FINISHED)
 
     # --- leadership ----------------------------------------------------------------
 
@@ -216,6 +220,43 @@ class LeaderStore:
             )
         except ResponseError as e:
             raise _fenced_error(e) from e
+
+    async def fail_waiting(
+        self, epoch: int, now: float, failures: Sequence[tuple[str, str]]
+    ) -> int:
+        """End waiting runs that can never launch (their definition cannot be decoded) as
+        TASK_ERROR, each with its (mesos_id, message); returns how many ended. Runs no
+        longer waiting are left alone. No retry: the definition would fail again."""
+        if not failures:
+            return 0
+        args: list[Any] = [self.keys.prefix, epoch, now, self.keep_per_id]
+        for mesos_id, message in failures:
+            args += [mesos_id, message]
+        try:
+            return int(await self._fail_waiting(args=args))
+        except ResponseError as e:
+            raise _fenced_error(e) from e
+
+    # --- retention -----------------------------------------------------------------
+
+    async def trim_finished(
+        self, epoch: int, *, now: float, max_age_s: float, batch: int = 1000
+    ) -> int:
+        """Delete task records that finished more than max_age_s ago; returns how many.
+        Fenced like every leader write: a stale leader trims nothing."""
+        deleted = 0
+        while True:
+            try:
+                count = int(
+                    await self._trim_finished(
+                        args=[self.keys.prefix, epoch, now - max_age_s, batch]
+                    )
+                )
+            except ResponseError as e:
+                raise _fenced_error(e) from e
+            deleted += count
+            if count < batch:
+                return deleted
 
     # --- status updates ------------------------------------------------------------
 

@@ -12,8 +12,8 @@ import inspect
 import json
 from collections.abc import Callable
 
-from hippo.shared.keys import Keys
 from hippo.shared.records import ACTIVE_STATES, TASK_RECORD_TEMPLATE, TERMINAL_STATES
+from hippo.shared.store.keys import Keys
 
 # Placeholders: the prefix, then up to two arguments of a key builder.
 _PREFIX, _ARGS = "\x01", ("\x02", "\x03")

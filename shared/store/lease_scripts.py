@@ -8,8 +8,8 @@ field of its HASH (a token) plus its score in `queues:due` (the lease's expiry):
 deleting the queue deletes the lease, so a poll of a deleted queue stores nothing.
 """
 
-from hippo.shared.lua import PRELUDE
-from hippo.shared.scripts import _TASK_HELPERS
+from hippo.shared.store.lua import PRELUDE
+from hippo.shared.store.task_lua import TASK_HELPERS
 
 _NOW = """
 local function server_now()
@@ -62,7 +62,7 @@ return out
 )
 
 STORE_POLL = (
-    _TASK_HELPERS
+    TASK_HELPERS
     + _NOW
     + """
 -- store_poll: the outcome of one successful poll, all or nothing, only under the lease.

@@ -15,8 +15,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from hippo.shared import poll_scripts
-from hippo.shared.keys import Keys
+from hippo.shared.store import lease_scripts
+from hippo.shared.store.keys import Keys
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,12 @@ class PollStore:
         self.redis = client
         self.keys = keys
         self.idempotency_ttl_s = idempotency_ttl_s
-        self._claim = client.register_script(poll_scripts.CLAIM_DUE_QUEUES)
-        self._store = client.register_script(poll_scripts.STORE_POLL)
-        self._fail = client.register_script(poll_scripts.FAIL_POLL)
-        self._release = client.register_script(poll_scripts.RELEASE_LEASE)
-        self._extend = client.register_script(poll_scripts.EXTEND_LEASE)
-        self._reconcile = client.register_script(poll_scripts.RECONCILE_DUE)
+        self._claim = client.register_script(lease_scripts.CLAIM_DUE_QUEUES)
+        self._store = client.register_script(lease_scripts.STORE_POLL)
+        self._fail = client.register_script(lease_scripts.FAIL_POLL)
+        self._release = client.register_script(lease_scripts.RELEASE_LEASE)
+        self._extend = client.register_script(lease_scripts.EXTEND_LEASE)
+        self._reconcile = client.register_script(lease_scripts.RECONCILE_DUE)
 
     async def claim_due_queues(self, limit: int, lease_s: float) -> Claim:
         token_base = uuid.uuid4().hex

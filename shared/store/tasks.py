@@ -1,89 +1,33 @@
-"""The store: the only module that speaks to Redis.
+"""Task records as the API sees them: create, read, list, kill, delete.
 
-Each state change is one Lua script (scripts.py) or one MULTI/EXEC, so a crash or
-a concurrent writer never leaves half a change behind. Records come back as JSON
-bytes, ready to send: the API lists 100 tasks without decoding one of them.
+Each change is one Lua script (task_scripts.py), so a crash or a concurrent writer
+never leaves half a change behind. Records come back as JSON bytes, ready to send: the
+API lists 100 tasks without decoding one of them.
 """
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar, cast
+from typing import cast
 
 import pydantic_core
-import redis
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import WatchError
 
-from hippo.shared import scripts
-from hippo.shared.errors import Conflict, NotFound, StoreUnavailable
-from hippo.shared.keys import Keys
+from hippo.shared.errors import Conflict, NotFound
 from hippo.shared.model import TaskDefinition
 from hippo.shared.records import new_task_status
-
-P = ParamSpec("P")
-T = TypeVar("T")
+from hippo.shared.store import task_scripts
+from hippo.shared.store.connection import translate_errors
+from hippo.shared.store.keys import Keys
 
 # Members a filtered task listing may scan for one page before returning it short.
 MAX_LIST_SCAN = 5000
 
 
-def _translate_redis_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-            raise StoreUnavailable(f"Redis is unreachable: {e}") from e
-
-    return wrapper
-
-
 def merge_json_objects(first: bytes, second: bytes) -> bytes:
     """Two JSON object texts with disjoint, non-empty key sets as one object text."""
     return first[:-1] + b"," + second[1:]
-
-
-# Connections one process opens to Redis; more concurrent calls wait for a free one
-# (up to the socket timeout) instead of failing, as redis-py's default pool would.
-MAX_CONNECTIONS = 64
-
-
-def connect(url: str) -> aioredis.Redis:
-    """A client that fails fast when Redis is down and reconnects when it is back.
-
-    Its replies are bytes (decode_responses stays off); redis-py types them `bytes | str`
-    whatever the client, so the reads below cast them to bytes."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=MAX_CONNECTIONS,
-        timeout=5,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        health_check_interval=30,
-    )
-    # The client owns its pool: aclose() disconnects the pool's connections too.
-    return aioredis.Redis.from_pool(pool)
-
-
-class RedisProbe:
-    """A synchronous PING with a short timeout, for health checks served from threads."""
-
-    def __init__(self, url: str) -> None:
-        self._client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-
-    def problem(self) -> str | None:
-        """None while Redis answers, else what went wrong."""
-        try:
-            self._client.ping()
-            return None
-        except (redis.RedisError, OSError) as e:
-            return str(e)
 
 
 @dataclass(frozen=True)
@@ -92,7 +36,10 @@ class TaskPage:
     next_cursor: int | None
 
 
-class Store:
+class TaskStore:
+    """Task records as the API reads and writes them (the leader's writes are in
+    leadership.py)."""
+
     def __init__(
         self,
         client: aioredis.Redis,
@@ -105,22 +52,18 @@ class Store:
         self.keys = keys
         self.keep_per_id = keep_per_id
         self.idempotency_ttl_s = idempotency_ttl_s
-        self._create_tasks = client.register_script(scripts.CREATE_TASKS)
-        self._list_tasks = client.register_script(scripts.LIST_TASKS)
-        self._request_kill = client.register_script(scripts.REQUEST_KILL)
-        self._delete_task = client.register_script(scripts.DELETE_TASK)
-        self._trim_finished = client.register_script(scripts.TRIM_FINISHED)
-        self._create_queue = client.register_script(scripts.CREATE_QUEUE)
-        self._set_queue_status = client.register_script(scripts.SET_QUEUE_STATUS)
-        self._delete_queue = client.register_script(scripts.DELETE_QUEUE)
+        self._create_tasks = client.register_script(task_scripts.CREATE_TASKS)
+        self._list_tasks = client.register_script(task_scripts.LIST_TASKS)
+        self._request_kill = client.register_script(task_scripts.REQUEST_KILL)
+        self._delete_task = client.register_script(task_scripts.DELETE_TASK)
 
-    @_translate_redis_errors
+    @translate_errors
     async def ping(self) -> None:
         await self.redis.ping()
 
     # --- tasks -----------------------------------------------------------------------
 
-    @_translate_redis_errors
+    @translate_errors
     async def create_task(
         self, definition: TaskDefinition, *, now: float, idempotency_key: str | None = None
     ) -> tuple[bytes, bool]:
@@ -155,7 +98,7 @@ class Store:
             )
         return record, False
 
-    @_translate_redis_errors
+    @translate_errors
     async def get_task(self, mesos_id: str) -> bytes | None:
         spec, status = cast(
             list[bytes | None],
@@ -165,7 +108,7 @@ class Store:
             return None
         return merge_json_objects(spec, status)
 
-    @_translate_redis_errors
+    @translate_errors
     async def list_tasks(
         self,
         *,
@@ -235,7 +178,7 @@ class Store:
             offset = newer[0]
         return _page(found, limit)
 
-    @_translate_redis_errors
+    @translate_errors
     async def request_kill(self, mesos_id: str, *, now: float) -> tuple[str, bytes]:
         """Returns ('killed' | 'requested', record). A waiting task is killed at once."""
         outcome, *rest = await self._request_kill(
@@ -250,97 +193,13 @@ class Store:
         assert record is not None  # a kill never deletes the task it kills
         return outcome, record
 
-    @_translate_redis_errors
+    @translate_errors
     async def delete_task(self, mesos_id: str) -> None:
         outcome = (await self._delete_task(args=[self.keys.prefix, mesos_id])).decode()
         if outcome == "missing":
             raise NotFound(f"no task {mesos_id}")
         if outcome != "deleted":
             raise Conflict(f"task {mesos_id} is {outcome} on an agent: kill it first")
-
-    @_translate_redis_errors
-    async def trim_finished(self, *, now: float, max_age_s: float, batch: int = 1000) -> int:
-        """Delete task records that finished more than max_age_s ago; returns how many."""
-        deleted = 0
-        while True:
-            count: int = await self._trim_finished(args=[self.keys.prefix, now - max_age_s, batch])
-            deleted += count
-            if count < batch:
-                return deleted
-
-    # --- queues ----------------------------------------------------------------------
-
-    @_translate_redis_errors
-    async def create_queue(self, queue_id: str, spec: bytes, status: str, *, now: float) -> bool:
-        """False when a queue with this id exists (it is left as it was)."""
-        created = await self._create_queue(args=[self.keys.prefix, queue_id, spec, status, now])
-        return bool(created)
-
-    @_translate_redis_errors
-    async def get_queue(self, queue_id: str) -> dict[str, bytes] | None:
-        """The queue's stored fields (spec JSON, status, poll fields), or None."""
-        fields = await self.redis.hgetall(self.keys.queue(queue_id))
-        return _named(fields) or None
-
-    @_translate_redis_errors
-    async def list_queues(self) -> list[tuple[str, dict[str, bytes]]]:
-        members = cast(list[bytes], await self.redis.zrange(self.keys.queues, 0, -1))
-        ids = [i.decode() for i in members]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for queue_id in ids:
-                pipe.hgetall(self.keys.queue(queue_id))
-            found = await pipe.execute()
-        return [
-            (queue_id, _named(fields))
-            for queue_id, fields in zip(ids, found, strict=True)
-            if fields
-        ]
-
-    @_translate_redis_errors
-    async def replace_queue(
-        self, queue_id: str, build: Callable[[dict[str, bytes]], tuple[bytes, str]]
-    ) -> None:
-        """Replace a queue's definition with build(stored fields) -> (spec, status).
-
-        Optimistic: if another writer changes the queue meanwhile, build runs again on
-        what that writer stored, so the two never mix. Poll fields are kept.
-        """
-        key = self.keys.queue(queue_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    stored = _named(await pipe.hgetall(key))
-                    if not stored:
-                        raise NotFound(f"no queue {queue_id}")
-                    spec, status = build(stored)
-                    pipe.multi()  # type: ignore[no-untyped-call]  # unannotated in redis-py
-                    pipe.hset(key, mapping={"spec": spec, "status": status})
-                    if status == "ENABLED" and stored.get("status") != b"ENABLED":
-                        pipe.zadd(self.keys.queues_due, {queue_id: 0})  # re-enabled: poll now
-                    await pipe.execute()
-                    return
-                except WatchError:
-                    continue
-
-    @_translate_redis_errors
-    async def set_queue_status(self, queue_id: str, status: str) -> str:
-        """Set ENABLED or DISABLED, or flip with TOGGLE; returns the new status."""
-        result = await self._set_queue_status(args=[self.keys.prefix, queue_id, status])
-        if result is None:
-            raise NotFound(f"no queue {queue_id}")
-        return str(result.decode())
-
-    @_translate_redis_errors
-    async def delete_queue(self, queue_id: str) -> None:
-        if not await self._delete_queue(args=[self.keys.prefix, queue_id]):
-            raise NotFound(f"no queue {queue_id}")
-
-
-def _named(fields: dict[bytes | str, bytes | str]) -> dict[str, bytes]:
-    """A HASH as HGETALL answers it, with field names as text (replies are bytes: see
-    connect)."""
-    return {name.decode(): value for name, value in cast(dict[bytes, bytes], fields).items()}
 
 
 def _page(found: list[bytes | None], limit: int) -> TaskPage:

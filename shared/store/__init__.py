@@ -1,0 +1,46 @@
+"""The store: the only package that speaks to Redis, one module per concept.
+
+- connection.py: clients (`connect`, `RedisProbe`) and the one translation of Redis
+  errors the API sees (`translate_errors`: Redis unreachable -> StoreUnavailable, 503).
+- keys.py: every key name; lua.py: the Lua prelude generated from keys.py and
+  hippo.shared.records (key builders, state sets, the record template).
+- tasks.py: task records as the API reads and writes them (task_scripts.py,
+  task_lua.py: the helpers every script writing task records shares).
+- queues.py: queue definitions (queue_scripts.py).
+- leases.py: queue polling under per-queue leases (lease_scripts.py).
+- leadership.py: the leader's epoch, framework id and fenced writes (claims, status
+  updates, retention) (leader_scripts.py); lock.py: the python-redis-lock lease.
+- events.py: the pub/sub channel between the API, the pollers and the leader.
+
+Every state change is one Lua script or one MULTI/EXEC: nothing is half-written.
+Every leader write checks the epoch inside its script (`StaleEpoch` otherwise).
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from hippo.shared.store.connection import RedisProbe, connect
+from hippo.shared.store.keys import Keys
+from hippo.shared.store.queues import QueueStore
+from hippo.shared.store.tasks import TaskPage, TaskStore
+
+
+class Store(TaskStore, QueueStore):
+    """What the API uses: task records and queue definitions over one client."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        *,
+        keep_per_id: int = 100,
+        idempotency_ttl_s: int = 86400,
+    ) -> None:
+        TaskStore.__init__(
+            self, client, keys, keep_per_id=keep_per_id, idempotency_ttl_s=idempotency_ttl_s
+        )
+        QueueStore.__init__(self, client, keys)
+
+
+__all__ = ["Keys", "QueueStore", "RedisProbe", "Store", "TaskPage", "TaskStore", "connect"]

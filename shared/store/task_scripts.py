@@ -1,0 +1,122 @@
+"""Lua scripts of the task records the API writes, each one atomic state change.
+
+Every script starts with the generated PRELUDE (lua.py): key names come from
+its `K` table, built from keys.py, with the prefix the script receives as ARGV[1].
+Task records are HASHes: `spec` (definition JSON, never rewritten),
+`status` (a flat JSON object of scalars, rewritten with cjson: flat, so cjson's
+empty-table ambiguity cannot bite) and `seq` (creation order, the score in every
+task index).
+"""
+
+from hippo.shared.store.lua import PRELUDE
+from hippo.shared.store.task_lua import TASK_HELPERS
+
+CREATE_TASKS = (
+    TASK_HELPERS
+    + """
+-- create_tasks: store new task records, waiting for offers; all or none.
+-- ARGV: prefix, idempotency key ('' for none), its TTL in s, then 5 per task:
+--       mesos_id, task id, queue id ('' for none), spec JSON, status JSON.
+-- Returns {1, mesos_id, ...} when created, {0, mesos_id} when the idempotency key
+-- was already used (nothing is written then). Publishes `waiting` on the events channel.
+local idem, ttl = ARGV[2], ARGV[3]
+if idem ~= '' then
+  local seen = redis.call('GET', K.idempotency(idem))
+  if seen then return {0, seen} end
+end
+local created = {1}
+for i = 4, #ARGV, 5 do
+  local mid, id, qid = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local seq = redis.call('INCR', K.tasks_seq)
+  redis.call('HSET', K.task(mid), 'spec', ARGV[i + 3], 'status', ARGV[i + 4], 'seq', seq)
+  index_new_task(mid, id, qid ~= '' and qid or nil, seq, ARGV[i + 3])
+  created[#created + 1] = mid
+end
+if idem ~= '' then redis.call('SET', K.idempotency(idem), ARGV[4], 'EX', ttl) end
+redis.call('PUBLISH', K.events, 'waiting')
+return created
+"""
+)
+
+LIST_TASKS = (
+    PRELUDE
+    + """
+-- list_tasks: one page of task records, newest first.
+-- ARGV: prefix, primary index (key suffix), cursor ('+inf' or '(<seq>'), limit,
+--       max members to scan, then key suffixes of further indexes a record must be in.
+-- Returns {next_cursor ('' at the end), spec, status, spec, status, ...}. The scan is
+-- bounded: a page can be short while next_cursor is set, when filters match rarely.
+local primary, cursor = P .. ARGV[2], ARGV[3]
+local limit, max_scan = tonumber(ARGV[4]), tonumber(ARGV[5])
+local others = {}
+for i = 6, #ARGV do others[#others + 1] = P .. ARGV[i] end
+local out = {''}
+local found, scanned = 0, 0
+while found < limit and scanned < max_scan do
+  local batch = redis.call('ZREVRANGEBYSCORE', primary, cursor, '-inf', 'WITHSCORES',
+                           'LIMIT', 0, math.min(limit - found, 500))
+  if #batch == 0 then break end
+  for j = 1, #batch, 2 do
+    local mid = batch[j]
+    cursor = '(' .. batch[j + 1]
+    scanned = scanned + 1
+    local wanted = true
+    for _, key in ipairs(others) do
+      if not redis.call('ZSCORE', key, mid) then wanted = false; break end
+    end
+    if wanted then
+      local record = redis.call('HMGET', K.task(mid), 'spec', 'status')
+      out[#out + 1] = record[1]
+      out[#out + 1] = record[2]
+      found = found + 1
+    end
+  end
+end
+if #redis.call('ZREVRANGEBYSCORE', primary, cursor, '-inf', 'LIMIT', 0, 1) > 0 then
+  out[1] = cursor
+end
+return out
+"""
+)
+
+REQUEST_KILL = (
+    TASK_HELPERS
+    + """
+-- request_kill: record a user's kill request.
+-- ARGV: prefix, mesos_id, now, finished runs kept per task id.
+-- A waiting task is killed at once (it is never launched); an active one is flagged and
+-- queued in `kills` for the leader (published as `kill`). A finished one is left alone.
+-- Returns {'missing'} | {'finished', state} | {'killed', status} | {'requested', status}.
+local mid, now, keep = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local st = load_status(mid)
+if not st then return {'missing'} end
+if TERMINAL[st.mesos_state] then return {'finished', st.mesos_state} end
+st.kill_requested = true
+local outcome = 'requested'
+if st.mesos_state == 'WAITING_ON_OFFERS' then
+  outcome = 'killed'
+  st.status_message = 'killed before launch'
+  set_state(mid, st, 'TASK_KILLED', now, keep)
+else
+  st.updated_tstamp = now
+  redis.call('SADD', K.kills, mid)
+  redis.call('PUBLISH', K.events, 'kill')
+end
+return {outcome, save_status(mid, st)}
+"""
+)
+
+DELETE_TASK = (
+    TASK_HELPERS
+    + """
+-- delete_task: remove a task record and its index entries, unless the task is active
+-- on an agent (it would keep running, unseen).
+-- ARGV: prefix, mesos_id. Returns 'missing' | 'deleted' | the active state (refused).
+local mid = ARGV[2]
+local st = load_status(mid)
+if not st then return 'missing' end
+if ACTIVE[st.mesos_state] then return st.mesos_state end
+delete_task(mid, st)
+return 'deleted'
+"""
+)
