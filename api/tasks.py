@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hippo.api.body import read_json
-from hippo.api.responses import JSONBytes, error_response, json_response
-from hippo.shared.errors import FieldError, ValidationFailed
+from hippo.api.responses import JSONBytes, json_response
+from hippo.shared.errors import FieldError, NotFound, ValidationFailed
 from hippo.shared.model import ID_PATTERN, parse_task
 from hippo.shared.records import ALL_STATES
 from hippo.shared.store import Store
@@ -86,7 +86,7 @@ async def get_task(request: Request) -> Response:
     mesos_id = request.path_params["mesos_id"]
     record = await _store(request).get_task(mesos_id)
     if record is None:
-        return error_response(404, f"no task {mesos_id}")
+        raise NotFound(f"no task {mesos_id}")
     return JSONBytes(record)
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from hippo.shared import errors
 from tests.conftest import RedisServer, wait_until
 from tests.examples import queue, task
 
@@ -52,7 +58,7 @@ def test_body_over_one_mebibyte_is_413(api: TestClient, raw_redis: redis.Redis) 
 
 
 def test_streamed_body_over_the_limit_is_413(api: TestClient) -> None:
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         for _ in range(300):
             yield b"x" * 4096
 
@@ -182,3 +188,92 @@ def test_redis_down_is_503_and_the_api_recovers(
             assert api.post("/tasks/", json=task()).status_code == 201
     finally:
         server.stop()
+
+
+# One exception tree: each class says its status; the API registers one handler for all.
+
+ERROR_STATUSES = [
+    (errors.HippoError, 500),
+    (errors.SettingsError, 500),
+    (errors.SecretError, 500),
+    (errors.StoreUnavailable, 503),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.ValidationFailed, 422),
+    (errors.BadBody, 400),
+    (errors.BodyTooLarge, 413),
+    (errors.UnsupportedMediaType, 415),
+]
+
+
+def _hippo_error_classes() -> list[type[errors.HippoError]]:
+    # Some modules define errors of their own under HippoError (a source's, the leader
+    # store's); importing both processes' entry points makes them reachable.
+    for module in ("hippo.api.app", "hippo.worker.main"):
+        importlib.import_module(module)
+
+    found: list[type[errors.HippoError]] = []
+    pending = [errors.HippoError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def _instance(cls: type[errors.HippoError]) -> errors.HippoError:
+    if issubclass(cls, errors.ValidationFailed):
+        return cls([errors.FieldError("cpus", "must be > 0, got -1")])
+    return cls("what went wrong")
+
+
+@pytest.mark.parametrize("cls, status", ERROR_STATUSES, ids=lambda v: getattr(v, "__name__", v))
+def test_each_error_class_carries_its_http_status(
+    cls: type[errors.HippoError], status: int
+) -> None:
+    assert cls.http_status == status
+
+
+def test_the_tree_table_covers_every_class_of_shared_errors() -> None:
+    defined = {
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, errors.HippoError)
+    }
+    assert defined == {cls for cls, _ in ERROR_STATUSES}
+
+
+def test_one_handler_is_registered_for_the_base_class(make_settings: Callable[..., object]) -> None:
+    from hippo.api.app import create_app
+
+    app = create_app(make_settings())  # type: ignore[arg-type]
+    assert set(app.exception_handlers) == {HTTPException, errors.HippoError}
+
+
+@pytest.mark.parametrize(
+    "cls", _hippo_error_classes(), ids=lambda cls: f"{cls.__module__}.{cls.__name__}"
+)
+def test_every_hippo_error_is_answered_as_json_with_its_status(
+    make_settings: Callable[..., object], cls: type[errors.HippoError]
+) -> None:
+    from hippo.api.app import create_app
+
+    async def fail(request: Request) -> Response:
+        raise _instance(cls)
+
+    app = create_app(make_settings())  # type: ignore[arg-type]
+    app.router.routes.append(Route("/fail", fail))
+    # No lifespan (no `with`): the route needs no store.
+    response = TestClient(app, raise_server_exceptions=False).get("/fail")
+
+    assert response.status_code == cls.http_status
+    body = response.json()
+    assert body["error"] == (cls.public_message or "what went wrong")
+    if issubclass(cls, errors.ValidationFailed):
+        assert body["errors"] == [{"field": "cpus", "message": "must be > 0, got -1"}]
+
+
+def test_unknown_task_is_404_json(api: TestClient) -> None:
+    response = api.get("/tasks/nosuch.1/")
+    assert response.status_code == 404
+    assert response.json() == {"error": "no task nosuch.1"}

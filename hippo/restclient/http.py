@@ -107,16 +107,23 @@ class HippoClient:
         except httpx.TransportError as e:
             reason = str(e) or type(e).__name__
             raise Unreachable(f"cannot reach Hippo at {self.url}: {reason}") from e
+        except (httpx.HTTPError, httpx.InvalidURL) as e:
+            # An answer that came but cannot be read (a bad content encoding), or a URL
+            # httpx refuses: still one line and an exit code, never a traceback.
+            reason = str(e) or type(e).__name__
+            raise ClientError(f"{self.url}{path}: {reason}") from e
         if response.status_code >= 400:
             raise _api_error(response)
         return response
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.request(method, path, **kwargs)
+    def _decoded(self, response: httpx.Response, path: str) -> Any:
         try:
             return response.json()
         except ValueError as e:
             raise ClientError(f"{self.url}{path} did not answer JSON: is this Hippo?") from e
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._decoded(self.request(method, path, **kwargs), path)
 
     # tasks
 
@@ -139,7 +146,7 @@ class HippoClient:
         response = self.request(
             "GET", "/tasks/", params={k: v for k, v in params.items() if v is not None}
         )
-        return Page(response.json(), response.headers.get("X-Next-Cursor"))
+        return Page(self._decoded(response, "/tasks/"), response.headers.get("X-Next-Cursor"))
 
     def get_task(self, mesos_id: str) -> dict[str, Any]:
         return self._json("GET", f"/tasks/{_segment(mesos_id)}/")  # type: ignore[no-any-return]
@@ -150,12 +157,13 @@ class HippoClient:
         """(record, created); created is False when the Idempotency-Key was seen before."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         response = self.request("POST", "/tasks/", json=body, headers=headers)
-        return response.json(), response.status_code == 201
+        return self._decoded(response, "/tasks/"), response.status_code == 201
 
     def kill_task(self, mesos_id: str) -> tuple[dict[str, Any], bool]:
         """(record, killed_now): False when the leader has still to send the kill to Mesos."""
-        response = self.request("POST", f"/tasks/{_segment(mesos_id)}/kill/")
-        return response.json(), response.status_code == 200
+        path = f"/tasks/{_segment(mesos_id)}/kill/"
+        response = self.request("POST", path)
+        return self._decoded(response, path), response.status_code == 200
 
     def delete_task(self, mesos_id: str) -> dict[str, Any]:
         return self._json("DELETE", f"/tasks/{_segment(mesos_id)}/")  # type: ignore[no-any-return]
