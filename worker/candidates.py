@@ -1,21 +1,24 @@
-"""Waiting tasks as matching sees them, parsed once from their stored JSON. Pure."""
+"""Waiting tasks as matching sees them, decoded once from their stored record. Pure."""
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from typing import Any
 
+from pydantic import ValidationError
+
+from hippo.shared.model import TaskDefinition
 from hippo.worker.matching import Candidate, Rule
 
-DEFAULT_MAX_CONCURRENT = 10  # TaskDefinition's default
+
+class UnusableDefinition(ValueError):
+    """A waiting run whose stored record cannot be decoded; the message says why."""
 
 
 @dataclass(frozen=True)
 class WaitingTask:
     candidate: Candidate
-    spec: dict[str, Any]  # the definition, for the TaskInfo
+    definition: TaskDefinition  # for the TaskInfo
 
     @property
     def mesos_id(self) -> str:
@@ -23,29 +26,41 @@ class WaitingTask:
 
 
 def parse_waiting(mesos_id: str, spec_raw: bytes | str, status_raw: bytes | str) -> WaitingTask:
-    """A waiting task from its record; raises ValueError on a definition it cannot run.
+    """A waiting task from its record (spec and status JSON); raises UnusableDefinition.
 
-    One-off tasks default to max_concurrent 10 per task id; tasks made by a queue are
-    capped by the queue's max_concurrent (filled in later) and by their own
-    `max_concurrent` only when their definition has one.
+    A one-off task's definition always holds `max_concurrent` (the model's default when
+    its author left it out), its cap per task id. A task made by a queue is capped by
+    the queue's max_concurrent (filled in later), and by its own only when its
+    definition spells one.
     """
-    spec = json.loads(spec_raw)
-    status = json.loads(status_raw)
-    queue_id = status.get("queue_id") or None
-    cap = spec.get("max_concurrent")
-    if cap is None and queue_id is None:
-        cap = DEFAULT_MAX_CONCURRENT
     try:
-        rules = tuple(Rule.parse(c) for c in spec.get("constraints") or [])
-        candidate = Candidate(
-            mesos_id=mesos_id,
-            task_id=str(status["id"]),
-            queue_id=queue_id,
-            cpus=float(spec["cpus"]),
-            mem=float(spec["mem"]),
-            rules=rules,
-            max_concurrent=int(cap) if cap is not None else None,
-        )
-    except (KeyError, TypeError, IndexError, re.error) as e:
-        raise ValueError(f"task {mesos_id}: unusable definition: {e!r}") from e
-    return WaitingTask(candidate, spec)
+        definition = TaskDefinition.model_validate_json(spec_raw)
+    except ValidationError as e:
+        raise UnusableDefinition(f"definition cannot be decoded: {_reasons(e)}") from None
+    try:
+        status = json.loads(status_raw)
+        task_id = str(status["id"])
+        queue_id = status.get("queue_id") or None
+    except (ValueError, TypeError, KeyError) as e:
+        raise UnusableDefinition(f"status cannot be decoded: {e!r}") from None
+    capped = queue_id is None or "max_concurrent" in definition.model_fields_set
+    candidate = Candidate(
+        mesos_id=mesos_id,
+        task_id=task_id,
+        queue_id=queue_id,
+        cpus=definition.cpus,
+        mem=definition.mem,
+        rules=tuple(Rule.from_constraint(c) for c in definition.constraints),
+        max_concurrent=definition.max_concurrent if capped else None,
+    )
+    return WaitingTask(candidate, definition)
+
+
+def _reasons(error: ValidationError) -> str:
+    """`cpus: Input should be greater than 0; cmd: Field required`, at most five."""
+    found = [
+        f"{'.'.join(str(p) for p in item['loc']) or 'definition'}: {item['msg']}"
+        for item in error.errors(include_url=False)
+    ]
+    more = f" (and {len(found) - 5} more)" if len(found) > 5 else ""
+    return "; ".join(found[:5]) + more

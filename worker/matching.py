@@ -4,6 +4,9 @@ Tasks are taken in the order given (creation order, the FIFO). A task fits an of
 its cpus and mem fit what is left of the offer, its task id and queue are below their
 `max_concurrent`, and its Marathon constraints hold on the offer's hostname and
 attributes, given where the other active runs of the same task id are placed.
+
+What is left of each offer is counted in one place, `Rooms`: a round that matches
+several batches of tasks passes the same `Rooms` to each.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hippo.shared.model import Operator
+from hippo.shared.model import Constraint, Operator
 
 # Mesos keeps three decimals of scalar resources; compare with a little slack.
 EPSILON = 1e-6
@@ -30,11 +33,16 @@ class Rule:
     pattern: re.Pattern[str] | None = None
 
     @classmethod
-    def parse(cls, raw: Sequence[Any]) -> Rule:
-        name, op = str(raw[0]), Operator(str(raw[1]))
-        value = str(raw[2]) if len(raw) > 2 and raw[2] is not None else None
+    def from_constraint(cls, constraint: Constraint) -> Rule:
+        """The model validated the operator, the value and the regular expression."""
+        op, value = constraint.operator, constraint.value
         pattern = re.compile(value) if op in (Operator.LIKE, Operator.UNLIKE) and value else None
-        return cls(name, op, value, pattern)
+        return cls(constraint.field, op, value, pattern)
+
+    @classmethod
+    def parse(cls, raw: Sequence[Any]) -> Rule:
+        """From the wire form `[field, OPERATOR, value?]`; raises pydantic's ValidationError."""
+        return cls.from_constraint(Constraint.model_validate(list(raw)))
 
     @property
     def needs_placements(self) -> bool:
@@ -94,7 +102,7 @@ class Candidate:
     cpus: float
     mem: float
     rules: tuple[Rule, ...] = ()
-    max_concurrent: int | None = 10  # per task id; None: no cap
+    max_concurrent: int | None = None  # per task id; None: no cap
     queue_max_concurrent: int | None = None  # None: not from a queue, or no cap
 
     @property
@@ -187,6 +195,55 @@ class _Room:
     mem: float
 
 
+class Rooms:
+    """What is left of each offer as tasks are assigned to it: the one place where
+    resources are counted. An offer with (almost) no cpus or mem left is dropped."""
+
+    def __init__(self, offers: Iterable[OfferView]) -> None:
+        self._rooms = [_Room(o, o.cpus, o.mem) for o in offers]
+
+    def __bool__(self) -> bool:
+        return bool(self._rooms)
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    @property
+    def offers(self) -> list[OfferView]:
+        """The offers with room left, as received (their full resources)."""
+        return [room.offer for room in self._rooms]
+
+    def left(self, offer_id: str) -> tuple[float, float]:
+        """(cpus, mem) left of an offer; (0, 0) once it is used up."""
+        room = next((r for r in self._rooms if r.offer.id == offer_id), None)
+        return (room.cpus, room.mem) if room is not None else (0.0, 0.0)
+
+    def best_for(
+        self,
+        task: Candidate,
+        placed: Sequence[Place],
+        known: Sequence[OfferView],
+    ) -> _Room | None:
+        """The room with the most cpus left on which the task fits and its rules hold;
+        `known` are the offers GROUP_BY balances over."""
+        best: _Room | None = None
+        for room in self._rooms:
+            if room.cpus + EPSILON < task.cpus or room.mem + EPSILON < task.mem:
+                continue
+            if best is not None and room.cpus <= best.cpus:
+                continue
+            if task.rules and not _rules_hold(task.rules, room.offer, placed, known):
+                continue
+            best = room
+        return best
+
+    def take(self, room: _Room, task: Candidate) -> None:
+        room.cpus -= task.cpus
+        room.mem -= task.mem
+        if room.cpus < EPSILON or room.mem < EPSILON:
+            self._rooms.remove(room)
+
+
 @dataclass
 class MatchState:
     """What a round knows besides the offers: active counts and placements, updated as
@@ -204,7 +261,14 @@ def match_offers(
 
     Tasks that fit nowhere are skipped (a later, smaller task may still fit).
     """
-    rooms = [_Room(o, o.cpus, o.mem) for o in offers]
+    return assign(candidates, Rooms(offers), state)
+
+
+def assign(
+    candidates: Iterable[Candidate], rooms: Rooms, state: MatchState
+) -> list[tuple[Candidate, OfferView]]:
+    """`match_offers` on what is left in `rooms`, taking out what the tasks use."""
+    known = rooms.offers  # GROUP_BY balances over the values of the offers at hand
     assigned: list[tuple[Candidate, OfferView]] = []
     for task in candidates:
         if not rooms:
@@ -221,19 +285,10 @@ def match_offers(
         ):
             continue
         placed = state.placements.get(task.task_id, [])
-        best: _Room | None = None
-        for room in rooms:
-            if room.cpus + EPSILON < task.cpus or room.mem + EPSILON < task.mem:
-                continue
-            if best is not None and room.cpus <= best.cpus:
-                continue
-            if task.rules and not _rules_hold(task.rules, room.offer, placed, offers):
-                continue
-            best = room
+        best = rooms.best_for(task, placed, known)
         if best is None:
             continue
-        best.cpus -= task.cpus
-        best.mem -= task.mem
+        rooms.take(best, task)
         assigned.append((task, best.offer))
         state.active_by_id[task.task_id] = state.active_by_id.get(task.task_id, 0) + 1
         if task.queue_id is not None:
@@ -241,8 +296,6 @@ def match_offers(
         state.placements.setdefault(task.task_id, []).append(
             Place(best.offer.hostname, best.offer.attributes)
         )
-        if best.cpus < EPSILON or best.mem < EPSILON:
-            rooms.remove(best)
     return assigned
 
 

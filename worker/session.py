@@ -296,7 +296,7 @@ class LeaderSession:
             info = build_task_info(
                 mesos_id=w.mesos_id,
                 task_id=w.candidate.task_id,
-                spec=w.spec,
+                definition=w.definition,
                 agent_id=o.agent_id,
                 role=o.role,
             )

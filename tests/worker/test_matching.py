@@ -6,13 +6,16 @@ import base64
 
 import pytest
 
+from hippo.shared.model import TaskDefinition
 from hippo.worker.candidates import parse_waiting
 from hippo.worker.matching import (
     Candidate,
     MatchState,
     OfferView,
     Place,
+    Rooms,
     Rule,
+    assign,
     attribute_values,
     match_offers,
     rule_holds,
@@ -193,7 +196,12 @@ SPEC = {
 
 def test_task_info_has_docker_resources_command_and_env() -> None:
     info = build_task_info(
-        mesos_id="x.1", task_id="x", spec={**SPEC, "data": "hi"}, agent_id="S1", role="*"
+        mesos_id="x.1",
+        task_id="x",
+        definition=TaskDefinition.model_validate(SPEC),
+        agent_id="S1",
+        role="*",
+        data="hi",
     )
     assert info["task_id"] == {"value": "x.1"} and info["agent_id"] == {"value": "S1"}
     assert info["container"]["docker"]["network"] == "USER"
@@ -216,7 +224,7 @@ def test_task_env_data_is_empty_without_data_and_env_wins() -> None:
     info = build_task_info(
         mesos_id="x.1",
         task_id="x",
-        spec={**SPEC, "env": {"HIPPO_DATA": "from-queue"}},
+        definition=TaskDefinition.model_validate({**SPEC, "env": {"HIPPO_DATA": "from-queue"}}),
         agent_id="S1",
         role=None,
     )
@@ -242,3 +250,13 @@ def test_waiting_task_caps(
         "x.1", json.dumps({**SPEC, **spec_extra}), json.dumps({"id": "x", "queue_id": queue_id})
     )
     assert w.candidate.max_concurrent == cap and w.candidate.queue_id == queue_id
+
+
+def test_rooms_carry_what_earlier_batches_took_to_the_next() -> None:
+    rooms = Rooms([offer(1, cpus=2, mem=256), offer(2, cpus=1, mem=4096)])
+    first = assign([task(1), task(2)], rooms, MatchState())
+    assert [o.id for _, o in first] == ["O1", "O1"]  # O1 had the most cpus both times
+    assert rooms.left("O1") == (0.0, 0.0) and [o.id for o in rooms.offers] == ["O2"]
+    second = assign([task(3, mem=512), task(4)], rooms, MatchState())
+    assert [(t.mesos_id, o.id) for t, o in second] == [("t3", "O2")]
+    assert not rooms

@@ -179,11 +179,11 @@ def command_info(command: str, env: Mapping[str, str] | None = None) -> JSON:
 
 def docker_container(
     image: str,
-    network: str = "BRIDGE",
+    network: str,
     force_pull: bool = False,
     volumes: Sequence[JSON] = (),
 ) -> JSON:
-    # Mesos defaults `network` to HOST; Hippo's default is BRIDGE, so always send it.
+    # Mesos defaults `network` to HOST, not the definition's default: always send it.
     container: JSON = {
         "type": "DOCKER",
         "docker": {"image": image, "network": network, "force_pull_image": force_pull},
