@@ -8,6 +8,7 @@ import pydantic_core
 from starlette.responses import Response
 
 from hippo.shared.errors import FieldError
+from hippo.shared.secrets import mask_url_passwords_in
 
 
 class JSONBytes(Response):
@@ -28,7 +29,11 @@ def error_response(
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {"error": message}
+    # Messages quote what failed (a source's error, a bad value), and that can be a
+    # connection string: the one URL-password masker runs over every one of them.
+    body: dict[str, Any] = {"error": mask_url_passwords_in(message)}
     if errors:
-        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+        body["errors"] = [
+            {"field": e.field, "message": mask_url_passwords_in(e.message)} for e in errors
+        ]
     return json_response(body, status_code, headers)

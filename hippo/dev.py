@@ -98,6 +98,27 @@ def _start_api(settings: Settings, host: str, port: int) -> tuple[uvicorn.Server
     return server, thread
 
 
+def banner(
+    settings: Settings, url: str, master_url: str, cpus: float, mem: float, took_s: float
+) -> str:
+    """What `hippo dev` prints once everything is up: addresses and a first task."""
+    from hippo.shared.secrets import mask_url_password
+
+    # HIPPO_REDIS_URL may be a real Redis with a password: the terminal is no place for it.
+    redis_url = mask_url_password(settings.redis_url)
+    return f"""
+Hippo is up in {took_s:.1f} s.
+  web UI:      {url}/ui/
+  API:         {url}/  (spec: {url}/openapi.json)
+  Redis:       {redis_url}
+  dev master:  {master_url}/state  (1 agent, {cpus:g} CPUs, {mem:g} MB)
+Run a first task:
+  curl -s -XPOST {url}/tasks/ -H 'Content-Type: application/json' \\
+    -d '{{"id": "hello", "container": {{"docker": {{"image": "alpine"}}}}, "cpus": 0.1, "mem": 32, "cmd": "echo hello from Hippo"}}'
+Ctrl-C stops everything.
+"""  # noqa: E501 - the curl line is meant to be copied whole
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     from hippo.devmaster.config import MasterConfig
@@ -123,19 +144,15 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HIPPO_LOCK_EXPIRE_S", "5")
     settings = Settings.from_env()
     server, api_thread = _start_api(settings, args.host, args.port)
-    url = f"http://{args.host}:{args.port}"
     print(
-        f"""
-Hippo is up in {time.monotonic() - started:.1f} s.
-  web UI:      {url}/ui/
-  API:         {url}/  (spec: {url}/openapi.json)
-  Redis:       {settings.redis_url}
-  dev master:  {master.url}/state  (1 agent, {args.cpus:g} CPUs, {args.mem:g} MB)
-Run a first task:
-  curl -s -XPOST {url}/tasks/ -H 'Content-Type: application/json' \\
-    -d '{{"id": "hello", "container": {{"docker": {{"image": "alpine"}}}}, "cpus": 0.1, "mem": 32, "cmd": "echo hello from Hippo"}}'
-Ctrl-C stops everything.
-""",  # noqa: E501 - the curl line is meant to be copied whole
+        banner(
+            settings,
+            f"http://{args.host}:{args.port}",
+            master.url,
+            args.cpus,
+            args.mem,
+            time.monotonic() - started,
+        ),
         flush=True,
     )
     try:

@@ -58,7 +58,11 @@ def _split_password(url: str) -> tuple[str, str | None]:
     rest = url
     if url.startswith("jdbc:"):
         scheme, rest = "jdbc:", url[len("jdbc:") :]
-    parts = urlsplit(rest)
+    try:
+        parts = urlsplit(rest)
+    except ValueError:
+        # Not parseable as a URL (`redis://[::1`): still mask what looks like a password.
+        return mask_url_passwords_in(url), None
     if parts.password is None:
         return url, None
     userinfo, _, hostport = parts.netloc.rpartition("@")
@@ -80,6 +84,12 @@ def mask_url_passwords_in(text: str) -> str:
 def mask_url_password(url: str) -> str:
     """`postgresql://app:pw@db/x` → `postgresql://app:********@db/x`."""
     return _split_password(url)[0]
+
+
+def url_password(url: str) -> str | None:
+    """The password of a URL (`jdbc:` prefix allowed), None when it has none: for masking
+    the password where a message quotes it without its URL."""
+    return _split_password(url)[1]
 
 
 def unmask_url_password(sent: str, stored: str) -> str:

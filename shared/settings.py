@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hippo.shared.errors import SettingsError
+from hippo.shared.secrets import mask_url_password
 
 # A development-only Fernet key, so `hippo dev` works out of the box. Anyone can
 # read it here, so processes warn loudly when no HIPPO_SECRET_KEYS is set.
@@ -63,12 +64,27 @@ def _log_format(raw: str) -> str:
 
 
 def _setting(
-    env: str, default: str, cast: Callable[[str], Any], doc: str, secret: bool = False
+    env: str,
+    default: str,
+    cast: Callable[[str], Any],
+    doc: str,
+    *,
+    secret: bool = False,
+    url: bool = False,
 ) -> Any:
-    # A secret setting stays out of repr(), so logging the settings never shows it.
+    # Logging the settings must never show a secret: a secret setting stays out of
+    # repr(), and a URL setting shows with its password masked (Settings.__repr__).
     return field(
-        metadata={"env": env, "default": default, "cast": cast, "doc": doc}, repr=not secret
+        metadata={"env": env, "default": default, "cast": cast, "doc": doc, "url": url},
+        repr=not secret,
     )
+
+
+def _shown(value: Any) -> Any:
+    """A URL setting's value as repr() shows it: one URL or a tuple of them, masked."""
+    if isinstance(value, tuple):
+        return tuple(mask_url_password(v) for v in value)
+    return mask_url_password(value)
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,7 @@ class Settings:
         "redis://127.0.0.1:6379/0",
         _redis_url,
         "Redis holding all of Hippo's state.",
+        url=True,
     )
     redis_prefix: str = _setting(
         "HIPPO_REDIS_PREFIX", "hippo:", _redis_prefix, "Prefix of every Redis key Hippo writes."
@@ -87,6 +104,7 @@ class Settings:
         "http://127.0.0.1:5050",
         _csv,
         "Mesos master URL(s), comma-separated; tried in order.",
+        url=True,
     )
     secret_keys: tuple[str, ...] = _setting(
         "HIPPO_SECRET_KEYS",
@@ -231,6 +249,15 @@ class Settings:
     log_format: str = _setting(
         "HIPPO_LOG_FORMAT", "plain", _log_format, "Log lines: plain or json."
     )
+
+    def __repr__(self) -> str:
+        # Written here, not by @dataclass: its repr would show a URL's password.
+        shown = []
+        for f in fields(self):
+            if f.repr:
+                value = getattr(self, f.name)
+                shown.append(f"{f.name}={_shown(value) if f.metadata['url'] else value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -277,3 +277,26 @@ def test_unknown_task_is_404_json(api: TestClient) -> None:
     response = api.get("/tasks/nosuch.1/")
     assert response.status_code == 404
     assert response.json() == {"error": "no task nosuch.1"}
+
+
+def test_error_messages_never_show_a_url_password(make_settings: Callable[..., object]) -> None:
+    from hippo.api.app import create_app
+
+    async def fail(request: Request) -> Response:
+        raise errors.ValidationFailed(
+            [errors.FieldError("queue.conn", "cannot connect to mysql://root:hunter2@db/x")]
+        )
+
+    async def conflict(request: Request) -> Response:
+        raise errors.Conflict("redis://:hunter2@cache:6379/0 refused the write")
+
+    app = create_app(make_settings())  # type: ignore[arg-type]
+    app.router.routes += [Route("/fail", fail), Route("/conflict", conflict)]
+    client = TestClient(app, raise_server_exceptions=False)
+
+    invalid, clash = client.get("/fail"), client.get("/conflict")
+    assert "hunter2" not in invalid.text and "hunter2" not in clash.text
+    assert invalid.json()["errors"][0]["message"] == (
+        "cannot connect to mysql://root:********@db/x"
+    )
+    assert clash.json()["error"] == "redis://:********@cache:6379/0 refused the write"

@@ -92,3 +92,14 @@ def test_hippo_dev_runs_the_readme_task_and_stops_cleanly(tmp_path: Path) -> Non
         timeout_s=10,
         what="the dev master's task processes to end",
     )
+
+
+def test_the_banner_masks_the_redis_password() -> None:
+    from hippo.dev import banner
+    from hippo.shared.settings import Settings
+
+    settings = Settings.from_env({"HIPPO_REDIS_URL": "redis://:hunter2@cache:6379/0"})
+    text = banner(settings, "http://127.0.0.1:8080", "http://127.0.0.1:5050", 2, 512, 1.0)
+    assert "hunter2" not in text
+    assert "Redis:       redis://:********@cache:6379/0" in text
+    assert "web UI:      http://127.0.0.1:8080/ui/" in text

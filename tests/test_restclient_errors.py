@@ -52,3 +52,15 @@ def test_an_answer_that_cannot_be_decoded_is_a_client_error() -> None:
         _client(garbled).list_queues()
     assert str(error.value) == "http://hippo.test/queues/: bad gzip stream"
     assert error.value.exit_code == 1
+
+
+def test_a_url_with_credentials_is_shown_masked() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = HippoClient("http://ops:hunter2@hippo.test", transport=httpx.MockTransport(refuse))
+    with pytest.raises(Unreachable) as error:
+        client.list_queues()
+    assert str(error.value) == (
+        "cannot reach Hippo at http://ops:********@hippo.test: connection refused"
+    )

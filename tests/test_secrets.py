@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 import pytest
+import redis
 from cryptography.fernet import Fernet
+from starlette.testclient import TestClient
 
 from hippo.shared.errors import SecretError
-from hippo.shared.secrets import MASK, SecretBox, mask_url_password, unmask_url_password
+from hippo.shared.secrets import (
+    MASK,
+    SecretBox,
+    mask_url_password,
+    mask_url_passwords_in,
+    unmask_url_password,
+    url_password,
+)
 
 
 def test_rotation_new_key_encrypts_old_key_still_decrypts() -> None:
@@ -39,6 +51,32 @@ def test_url_password_is_masked(url: str, masked: str) -> None:
     assert mask_url_password(url) == masked
 
 
+def test_a_url_that_does_not_parse_is_still_masked() -> None:
+    # urlsplit refuses an unclosed IPv6 bracket; masking must not raise on it.
+    assert mask_url_password("redis://:hunter2@[::1:6379/0") == f"redis://:{MASK}@[::1:6379/0"
+    assert url_password("redis://:hunter2@[::1:6379/0") is None
+
+
+@pytest.mark.parametrize(
+    "url, password",
+    [
+        ("postgresql://app:pw@db:5432/x", "pw"),
+        ("jdbc:mysql://root:s3cr3t@db/x", "s3cr3t"),
+        ("redis://:hunter2@cache:6379/0", "hunter2"),
+        ("mysql://root@db/x", None),
+    ],
+)
+def test_url_password_is_found(url: str, password: str | None) -> None:
+    assert url_password(url) == password
+
+
+def test_every_url_password_in_a_text_is_masked() -> None:
+    text = "cannot reach redis://:pw1@r:6379/0 nor postgresql://app:pw2@db/x (user@host ok)"
+    assert mask_url_passwords_in(text) == (
+        f"cannot reach redis://:{MASK}@r:6379/0 nor postgresql://app:{MASK}@db/x (user@host ok)"
+    )
+
+
 def test_url_sent_back_masked_gets_the_stored_password() -> None:
     stored = "postgresql://app:pw@db:5432/x"
     assert unmask_url_password(f"postgresql://app:{MASK}@db2:5432/y", stored) == (
@@ -50,8 +88,8 @@ def test_url_sent_back_masked_gets_the_stored_password() -> None:
 
 
 def test_rotate_secrets_command_re_encrypts_with_the_newest_key(
-    make_client, raw_redis, redis_url: str
-) -> None:  # type: ignore[no-untyped-def]
+    make_client: Callable[..., TestClient], raw_redis: redis.Redis, redis_url: str
+) -> None:
     import os
     import subprocess
     import sys
@@ -73,6 +111,8 @@ def test_rotate_secrets_command_re_encrypts_with_the_newest_key(
     from hippo.shared.queues import queue_document
     from hippo.shared.sources import load_sources
 
-    stored = {k.decode(): v for k, v in raw_redis.hgetall("hippo:queue:q1").items()}
+    # raw_redis does not decode replies; redis-py types them bytes | str all the same.
+    fields = cast(dict[bytes, bytes], raw_redis.hgetall("hippo:queue:q1"))
+    stored = {k.decode(): v for k, v in fields.items()}
     revealed = queue_document("q1", stored, load_sources(), SecretBox([new]), reveal=True)
     assert revealed["queue"]["sqs"]["awssecret"] == "someSecret"  # the old key is not needed

@@ -82,3 +82,26 @@ def test_secret_settings_stay_out_of_repr() -> None:
     assert "m-secret" not in shown and "a-token" not in shown
     assert settings.secret_keys[0] not in shown
     assert "redis_url=" in shown
+
+
+def test_url_passwords_stay_out_of_repr() -> None:
+    settings = Settings.from_env(
+        {
+            "HIPPO_REDIS_URL": "redis://app:hunter2@cache:6379/0",
+            "HIPPO_MESOS_MASTER": "http://ops:letmein@m1:5050, m2:5050",
+        }
+    )
+    shown = repr(settings)
+    assert "hunter2" not in shown and "letmein" not in shown
+    assert "redis_url='redis://app:********@cache:6379/0'" in shown
+    assert "mesos_master=('http://ops:********@m1:5050', 'm2:5050')" in shown
+    # The values themselves are untouched: only what is shown is masked.
+    assert settings.redis_url == "redis://app:hunter2@cache:6379/0"
+
+
+def test_repr_names_every_setting_but_the_secret_ones() -> None:
+    shown = repr(Settings.from_env({}))
+    for name in ("redis_prefix", "queue_lease_s", "log_format"):
+        assert f"{name}=" in shown
+    for name in ("secret_keys", "api_tokens", "mesos_secret"):
+        assert f"{name}=" not in shown

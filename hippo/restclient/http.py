@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 import httpx
 
+from hippo.shared.secrets import mask_url_password, mask_url_passwords_in
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
@@ -79,6 +81,8 @@ class HippoClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        # Messages name the server; a URL that carries credentials is shown masked.
+        self._shown_url = mask_url_password(self.url)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=self.url, headers=headers, timeout=timeout_s, transport=transport
@@ -105,13 +109,13 @@ class HippoClient:
         try:
             response = self._http.request(method, path, json=json, params=params, headers=headers)
         except httpx.TransportError as e:
-            reason = str(e) or type(e).__name__
-            raise Unreachable(f"cannot reach Hippo at {self.url}: {reason}") from e
+            reason = mask_url_passwords_in(str(e)) or type(e).__name__
+            raise Unreachable(f"cannot reach Hippo at {self._shown_url}: {reason}") from e
         except (httpx.HTTPError, httpx.InvalidURL) as e:
             # An answer that came but cannot be read (a bad content encoding), or a URL
             # httpx refuses: still one line and an exit code, never a traceback.
-            reason = str(e) or type(e).__name__
-            raise ClientError(f"{self.url}{path}: {reason}") from e
+            reason = mask_url_passwords_in(str(e)) or type(e).__name__
+            raise ClientError(f"{self._shown_url}{path}: {reason}") from e
         if response.status_code >= 400:
             raise _api_error(response)
         return response
@@ -120,7 +124,7 @@ class HippoClient:
         try:
             return response.json()
         except ValueError as e:
-            raise ClientError(f"{self.url}{path} did not answer JSON: is this Hippo?") from e
+            raise ClientError(f"{self._shown_url}{path} did not answer JSON: is this Hippo?") from e
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._decoded(self.request(method, path, **kwargs), path)
