@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -119,30 +120,46 @@ Ctrl-C stops everything.
 """  # noqa: E501 - the curl line is meant to be copied whole
 
 
+def dev_settings(
+    env: Mapping[str, str], *, master_url: str, redis_url: str | None = None
+) -> Settings:
+    """`hippo dev`'s settings: the environment's, aimed at the dev master and, when given,
+    the embedded Redis. Built as a mapping, so os.environ stays as the user set it."""
+    from hippo.shared.settings import Settings
+
+    # A short leader lock unless the user chose one: a `hippo dev` restarted after a crash
+    # (its lock left in a real Redis) leads again within seconds, not a lock expiry later.
+    values = {"HIPPO_LOCK_EXPIRE_S": "5", **env, "HIPPO_MESOS_MASTER": master_url}
+    if redis_url is not None:
+        values["HIPPO_REDIS_URL"] = redis_url
+    return Settings.from_env(values)
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     from hippo.devmaster.config import MasterConfig
     from hippo.devmaster.server import DevMaster
+    from hippo.shared.errors import SettingsError
     from hippo.shared.logs import setup_logging
     from hippo.shared.settings import Settings
     from hippo.worker.main import run_worker
 
-    setup_logging(
-        os.environ.get("HIPPO_LOG_LEVEL", "INFO"), os.environ.get("HIPPO_LOG_FORMAT", "plain")
-    )
+    env = dict(os.environ)
+    try:
+        # Every variable checked before anything starts; the log settings are used now.
+        checked = Settings.from_env(env)
+    except SettingsError as e:
+        raise SystemExit(f"hippo dev: {e}") from None
+    setup_logging(checked.log_level, checked.log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if "HIPPO_REDIS_URL" not in os.environ:
-        os.environ["HIPPO_REDIS_URL"] = start_embedded_redis(args.redis_port)
-        log.info(
-            "embedded Redis (fakeredis) at %s: its data goes when hippo dev stops",
-            os.environ["HIPPO_REDIS_URL"],
-        )
+    redis_url = None
+    if "HIPPO_REDIS_URL" not in env:
+        redis_url = start_embedded_redis(args.redis_port)
+        log.info("embedded Redis (fakeredis) at %s: its data goes when hippo dev stops", redis_url)
     master = DevMaster(
         MasterConfig(agents=1, cpus=args.cpus, mem_mb=args.mem, remove_work_dir_on_stop=True)
     ).start()
-    os.environ["HIPPO_MESOS_MASTER"] = master.url
-    os.environ.setdefault("HIPPO_LOCK_EXPIRE_S", "5")
-    settings = Settings.from_env()
+    settings = dev_settings(env, master_url=master.url, redis_url=redis_url)
     server, api_thread = _start_api(settings, args.host, args.port)
     print(
         banner(

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -103,3 +104,72 @@ def test_the_banner_masks_the_redis_password() -> None:
     assert "hunter2" not in text
     assert "Redis:       redis://:********@cache:6379/0" in text
     assert "web UI:      http://127.0.0.1:8080/ui/" in text
+
+
+def test_dev_settings_aim_at_the_dev_master_and_the_embedded_redis() -> None:
+    from hippo.dev import dev_settings
+
+    settings = dev_settings(
+        {"HIPPO_MESOS_MASTER": "http://elsewhere:5050", "HIPPO_REDIS_PREFIX": "mine:"},
+        master_url="http://127.0.0.1:5999",
+        redis_url="redis://127.0.0.1:6399/0",
+    )
+    assert settings.mesos_master == ("http://127.0.0.1:5999",)
+    assert settings.redis_url == "redis://127.0.0.1:6399/0"
+    assert settings.redis_prefix == "mine:"
+    assert settings.lock_expire_s == 5
+
+
+def test_dev_settings_keep_the_users_redis_and_lock_expiry() -> None:
+    from hippo.dev import dev_settings
+
+    settings = dev_settings(
+        {"HIPPO_REDIS_URL": "redis://cache:6379/2", "HIPPO_LOCK_EXPIRE_S": "30"},
+        master_url="http://127.0.0.1:5999",
+    )
+    assert settings.redis_url == "redis://cache:6379/2"
+    assert settings.lock_expire_s == 30
+
+
+def test_hippo_dev_leaves_the_environment_as_it_found_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    import hippo.dev
+    import hippo.shared.logs
+    import hippo.worker.main
+    from hippo.shared.settings import Settings
+
+    for name in [n for n in os.environ if n.startswith("HIPPO_")]:
+        monkeypatch.delenv(name)
+    ran_with: list[Settings] = []
+
+    async def worker(settings: Settings, *, metrics_port: int) -> int:
+        ran_with.append(settings)
+        return 0
+
+    class Server:
+        should_exit = False
+
+    def start_api(settings: Settings, host: str, port: int) -> tuple[Server, threading.Thread]:
+        thread = threading.Thread(target=lambda: None)
+        thread.start()
+        return Server(), thread
+
+    # The real dev master runs; the embedded Redis, the API and the worker are stand-ins
+    # that start nothing, and logging is left as pytest set it up.
+    monkeypatch.setattr(hippo.dev, "start_embedded_redis", lambda port: "redis://fake:1/0")
+    monkeypatch.setattr(hippo.dev, "_start_api", start_api)
+    monkeypatch.setattr(hippo.worker.main, "run_worker", worker)
+    monkeypatch.setattr(hippo.shared.logs, "setup_logging", lambda level, fmt: None)
+    before = dict(os.environ)
+
+    args = argparse.Namespace(host="127.0.0.1", port=8080, cpus=1.0, mem=64.0, redis_port=0)
+    assert hippo.dev.run(args) == 0
+
+    assert dict(os.environ) == before
+    (settings,) = ran_with
+    assert settings.redis_url == "redis://fake:1/0"
+    assert settings.mesos_master[0].startswith("http://127.0.0.1:")
+    assert "Hippo is up in" in capsys.readouterr().out
