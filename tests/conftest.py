@@ -81,7 +81,7 @@ def start_hippo_api(
         wait_until(up, timeout_s=20, what="hippo api to answer")
     except AssertionError:
         process.kill()
-        process.wait(10)
+        process.communicate(timeout=10)  # also closes its output pipe, if any
         raise
     return process, url
 
@@ -124,8 +124,10 @@ class RedisServer:
             except redis.ConnectionError:
                 return False
 
-        wait_until(answers, what=f"redis-server on port {self.port}")
-        client.close()
+        try:
+            wait_until(answers, what=f"redis-server on port {self.port}")
+        finally:
+            client.close()
 
     def stop(self) -> None:
         if self.process is not None:
