@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -141,15 +142,26 @@ POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 MYSQL_URL = "mysql://root@127.0.0.1:3306/test"
 
 
+def _service_answers(name: str, url: str) -> None:
+    """The one condition that makes a database service "missing": nothing accepts a TCP
+    connection at its address (refused, unreachable, no answer). Once it accepts one,
+    any error of the test's own connection (authentication, no such database) fails."""
+    parts = urlsplit(url)
+    address = (parts.hostname or "127.0.0.1", parts.port or 0)
+    try:
+        with socket.create_connection(address, timeout=3):
+            pass
+    except OSError as e:
+        need_service(f"{name} is not reachable at {url}: {e}")
+
+
 @pytest.fixture
 def postgres() -> Iterator[Any]:
     """A connection to the local PostgreSQL (autocommit)."""
-    try:
-        import psycopg2
+    import psycopg2  # a test dependency: its absence is an error, not a missing service
 
-        conn = psycopg2.connect(POSTGRES_URL, connect_timeout=3)
-    except Exception as e:
-        need_service(f"PostgreSQL is not reachable at {POSTGRES_URL}: {e}")
+    _service_answers("PostgreSQL", POSTGRES_URL)
+    conn = psycopg2.connect(POSTGRES_URL, connect_timeout=3)
     conn.autocommit = True
     yield conn
     conn.close()
@@ -158,19 +170,18 @@ def postgres() -> Iterator[Any]:
 @pytest.fixture
 def mysql() -> Iterator[Any]:
     """A connection to the local MariaDB/MySQL (autocommit)."""
-    try:
-        import pymysql
+    import pymysql  # a test dependency: its absence is an error, not a missing service
 
-        conn = pymysql.connect(
-            host="127.0.0.1",
-            port=3306,
-            user="root",
-            database="test",
-            autocommit=True,
-            connect_timeout=3,
-        )
-    except Exception as e:
-        need_service(f"MariaDB/MySQL is not reachable at {MYSQL_URL}: {e}")
+    _service_answers("MariaDB/MySQL", MYSQL_URL)
+    parts = urlsplit(MYSQL_URL)
+    conn = pymysql.connect(
+        host=parts.hostname,
+        port=parts.port or 3306,
+        user=parts.username,
+        database=parts.path.lstrip("/"),
+        autocommit=True,
+        connect_timeout=3,
+    )
     yield conn
     conn.close()
 
