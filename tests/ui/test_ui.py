@@ -77,7 +77,8 @@ def test_bad_task_shows_the_field_error(page: Any) -> None:
 
 def test_queue_is_listed_and_toggled(page: Any, hippo_url: str) -> None:
     headers = {"Authorization": "Bearer ui-token"}
-    httpx.post(f"{hippo_url}/queues/", json=queue(id="images"), headers=headers)
+    created = httpx.post(f"{hippo_url}/queues/", json=queue(id="images"), headers=headers)
+    assert created.status_code == 201, created.text
     page.click("text=Queues")
     row = page.locator("#queues tr", has_text="images")
     assert row.locator("td.status").text_content() == "ENABLED"
@@ -85,5 +86,6 @@ def test_queue_is_listed_and_toggled(page: Any, hippo_url: str) -> None:
     row.locator("button", has_text="Disable").click()
 
     row.locator("td.status", has_text="DISABLED").wait_for()
-    status = httpx.get(f"{hippo_url}/queues/images/", headers=headers).json()["queue"]["status"]
-    assert status == "DISABLED"
+    stored = httpx.get(f"{hippo_url}/queues/images/", headers=headers)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["queue"]["status"] == "DISABLED"
