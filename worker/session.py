@@ -22,7 +22,6 @@ import redis.asyncio as aioredis
 
 from hippo.shared.settings import Settings
 from hippo.shared.store.leadership import Claim, LeaderStore, StatusUpdate
-from hippo.worker.acks import AckPipeline
 from hippo.worker.candidates import WaitingTask, parse_waiting
 from hippo.worker.matching import MatchState, OfferView, Place, match_offers
 from hippo.worker.mesos import (
@@ -50,7 +49,6 @@ BATCH = 1000  # waiting tasks read per step of a round
 MAX_IDS = 10_000  # task ids one round looks at (ids at their cap are stepped past)
 IDS_PER_STEP = 1000  # task ids one LAUNCHABLE call looks at
 UPDATE_BATCH = 500  # status updates stored per script call
-ACK_CONCURRENCY = 16
 RECONCILE_CHUNK = 1000
 KILL_RESEND_S = 5.0
 REVIVE_MIN_INTERVAL_S = 0.5
@@ -97,7 +95,6 @@ class LeaderSession:
         self._last_revive = 0.0
         self._waiting_hint = True  # something may wait; checked at the next round
         self._background: set[asyncio.Task[Any]] = set()
-        self._ack_pipeline = AckPipeline()
 
     # --- the term --------------------------------------------------------------------
 
@@ -163,7 +160,6 @@ class LeaderSession:
                 # Bounded: a call stuck in a library must not keep the lock from a standby.
                 await asyncio.wait(pending, timeout=SHUTDOWN_WAIT_S)
         finally:
-            self._ack_pipeline.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(client.close(), SHUTDOWN_WAIT_S)
 
@@ -493,23 +489,12 @@ class LeaderSession:
         if freed:
             self._waiting_hint = True
             self._work.set()
-        acks = [s for s in statuses if s.uuid and s.agent_id]
-        url, stream_id, fid = client.leader_url, client.stream_id, client.framework_id
-        if acks and AckPipeline.usable(url) and stream_id and fid:
-            try:
-                await self._ack_pipeline.acknowledge(url or "", stream_id, fid, acks)
-                return
-            except Exception as e:
-                log.debug("leader: pipelined ACKNOWLEDGE failed (%s); one by one instead", e)
-        for i in range(0, len(acks), ACK_CONCURRENCY):
-            await asyncio.gather(*(self._ack(client, s) for s in acks[i : i + ACK_CONCURRENCY]))
-
-    @staticmethod
-    async def _ack(client: MesosSchedulerClient, status: TaskStatus) -> None:
         try:
-            await client.acknowledge_update(status)
+            await client.acknowledge_updates(statuses)
+        except MesosHTTPError as e:
+            log.warning("leader: ACKNOWLEDGE refused (Mesos resends the updates): %s", e)
         except MesosError as e:
-            log.debug("task %s: ACKNOWLEDGE failed (Mesos resends): %s", status.task_id, e)
+            log.info("leader: ACKNOWLEDGE failed (Mesos resends the updates): %s", e)
 
     # --- kills -----------------------------------------------------------------------
 

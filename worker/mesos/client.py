@@ -3,13 +3,16 @@
 One task reads the subscription stream and puts typed events on an unbounded
 queue, so slow event handling never stalls the reader (and so never trips the
 heartbeat watchdog). Calls go on a separate connection pool, each carrying the
-current `Mesos-Stream-Id`. The reader re-subscribes with the same framework id,
-with backoff, whenever the stream breaks, and stops for good on an ERROR event.
+current `Mesos-Stream-Id`; acknowledgements, many per second on a busy leader, go
+pipelined on one kept-alive connection of their own (pipeline.py), with the same
+credentials, TLS settings and errors. The reader re-subscribes with the same framework
+id, with backoff, whenever the stream breaks, and stops for good on an ERROR event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import ssl
@@ -35,6 +38,7 @@ from .errors import (
 )
 from .events import Disconnected, Error, Event, Subscribed, TaskStatus, Update, parse_event
 from .masters import backoff_delays, parse_masters, redirect_target, scheduler_url
+from .pipeline import Answer, PipelineBroken, PipelinedConnection
 from .recordio import RecordIODecoder
 
 log = logging.getLogger(__name__)
@@ -70,11 +74,13 @@ class MesosSchedulerClient:
         self._masters = parse_masters(spec, "https" if ca_bundle else "http")
         self.settings = settings
         self._framework_id = framework_id
-        self._auth: httpx.BasicAuth | None = None
+        # Sent with every request, streamed, pooled or pipelined (HTTP basic auth).
+        self._auth_headers: dict[str, str] = {}
         if secret is not None:
             if not settings.principal:
                 raise MesosConfigError("a secret needs a principal in FrameworkSettings")
-            self._auth = httpx.BasicAuth(settings.principal, secret)
+            token = base64.b64encode(f"{settings.principal}:{secret}".encode()).decode()
+            self._auth_headers["Authorization"] = f"Basic {token}"
         self._verify: ssl.SSLContext | bool = True
         if ca_bundle:
             try:
@@ -97,6 +103,11 @@ class MesosSchedulerClient:
         self._reader: asyncio.Task[None] | None = None
         self._stream_http: httpx.AsyncClient | None = None
         self._calls_http: httpx.AsyncClient | None = None
+        self._pipeline = PipelinedConnection(
+            self._verify if isinstance(self._verify, ssl.SSLContext) else None,
+            connect_timeout_s=connect_timeout_s,
+            answer_timeout_s=call_timeout_s,
+        )
         self.subscriptions = 0  # how many SUBSCRIBED events so far
 
     # --- lifecycle ----------------------------------------------------------
@@ -114,7 +125,11 @@ class MesosSchedulerClient:
         """Start subscribing in the background; events arrive on `events()`."""
         if self._reader is not None:
             return
-        common: dict[str, Any] = {"auth": self._auth, "verify": self._verify, "trust_env": False}
+        common: dict[str, Any] = {
+            "headers": self._auth_headers,
+            "verify": self._verify,
+            "trust_env": False,
+        }
         self._stream_http = httpx.AsyncClient(timeout=self._stream_timeout, **common)
         self._calls_http = httpx.AsyncClient(timeout=self._call_timeout, **common)
         self._reader = asyncio.create_task(self._run(), name="mesos-subscription")
@@ -131,6 +146,7 @@ class MesosSchedulerClient:
         for http in (self._stream_http, self._calls_http):
             if http is not None:
                 await http.aclose()
+        self._pipeline.close()
         self._stream_id = None
         self._subscribed.clear()
 
@@ -215,15 +231,28 @@ class MesosSchedulerClient:
         await self._call(messages.kill_call(self._fid(), task_id, agent_id, grace_s))
 
     async def acknowledge(self, agent_id: str, task_id: str, uuid: str) -> None:
-        await self._call(messages.acknowledge_call(self._fid(), agent_id, task_id, uuid))
+        body = messages.acknowledge_call(self._fid(), agent_id, task_id, uuid)
+        await self._pipelined("ACKNOWLEDGE", [body])
 
     async def acknowledge_update(self, update: Update | TaskStatus) -> bool:
         """ACKNOWLEDGE an update if it needs it (it has a uuid); returns whether it did."""
-        status = update.status if isinstance(update, Update) else update
-        if not status.uuid or not status.agent_id:
-            return False
-        await self.acknowledge(status.agent_id, status.task_id, status.uuid)
-        return True
+        return bool(await self.acknowledge_updates([update]))
+
+    async def acknowledge_updates(self, updates: Sequence[Update | TaskStatus]) -> int:
+        """ACKNOWLEDGE every update that needs it (it has a uuid and an agent id), all
+        pipelined at once; returns how many. Raises a MesosHTTPError for the first one
+        refused once every answer is read (the others were acknowledged), or a
+        MesosConnectionError; Mesos resends an update until it is acknowledged."""
+        fid = self._fid()
+        bodies = []
+        for update in updates:
+            status = update.status if isinstance(update, Update) else update
+            if status.uuid and status.agent_id:
+                bodies.append(
+                    messages.acknowledge_call(fid, status.agent_id, status.task_id, status.uuid)
+                )
+        await self._pipelined("ACKNOWLEDGE", bodies)
+        return len(bodies)
 
     async def reconcile(self, tasks: Iterable[tuple[str, str | None]] = ()) -> None:
         """Explicit for (task_id, agent_id) pairs; implicit when `tasks` is empty."""
@@ -238,15 +267,21 @@ class MesosSchedulerClient:
             raise MesosNotSubscribed("no live subscription: wait for SUBSCRIBED first")
         return self._framework_id
 
-    async def _call(self, body: dict[str, Any]) -> None:
-        url, stream_id, http = self._leader_url, self._stream_id, self._calls_http
-        if url is None or stream_id is None or http is None:
-            raise MesosNotSubscribed(f"{body['type']}: no live subscription")
-        headers = {
+    def _call_headers(self, what: str) -> tuple[str, dict[str, str]]:
+        """The leading master's URL and the headers of a call there."""
+        url, stream_id = self._leader_url, self._stream_id
+        if url is None or stream_id is None or self._calls_http is None:
+            raise MesosNotSubscribed(f"{what}: no live subscription")
+        return url, {
             "Content-Type": "application/json",
             "Accept": "application/json",
             "Mesos-Stream-Id": stream_id,
         }
+
+    async def _call(self, body: dict[str, Any]) -> None:
+        url, headers = self._call_headers(body["type"])
+        http = self._calls_http
+        assert http is not None  # _call_headers checked it
         try:
             response = await http.post(url, content=json.dumps(body).encode(), headers=headers)
         except httpx.HTTPError as e:
@@ -254,6 +289,31 @@ class MesosSchedulerClient:
         if response.status_code in (200, 202):
             return
         raise http_error(response.status_code, f"{body['type']}: {response.text}", url)
+
+    async def _pipelined(self, what: str, bodies: Sequence[dict[str, Any]]) -> None:
+        """Calls of one type on the pipelined connection; errors as `_call` raises them."""
+        if not bodies:
+            return
+        url, headers = self._call_headers(what)
+        headers.update(self._auth_headers)
+        encoded = [json.dumps(body).encode() for body in bodies]
+        answers: list[Answer] = []
+        while True:
+            try:
+                answers += await self._pipeline.post(url, encoded[len(answers) :], headers)
+                break
+            except PipelineBroken as e:
+                answers += e.answers
+                if not e.reused:
+                    raise MesosConnectionError(f"{what} to {url}: {e}") from e
+                # The master closed a connection idle since the last batch: send the
+                # rest once on a new one (a repeated acknowledgement is ignored).
+                log.debug("mesos: %s: kept-alive connection lost (%s); reconnecting", what, e)
+        refused = [a for a in answers if a.status not in (200, 202)]
+        if refused:
+            first = refused[0].body.decode(errors="replace")
+            count = f" ({len(refused)} of {len(answers)} calls refused)" if len(answers) > 1 else ""
+            raise http_error(refused[0].status, f"{what}{count}: {first}", url)
 
     # --- the subscription loop ------------------------------------------------
 

@@ -1,0 +1,67 @@
+"""The pipelined transport's encoding and answer parsing, on bytes: no server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hippo.worker.mesos.pipeline import Answer, encode_posts, read_answer
+
+pytestmark = pytest.mark.anyio
+
+
+def reader_of(data: bytes) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    return reader
+
+
+def test_each_body_becomes_one_post_with_its_length() -> None:
+    encoded = encode_posts(
+        "/api/v1/scheduler", "m:5050", {"Authorization": "Basic x"}, [b"{}", b"[1]"]
+    )
+    head = "POST /api/v1/scheduler HTTP/1.1\r\nHost: m:5050\r\nAuthorization: Basic x\r\n"
+    assert encoded == (
+        f"{head}Content-Length: 2\r\n\r\n{{}}{head}Content-Length: 3\r\n\r\n[1]".encode()
+    )
+
+
+async def test_answers_written_back_to_back_are_read_in_order() -> None:
+    reader = reader_of(
+        b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
+        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 8\r\n\r\nbad uuid"
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n"
+        b"Trailer: t\r\n\r\n"
+    )
+    assert await read_answer(reader) == (Answer(202, b""), True)
+    assert await read_answer(reader) == (Answer(400, b"bad uuid"), True)
+    assert await read_answer(reader) == (Answer(200, b"abcde"), True)
+
+
+@pytest.mark.parametrize(
+    "raw, answer",
+    [
+        (b"HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", b""),
+        (b"HTTP/1.0 202 Accepted\r\nContent-Length: 0\r\n\r\n", b""),
+        (b"HTTP/1.1 500 Oops\r\n\r\nuntil the end", b"until the end"),
+    ],
+)
+async def test_an_answer_that_ends_the_connection_says_so(raw: bytes, answer: bytes) -> None:
+    found, keep_alive = await read_answer(reader_of(raw))
+    assert found.body == answer and keep_alive is False
+
+
+@pytest.mark.parametrize(
+    "raw, error",
+    [
+        (b"SSH-2.0-OpenSSH\r\n\r\n", ValueError),
+        (b"HTTP/1.1 abc OK\r\n\r\n", ValueError),
+        (b"HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\nshort", EOFError),
+        (b"HTTP/1.1 202 Acc", EOFError),
+    ],
+)
+async def test_a_malformed_or_cut_answer_raises(raw: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        await read_answer(reader_of(raw))
