@@ -8,6 +8,7 @@ never rewrites a definition.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -23,6 +24,8 @@ from pydantic import (
 
 from hippo.shared.errors import FieldError, ValidationFailed
 from hippo.shared.records import TASK_RECORD_FIELDS
+from hippo.shared.sources.base import Source
+from hippo.shared.sources.settings import SourceSettings
 
 # Ids end up in Mesos task ids and in URL paths: keep them to safe characters.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -237,11 +240,13 @@ def parse_task(data: Any) -> TaskDefinition:
         raise ValidationFailed(_field_errors(e)) from None
 
 
-def parse_queue(data: Any, sources: dict[str, Any]) -> tuple[QueueDefinition, dict[str, Any]]:
+def parse_queue(
+    data: Any, sources: Mapping[str, type[Source]]
+) -> tuple[QueueDefinition, dict[str, Any]]:
     """A validated queue definition and its source settings, every bad field reported at once.
 
     `sources` maps enabled type names to Source classes; the settings block named after
-    `queue.type` is checked against that source's declared parameters.
+    `queue.type` is validated by that source's settings model.
     """
     data = dict(_expect_object(data))
     block = data.get("queue")
@@ -272,10 +277,10 @@ def parse_queue(data: Any, sources: dict[str, Any]) -> tuple[QueueDefinition, di
         definition = QueueDefinition.model_validate(data)
     except ValidationError as e:
         errors.extend(_field_errors(e))
-    settings = {}
+    settings: dict[str, Any] = {}
     if source is not None:
         try:
-            settings = validate_source_settings(source, settings_block)
+            settings = validate_source_settings(source, settings_block).model_dump()
         except ValidationFailed as e:
             errors.extend(e.errors)
     if errors:
@@ -284,57 +289,61 @@ def parse_queue(data: Any, sources: dict[str, Any]) -> tuple[QueueDefinition, di
     return definition, settings
 
 
-def validate_source_settings(source: Any, block: Any) -> dict[str, Any]:
-    """Settings of `source` with defaults filled in; errors name `queue.<type>.<param>`."""
+# A settings block's type errors name the parameter's type in the user's words.
+_TYPE_MESSAGES = {
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "bool_type": "must be true or false",
+    "float_type": "must be a number",
+}
+
+
+def validate_source_settings(source: type[Source], block: Any) -> SourceSettings:
+    """The settings block of a queue of `source`, validated by the source's settings model
+    (defaults filled in); errors name `queue.<type>.<param>` and never echo a secret."""
     prefix = f"queue.{source.namespace}"
     if block is None:
         block = {}
     if not isinstance(block, dict):
         raise ValidationFailed([FieldError(prefix, "must be an object")])
-    errors = []
-    settings: dict[str, Any] = {}
-    known = {p.name for p in source.params}
-    for name in block:
-        if name not in known:
-            errors.append(FieldError(f"{prefix}.{name}", "is not a parameter of this queue type"))
-    for param in source.params:
-        path = f"{prefix}.{param.name}"
-        if param.name not in block:
-            if param.required:
-                errors.append(FieldError(path, "Field required"))
-            else:
-                settings[param.name] = param.default
-            continue
-        value = block[param.name]
-        try:
-            value = _cast_param(param.type, value)
-            if param.check is not None:
-                param.check(value)
-        except ValueError as e:
-            shown = "" if param.is_secret else f", got {value!r}"
-            errors.append(FieldError(path, f"{e}{shown}" if "got" not in str(e) else str(e)))
-            continue
-        settings[param.name] = value
-    if errors:
-        raise ValidationFailed(errors)
-    return settings
+    try:
+        return source.settings_model.model_validate(block)
+    except ValidationError as e:
+        raise ValidationFailed(_settings_errors(e, prefix, source.settings_model)) from None
 
 
-def _cast_param(type_name: str, value: Any) -> Any:
-    if type_name == "str":
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ValueError("must be a string")
+def _settings_errors(
+    error: ValidationError, prefix: str, model: type[SourceSettings]
+) -> list[FieldError]:
+    secrets = model.secret_fields()
+    # Unknown names first, in the block's order, then the parameters in declaration order
+    # (pydantic lists unknown names last).
+    items = sorted(
+        error.errors(include_url=False), key=lambda item: item["type"] != "extra_forbidden"
+    )
+    found = []
+    for item in items:
+        name = str(item["loc"][0])
+        path = f"{prefix}.{name}"
+        if item["type"] == "missing":
+            found.append(FieldError(path, "Field required"))
+            continue
+        if item["type"] == "extra_forbidden":
+            found.append(FieldError(path, "is not a parameter of this queue type"))
+            continue
+        message = _TYPE_MESSAGES.get(item["type"]) or item["msg"].removeprefix("Value error, ")
+        if name not in secrets and "got" not in message:
+            shown = item["input"]
+            if item["type"] == "value_error":
+                shown = _as_checked(model.model_fields[name].annotation, shown)
+            message += f", got {shown!r}"
+        found.append(FieldError(path, message))
+    return found
+
+
+def _as_checked(annotation: Any, value: Any) -> Any:
+    """The value a parameter's check saw: a number sent for text was text by then
+    (sources.settings.Text)."""
+    if annotation is str and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    if type_name == "bool":
-        if not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        return value
-    if type_name == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("must be an integer")
-        return value
-    if type_name == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError("must be a number")
-        return float(value)
-    raise ValueError(f"has an unknown parameter type {type_name!r}")
+    return value

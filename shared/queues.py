@@ -7,6 +7,7 @@ masked (`queue_document`), and only decrypted for the poller that needs them
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pydantic_core
@@ -15,6 +16,7 @@ from hippo.shared.errors import FieldError, ValidationFailed
 from hippo.shared.model import QueueDefinition
 from hippo.shared.secrets import MASK, SecretBox
 from hippo.shared.sources.base import Source
+from hippo.shared.sources.settings import SecretKind
 
 _POLL_FIELDS = {
     "last_run_tstamp": float,
@@ -35,24 +37,26 @@ def seal_queue(
 ) -> tuple[bytes, str]:
     """(spec JSON, status) to store. Secrets sent back masked keep the stored value."""
     stored_settings = _stored_settings(stored, source.namespace)
+    secrets = source.settings_model.secret_fields()
     sealed = {}
     bad = []
-    for param in source.params:
-        value = settings[param.name]
-        if param.is_secret and value not in ("", None):
-            previous = stored_settings.get(param.name)
+    for name in source.settings_model.model_fields:
+        value = settings[name]
+        kind = secrets.get(name)
+        if kind is not None and value not in ("", None):
+            previous = stored_settings.get(name)
             if previous not in ("", None):
-                value = param.keep_stored(value, box.decrypt(previous))
+                value = kind.keep_stored(value, box.decrypt(previous))
             if MASK in str(value):
                 bad.append(
                     FieldError(
-                        f"queue.{source.namespace}.{param.name}",
+                        f"queue.{source.namespace}.{name}",
                         f"{MASK} keeps a stored secret, and there is none: send the secret itself",
                     )
                 )
                 continue
             value = box.encrypt(value)
-        sealed[param.name] = value
+        sealed[name] = value
     if bad:
         raise ValidationFailed(bad)
     spec = definition.model_dump(mode="json", exclude={"id"}, exclude_none=True)
@@ -70,26 +74,27 @@ def _stored_settings(stored: dict[str, bytes] | None, namespace: str) -> dict[st
 
 
 def _stored_secrets(
-    block: dict[str, Any], sources: dict[str, type[Source]]
-) -> tuple[dict[str, Any], list[tuple[str, Any, Any]]]:
-    """A stored `queue` block's settings, and (name, value, declaration) of each non-empty
-    secret among them. A type no longer enabled has no declarations: its encrypted values
-    still count as secret."""
+    block: dict[str, Any], sources: Mapping[str, type[Source]]
+) -> tuple[dict[str, Any], list[tuple[str, Any, SecretKind | None]]]:
+    """A stored `queue` block's settings, and (name, value, kind) of each non-empty secret
+    among them. A type no longer enabled (or a parameter it no longer declares) has no
+    declarations: its encrypted values still count as secret, of no known kind."""
     source = sources.get(block["type"])
+    declared = source.settings_model.model_fields if source else {}
+    kinds = source.settings_model.secret_fields() if source else {}
     settings: dict[str, Any] = block.get(block["type"], {})
     secrets = []
     for name, value in settings.items():
-        param = next((p for p in source.params if p.name == name), None) if source else None
-        is_secret = param.is_secret if param else str(value).startswith("enc:")
+        is_secret = name in kinds if name in declared else str(value).startswith("enc:")
         if is_secret and value not in ("", None):
-            secrets.append((name, value, param))
+            secrets.append((name, value, kinds.get(name)))
     return settings, secrets
 
 
 def queue_document(
     queue_id: str,
     stored: dict[str, bytes],
-    sources: dict[str, type[Source]],
+    sources: Mapping[str, type[Source]],
     box: SecretBox,
     *,
     reveal: bool = False,
@@ -98,12 +103,14 @@ def queue_document(
     doc = pydantic_core.from_json(stored["spec"])
     block = doc["queue"]
     settings, secrets = _stored_secrets(block, sources)
-    for name, value, param in secrets:
-        plain = box.decrypt(value) if (reveal or (param and param.secret_url)) else None
+    for name, value, kind in secrets:
         if reveal:
-            settings[name] = plain
+            settings[name] = box.decrypt(value)
+        elif kind is SecretKind.URL_PASSWORD:
+            # Only the password is secret: the rest says which database the queue reads.
+            settings[name] = kind.masked(box.decrypt(value))
         else:
-            settings[name] = param.masked(plain) if param and param.secret_url else MASK
+            settings[name] = MASK
     block["status"] = stored["status"].decode()
     for name, cast in _POLL_FIELDS.items():
         raw = stored.get(name)
@@ -112,7 +119,7 @@ def queue_document(
 
 
 def reseal_queue(
-    stored: dict[str, bytes], sources: dict[str, type[Source]], box: SecretBox
+    stored: dict[str, bytes], sources: Mapping[str, type[Source]], box: SecretBox
 ) -> tuple[bytes, str]:
     """(spec, status) of a stored queue with its secrets encrypted by the newest key."""
     spec = pydantic_core.from_json(stored["spec"])

@@ -1,7 +1,7 @@
 """Queue polling: every worker runs `run_polling`; per-queue leases in Redis decide who
 polls what, so starting more workers adds polling capacity with no configuration.
 
-One poll of a queue: fetch up to its limit from the source (in a thread), drop items
+One poll of a queue: fetch up to its limit from the source (awaited), drop items
 whose key the queue already stored, batch the rest into tasks, store tasks + item
 keys + watermark + poll fields in one Lua step under the lease, then acknowledge the
 items to the source. A crash anywhere before the store leaves the items in the source;
@@ -11,24 +11,24 @@ a crash after it leaves keys that make the retried items create nothing.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from hippo.shared.errors import ValidationFailed
 from hippo.shared.logs import log_context
-from hippo.shared.model import QueueBlock
+from hippo.shared.model import QueueBlock, validate_source_settings
 from hippo.shared.queues import queue_document
 from hippo.shared.secrets import MASK, SecretBox, mask_url_password, mask_url_passwords_in
 from hippo.shared.settings import Settings
 from hippo.shared.sources import load_sources
-from hippo.shared.sources.base import Fetched, PollRequest, Source, SourceError
+from hippo.shared.sources.base import PollRequest, Source, SourceError
+from hippo.shared.sources.settings import SecretKind, SourceSettings
 from hippo.shared.store import connect
 from hippo.shared.store.keys import Keys
 from hippo.shared.store.leases import ClaimedQueue, PollStore, StoreOutcome
@@ -51,14 +51,14 @@ STOP_GRACE_S = 1.0
 RECONCILE_EVERY_S = 300.0
 
 
-def mask_secrets(text: str, source: type[Source] | None, settings: dict[str, Any]) -> str:
+def mask_secrets(text: str, settings: SourceSettings | None) -> str:
     """`text` with every secret setting's value, and any URL password, masked."""
-    if source is not None:
-        for param in source.params:
-            value = settings.get(param.name)
-            if not param.is_secret or not isinstance(value, str) or not value:
+    if settings is not None:
+        for name, kind in settings.secret_fields().items():
+            value = getattr(settings, name)
+            if not isinstance(value, str) or not value:
                 continue
-            if param.secret_url:
+            if kind is SecretKind.URL_PASSWORD:
                 masked = mask_url_password(value)
                 text = text.replace(value, masked)
                 password = _url_password(value)
@@ -83,10 +83,10 @@ class PreparedQueue:
     """A queue's definition decoded once per spec (decrypting secrets costs)."""
 
     queue_type: str
-    source: type[Source] | None
-    settings: dict[str, Any]
     block: QueueBlock
     template: TaskTemplate
+    settings: SourceSettings | None  # None: this worker cannot poll it, `unpollable` says why
+    unpollable: str = ""
 
 
 class Poller:
@@ -184,22 +184,15 @@ class Poller:
         self.executor.shutdown(wait=False, cancel_futures=True)
         for source in self._sources.values():
             try:
-                closed = source.close()
-                if inspect.isawaitable(closed):
-                    await asyncio.wait_for(closed, timeout=2)
+                await asyncio.wait_for(source.close(), timeout=2)
             except Exception as e:
                 log.debug("polling: closing source %s failed: %s", source.namespace, e)
-
-    async def _call(self, function: Callable[..., Any], *args: Any) -> Any:
-        """A source method: awaited when it is a coroutine function, else run in a thread."""
-        if inspect.iscoroutinefunction(function):
-            return await function(*args)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
     def _source(self, queue_type: str) -> Source:
         source = self._sources.get(queue_type)
         if source is None:
-            source = self._sources[queue_type] = self.source_types[queue_type]()
+            source_type = self.source_types[queue_type]
+            source = self._sources[queue_type] = source_type(self.executor)
         return source
 
     def _prepare(self, claimed: ClaimedQueue) -> PreparedQueue:
@@ -217,15 +210,24 @@ class Poller:
         block = doc["queue"]
         queue_type = block["type"]
         source = self.source_types.get(queue_type)
-        settings = dict(block.get(queue_type) or {})
+        settings, unpollable = None, f"queue type {queue_type!r} is not enabled on this worker"
+        if source is not None:
+            # Saved by an API that may run another version of the source: a name it no
+            # longer declares is a left-over, not a typo, and a new one gets its default.
+            declared = source.settings_model.model_fields
+            stored = {k: v for k, v in (block.get(queue_type) or {}).items() if k in declared}
+            try:
+                settings, unpollable = validate_source_settings(source, stored), ""
+            except ValidationFailed as e:
+                unpollable = f"settings not valid on this worker: {e}"
         prepared = PreparedQueue(
             queue_type=queue_type,
-            source=source,
-            settings=settings,
             block=QueueBlock.model_validate(
                 {k: v for k, v in block.items() if k in QueueBlock.model_fields}
             ),
             template=TaskTemplate(claimed.queue_id, doc),
+            settings=settings,
+            unpollable=unpollable,
         )
         if len(self._prepared) > 10_000:
             self._prepared.clear()
@@ -240,14 +242,14 @@ class Poller:
 
     async def _poll_logged(self, claimed: ClaimedQueue, now: float) -> bool:
         started = time.monotonic()
-        queue_type, source, settings = "unknown", None, {}
+        queue_type, settings = "unknown", None
         frequency_s = 60.0
         try:
             prepared = self._prepare(claimed)
-            queue_type, source, settings = (prepared.queue_type, prepared.source, prepared.settings)
+            queue_type, settings = prepared.queue_type, prepared.settings
             frequency_s = prepared.block.frequency_seconds
-            if source is None:
-                raise SourceError(f"queue type {queue_type!r} is not enabled on this worker")
+            if settings is None:
+                raise SourceError(prepared.unpollable)
             renewing = asyncio.ensure_future(self._keep_lease(claimed))
             try:
                 return await self.poll(claimed, prepared, now)
@@ -258,7 +260,7 @@ class Poller:
         except Exception as e:
             metrics.POLL_ERRORS.labels(queue_type).inc()
             text = e if isinstance(e, SourceError) else f"{type(e).__name__}: {e}"
-            error = mask_secrets(str(text), source, settings)[:MAX_ERROR_CHARS]
+            error = mask_secrets(str(text), settings)[:MAX_ERROR_CHARS]
             failures = claimed.failures + 1
             delay_s = retry_delay_s(failures, self.settings.poll_retry_s, frequency_s)
             level = logging.WARNING if failures == 1 else logging.DEBUG
@@ -309,16 +311,18 @@ class Poller:
             )
             return False
         source = self._source(prepared.queue_type)
+        settings = prepared.settings
+        assert settings is not None  # _poll_logged polls only queues this worker can poll
         watermark = json.loads(claimed.watermark) if claimed.watermark else None
         request = PollRequest(
             queue_id=queue_id,
-            settings=prepared.settings,
+            settings=settings,
             limit=limit,
             watermark=watermark,
             now=now,
             created_tstamp=claimed.created_tstamp,
         )
-        fetched: Fetched = await self._call(source.fetch, request)
+        fetched = await source.fetch(request)
         items = fetched.items
         seen = await self.store.seen_item_keys(queue_id, [item.key for item in items])
         fresh = fresh_items(items, seen)
@@ -356,7 +360,7 @@ class Poller:
             log.info("queue %s: poll not stored (lease lost, queue deleted or disabled)", queue_id)
             if items and not await self.store.queue_exists(queue_id):
                 # No poll of it will come again to take them: back to the source.
-                await self._call(source.give_back, request, fetched)
+                await source.give_back(request, fetched)
                 log.info(
                     "queue %s: deleted mid-poll; %d items given back to the source",
                     queue_id,
@@ -367,7 +371,7 @@ class Poller:
         metrics.TASKS_CREATED.labels(prepared.queue_type).inc(len(tasks))
         if items:
             try:
-                await self._call(source.acknowledge, request, fetched)
+                await source.acknowledge(request, fetched)
             except Exception as e:
                 metrics.POLL_ERRORS.labels(prepared.queue_type).inc()
                 log.warning(
@@ -375,7 +379,7 @@ class Poller:
                     "and be skipped): %s",
                     queue_id,
                     len(items),
-                    mask_secrets(str(e), prepared.source, prepared.settings),
+                    mask_secrets(str(e), settings),
                 )
             await self.store.release_lease(queue_id, claimed.token, delay_s)
         return delay_s == 0

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Annotated, Any
 
-from hippo.shared.sources.base import Param, SourceError
+from pydantic import Field
 
-# Empty key and secret mean boto3's default credential chain (instance role, env...).
-AWS_PARAMS = (
-    Param("awskey", default="", label="AWS access key id (empty: default credentials)"),
-    Param("awssecret", default="", secret=True, label="AWS secret access key"),
-    Param("awsregion", default="us-east-1", label="AWS region"),
-    Param("endpoint_url", default="", label="Endpoint URL of an AWS-compatible server"),
-)
+from hippo.shared.sources.base import SourceError
+from hippo.shared.sources.settings import Secret, SourceSettings, Text
+
+
+class AwsSettings(SourceSettings):
+    """What every AWS source needs. Empty key and secret mean boto3's default credential
+    chain (instance role, environment...)."""
+
+    awskey: Annotated[Text, Field(title="AWS access key id (empty: default credentials)")] = ""
+    awssecret: Annotated[Secret, Field(title="AWS secret access key")] = ""
+    awsregion: Annotated[Text, Field(title="AWS region")] = "us-east-1"
+    endpoint_url: Annotated[Text, Field(title="Endpoint URL of an AWS-compatible server")] = ""
 
 
 class AwsClients:
@@ -24,13 +29,13 @@ class AwsClients:
         self._clients: dict[tuple[str, ...], Any] = {}
         self._lock = threading.Lock()
 
-    def get(self, service: str, settings: Any) -> Any:
+    def get(self, service: str, settings: AwsSettings) -> Any:
         key = (
             service,
-            settings["awskey"],
-            settings["awssecret"],
-            settings["awsregion"],
-            settings["endpoint_url"],
+            settings.awskey,
+            settings.awssecret,
+            settings.awsregion,
+            settings.endpoint_url,
         )
         with self._lock:
             client = self._clients.get(key)
@@ -40,10 +45,10 @@ class AwsClients:
 
                 client = boto3.session.Session().client(
                     service,
-                    region_name=settings["awsregion"] or None,
-                    endpoint_url=settings["endpoint_url"] or None,
-                    aws_access_key_id=settings["awskey"] or None,
-                    aws_secret_access_key=settings["awssecret"] or None,
+                    region_name=settings.awsregion or None,
+                    endpoint_url=settings.endpoint_url or None,
+                    aws_access_key_id=settings.awskey or None,
+                    aws_secret_access_key=settings.awssecret or None,
                     config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2}),
                 )
                 self._clients[key] = client

@@ -1,74 +1,28 @@
-"""The contract of a queue source: what it declares, and what a poller calls.
+"""The contract of a queue source: what it declares, and what a poller awaits.
 
-A source is a class with a `namespace` (the `queue.type` value, and the name of
-the settings block), a `label` and typed `params`. Third parties register one
-under the `hippo.sources` entry point group; `/queuetypes/` is generated from
-these declarations.
+A source is a class with a `namespace` (the `queue.type` value, and the name of the
+settings block), a `label`, a `settings_model` (a SourceSettings subclass: see
+settings.py) and four coroutine methods: `fetch`, `acknowledge`, `give_back` and
+`close`. A source whose client is blocking subclasses BlockingSource and writes those
+as plain methods (`fetch_blocking`, ...), run on the poller's threads. Third parties
+register a source under the `hippo.sources` entry point group.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, ParamSpec, TypeVar
 
 from hippo.shared.errors import HippoError
-from hippo.shared.secrets import MASK, mask_url_password, unmask_url_password
+from hippo.shared.sources.settings import SourceSettings
 
-
-class _Required:
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-REQUIRED: Any = _Required()
-
-PARAM_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
-
-
-@dataclass(frozen=True)
-class Param:
-    """One setting of a source. `check` raises ValueError with a message for a bad value."""
-
-    name: str
-    type: str = "str"
-    default: Any = REQUIRED
-    secret: bool = False
-    label: str = ""
-    # A secret URL (a connection string) is shown with only its password masked.
-    secret_url: bool = False
-    check: Callable[[Any], None] | None = field(default=None, compare=False)
-
-    @property
-    def required(self) -> bool:
-        return self.default is REQUIRED
-
-    @property
-    def is_secret(self) -> bool:
-        return self.secret or self.secret_url
-
-    def masked(self, value: Any) -> Any:
-        if not self.is_secret or value in ("", None):
-            return value
-        return mask_url_password(value) if self.secret_url else MASK
-
-    def keep_stored(self, sent: Any, stored: Any) -> Any:
-        """The value to save when a client sends `sent` back over `stored`."""
-        if not self.is_secret or stored is None:
-            return sent
-        if self.secret_url:
-            return unmask_url_password(sent, stored)
-        return stored if sent == MASK else sent
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "default": None if self.required else self.default,
-            "required": self.required,
-            "secret": self.is_secret,
-            "label": self.label,
-        }
+SettingsT = TypeVar("SettingsT", bound=SourceSettings)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class SourceError(HippoError):
@@ -85,11 +39,11 @@ class Item:
 
 
 @dataclass(frozen=True)
-class PollRequest:
+class PollRequest(Generic[SettingsT]):
     """What a source is told when polled."""
 
     queue_id: str
-    settings: Mapping[str, Any]  # the queue's source settings, secrets decrypted
+    settings: SettingsT  # the queue's settings block, validated, secrets decrypted
     limit: int  # take at most this many items (>= 1)
     watermark: Any  # what the last stored poll's Fetched.watermark was; None at first
     now: float  # unix time of this poll (the Redis server's clock)
@@ -107,52 +61,98 @@ class Fetched:
 
 
 class Source:
-    """Base of every queue source: declarations, plus `fetch` and `acknowledge`.
+    """Base of every queue source. The poller makes one instance per source type and
+    awaits its methods in its event loop, for several queues at once: they must not
+    block the loop (run blocking calls with `run_blocking`, or subclass BlockingSource).
+    An instance may cache connections keyed by settings.
 
-    A poller makes one instance per source type and calls its methods from worker
-    threads (they may block), possibly for several queues at once, so an instance
-    must be thread-safe; it may cache connections keyed by settings. A source whose
-    I/O is asyncio-native may define these methods as coroutine functions instead:
-    the poller then awaits them in its event loop (they must not block it). Hence the
-    `X | Awaitable[X]` return types: the poller tells the two kinds apart by
-    `inspect.iscoroutinefunction` (for `close`, by whether it returned an awaitable).
+    Methods take `PollRequest[Any]` so that each source can narrow it to its own
+    settings model (`PollRequest[SqsSettings]`) and read typed fields.
     """
 
     namespace: ClassVar[str]
     label: ClassVar[str]
-    params: ClassVar[tuple[Param, ...]]
+    settings_model: ClassVar[type[SourceSettings]]
 
-    def fetch(self, request: PollRequest) -> Fetched | Awaitable[Fetched]:
+    def __init__(self, executor: Executor | None = None) -> None:
+        # The poller passes its own pool (HIPPO_POLL_CONCURRENCY threads), so that sources
+        # never take the threads the leader's lock renewal runs on (asyncio's default pool).
+        self._executor = executor
+
+    async def fetch(self, request: PollRequest[Any]) -> Fetched:
         """Take up to `request.limit` items without removing them from the source."""
         raise NotImplementedError(
-            f"{type(self).__name__}.fetch(request) must return Fetched(items, watermark, "
-            "receipt): up to request.limit Items, each with an idempotency key, taken after "
-            "request.watermark; remove them from the source only in acknowledge()"
+            f"{type(self).__name__}.fetch(request) must be a coroutine returning "
+            "Fetched(items, watermark, receipt): up to request.limit Items, each with an "
+            "idempotency key, taken after request.watermark; remove them from the source only "
+            "in acknowledge(). A blocking client: subclass BlockingSource, define fetch_blocking"
         )
 
-    def acknowledge(self, request: PollRequest, fetched: Fetched) -> Awaitable[None] | None:
+    async def acknowledge(self, request: PollRequest[Any], fetched: Fetched) -> None:
         """The tasks of `fetched` are stored: remove its items from the source for good.
 
         Called only after the store succeeded. Watermark sources need do nothing."""
 
-    def give_back(self, request: PollRequest, fetched: Fetched) -> Awaitable[None] | None:
+    async def give_back(self, request: PollRequest[Any], fetched: Fetched) -> None:
         """The queue was deleted while `fetched` was taken: nothing was stored and no poll
         will come again, so put the items back where another consumer can take them.
 
         Sources whose items come back by themselves (SQS's visibility timeout) or that
         only read (watermarks) need do nothing."""
 
-    def close(self) -> Awaitable[None] | None:
+    async def close(self) -> None:
         """Release cached connections (the worker is stopping)."""
 
-    @classmethod
-    def param(cls, name: str) -> Param:
-        return next(p for p in cls.params if p.name == name)
+    async def run_blocking(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """`function(*args, **kwargs)` on the poller's threads (asyncio's default pool when
+        the source was made without an executor, as in tests)."""
+        call = functools.partial(function, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
+        """The queue type as /queuetypes/ lists it."""
         return {
             "type": cls.namespace,
             "label": cls.label,
-            "parameters": [p.describe() for p in cls.params],
+            "parameters": cls.settings_model.parameters(),
         }
+
+
+class BlockingSource(Source):
+    """A source written with a blocking client: define `fetch_blocking` (and, as needed,
+    `acknowledge_blocking`, `give_back_blocking`, `close_blocking`). Each call runs on
+    one of the poller's threads, several queues at once, so an instance must be
+    thread-safe."""
+
+    async def fetch(self, request: PollRequest[Any]) -> Fetched:
+        return await self.run_blocking(self.fetch_blocking, request)
+
+    async def acknowledge(self, request: PollRequest[Any], fetched: Fetched) -> None:
+        await self.run_blocking(self.acknowledge_blocking, request, fetched)
+
+    async def give_back(self, request: PollRequest[Any], fetched: Fetched) -> None:
+        await self.run_blocking(self.give_back_blocking, request, fetched)
+
+    async def close(self) -> None:
+        # Not on the poller's threads: when the worker stops, every one of them may still
+        # be stuck in a fetch (a hung database), and closing must not queue behind those.
+        await asyncio.to_thread(self.close_blocking)
+
+    def fetch_blocking(self, request: PollRequest[Any]) -> Fetched:
+        """As `Source.fetch`, blocking."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.fetch_blocking(request) must return Fetched(items, "
+            "watermark, receipt): up to request.limit Items, each with an idempotency key, "
+            "taken after request.watermark; remove them from the source only in "
+            "acknowledge_blocking()"
+        )
+
+    def acknowledge_blocking(self, request: PollRequest[Any], fetched: Fetched) -> None:
+        """As `Source.acknowledge`, blocking."""
+
+    def give_back_blocking(self, request: PollRequest[Any], fetched: Fetched) -> None:
+        """As `Source.give_back`, blocking."""
+
+    def close_blocking(self) -> None:
+        """As `Source.close`, blocking."""

@@ -7,41 +7,53 @@ run oldest first), so each runs once whichever worker polls.
 
 from __future__ import annotations
 
-from hippo.shared.sources.base import Fetched, Item, Param, PollRequest, Source
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from hippo.shared.sources.base import BlockingSource, Fetched, Item, PollRequest
+from hippo.shared.sources.settings import SourceSettings, Text
 
 
-def _check_cronstring(value: str) -> None:
+def _valid_cronstring(value: str) -> str:
     from croniter import croniter
 
     if not croniter.is_valid(value):
         raise ValueError(f"is not a valid cron expression: {value!r}")
+    return value
 
 
-def _check_backlog(value: int) -> None:
+def _not_negative(value: int) -> int:
     if value < 0:
         raise ValueError(f"must be >= 0, got {value}")
+    return value
 
 
-class CronSource(Source):
+class CronSettings(SourceSettings):
+    cronstring: Annotated[
+        Text, Field(title="Cron expression (croniter syntax)"), AfterValidator(_valid_cronstring)
+    ]
+    maxbacklog: Annotated[
+        int,
+        Field(title="Missed fire times run after an outage, at most"),
+        AfterValidator(_not_negative),
+    ] = 1
+
+
+class CronSource(BlockingSource):
+    """No client, but not free: a large maxbacklog walks back through that many fire
+    times, which belongs on a thread, not in the poller's event loop."""
+
     namespace = "cron"
     label = "Cron String"
-    params = (
-        Param("cronstring", label="Cron expression (croniter syntax)", check=_check_cronstring),
-        Param(
-            "maxbacklog",
-            type="int",
-            default=1,
-            label="Missed fire times run after an outage, at most",
-            check=_check_backlog,
-        ),
-    )
+    settings_model = CronSettings
 
-    def fetch(self, request: PollRequest) -> Fetched:
+    def fetch_blocking(self, request: PollRequest[CronSettings]) -> Fetched:
         settings = request.settings
         after = (
             float(request.watermark) if request.watermark is not None else request.created_tstamp
         )
-        times = fire_times(settings["cronstring"], after, request.now, settings["maxbacklog"])
+        times = fire_times(settings.cronstring, after, request.now, settings.maxbacklog)
         times = times[: request.limit]
         if not times:
             return Fetched(items=[])

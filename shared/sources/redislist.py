@@ -12,24 +12,39 @@ the oldest item, `next`) gives every item a stable sequence number, and the idem
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from hippo.shared.sources.base import Fetched, Item, Param, PollRequest, Source, SourceError
+from pydantic import AfterValidator, Field
+
+from hippo.shared.sources.base import Fetched, Item, PollRequest, Source, SourceError
+from hippo.shared.sources.settings import Secret, SourceSettings, Text
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from redis.commands.core import AsyncScript
 
 
-def _check_port(value: int) -> None:
+def _tcp_port(value: int) -> int:
     if not 0 < value < 65536:
         raise ValueError(f"must be a TCP port (1-65535), got {value}")
+    return value
 
 
-def _check_db(value: int) -> None:
+def _not_negative(value: int) -> int:
     if value < 0:
         raise ValueError(f"must be >= 0, got {value}")
+    return value
+
+
+class RedisListSettings(SourceSettings):
+    host: Annotated[Text, Field(title="Redis host")]
+    port: Annotated[int, Field(title="Redis port"), AfterValidator(_tcp_port)] = 6379
+    db: Annotated[int, Field(title="Redis database number"), AfterValidator(_not_negative)] = 0
+    name: Annotated[Text, Field(title="Name of the list")]
+    password: Annotated[Secret, Field(title="Redis password")] = ""
+    ssl: Annotated[bool, Field(title="Connect with TLS")] = False
 
 
 # KEYS: source list, processing list, counter hash. ARGV: limit, epoch if the hash is new.
@@ -100,44 +115,33 @@ class _Connection:
 
 
 class RedisListSource(Source):
+    """Natively async: with hundreds of idle queues, a thread hop per poll would cost
+    more than the Redis call itself."""
+
     namespace = "redis"
     label = "Redis Queue"
-    params = (
-        Param("host", label="Redis host"),
-        Param("port", type="int", default=6379, label="Redis port", check=_check_port),
-        Param("db", type="int", default=0, label="Redis database number", check=_check_db),
-        Param("name", label="Name of the list"),
-        Param("password", default="", secret=True, label="Redis password"),
-        Param("ssl", type="bool", default=False, label="Connect with TLS"),
-    )
+    settings_model = RedisListSettings
 
-    def __init__(self) -> None:
+    def __init__(self, executor: Executor | None = None) -> None:
+        super().__init__(executor)
         self._clients: dict[tuple[Any, ...], _Connection] = {}
 
     @staticmethod
     def processing_list(name: str, queue_id: str) -> str:
         return f"{name}:hippo:processing:{queue_id}"
 
-    def _client(self, settings: Any) -> _Connection:
-        # Async (the poller awaits this source in its event loop, no thread hop): with
-        # hundreds of idle queues the hop would cost more than the Redis call itself.
-        key = (
-            settings["host"],
-            settings["port"],
-            settings["db"],
-            settings["password"],
-            settings["ssl"],
-        )
+    def _client(self, settings: RedisListSettings) -> _Connection:
+        key = (settings.host, settings.port, settings.db, settings.password, settings.ssl)
         connection = self._clients.get(key)
         if connection is None:
             import redis.asyncio as aioredis
 
             client = aioredis.Redis(
-                host=settings["host"],
-                port=settings["port"],
-                db=settings["db"],
-                password=settings["password"] or None,
-                ssl=settings["ssl"],
+                host=settings.host,
+                port=settings.port,
+                db=settings.db,
+                password=settings.password or None,
+                ssl=settings.ssl,
                 socket_connect_timeout=5,
                 socket_timeout=30,
             )
@@ -150,11 +154,11 @@ class RedisListSource(Source):
             self._clients[key] = connection
         return connection
 
-    def _keys(self, request: PollRequest) -> list[str]:
-        proc = self.processing_list(request.settings["name"], request.queue_id)
-        return [request.settings["name"], proc, proc + ":seq"]
+    def _keys(self, request: PollRequest[RedisListSettings]) -> list[str]:
+        proc = self.processing_list(request.settings.name, request.queue_id)
+        return [request.settings.name, proc, proc + ":seq"]
 
-    async def fetch(self, request: PollRequest) -> Fetched:
+    async def fetch(self, request: PollRequest[RedisListSettings]) -> Fetched:
         import redis
 
         connection = self._client(request.settings)
@@ -164,8 +168,8 @@ class RedisListSource(Source):
             )
         except (redis.RedisError, OSError) as e:
             raise SourceError(
-                f"redis {request.settings['host']}:{request.settings['port']} "
-                f"list {request.settings['name']!r}: {e}"
+                f"redis {request.settings.host}:{request.settings.port} "
+                f"list {request.settings.name!r}: {e}"
             ) from e
         epoch, head = raw[0].decode(), int(raw[1])
         items = [
@@ -174,7 +178,7 @@ class RedisListSource(Source):
         ]
         return Fetched(items=items, receipt=(epoch, head, len(items)))
 
-    async def acknowledge(self, request: PollRequest, fetched: Fetched) -> None:
+    async def acknowledge(self, request: PollRequest[RedisListSettings], fetched: Fetched) -> None:
         import redis
 
         epoch, head, count = fetched.receipt
@@ -184,17 +188,17 @@ class RedisListSource(Source):
             )
         except (redis.RedisError, OSError) as e:
             raise SourceError(
-                f"redis list {request.settings['name']!r}: removing stored items failed: {e}"
+                f"redis list {request.settings.name!r}: removing stored items failed: {e}"
             ) from e
 
-    async def give_back(self, request: PollRequest, fetched: Fetched) -> None:
+    async def give_back(self, request: PollRequest[RedisListSettings], fetched: Fetched) -> None:
         import redis
 
         try:
             await self._client(request.settings).give_back(keys=self._keys(request))
         except (redis.RedisError, OSError) as e:
             raise SourceError(
-                f"redis list {request.settings['name']!r}: giving items back failed: {e}"
+                f"redis list {request.settings.name!r}: giving items back failed: {e}"
             ) from e
 
     async def close(self) -> None:

@@ -9,15 +9,20 @@ Each poll lists the whole bucket or prefix (S3 lists in key order, not by time).
 
 from __future__ import annotations
 
-from typing import Any
+from concurrent.futures import Executor
+from typing import Annotated, Any
 
-from hippo.shared.sources.aws import AWS_PARAMS, AwsClients, aws_error
-from hippo.shared.sources.base import Fetched, Item, Param, PollRequest, Source
+from pydantic import AfterValidator, Field
+
+from hippo.shared.sources.aws import AwsClients, AwsSettings, aws_error
+from hippo.shared.sources.base import BlockingSource, Fetched, Item, PollRequest
+from hippo.shared.sources.settings import Text
 
 
-def _check_bucket(value: str) -> None:
+def _names_a_bucket(value: str) -> str:
     if not value.split("/", 1)[0]:
         raise ValueError("must name a bucket, optionally followed by /prefix")
+    return value
 
 
 def new_keys(
@@ -40,26 +45,27 @@ def new_keys(
     return taken, {"mtime": last, "keys": sorted(set(keys))}
 
 
-class S3BucketSource(Source):
+class S3BucketSettings(AwsSettings):
+    bucket_name: Annotated[
+        Text, Field(title="Bucket, or bucket/prefix"), AfterValidator(_names_a_bucket)
+    ]
+    earliest_unix_tstamp: Annotated[
+        int, Field(title="Ignore keys modified before this unix time")
+    ] = 0
+
+
+class S3BucketSource(BlockingSource):
     namespace = "s3bucket"
     label = "AWS S3"
-    params = (
-        *AWS_PARAMS,
-        Param("bucket_name", label="Bucket, or bucket/prefix", check=_check_bucket),
-        Param(
-            "earliest_unix_tstamp",
-            type="int",
-            default=0,
-            label="Ignore keys modified before this unix time",
-        ),
-    )
+    settings_model = S3BucketSettings
 
-    def __init__(self) -> None:
+    def __init__(self, executor: Executor | None = None) -> None:
+        super().__init__(executor)
         self._clients = AwsClients()
 
-    def fetch(self, request: PollRequest) -> Fetched:
+    def fetch_blocking(self, request: PollRequest[S3BucketSettings]) -> Fetched:
         settings = request.settings
-        bucket, _, prefix = settings["bucket_name"].partition("/")
+        bucket, _, prefix = settings.bucket_name.partition("/")
         client = self._clients.get("s3", settings)
         objects: list[tuple[float, str]] = []
         try:
@@ -68,12 +74,12 @@ class S3BucketSource(Source):
                 for obj in page.get("Contents", []):
                     objects.append((obj["LastModified"].timestamp(), obj["Key"]))
         except Exception as e:
-            raise aws_error(f"s3 bucket {settings['bucket_name']!r}", e) from e
+            raise aws_error(f"s3 bucket {settings.bucket_name!r}", e) from e
         watermark = request.watermark
         if isinstance(watermark, dict) and watermark.get("scope") != _scope(settings):
             watermark = None  # the bucket or earliest time changed: start again
         taken, new_watermark = new_keys(
-            objects, watermark, settings["earliest_unix_tstamp"], request.limit
+            objects, watermark, settings.earliest_unix_tstamp, request.limit
         )
         if new_watermark is not None:
             new_watermark["scope"] = _scope(settings)
@@ -82,9 +88,9 @@ class S3BucketSource(Source):
             watermark=new_watermark,
         )
 
-    def close(self) -> None:
+    def close_blocking(self) -> None:
         self._clients.clear()
 
 
-def _scope(settings: Any) -> str:
-    return f"{settings['bucket_name']}@{settings['earliest_unix_tstamp']}"
+def _scope(settings: S3BucketSettings) -> str:
+    return f"{settings.bucket_name}@{settings.earliest_unix_tstamp}"

@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 
-from hippo.shared.sources.base import Fetched, Item, Param, PollRequest, Source, SourceError
+from pydantic import AfterValidator, Field
+
+from hippo.shared.sources.base import BlockingSource, Fetched, Item, PollRequest, SourceError
+from hippo.shared.sources.settings import SecretURL, SourceSettings, Text
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMES = (
@@ -28,34 +31,40 @@ _SCHEMES = (
 )
 
 
-def _check_conn_string(value: str) -> None:
+def _database_url(value: str) -> str:
     if not value.startswith(_SCHEMES):
         raise ValueError("must be a URL starting with one of " + ", ".join(_SCHEMES))
+    return value
 
 
-def _check_identifier(value: str) -> None:
+def _plain_identifier(value: str) -> str:
     # The column name is the only user text that reaches SQL, so it must be plain.
     if not _IDENTIFIER.fullmatch(value):
         raise ValueError(f"must be a plain column name (letters, digits, _), got {value!r}")
+    return value
 
 
-class SqlQuerySource(Source):
+class SqlQuerySettings(SourceSettings):
+    conn_string: Annotated[SecretURL, Field(title="Database URL"), AfterValidator(_database_url)]
+    query: Annotated[Text, Field(title="SELECT returning the rows to run")]
+    filter_field: Annotated[
+        Text, Field(title="Column the query is incremental on"), AfterValidator(_plain_identifier)
+    ]
+    filter_val: Annotated[Text, Field(title="Take rows with filter_field above this value")] = ""
+
+
+class SqlQuerySource(BlockingSource):
     namespace = "sqlquery"
     label = "SQL Query"
-    params = (
-        Param("conn_string", secret_url=True, label="Database URL", check=_check_conn_string),
-        Param("query", label="SELECT returning the rows to run"),
-        Param("filter_field", label="Column the query is incremental on", check=_check_identifier),
-        Param("filter_val", default="", label="Take rows with filter_field above this value"),
-    )
+    settings_model = SqlQuerySettings
 
-    def fetch(self, request: PollRequest) -> Fetched:
+    def fetch_blocking(self, request: PollRequest[SqlQuerySettings]) -> Fetched:
         settings = request.settings
-        field = settings["filter_field"]
-        _check_identifier(field)  # checked at save time too; this is the line that uses it
-        start = start_value(request.watermark, field, settings["filter_val"])
-        kind, connect = _connector(settings["conn_string"])
-        query = settings["query"].strip().rstrip(";").replace("%", "%%")
+        field = settings.filter_field
+        _plain_identifier(field)  # checked at save time too; this is the line that uses it
+        start = start_value(request.watermark, field, settings.filter_val)
+        kind, connect = _connector(settings.conn_string)
+        query = settings.query.strip().rstrip(";").replace("%", "%%")
         wrapped = f"SELECT * FROM ({query}) AS hippo_rows"
         try:
             conn = connect()
@@ -99,7 +108,7 @@ class SqlQuerySource(Source):
             items.append(Item(data=data, key=f"{value}:{digest}"))
         watermark = {
             "field": field,
-            "from": settings["filter_val"],
+            "from": settings.filter_val,
             "value": json.loads(json.dumps(rows[-1][index], default=str)),
         }
         return Fetched(items=items, watermark=watermark)

@@ -9,34 +9,45 @@ timeout; either way no second task is made.
 
 from __future__ import annotations
 
-from hippo.shared.sources.aws import AWS_PARAMS, AwsClients, aws_error
-from hippo.shared.sources.base import Fetched, Item, Param, PollRequest, Source, SourceError
+from concurrent.futures import Executor
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from hippo.shared.sources.aws import AwsClients, AwsSettings, aws_error
+from hippo.shared.sources.base import BlockingSource, Fetched, Item, PollRequest, SourceError
+from hippo.shared.sources.settings import Text
 
 RECEIVE_MAX = 10  # SQS's limit per ReceiveMessage and per DeleteMessageBatch
 
 
-class SqsSource(Source):
+class SqsSettings(AwsSettings):
+    queuename: Annotated[Text, Field(title="SQS queue name")]
+
+
+class SqsSource(BlockingSource):
     namespace = "sqs"
     label = "AWS SQS"
-    params = (*AWS_PARAMS, Param("queuename", label="SQS queue name"))
+    settings_model = SqsSettings
 
-    def __init__(self) -> None:
+    def __init__(self, executor: Executor | None = None) -> None:
+        super().__init__(executor)
         self._clients = AwsClients()
         self._urls: dict[tuple[str, ...], str] = {}
 
-    def _queue_url(self, client: object, request: PollRequest) -> str:
+    def _queue_url(self, client: Any, request: PollRequest[SqsSettings]) -> str:
         s = request.settings
-        key = (s["awskey"], s["awsregion"], s["endpoint_url"], s["queuename"])
+        key = (s.awskey, s.awsregion, s.endpoint_url, s.queuename)
         url = self._urls.get(key)
         if url is None:
             try:
-                url = client.get_queue_url(QueueName=s["queuename"])["QueueUrl"]  # type: ignore[attr-defined]
+                url = str(client.get_queue_url(QueueName=s.queuename)["QueueUrl"])
             except Exception as e:
-                raise aws_error(f"sqs queue {s['queuename']!r}", e) from e
+                raise aws_error(f"sqs queue {s.queuename!r}", e) from e
             self._urls[key] = url
         return url
 
-    def fetch(self, request: PollRequest) -> Fetched:
+    def fetch_blocking(self, request: PollRequest[SqsSettings]) -> Fetched:
         client = self._clients.get("sqs", request.settings)
         url = self._queue_url(client, request)
         items: list[Item] = []
@@ -52,7 +63,7 @@ class SqsSource(Source):
                 self._urls.clear()  # the queue may have been recreated under a new URL
                 if items:
                     break  # keep what was received; they are stored, then deleted
-                raise aws_error(f"sqs queue {request.settings['queuename']!r}", e) from e
+                raise aws_error(f"sqs queue {request.settings.queuename!r}", e) from e
             messages = answer.get("Messages", [])
             if not messages:
                 break
@@ -61,7 +72,7 @@ class SqsSource(Source):
                 handles.append((message["MessageId"], message["ReceiptHandle"]))
         return Fetched(items=items, receipt=(url, handles))
 
-    def acknowledge(self, request: PollRequest, fetched: Fetched) -> None:
+    def acknowledge_blocking(self, request: PollRequest[SqsSettings], fetched: Fetched) -> None:
         url, handles = fetched.receipt
         client = self._clients.get("sqs", request.settings)
         failed: list[str] = []
@@ -73,17 +84,17 @@ class SqsSource(Source):
             try:
                 answer = client.delete_message_batch(QueueUrl=url, Entries=entries)
             except Exception as e:
-                raise aws_error(f"sqs queue {request.settings['queuename']!r}: delete", e) from e
+                raise aws_error(f"sqs queue {request.settings.queuename!r}: delete", e) from e
             # A 200 answer may still list entries that were not deleted.
             failed += [
                 f"{chunk[int(f['Id'])][0]} ({f.get('Code', '?')})" for f in answer.get("Failed", [])
             ]
         if failed:
             raise SourceError(
-                f"sqs queue {request.settings['queuename']!r}: {len(failed)} "
+                f"sqs queue {request.settings.queuename!r}: {len(failed)} "
                 f"messages not deleted (they will come again and be skipped): "
                 + ", ".join(failed[:5])
             )
 
-    def close(self) -> None:
+    def close_blocking(self) -> None:
         self._clients.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -13,8 +14,8 @@ import redis
 from starlette.testclient import TestClient
 
 from hippo.shared.sources.base import PollRequest
-from hippo.shared.sources.s3bucket import S3BucketSource, new_keys
-from hippo.shared.sources.sqs import SqsSource
+from hippo.shared.sources.s3bucket import S3BucketSettings, S3BucketSource, new_keys
+from hippo.shared.sources.sqs import SqsSettings, SqsSource
 from tests.conftest import wait_until
 from tests.sources.conftest import (
     PollerThread,
@@ -66,17 +67,16 @@ def test_sqs_message_delivered_again_makes_no_second_task(moto_endpoint: str) ->
     sqs, name, url = _sqs_queue(moto_endpoint)
     sqs.send_message(QueueUrl=url, MessageBody="once")
     source = SqsSource()
-    request = PollRequest(
-        "q", {**aws_settings(moto_endpoint), "queuename": name}, 25, None, time.time(), 0
-    )
-    first = source.fetch(request)
+    settings = SqsSettings.model_validate({**aws_settings(moto_endpoint), "queuename": name})
+    request = PollRequest("q", settings, 25, None, time.time(), 0)
+    first = asyncio.run(source.fetch(request))
     sqs.change_message_visibility(
         QueueUrl=url, ReceiptHandle=first.receipt[1][0][1], VisibilityTimeout=0
     )  # as if the worker died before deleting
-    again = source.fetch(request)
+    again = asyncio.run(source.fetch(request))
     assert [i.key for i in first.items] == [i.key for i in again.items]  # same idempotency key
-    source.acknowledge(request, again)
-    assert source.fetch(request).items == []
+    asyncio.run(source.acknowledge(request, again))
+    assert asyncio.run(source.fetch(request)).items == []
 
 
 def test_missing_sqs_queue_is_recorded_on_the_queue(
@@ -138,12 +138,8 @@ def test_s3_fetch_pages_through_more_than_1000_keys(moto_endpoint: str) -> None:
         list(
             pool.map(lambda i: s3.put_object(Bucket=bucket, Key=f"k{i:05d}", Body=b""), range(1005))
         )
-    request = PollRequest(
-        "q",
-        {**aws_settings(moto_endpoint), "bucket_name": bucket, "earliest_unix_tstamp": 0},
-        2000,
-        None,
-        time.time(),
-        0,
+    settings = S3BucketSettings.model_validate(
+        {**aws_settings(moto_endpoint), "bucket_name": bucket, "earliest_unix_tstamp": 0}
     )
-    assert len(S3BucketSource().fetch(request).items) == 1005
+    request = PollRequest("q", settings, 2000, None, time.time(), 0)
+    assert len(asyncio.run(S3BucketSource().fetch(request)).items) == 1005

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -9,7 +10,7 @@ import redis
 from starlette.testclient import TestClient
 
 from hippo.shared.sources.base import PollRequest
-from hippo.shared.sources.cron import CronSource, fire_times
+from hippo.shared.sources.cron import CronSettings, CronSource, fire_times
 from tests.conftest import wait_until
 from tests.sources.conftest import PollerThread, create_queue, task_data
 
@@ -42,16 +43,8 @@ class Clock:
 def _poll(
     source: CronSource, clock: Clock, watermark: object, limit: int = 100, backlog: int = 3
 ) -> tuple[list[str], object]:
-    fetched = source.fetch(
-        PollRequest(
-            "q",
-            {"cronstring": "*/5 * * * *", "maxbacklog": backlog},
-            limit,
-            watermark,
-            clock.now,
-            T0,
-        )
-    )
+    settings = CronSettings(cronstring="*/5 * * * *", maxbacklog=backlog)
+    fetched = asyncio.run(source.fetch(PollRequest("q", settings, limit, watermark, clock.now, T0)))
     return [i.data for i in fetched.items], (
         fetched.watermark if fetched.watermark is not None else watermark
     )

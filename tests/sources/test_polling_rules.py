@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hippo.shared.sources.base import Item
-from hippo.shared.sources.redislist import RedisListSource
-from hippo.shared.sources.sqlquery import SqlQuerySource
+from hippo.shared.sources.redislist import RedisListSettings
+from hippo.shared.sources.settings import SourceSettings
+from hippo.shared.sources.sqlquery import SqlQuerySettings
 from hippo.worker.polling import mask_secrets
 from hippo.worker.polling_tasks import (
     TaskTemplate,
@@ -99,23 +100,22 @@ def test_task_template_sets_env_and_queue_fields() -> None:
     assert task.task_id == "q1" and task.mesos_id.startswith("q1.")
 
 
+def _sql(conn_string: str) -> SqlQuerySettings:
+    return SqlQuerySettings(conn_string=conn_string, query="q", filter_field="id")
+
+
 @pytest.mark.parametrize(
-    "source, settings, text",
+    "settings, text",
     [
-        (RedisListSource, {"password": "pw-123"}, "auth failed for pw-123"),
+        (RedisListSettings(host="h", name="l", password="pw-123"), "auth failed for pw-123"),
         (
-            SqlQuerySource,
-            {"conn_string": "postgresql://u:pw-123@db/x"},
+            _sql("postgresql://u:pw-123@db/x"),
             "cannot connect to postgresql://u:pw-123@db/x",
         ),
-        (
-            SqlQuerySource,
-            {"conn_string": "jdbc:postgresql://u:pw-123@db:5432/x"},
-            "bad password pw-123",
-        ),
-        (None, {}, "mysql://root:pw-123@host/db refused"),
+        (_sql("jdbc:postgresql://u:pw-123@db:5432/x"), "bad password pw-123"),
+        (None, "mysql://root:pw-123@host/db refused"),
     ],
 )
-def test_errors_are_masked(source: type, settings: dict[str, str], text: str) -> None:
-    masked = mask_secrets(text, source, settings)
+def test_errors_are_masked(settings: SourceSettings | None, text: str) -> None:
+    masked = mask_secrets(text, settings)
     assert "pw-123" not in masked and "********" in masked

@@ -215,17 +215,10 @@ def test_left_overs_of_a_failed_poll_never_exceed_the_next_poll_limit(redis_url:
     import redis as redis_sync
 
     from hippo.shared.sources.base import PollRequest
-    from hippo.shared.sources.redislist import RedisListSource
+    from hippo.shared.sources.redislist import RedisListSettings, RedisListSource
 
     url = urlsplit(redis_url)
-    settings = {
-        "host": url.hostname,
-        "port": url.port,
-        "db": 2,
-        "name": "jobs",
-        "password": "",
-        "ssl": False,
-    }
+    settings = RedisListSettings(host=url.hostname or "", port=url.port or 6379, db=2, name="jobs")
     redis_sync.Redis(port=url.port, db=2).lpush("jobs", *[f"item{n}" for n in range(6)])
 
     async def scenario() -> list[list[str]]:

@@ -18,7 +18,8 @@ from starlette.testclient import TestClient
 from hippo.api import app as api_app
 from hippo.shared import sources as source_registry
 from hippo.shared.logs import JsonFormatter, PlainFormatter
-from hippo.shared.sources.base import Fetched, Param, PollRequest, Source
+from hippo.shared.sources.base import BlockingSource, Fetched, PollRequest, Source
+from hippo.shared.sources.settings import Secret, SecretURL, SourceSettings
 from hippo.worker import polling
 from tests.conftest import wait_until
 
@@ -31,22 +32,24 @@ OTHER_URL = "redis://:cache-pass-4@cache.example:6379/0"  # no user: only a pass
 SECRETS = ("redis-pass-1", "pg-pass-2", "aws/secret+3", "cache-pass-4")
 
 
-class LeakySource(Source):
+class LeakySettings(SourceSettings):
+    password: Secret = ""
+    conn_string: SecretURL
+    awssecret: Secret = ""
+
+
+class LeakySource(BlockingSource):
     """Fails every poll with an error that quotes each of its secrets."""
 
     namespace = "leaky"
     label = "Leaky test source"
-    params = (
-        Param("password", default="", secret=True),
-        Param("conn_string", secret_url=True),
-        Param("awssecret", default="", secret=True),
-    )
+    settings_model = LeakySettings
 
-    def fetch(self, request: PollRequest) -> Fetched:
+    def fetch_blocking(self, request: PollRequest[LeakySettings]) -> Fetched:
         s = request.settings
         raise ConnectionError(
-            f"cannot reach {s['conn_string']} (password {s['password']!r}, AWS secret "
-            f"{s['awssecret']}); cache at {OTHER_URL} refused too"
+            f"cannot reach {s.conn_string} (password {s.password!r}, AWS secret "
+            f"{s.awssecret}); cache at {OTHER_URL} refused too"
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,8 +12,8 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from hippo.shared.sources.base import PollRequest
-from hippo.shared.sources.sqlquery import SqlQuerySource
+from hippo.shared.sources.base import Fetched, PollRequest
+from hippo.shared.sources.sqlquery import SqlQuerySettings, SqlQuerySource
 from tests.conftest import wait_until
 from tests.sources.conftest import (
     MYSQL_URL,
@@ -47,20 +48,15 @@ def _insert(conn: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
 
 def _request(
     url: str, table: str, watermark: Any, limit: int = 100, filter_val: str = ""
-) -> PollRequest:
-    return PollRequest(
-        "q",
-        {
-            "conn_string": url,
-            "query": f"SELECT * FROM {table};",
-            "filter_field": "id",
-            "filter_val": filter_val,
-        },
-        limit,
-        watermark,
-        0.0,
-        0.0,
+) -> PollRequest[SqlQuerySettings]:
+    settings = SqlQuerySettings(
+        conn_string=url, query=f"SELECT * FROM {table};", filter_field="id", filter_val=filter_val
     )
+    return PollRequest("q", settings, limit, watermark, 0.0, 0.0)
+
+
+def _fetch(source: SqlQuerySource, request: PollRequest[SqlQuerySettings]) -> Fetched:
+    return asyncio.run(source.fetch(request))
 
 
 def test_rows_come_in_filter_order_as_json_with_dates_and_decimals_as_strings(
@@ -68,7 +64,7 @@ def test_rows_come_in_filter_order_as_json_with_dates_and_decimals_as_strings(
 ) -> None:
     conn, url, table = database
     _insert(conn, table, [(2, "b", "2.50", "2024-01-02 03:04:05"), (1, "a", None, None)])
-    fetched = SqlQuerySource().fetch(_request(url, table, None))
+    fetched = _fetch(SqlQuerySource(), _request(url, table, None))
     assert [json.loads(i.data) for i in fetched.items] == [
         [1, "a", None, None],
         [2, "b", "2.50", "2024-01-02 03:04:05"],
@@ -82,11 +78,11 @@ def test_rows_without_a_filter_value_are_skipped_and_the_watermark_moves_on(
     conn, url, table = database
     _insert(conn, table, [(None, "no id", None, None), (1, "a", None, None)])
     source = SqlQuerySource()
-    first = source.fetch(_request(url, table, None))
+    first = _fetch(source, _request(url, table, None))
     assert [json.loads(i.data)[1] for i in first.items] == ["a"]
     assert first.watermark["value"] == 1
     _insert(conn, table, [(2, "b", None, None)])
-    second = source.fetch(_request(url, table, first.watermark))
+    second = _fetch(source, _request(url, table, first.watermark))
     assert [json.loads(i.data)[1] for i in second.items] == ["b"]
 
 
@@ -99,14 +95,14 @@ def test_filter_val_and_watermark_are_bound_and_rows_sharing_a_value_are_not_spl
     taken: list[str] = []
     watermark = None
     for _ in range(10):
-        fetched = source.fetch(_request(url, table, watermark, limit=3, filter_val="0"))
+        fetched = _fetch(source, _request(url, table, watermark, limit=3, filter_val="0"))
         taken += [json.loads(i.data)[1] for i in fetched.items]
         watermark = fetched.watermark or watermark
     # id > 0, each row once (rows sharing an id come in any order)
     assert sorted(taken) == [f"n{i}" for i in range(2, 10)] and len(taken) == 8
     hostile = _request(url, table, None, filter_val="0 OR 1=1; DROP TABLE x")
     try:  # bound as a value: PostgreSQL refuses it as an integer, MySQL casts it to 0
-        assert len(source.fetch(hostile).items) == 8  # `OR 1=1` would have given all 10
+        assert len(_fetch(source, hostile).items) == 8  # `OR 1=1` would have given all 10
     except Exception as e:
         assert "invalid input syntax" in str(e)
     with conn.cursor() as cur:
