@@ -15,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from hippo.api import operations as doc
 from hippo.api import queues, tasks
 from hippo.api.auth import TokenAuth
 from hippo.api.metrics import RequestMetrics, metrics
-from hippo.api.openapi import openapi_document
+from hippo.api.openapi import ApiRoute, Operation, openapi_document
 from hippo.api.responses import error_response, json_response
 from hippo.shared.errors import HippoError
 from hippo.shared.secrets import SecretBox
@@ -32,11 +33,18 @@ log = logging.getLogger(__name__)
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _routes(path: str, endpoint: Endpoint, methods: list[str]) -> list[Route]:
+def _routes(path: str, endpoint: Endpoint, methods: list[str], operation: Operation) -> list[Route]:
     """The route with and without its trailing slash: old clients use both, and a
     redirect would turn their POSTs into GETs."""
     bare = path.rstrip("/")
-    return [Route(path, endpoint, methods=methods), Route(bare, endpoint, methods=methods)]
+    return [
+        ApiRoute(path, endpoint, methods=methods, operation=operation),
+        ApiRoute(bare, endpoint, methods=methods, operation=operation),
+    ]
+
+
+def _route(path: str, endpoint: Endpoint, methods: list[str], operation: Operation) -> Route:
+    return ApiRoute(path, endpoint, methods=methods, operation=operation)
 
 
 async def healthz(request: Request) -> Response:
@@ -61,30 +69,33 @@ async def root(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return json_response(openapi_document(request.app.state.sources))
+    return json_response(openapi_document(request.app.routes, request.app.state.sources))
 
 
+# The one list of paths and methods: the router's, and /openapi.json's (api/openapi.py).
 ROUTES = [
-    *_routes("/queues/", queues.list_queues, ["GET"]),
-    *_routes("/queues/", queues.create_queue, ["POST", "PUT"]),
-    *_routes("/queues/{queue_id}/", queues.get_queue, ["GET"]),
-    *_routes("/queues/{queue_id}/", queues.replace_queue, ["POST", "PUT"]),
-    *_routes("/queues/{queue_id}/", queues.delete_queue, ["DELETE"]),
-    *_routes("/queues/{queue_id}/toggle/", queues.toggle_queue, ["GET", "POST"]),
-    *_routes("/queues/{queue_id}/enable/", queues.enable_queue, ["GET", "POST"]),
-    *_routes("/queues/{queue_id}/disable/", queues.disable_queue, ["GET", "POST"]),
-    *_routes("/queuetypes/", queues.list_queue_types, ["GET"]),
-    *_routes("/tasks/", tasks.list_tasks, ["GET"]),
-    *_routes("/tasks/", tasks.create_task, ["POST"]),
-    *_routes("/tasks/{mesos_id}/", tasks.get_task, ["GET"]),
-    *_routes("/tasks/{mesos_id}/", tasks.delete_task, ["DELETE"]),
-    *_routes("/tasks/{mesos_id}/kill/", tasks.kill_task, ["GET", "POST"]),
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
-    Route("/openapi.json", openapi, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
-    *_routes("/ui/", ui, ["GET"]),
-    Route("/", root, methods=["GET"]),
+    *_routes("/queues/", queues.list_queues, ["GET"], doc.LIST_QUEUES),
+    *_routes("/queues/", queues.create_queue, ["POST", "PUT"], doc.CREATE_QUEUE),
+    *_routes("/queues/{queue_id}/", queues.get_queue, ["GET"], doc.GET_QUEUE),
+    *_routes("/queues/{queue_id}/", queues.replace_queue, ["POST", "PUT"], doc.REPLACE_QUEUE),
+    *_routes("/queues/{queue_id}/", queues.delete_queue, ["DELETE"], doc.DELETE_QUEUE),
+    *_routes("/queues/{queue_id}/toggle/", queues.toggle_queue, ["GET", "POST"], doc.TOGGLE_QUEUE),
+    *_routes("/queues/{queue_id}/enable/", queues.enable_queue, ["GET", "POST"], doc.ENABLE_QUEUE),
+    *_routes(
+        "/queues/{queue_id}/disable/", queues.disable_queue, ["GET", "POST"], doc.DISABLE_QUEUE
+    ),
+    *_routes("/queuetypes/", queues.list_queue_types, ["GET"], doc.LIST_QUEUE_TYPES),
+    *_routes("/tasks/", tasks.list_tasks, ["GET"], doc.LIST_TASKS),
+    *_routes("/tasks/", tasks.create_task, ["POST"], doc.CREATE_TASK),
+    *_routes("/tasks/{mesos_id}/", tasks.get_task, ["GET"], doc.GET_TASK),
+    *_routes("/tasks/{mesos_id}/", tasks.delete_task, ["DELETE"], doc.DELETE_TASK),
+    *_routes("/tasks/{mesos_id}/kill/", tasks.kill_task, ["GET", "POST"], doc.KILL_TASK),
+    _route("/healthz", healthz, ["GET"], doc.HEALTHZ),
+    _route("/readyz", readyz, ["GET"], doc.READYZ),
+    _route("/openapi.json", openapi, ["GET"], doc.OPENAPI),
+    _route("/metrics", metrics, ["GET"], doc.METRICS),
+    *_routes("/ui/", ui, ["GET"], doc.UI),
+    _route("/", root, ["GET"], doc.ROOT),
 ]
 
 

@@ -1,155 +1,115 @@
-"""/openapi.json, generated from the pydantic models and the sources' declarations."""
+"""/openapi.json, generated from the route table.
+
+Paths and methods come from the app's routes: each is an ApiRoute carrying its
+Operation (api/operations.py: answers by status, request body); the schemas come from
+the models (api/schemas.py). tests/test_api_openapi.py runs the README's requests and
+checks each answer against this document, so what it says is what the API does.
+"""
 
 from __future__ import annotations
 
-from functools import cache
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
 
-from hippo.shared.model import QueueDefinition, TaskDefinition
-from hippo.shared.records import TASK_RECORD_FIELDS
-
-_REF = "#/components/schemas/{model}"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF.format(model=name)}
+from hippo.api.auth import OPEN_PATHS
+from hippo.api.schemas import Schema, components, ref
+from hippo.shared.sources.base import Source
 
 
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+@dataclass(frozen=True)
+class Answer:
+    """One documented answer of an operation: its body's schema and media type."""
+
+    description: str
+    schema: Schema | None = None
+    media_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)  # name -> what it holds
 
 
-_ERROR = _json(_ref("Error"), "Error: `error` says what, `errors` lists each bad field")
+@dataclass(frozen=True)
+class Operation:
+    """What /openapi.json says about a route: answers by status and the request body.
+    Errors (4XX, and 503 while Redis is away) are added to every operation."""
+
+    summary: str
+    answers: Mapping[int, Answer]
+    body: str | None = None  # the component schema of the JSON request body
+    parameters: tuple[Schema, ...] = ()
+    uses_store: bool = True  # answers 503 while Redis is unreachable
 
 
-def _operation(
-    summary: str,
-    *,
-    body: str | None = None,
-    answer: dict[str, Any] | None = None,
-    params: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "summary": summary,
-        "responses": {"200": answer or _json({}), "4XX": _ERROR, "503": _ERROR},
-    }
-    if body:
-        op["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": _ref(body)}},
+class ApiRoute(Route):
+    """A route of the API together with its Operation: the one list of paths and methods,
+    read by the router and by /openapi.json alike."""
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[[Request], Any],
+        *,
+        methods: list[str],
+        operation: Operation,
+    ) -> None:
+        super().__init__(path, endpoint, methods=methods)
+        self.operation = operation
+
+
+_ERROR = {
+    "description": "Error: `error` says what, `errors` lists each bad field",
+    "content": {"application/json": {"schema": ref("Error")}},
+}
+
+
+def _answer(answer: Answer) -> Schema:
+    out: Schema = {"description": answer.description}
+    if answer.schema is not None:
+        out["content"] = {answer.media_type: {"schema": answer.schema}}
+    if answer.headers:
+        out["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in answer.headers.items()
         }
-    if params:
-        op["parameters"] = params
-    return op
+    return out
 
 
-def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": {"type": kind},
-    }
+def _operation(route: ApiRoute) -> Schema:
+    operation = route.operation
+    responses = {str(status): _answer(a) for status, a in sorted(operation.answers.items())}
+    responses["4XX"] = _ERROR
+    if operation.uses_store:
+        responses["503"] = {**_ERROR, "description": "Redis is unreachable; nothing was done"}
+    out: Schema = {"summary": operation.summary, "responses": responses}
+    if operation.body is not None:
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": ref(operation.body)}},
+        }
+    if operation.parameters:
+        out["parameters"] = list(operation.parameters)
+    if route.path in OPEN_PATHS:
+        out["security"] = []  # auth.TokenAuth lets these through without a token
+    return out
 
 
-@cache
-def _components() -> dict[str, Any]:
-    _, schemas = models_json_schema(
-        [(TaskDefinition, "validation"), (QueueDefinition, "validation")], ref_template=_REF
-    )
-    components: dict[str, Any] = schemas["$defs"]
-    components["TaskRecord"] = {
-        "allOf": [
-            _ref("TaskDefinition"),
-            {
-                "type": "object",
-                "description": "A task run as Hippo records it.",
-                "properties": {name: {} for name in TASK_RECORD_FIELDS},
-            },
-        ]
-    }
-    components["Error"] = {
-        "type": "object",
-        "properties": {
-            "error": {"type": "string"},
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-                },
-            },
-        },
-    }
-    return components
+def spec_path(path: str, paths: set[str]) -> str:
+    """The one path the document lists for a route: `/queues` answers like `/queues/`."""
+    return path + "/" if not path.endswith("/") and path + "/" in paths else path
 
 
-def openapi_document(sources: dict[str, Any]) -> dict[str, Any]:
-    queue = _ref("QueueDefinition")
-    queue_types = ", ".join(sources)
-    record = _ref("TaskRecord")
-    status = _json(
-        {"type": "object", "properties": {"id": {"type": "string"}, "status": {"type": "string"}}}
-    )
-    # A path item holds its operations and, for a templated path, a list of parameters.
-    paths: dict[str, dict[str, Any]] = {
-        "/queues/": {
-            "get": _operation(
-                "List queues (secrets masked)", answer=_json({"type": "array", "items": queue})
-            ),
-            "post": _operation(
-                f"Create a queue (types: {queue_types})",
-                body="QueueDefinition",
-                answer=_json(queue),
-            ),
-            "put": _operation("Create a queue", body="QueueDefinition", answer=_json(queue)),
-        },
-        "/queues/{queue_id}/": {
-            "get": _operation("Get a queue (secrets masked)", answer=_json(queue)),
-            "post": _operation(
-                "Replace a queue's definition", body="QueueDefinition", answer=_json(queue)
-            ),
-            "put": _operation(
-                "Replace a queue's definition", body="QueueDefinition", answer=_json(queue)
-            ),
-            "delete": _operation("Delete a queue"),
-        },
-        "/queues/{queue_id}/toggle/": {"get": _operation("Flip ENABLED/DISABLED", answer=status)},
-        "/queues/{queue_id}/enable/": {"get": _operation("Enable a queue", answer=status)},
-        "/queues/{queue_id}/disable/": {"get": _operation("Disable a queue", answer=status)},
-        "/queuetypes/": {"get": _operation("Enabled queue types and their parameters")},
-        "/tasks/": {
-            "get": _operation(
-                "Recent tasks, newest first",
-                answer=_json({"type": "array", "items": record}),
-                params=[
-                    _query("state", "Only tasks in this state"),
-                    _query("id", "Only runs of this task id"),
-                    _query("queue_id", "Only tasks this queue made"),
-                    _query("limit", "Page size, 1..1000 (default 100)", "integer"),
-                    _query("cursor", "X-Next-Cursor of the previous page", "integer"),
-                ],
-            ),
-            "post": _operation(
-                "Create a one-off task (Idempotency-Key header honoured)",
-                body="TaskDefinition",
-                answer=_json(record),
-            ),
-        },
-        "/tasks/{mesos_id}/": {
-            "get": _operation("Get a task record", answer=_json(record)),
-            "delete": _operation("Delete a task record (not while it runs)"),
-        },
-        "/tasks/{mesos_id}/kill/": {
-            "post": _operation("Kill a task", answer=_json(record)),
-            "get": _operation("Kill a task", answer=_json(record)),
-        },
-        "/healthz": {"get": _operation("The process is up")},
-        "/readyz": {"get": _operation("Redis is reachable")},
-    }
+def openapi_document(routes: Sequence[BaseRoute], sources: Mapping[str, type[Source]]) -> Schema:
+    all_paths = {route.path for route in routes if isinstance(route, Route)}
+    paths: dict[str, Schema] = {}
+    for route in routes:
+        if not isinstance(route, ApiRoute):
+            raise TypeError(f"route {route!r} has no Operation: declare it as an ApiRoute")
+        item = paths.setdefault(spec_path(route.path, all_paths), {})
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            item[method.lower()] = _operation(route)
     for path, item in paths.items():
         names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
         if names:
@@ -166,7 +126,7 @@ def openapi_document(sources: dict[str, Any]) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": _components(),
+            "schemas": copy.deepcopy(components(tuple(sources.items()))),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],

@@ -16,8 +16,11 @@ from hippo.shared.model import ID_PATTERN, parse_task
 from hippo.shared.records import ALL_STATES
 from hippo.shared.store import Store
 
+DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+# Printable ASCII without spaces; /openapi.json states the same pattern.
+IDEMPOTENCY_KEY_PATTERN = r"[\x21-\x7e]{1,200}"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def _store(request: Request) -> Store:
@@ -37,7 +40,10 @@ def _list_params(request: Request) -> dict[str, object]:
         if value is not None and not re.fullmatch(ID_PATTERN, value):
             errors.append(FieldError(name, f"is not a valid id, got {value!r}"))
         params[key] = value
-    for name, default, low, high in (("limit", 100, 1, MAX_LIMIT), ("cursor", None, 0, None)):
+    for name, default, low, high in (
+        ("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        ("cursor", None, 0, None),
+    ):
         raw = query.get(name)
         if raw is None:
             params[name] = default

@@ -1,0 +1,134 @@
+"""What /openapi.json says about each route: its answers by status, its request body.
+
+app.py's route table pairs each operation with its path, methods and endpoint; api/
+openapi.py adds the errors every operation may answer (4XX, and 503 while Redis is away).
+"""
+
+from __future__ import annotations
+
+from hippo.api.openapi import Answer, Operation
+from hippo.api.schemas import Schema, array, closed_object, ref
+from hippo.api.tasks import DEFAULT_LIMIT, IDEMPOTENCY_KEY_PATTERN, MAX_LIMIT
+from hippo.shared.model import ID_PATTERN
+
+TRUE = {"const": True}
+_QUEUE = ref("Queue")
+_RECORD = ref("TaskRecord")
+_QUEUE_STATUS = closed_object({"id": {"type": "string"}, "status": ref("QueueStatus")})
+
+
+def _query(name: str, description: str, schema: Schema) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+LIST_TASKS = Operation(
+    "Recent tasks, newest first",
+    {
+        200: Answer(
+            "A page of task records",
+            array(_RECORD),
+            headers={
+                "X-Next-Cursor": "The cursor of the next page, when there is one",
+                "Link": 'The next page\'s URL, as `<...>; rel="next"`',
+            },
+        )
+    },
+    parameters=(
+        _query("state", "Only tasks in this state", ref("TaskState")),
+        _query("id", "Only runs of this task id", {"type": "string", "pattern": ID_PATTERN}),
+        _query("queue_id", "Only tasks this queue made", {"type": "string", "pattern": ID_PATTERN}),
+        _query(
+            "limit",
+            "Page size",
+            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        ),
+        _query("cursor", "X-Next-Cursor of the previous page", {"type": "integer", "minimum": 0}),
+    ),
+)
+CREATE_TASK = Operation(
+    "Create a one-off task",
+    {
+        201: Answer("Created: the new task record", _RECORD),
+        200: Answer("This Idempotency-Key was seen: the task it created", _RECORD),
+    },
+    body="TaskDefinition",
+    parameters=(
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "The same key again answers the first task instead of a new one",
+            "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"},
+        },
+    ),
+)
+GET_TASK = Operation("Get a task record", {200: Answer("The task record", _RECORD)})
+DELETE_TASK = Operation(
+    "Delete a task record (409 while it runs on an agent)",
+    {200: Answer("Deleted", closed_object({"mesos_id": {"type": "string"}, "deleted": TRUE}))},
+)
+KILL_TASK = Operation(
+    "Kill a task",
+    {
+        200: Answer("Killed: it had not launched (TASK_KILLED)", _RECORD),
+        202: Answer("Kill requested: the leader sends it to Mesos", _RECORD),
+    },
+)
+
+LIST_QUEUES = Operation("List queues (secrets masked)", {200: Answer("Every queue", array(_QUEUE))})
+CREATE_QUEUE = Operation(
+    "Create a queue (id generated when missing; 409 when it exists)",
+    {201: Answer("Created: the queue, secrets masked", _QUEUE)},
+    body="QueueDefinition",
+)
+GET_QUEUE = Operation("Get a queue (secrets masked)", {200: Answer("The queue", _QUEUE)})
+REPLACE_QUEUE = Operation(
+    "Replace a queue's definition (poll state kept, and the status when the body has none)",
+    {200: Answer("The queue, secrets masked", _QUEUE)},
+    body="QueueDefinition",
+)
+DELETE_QUEUE = Operation(
+    "Delete a queue",
+    {200: Answer("Deleted", closed_object({"id": {"type": "string"}, "deleted": TRUE}))},
+)
+TOGGLE_QUEUE = Operation("Flip ENABLED/DISABLED", {200: Answer("The new status", _QUEUE_STATUS)})
+ENABLE_QUEUE = Operation("Enable a queue", {200: Answer("The new status", _QUEUE_STATUS)})
+DISABLE_QUEUE = Operation("Disable a queue", {200: Answer("The new status", _QUEUE_STATUS)})
+LIST_QUEUE_TYPES = Operation(
+    "Enabled queue types and their parameters",
+    {200: Answer("The queue types", array(ref("QueueType")))},
+    uses_store=False,
+)
+
+HEALTHZ = Operation(
+    "The process is up",
+    {200: Answer("Up", closed_object({"status": {"const": "ok"}}))},
+    uses_store=False,
+)
+READYZ = Operation(
+    "Redis is reachable", {200: Answer("Ready", closed_object({"status": {"const": "ready"}}))}
+)
+OPENAPI = Operation(
+    "This document", {200: Answer("OpenAPI 3.1", {"type": "object"})}, uses_store=False
+)
+METRICS = Operation(
+    "Prometheus metrics",
+    {200: Answer("Prometheus text format", {"type": "string"}, media_type="text/plain")},
+    uses_store=False,
+)
+UI = Operation(
+    "The web UI",
+    {200: Answer("The page", {"type": "string"}, media_type="text/html")},
+    uses_store=False,
+)
+ROOT = Operation(
+    "Redirect to the web UI",
+    {307: Answer("To /ui/", headers={"Location": "/ui/"})},
+    uses_store=False,
+)

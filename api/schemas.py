@@ -1,0 +1,242 @@
+"""The JSON schemas of /openapi.json, from the one definition of each thing described.
+
+Task and queue definitions come from the pydantic models, the task record's run-time
+fields from TASK_RECORD_TEMPLATE (each typed here; a field added there without its type
+here fails loudly), and each queue type's settings block from its source's settings
+model (hippo.shared.sources.settings_schema).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from hippo.shared.model import ID_PATTERN, QUEUE_RUNTIME_FIELDS, QueueDefinition, TaskDefinition
+from hippo.shared.records import ALL_STATES, TASK_RECORD_TEMPLATE
+from hippo.shared.sources import settings_schema
+from hippo.shared.sources.base import Source
+from hippo.shared.sources.settings import PARAMETER_TYPES
+
+Schema = dict[str, Any]
+
+_REF = "#/components/schemas/{model}"
+TEXT: Schema = {"type": "string"}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": _REF.format(model=name)}
+
+
+def array(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def closed_object(properties: dict[str, Schema]) -> Schema:
+    """An object with exactly these properties, every one always present."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+# Task records: TASK_RECORD_TEMPLATE names the fields; here is each one's JSON type.
+_RECORD_FIELD_SCHEMAS: dict[str, Schema] = {
+    "id": {"type": "string", "pattern": ID_PATTERN},
+    "mesos_id": {"type": "string", "description": "`<id>.<uuid>`"},
+    "queue_id": nullable({"type": "string"}),
+    "mesos_state": ref("TaskState"),
+    "task_retries_left": {"type": "integer"},
+    "system_retries_left": {"type": "integer"},
+    "agent_id": nullable({"type": "string"}),
+    "agent_hostname": nullable({"type": "string"}),
+    "created_tstamp": {"type": "number", "description": "unix seconds"},
+    "updated_tstamp": {"type": "number", "description": "unix seconds"},
+    "started_tstamp": nullable({"type": "number"}),
+    "finished_tstamp": nullable({"type": "number"}),
+    "status_message": nullable({"type": "string"}),
+    "status_reason": nullable({"type": "string"}),
+    "previous_mesos_id": nullable({"type": "string"}),
+    "kill_requested": {"type": "boolean"},
+}
+
+# A queue's poll state, kept by Hippo in its `queue` block (model.QUEUE_RUNTIME_FIELDS).
+_QUEUE_RUNTIME_SCHEMAS: dict[str, Schema] = {
+    "last_run_tstamp": {"type": "number"},
+    "last_error": nullable({"type": "string"}),
+    "last_error_tstamp": nullable({"type": "number"}),
+    "items_taken": {"type": "integer"},
+    "tasks_created": {"type": "integer"},
+}
+
+
+def _declared(names: Sequence[str], schemas: dict[str, Schema], what: str) -> dict[str, Schema]:
+    """`schemas` in the order of `names`; a name added without its schema fails loudly here
+    (and in the tests) instead of reaching the document untyped."""
+    missing = [name for name in names if name not in schemas]
+    stale = [name for name in schemas if name not in names]
+    if missing or stale:
+        raise RuntimeError(f"openapi: {what}: no schema for {missing}, schema of no field {stale}")
+    return {name: copy.deepcopy(schemas[name]) for name in names}
+
+
+def _record_fields() -> dict[str, Schema]:
+    return _declared(list(TASK_RECORD_TEMPLATE), _RECORD_FIELD_SCHEMAS, "TASK_RECORD_TEMPLATE")
+
+
+def _runtime_fields() -> dict[str, Schema]:
+    return _declared(QUEUE_RUNTIME_FIELDS, _QUEUE_RUNTIME_SCHEMAS, "QUEUE_RUNTIME_FIELDS")
+
+
+def _constraint_as_list(operator: Schema) -> Schema:
+    # Constraint converts from and to this list in validators, which pydantic cannot
+    # read a schema from: it would describe its inner {field, operator, value} object.
+    return {
+        "type": "array",
+        "description": "A Marathon constraint: [field, OPERATOR] or [field, OPERATOR, value]",
+        "prefixItems": [{"type": "string", "minLength": 1}, operator, {"type": "string"}],
+        "minItems": 2,
+        "maxItems": 3,
+    }
+
+
+def _model_components() -> tuple[dict[str, Schema], dict[str, str]]:
+    """The models' schemas, and the component name of each (model, mode)."""
+    pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (TaskDefinition, "validation"),
+        (TaskDefinition, "serialization"),
+        (QueueDefinition, "validation"),
+    ]
+    refs, schemas = models_json_schema(pairs, ref_template=_REF)
+    names = {}
+    for model, mode in pairs:
+        target: str = refs[(model, mode)]["$ref"]
+        names[f"{model.__name__}:{mode}"] = target.rsplit("/", 1)[1]
+    return schemas["$defs"], names
+
+
+@cache
+def components(sources: tuple[tuple[str, type[Source]], ...]) -> dict[str, Schema]:
+    """Every component schema of /openapi.json, for these enabled sources (name, class).
+    Cached: callers copy before changing anything."""
+    components, names = _model_components()
+    definition = components.pop(names["TaskDefinition:validation"])
+    record_base = components.pop(names["TaskDefinition:serialization"])
+    queue_definition = components.pop(names["QueueDefinition:validation"])
+    operator = ref("Operator")
+    for name in [n for n in components if n.startswith("Constraint")]:
+        wire = _constraint_as_list(operator)
+        # A request may also spell a constraint as an object; an answer never does.
+        components[name] = (
+            {"anyOf": [wire, components[name]]} if "properties" in components[name] else wire
+        )
+
+    components["TaskState"] = {
+        "type": "string",
+        "enum": sorted(ALL_STATES),
+        "description": "WAITING_ON_OFFERS until launched, then the Mesos task state.",
+    }
+    record_fields = _record_fields()
+    # A client may send a record back as a definition: its run-time fields are ignored.
+    for name in record_fields:
+        if name != "id":
+            definition["properties"][name] = {
+                "readOnly": True,
+                "description": "A task record's field: ignored when sent.",
+            }
+    components["TaskDefinition"] = definition
+    record_properties = {**record_base["properties"], **record_fields}
+    components["TaskRecord"] = {
+        "type": "object",
+        "description": "A task run as Hippo records it: its definition and its run-time fields.",
+        "properties": record_properties,
+        "required": [*record_base.get("required", []), *record_fields],
+        "additionalProperties": False,
+    }
+
+    # Every queue type shares these fields; a type adds its settings block (QueueBlock-<type>).
+    block = components["QueueBlock"]
+    block.pop("additionalProperties", None)
+    block["description"] = (
+        "The fields of a `queue` block every type shares, and the poll state Hippo keeps "
+        "(read-only: ignored when sent)."
+    )
+    for name, schema in _runtime_fields().items():
+        block["properties"][name] = {**schema, "readOnly": True}
+    mapping = {}
+    for namespace, source in sources:
+        settings_name = f"QueueSettings-{namespace}"
+        settings = settings_schema(source)
+        components[settings_name] = settings
+        block_name = f"QueueBlock-{namespace}"
+        components[block_name] = {
+            "description": f"The `queue` block of a {source.label} queue.",
+            "allOf": [ref("QueueBlock")],
+            "properties": {"type": {"const": namespace}, namespace: ref(settings_name)},
+            "required": ["type", namespace] if settings.get("required") else ["type"],
+            # unevaluatedProperties sees QueueBlock's fields through allOf, unlike
+            # additionalProperties: anything else in the block is an error, as in the API.
+            "unevaluatedProperties": False,
+        }
+        mapping[namespace] = _REF.format(model=block_name)
+    queue_definition["properties"]["queue"] = {
+        "oneOf": [{"$ref": target} for target in mapping.values()],
+        "discriminator": {"propertyName": "type", "mapping": mapping},
+    }
+    components["QueueDefinition"] = queue_definition
+    components["Queue"] = {
+        "description": "A queue as the API answers it: its definition with secrets masked, "
+        "its status and its poll state.",
+        "allOf": [
+            ref("QueueDefinition"),
+            {
+                "properties": {
+                    "id": {"type": "string"},
+                    "queue": {"required": ["type", "status", *QUEUE_RUNTIME_FIELDS]},
+                },
+                "required": ["id"],
+            },
+        ],
+    }
+
+    components["QueueParameter"] = closed_object(
+        {
+            "name": {"type": "string"},
+            "type": {"enum": sorted(set(PARAMETER_TYPES.values()))},
+            "default": {},
+            "required": {"type": "boolean"},
+            "secret": {"type": "boolean"},
+            "label": {"type": "string"},
+        }
+    )
+    components["QueueType"] = {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string"},
+            "label": {"type": "string"},
+            "parameters": array(ref("QueueParameter")),
+        },
+        "required": ["type", "label", "parameters"],
+    }
+    components["Error"] = {
+        "type": "object",
+        "properties": {
+            "error": {"type": "string"},
+            "errors": array(
+                closed_object({"field": {"type": "string"}, "message": {"type": "string"}})
+            ),
+        },
+        "required": ["error"],
+        "additionalProperties": False,
+    }
+    return components
