@@ -8,8 +8,7 @@ import pydantic_core
 from starlette.requests import Request
 
 from hippo.shared.errors import BadBody, BodyTooLarge, UnsupportedMediaType
-
-MAX_BODY_BYTES = 1024 * 1024
+from hippo.shared.tunables import MAX_BODY_BYTES
 
 
 async def read_json(request: Request) -> Any:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from hippo.shared.settings import Settings
+from hippo.shared.tunables import WORKER_STOP_WAIT_S
 from hippo.worker.health import serve_health
 from hippo.worker.leader import run_leader_election
 from hippo.worker.metrics import WorkerMetrics
@@ -17,7 +18,6 @@ from hippo.worker.metrics import WorkerMetrics
 log = logging.getLogger(__name__)
 
 POLLING_MODULE = "hippo.worker.polling"
-STOP_WAIT_S = 15.0  # after SIGTERM, what may still run this long
 
 Job = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -52,13 +52,13 @@ async def run_worker(settings: Settings, *, metrics_port: int) -> int:
         done, pending = await asyncio.wait(
             pending,
             return_when=asyncio.FIRST_COMPLETED,
-            timeout=STOP_WAIT_S if stop.is_set() else None,
+            timeout=WORKER_STOP_WAIT_S if stop.is_set() else None,
         )
         if not done:
             log.error(
                 "worker: %s did not stop within %.0f s; exiting anyway",
                 [j.get_name() for j in pending],
-                STOP_WAIT_S,
+                WORKER_STOP_WAIT_S,
             )
             return 1
         for job in done:

@@ -32,6 +32,7 @@ from hippo.shared.sources.settings import SecretKind, SourceSettings
 from hippo.shared.store import connect
 from hippo.shared.store.keys import Keys
 from hippo.shared.store.leases import ClaimedQueue, PollStore, StoreOutcome
+from hippo.shared.tunables import MAX_ERROR_CHARS, POLL_STOP_GRACE_S, RECONCILE_DUE_EVERY_S
 from hippo.worker import polling_metrics as metrics
 from hippo.worker.polling_tasks import (
     TaskTemplate,
@@ -42,13 +43,6 @@ from hippo.worker.polling_tasks import (
 )
 
 log = logging.getLogger(__name__)
-
-# Longest error text kept on a queue.
-MAX_ERROR_CHARS = 1000
-# How long in-flight polls may finish after stop is set before they are abandoned.
-STOP_GRACE_S = 1.0
-# How often a worker adds queues missing from the due set (see RECONCILE_DUE).
-RECONCILE_EVERY_S = 300.0
 
 
 def mask_secrets(text: str, settings: SourceSettings | None) -> str:
@@ -112,7 +106,7 @@ class Poller:
         try:
             while not stop.is_set():
                 if time.monotonic() >= next_reconcile:
-                    next_reconcile = time.monotonic() + RECONCILE_EVERY_S
+                    next_reconcile = time.monotonic() + RECONCILE_DUE_EVERY_S
                     await self._reconcile()
                 self._wake.clear()  # before claiming: a poll ending meanwhile wakes us
                 timeout = await self._claim_and_start()
@@ -172,7 +166,7 @@ class Poller:
 
     async def _shutdown(self) -> None:
         if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=STOP_GRACE_S)
+            await asyncio.wait(set(self._inflight), timeout=POLL_STOP_GRACE_S)
         for task, claimed in list(self._inflight.items()):
             task.cancel()
             try:

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from hippo.shared import tunables
 from hippo.shared.errors import StoreUnavailable
 
 P = ParamSpec("P")
@@ -34,11 +35,6 @@ def translate_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable
     return wrapper
 
 
-# Connections one process opens to Redis; more concurrent calls wait for a free one
-# (up to the socket timeout) instead of failing, as redis-py's default pool would.
-MAX_CONNECTIONS = 64
-
-
 def connect(url: str) -> aioredis.Redis:
     """A client that fails fast when Redis is down and reconnects when it is back.
 
@@ -46,11 +42,11 @@ def connect(url: str) -> aioredis.Redis:
     whatever the client, so the reads below cast them to bytes."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
-        max_connections=MAX_CONNECTIONS,
-        timeout=5,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        health_check_interval=30,
+        max_connections=tunables.REDIS_MAX_CONNECTIONS,
+        timeout=tunables.REDIS_POOL_WAIT_S,
+        socket_connect_timeout=tunables.REDIS_CONNECT_TIMEOUT_S,
+        socket_timeout=tunables.REDIS_SOCKET_TIMEOUT_S,
+        health_check_interval=tunables.REDIS_HEALTH_CHECK_S,
     )
     # The client owns its pool: aclose() disconnects the pool's connections too.
     return aioredis.Redis.from_pool(pool)
@@ -60,7 +56,10 @@ class RedisProbe:
     """A synchronous PING with a short timeout, for health checks served from threads."""
 
     def __init__(self, url: str) -> None:
-        self._client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        timeout_s = tunables.REDIS_PROBE_TIMEOUT_S
+        self._client = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+        )
 
     def problem(self) -> str | None:
         """None while Redis answers, else what went wrong."""

@@ -14,15 +14,13 @@ from typing import cast
 import pydantic_core
 import redis.asyncio as aioredis
 
+from hippo.shared import tunables
 from hippo.shared.errors import Conflict, NotFound
 from hippo.shared.model import TaskDefinition
 from hippo.shared.records import new_task_status
 from hippo.shared.store import task_scripts
 from hippo.shared.store.connection import translate_errors
 from hippo.shared.store.keys import Keys
-
-# Members a filtered task listing may scan for one page before returning it short.
-MAX_LIST_SCAN = 5000
 
 
 def merge_json_objects(first: bytes, second: bytes) -> bytes:
@@ -139,7 +137,7 @@ class TaskStore:
                 suffixes[0],
                 "+inf" if cursor is None else f"({cursor}",
                 limit,
-                MAX_LIST_SCAN,
+                tunables.MAX_LIST_SCAN,
                 *suffixes[1:],
             ]
         )
