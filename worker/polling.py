@@ -24,7 +24,13 @@ from hippo.shared.errors import ValidationFailed
 from hippo.shared.logs import log_context
 from hippo.shared.model import QueueBlock, validate_source_settings
 from hippo.shared.queues import queue_document
-from hippo.shared.secrets import MASK, SecretBox, mask_url_password, mask_url_passwords_in
+from hippo.shared.secrets import (
+    MASK,
+    SecretBox,
+    mask_url_password,
+    mask_url_passwords_in,
+    url_password,
+)
 from hippo.shared.settings import Settings
 from hippo.shared.sources import load_sources
 from hippo.shared.sources.base import PollRequest, Source, SourceError
@@ -55,21 +61,12 @@ def mask_secrets(text: str, settings: SourceSettings | None) -> str:
             if kind is SecretKind.URL_PASSWORD:
                 masked = mask_url_password(value)
                 text = text.replace(value, masked)
-                password = _url_password(value)
+                password = url_password(value)
                 if password:
                     text = text.replace(password, MASK)
             else:
                 text = text.replace(value, MASK)
     return mask_url_passwords_in(text)
-
-
-def _url_password(url: str) -> str | None:
-    from urllib.parse import urlsplit
-
-    try:
-        return urlsplit(url.removeprefix("jdbc:")).password
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
