@@ -25,16 +25,13 @@ from hippo.shared.logs import log_context
 from hippo.shared.model import QueueBlock, validate_source_settings
 from hippo.shared.queues import queue_document
 from hippo.shared.secrets import (
-    MASK,
     SecretBox,
-    mask_url_password,
     mask_url_passwords_in,
-    url_password,
 )
 from hippo.shared.settings import Settings
 from hippo.shared.sources import load_sources
 from hippo.shared.sources.base import PollRequest, Source, SourceError
-from hippo.shared.sources.settings import SecretKind, SourceSettings
+from hippo.shared.sources.settings import SourceSettings
 from hippo.shared.store import connect
 from hippo.shared.store.keys import Keys
 from hippo.shared.store.leases import ClaimedQueue, PollStore, StoreOutcome
@@ -53,20 +50,7 @@ log = logging.getLogger(__name__)
 
 def mask_secrets(text: str, settings: SourceSettings | None) -> str:
     """`text` with every secret setting's value, and any URL password, masked."""
-    if settings is not None:
-        for name, kind in settings.secret_fields().items():
-            value = getattr(settings, name)
-            if not isinstance(value, str) or not value:
-                continue
-            if kind is SecretKind.URL_PASSWORD:
-                masked = mask_url_password(value)
-                text = text.replace(value, masked)
-                password = url_password(value)
-                if password:
-                    text = text.replace(password, MASK)
-            else:
-                text = text.replace(value, MASK)
-    return mask_url_passwords_in(text)
+    return mask_url_passwords_in(settings.mask_in(text) if settings is not None else text)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from hippo.shared.secrets import MASK, mask_url_password, unmask_url_password
+from hippo.shared.secrets import MASK, mask_url_password, unmask_url_password, url_password
 
 # Users write `"filter_val": 0` or `"queuename": 123` and mean text: a JSON number is
 # taken as its text (`"0"`), a boolean is refused. Other types stay strict (see
@@ -101,6 +101,20 @@ class SourceSettings(BaseModel):
         """Secret parameters by name."""
         kinds = {name: secret_kind(field) for name, field in cls.model_fields.items()}
         return {name: kind for name, kind in kinds.items() if kind is not None}
+
+    def mask_in(self, text: str) -> str:
+        """`text` (an error message, say) with each secret setting's value masked, a
+        connection string's password also where it is quoted alone."""
+        for name, kind in self.secret_fields().items():
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                continue
+            text = text.replace(value, kind.masked(value))
+            if kind is SecretKind.URL_PASSWORD:
+                password = url_password(value)
+                if password:
+                    text = text.replace(password, MASK)
+        return text
 
     @classmethod
     def parameters(cls) -> list[dict[str, Any]]:
