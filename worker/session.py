@@ -271,6 +271,10 @@ class LeaderSession:
                 break
             ids_from = next_from
         self._waiting_hint = scanned > len(assigned)
+        if self._waiting_hint and self._suppressed:
+            # These offers were on their way when SUPPRESS went out: no more come for the
+            # tasks they could not take unless offers are revived.
+            await self._revive()
         if not assigned:
             return 0
         claims = [
