@@ -60,6 +60,17 @@ def devmaster(make_devmaster: Callable[..., DevMaster]) -> DevMaster:
     return make_devmaster()
 
 
+async def until(condition: Callable[[], object], timeout_s: float, what: str) -> None:
+    """Poll `condition` until it is truthy; the deadline only bounds the wait, failing
+    with `what`."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not condition():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout_s} s waiting for {what}") from None
+
+
 class Recorder:
     """Plays a minimal scheduler: keeps every event, acknowledges updates (unless
     told not to), and tracks which offers are still usable."""

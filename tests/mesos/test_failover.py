@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,7 +22,7 @@ from hippo.worker.mesos import (
     Subscribed,
 )
 
-from .conftest import Connect
+from .conftest import Connect, until
 
 pytestmark = pytest.mark.anyio
 MakeDev = Callable[..., DevMaster]
@@ -55,16 +57,29 @@ async def test_updates_made_while_disconnected_arrive_after_resubscription(
     make_devmaster: MakeDev, connect: Connect
 ) -> None:
     dev = make_devmaster(update_retry_s=3600)  # only re-subscription can bring them back
-    client, rec = await connect(dev.address, backoff_initial_s=0.5)
-    await rec.launch("sleep 60", "during.1")
-    running = await rec.wait_update("during.1", "TASK_RUNNING")
+    client, rec = await connect(dev.address)
+    # The task ends when the test says so: once its sandbox holds a file `release`.
+    await rec.launch("until [ -e release ]; do sleep 0.01; done", "during.1")
+    await rec.wait_update("during.1", "TASK_RUNNING")
     assert client.framework_id is not None
-    # The agent's TASK_KILLED comes while no stream is open, and is never resent by
-    # the retry timer (an hour): only the re-subscription can bring it.
-    dev.delay_updates(0.3)
-    await client.kill("during.1", running.agent_id)
-    dev.drop_stream(client.framework_id)
-    await rec.wait_update("during.1", "TASK_KILLED")
+    async with httpx.AsyncClient(base_url=dev.url) as http:
+        # No leader until the test says so: the dropped stream cannot come back meanwhile
+        # (a timed window could close before the update is made on a loaded machine).
+        await http.post("/devmaster/unavailable", json={"seconds": 3600})
+        dev.drop_stream(client.framework_id)
+        await rec.wait_for(lambda e: isinstance(e, Disconnected))
+        [task] = dev.state()["tasks"]
+        (Path(task["sandbox"]) / "release").touch()
+        # The agent's TASK_FINISHED is made while no stream is open, and is never resent
+        # by the retry timer (an hour): only the re-subscription can bring it.
+        await until(
+            lambda: [t["state"] for t in dev.state()["tasks"]] == ["TASK_FINISHED"],
+            10,
+            "the master to know the task finished",
+        )
+        assert "TASK_FINISHED" not in rec.states("during.1")
+        await http.post("/devmaster/unavailable", json={"seconds": 0})
+    await rec.wait_update("during.1", "TASK_FINISHED")
     assert client.subscriptions == 2
 
 
@@ -112,14 +127,19 @@ async def test_each_master_of_the_list_is_tried_until_one_answers(
 
 
 async def test_503_no_leader_is_retried_with_backoff(
-    devmaster: DevMaster, connect: Connect
+    devmaster: DevMaster, connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with httpx.AsyncClient() as http:
-        await http.post(f"{devmaster.url}/devmaster/unavailable", json={"seconds": 0.5})
-        refused = await http.post(f"{devmaster.url}/api/v1/scheduler", json={"type": "SUBSCRIBE"})
-    assert refused.status_code == 503
-    client, _ = await connect(devmaster.address)  # waits through the 503s
-    assert client.framework_id
+    caplog.set_level(logging.INFO, logger="hippo.worker.mesos")
+    async with httpx.AsyncClient(base_url=devmaster.url) as http:
+        # No leader until the test says so, not for a time a slow machine can outlast.
+        await http.post("/devmaster/unavailable", json={"seconds": 3600})
+        refused = await http.post("/api/v1/scheduler", json={"type": "SUBSCRIBE"})
+        assert refused.status_code == 503
+        client, _ = await connect(devmaster.address, wait=False)
+        await until(lambda: "HTTP 503" in caplog.text, 10, "the client to be answered 503")
+        await http.post("/devmaster/unavailable", json={"seconds": 0})
+    await client.wait_subscribed(timeout_s=10)  # it kept trying through the 503s
+    assert client.framework_id and client.subscriptions == 1
 
 
 async def test_the_old_scheduler_is_told_it_failed_over_and_stops(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,19 +10,9 @@ import pytest
 from hippo.worker.mesos import Update
 from hippo.worker.mesos.messages import offer_role, task_info
 
-from .conftest import Connect
+from .conftest import Connect, until
 
 pytestmark = pytest.mark.anyio
-
-
-async def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll `condition`; the deadline only bounds the wait, failing with `what`."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            while not condition():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {timeout_s} s waiting for {what}") from None
 
 
 async def _launch_many(rec: Any, count: int, prefix: str) -> None:
@@ -51,14 +40,14 @@ async def test_thousands_of_simulated_launches_are_accepted_at_once(
     await _launch_many(rec, 3000, "sim")
     # Without acknowledgements each task's first update (STARTING) is all that comes.
     # How fast they come is a benchmark (bench/scheduler.py), not asserted here.
-    await _until(
+    await until(
         lambda: sum(isinstance(e, Update) for e in rec.events) >= 3000,
         120,
         "a STARTING update for each of the 3,000 tasks",
     )
     # Each simulated task finishes 0.05 s after its launch, however long the updates
     # take to arrive: the last STARTING can come before the last task has finished.
-    await _until(
+    await until(
         lambda: {t["state"] for t in dev.state()["tasks"]} == {"TASK_FINISHED"},
         60,
         "the 3,000 simulated tasks to finish in the master's state",
