@@ -164,7 +164,7 @@ class OfferBook:
                 role = self._offer_role(framework)
                 assert role is not None
                 offer = Offer(
-                    f"{master._prefix}-O{next(self._ids)}", framework.id, agent.id, role, free
+                    f"{master.prefix}-O{next(self._ids)}", framework.id, agent.id, role, free
                 )
                 self._offers[offer.id] = offer
                 framework.offers.add(offer.id)

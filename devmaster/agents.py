@@ -1,0 +1,110 @@
+"""The simulated agents: joining and leaving, and the tasks they launch and release."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from .config import parse_attributes
+from .model import JSON, Agent, Framework, Resources, Task, add, subtract
+from .status_updates import master_update
+from .validation import id_value
+
+if TYPE_CHECKING:
+    from .master import Master
+
+
+def add_agent(
+    master: Master,
+    cpus: float | None = None,
+    mem_mb: float | None = None,
+    disk_mb: float | None = None,
+    attributes: str | None = None,
+) -> Agent:
+    """A new agent; the sizes and attributes not given come from the master's config."""
+    number = next(master.agent_numbers)
+    cfg = master.config
+    agent = Agent(
+        id=f"{master.prefix}-S{number}",
+        hostname=f"agent{number}.devmaster",
+        total={
+            "cpus": cpus if cpus is not None else cfg.cpus,
+            "mem": mem_mb if mem_mb is not None else cfg.mem_mb,
+            "disk": disk_mb if disk_mb is not None else cfg.disk_mb,
+        },
+        attributes=parse_attributes(
+            attributes if attributes is not None else cfg.attributes, number
+        ),
+    )
+    master.agents[agent.id] = agent
+    master.offers.schedule()
+    return agent
+
+
+def remove_agent(master: Master, agent_id: str) -> None:
+    """The agent is gone for good: its tasks are lost, its offers rescinded."""
+    agent = master.agents.get(agent_id)
+    if agent is None or not agent.active:
+        raise KeyError(agent_id)
+    agent.active = False
+    master.offers.rescind_agent(agent_id)
+    assert master.runner is not None
+    for framework in master.frameworks.values():
+        for task in [t for t in framework.tasks.values() if t.agent_id == agent_id]:
+            master.runner.abandon(task)
+            if task.retry_handle:
+                task.retry_handle.cancel()
+            task.pending.clear()
+            if not task.terminal:
+                state = "TASK_GONE" if framework.partition_aware else "TASK_LOST"
+                message = f"Agent {agent.hostname} removed"
+                master_update(
+                    framework, task.task_id, agent_id, state, message, "REASON_AGENT_REMOVED"
+                )
+            forget_task(master, framework, task)
+        framework.send({"type": "FAILURE", "failure": {"agent_id": {"value": agent_id}}})
+    agent.used = {}
+
+
+def launch(
+    master: Master, framework: Framework, agent: Agent, info: JSON, resources: Resources
+) -> None:
+    """Run a validated TaskInfo on `agent`, charging it `resources`."""
+    task_id = id_value(info["task_id"]) or ""
+    task = Task(task_id, framework.id, agent.id, info["name"], resources, info)
+    framework.tasks[task_id] = task
+    agent.used = add(agent.used, resources)
+    if master.config.simulate_s is None:
+        run = master.next_serial()
+        task.sandbox = master.work_dir / agent.id / framework.id / f"{task_id}.{run}"
+        master.sandboxes[task_id] = task.sandbox
+    assert master.runner is not None
+    master.runner.launch(task, _task_env(framework, agent, task))
+
+
+def _task_env(framework: Framework, agent: Agent, task: Task) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/"),
+        "MESOS_SANDBOX": str(task.sandbox or ""),
+        "MESOS_TASK_ID": task.task_id,
+        "MESOS_AGENT_ID": agent.id,
+        "MESOS_FRAMEWORK_ID": framework.id,
+        "MESOS_EXECUTOR_ID": task.task_id,
+    }
+    command = task.info.get("command") or {}
+    for variable in (command.get("environment") or {}).get("variables") or []:
+        if variable.get("type", "VALUE") == "VALUE":
+            env[variable["name"]] = variable["value"]
+    return env
+
+
+def forget_task(master: Master, framework: Framework, task: Task) -> None:
+    """Drop the task from its framework; an unfinished one gives its resources back."""
+    framework.tasks.pop(task.task_id, None)
+    framework.completed.append(task.task_id)
+    if not task.terminal:
+        agent = master.agents.get(task.agent_id)
+        if agent is not None and agent.active:
+            agent.used = subtract(agent.used, task.resources)
+        master.offers.schedule()

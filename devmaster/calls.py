@@ -1,0 +1,229 @@
+"""The scheduler calls after SUBSCRIBE: ACCEPT, DECLINE, REVIVE, SUPPRESS, KILL,
+ACKNOWLEDGE, RECONCILE and TEARDOWN, each applied to the master's state in one step."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .agents import forget_task, launch
+from .model import EPSILON, JSON, Filter, Framework, Resources, add, subtract
+from .status_updates import master_update, send_first
+from .subscriptions import remove_framework
+from .validation import decode_uuid, id_value, task_error
+
+if TYPE_CHECKING:
+    from .master import Master
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REFUSE_S = 5.0  # Filters.refuse_seconds default in mesos.proto
+
+
+class CallRefused(Exception):
+    """A call the master answers with an HTTP error."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+def handle_call(master: Master, call: JSON, stream_id: str | None) -> None:
+    """Apply a validated non-SUBSCRIBE call, or raise `CallRefused`."""
+    framework_id = id_value(call["framework_id"]) or ""
+    framework = master.frameworks.get(framework_id)
+    if framework is None:
+        raise CallRefused(400, f"Framework {framework_id} cannot be found")
+    if not framework.connected:
+        raise CallRefused(403, "Framework is not subscribed")
+    assert framework.stream is not None
+    if stream_id is None:
+        raise CallRefused(
+            400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header"
+        )
+    if stream_id != framework.stream.id:
+        raise CallRefused(
+            400,
+            f"The stream ID '{stream_id}' included in this request didn't match the stream ID"
+            f" currently associated with framework ID {framework_id}",
+        )
+    kind = call["type"]
+    handler = _HANDLERS.get(kind)
+    if handler is not None:
+        handler(master, framework, call.get(kind.lower()) or {})
+    elif kind == "TEARDOWN":
+        remove_framework(master, framework_id, "Framework has been removed")
+    else:
+        raise CallRefused(501, f"The dev master does not implement {kind}")
+
+
+def _accept(master: Master, framework: Framework, accept: JSON) -> None:
+    offer_ids = [id_value(o) or "" for o in accept.get("offer_ids", [])]
+    refuse_s = float((accept.get("filters") or {}).get("refuse_seconds", DEFAULT_REFUSE_S))
+    operations = accept.get("operations", [])
+    launches = [
+        task
+        for op in operations
+        if op["type"] == "LAUNCH"
+        for task in op["launch"].get("task_infos", [])
+    ]
+    offers, error = master.offers.take(framework, offer_ids)
+    if error is not None:
+        state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
+        for task in launches:
+            master_update(
+                framework,
+                id_value(task["task_id"]) or "",
+                id_value(task["agent_id"]) or "",
+                state,
+                f"Task launched with invalid offers: {error}",
+                "REASON_INVALID_OFFERS",
+            )
+        return
+    agent = master.agents[offers[0].agent_id]
+    available: Resources = {}
+    for offer in offers:
+        available = add(available, offer.resources)
+    role = offers[0].role if framework.multi_role else None
+    task_ids = set(framework.tasks)
+    for op in operations:
+        if op["type"] != "LAUNCH":
+            log.warning(
+                "framework %s: operation %s ignored by the dev master", framework.id, op["type"]
+            )
+            continue
+        for info in op["launch"].get("task_infos", []):
+            task_id = id_value(info["task_id"]) or ""
+            resources, why = task_error(
+                info,
+                agent_id=agent.id,
+                active_task_ids=task_ids,
+                available=available,
+                role=role,
+            )
+            if why is not None:
+                master_update(
+                    framework, task_id, agent.id, "TASK_ERROR", why, "REASON_TASK_INVALID"
+                )
+                continue
+            available = subtract(available, resources)
+            task_ids.add(task_id)
+            launch(master, framework, agent, info, resources)
+    if refuse_s > 0 and any(v > EPSILON for v in available.values()):
+        framework.filters[agent.id] = Filter(master.loop.time() + refuse_s, available)
+    master.offers.schedule()
+
+
+def _decline(master: Master, framework: Framework, decline: JSON) -> None:
+    refuse_s = float((decline.get("filters") or {}).get("refuse_seconds", DEFAULT_REFUSE_S))
+    for offer_id in (id_value(o) or "" for o in decline.get("offer_ids", [])):
+        offer = master.offers.get(offer_id)
+        if offer is None or offer.framework_id != framework.id:
+            continue
+        master.offers.remove(offer)
+        if refuse_s > 0:
+            framework.filters[offer.agent_id] = Filter(
+                master.loop.time() + refuse_s, offer.resources
+            )
+    master.offers.schedule()
+
+
+def _revive(master: Master, framework: Framework, revive: JSON) -> None:
+    roles = revive.get("roles") or framework.roles
+    framework.suppressed.difference_update(roles)
+    framework.filters.clear()
+    master.offers.schedule()
+
+
+def _suppress(master: Master, framework: Framework, suppress: JSON) -> None:
+    framework.suppressed.update(suppress.get("roles") or framework.roles)
+
+
+def _kill(master: Master, framework: Framework, kill: JSON) -> None:
+    task_id = id_value(kill["task_id"]) or ""
+    task = framework.tasks.get(task_id)
+    if task is None:
+        # Mesos answers a kill of an unknown task with a reconciliation of it.
+        _reconcile(master, framework, {"tasks": [kill]})
+        return
+    if task.terminal or task.kill_requested:
+        return
+    nanos = (
+        (kill.get("kill_policy") or task.info.get("kill_policy") or {}).get("grace_period") or {}
+    ).get("nanoseconds")
+    grace_s = nanos / 1e9 if isinstance(nanos, int) else master.config.kill_grace_s
+    if "TASK_KILLING_STATE" in framework.capabilities:
+        master.report(task, "TASK_KILLING", None, None)
+    assert master.runner is not None
+    master.runner.kill(task, grace_s)
+
+
+def _acknowledge(master: Master, framework: Framework, ack: JSON) -> None:
+    task = framework.tasks.get(id_value(ack["task_id"]) or "")
+    if task is None or not task.pending:
+        return
+    if decode_uuid(task.pending[0]["uuid"]) != decode_uuid(ack["uuid"]):
+        return  # an old or unknown update: Mesos ignores it
+    task.pending.popleft()
+    if task.retry_handle is not None:
+        task.retry_handle.cancel()
+        task.retry_handle = None
+    if task.pending:
+        send_first(master, task)
+    elif task.terminal:
+        forget_task(master, framework, task)
+
+
+def _reconcile(master: Master, framework: Framework, reconcile: JSON) -> None:
+    entries = reconcile.get("tasks") or []
+    if not entries:  # implicit: every task the master knows
+        for task in framework.tasks.values():
+            master_update(
+                framework,
+                task.task_id,
+                task.agent_id,
+                task.state,
+                "Reconciliation: Latest task state",
+                "REASON_RECONCILIATION",
+            )
+        return
+    for entry in entries:
+        task_id = id_value(entry["task_id"]) or ""
+        agent_id = id_value(entry.get("agent_id"))
+        known = framework.tasks.get(task_id)
+        if known is not None:
+            master_update(
+                framework,
+                task_id,
+                known.agent_id,
+                known.state,
+                "Reconciliation: Latest task state",
+                "REASON_RECONCILIATION",
+            )
+            continue
+        agent = master.agents.get(agent_id or "")
+        if framework.partition_aware:
+            state = "TASK_GONE" if agent is not None and agent.active else "TASK_UNKNOWN"
+        else:
+            state = "TASK_LOST"
+        master_update(
+            framework,
+            task_id,
+            agent_id or "",
+            state,
+            "Reconciliation: Task is unknown",
+            "REASON_RECONCILIATION",
+        )
+
+
+_HANDLERS: dict[str, Callable[[Master, Framework, JSON], None]] = {
+    "ACCEPT": _accept,
+    "DECLINE": _decline,
+    "REVIVE": _revive,
+    "SUPPRESS": _suppress,
+    "KILL": _kill,
+    "ACKNOWLEDGE": _acknowledge,
+    "RECONCILE": _reconcile,
+}

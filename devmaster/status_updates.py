@@ -1,0 +1,103 @@
+"""Status updates: the agents' (acknowledged, resent until then) and the master's own.
+
+An agent keeps each task's unacknowledged updates in order and has only the oldest
+in flight, resending it with a doubling delay until the framework acknowledges it
+(src/slave/task_status_update_manager.cpp). The master's own updates (invalid
+launches, reconciliation, lost agents) carry no uuid and are sent once.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from .model import JSON, TERMINAL, Framework, Task, subtract
+
+if TYPE_CHECKING:
+    from .master import Master
+
+
+def _status(
+    task_id: str, state: str, agent_id: str, source: str, message: str | None, reason: str | None
+) -> JSON:
+    status: JSON = {
+        "task_id": {"value": task_id},
+        "state": state,
+        "source": source,
+        "agent_id": {"value": agent_id},
+        "timestamp": time.time(),
+    }
+    if message:
+        status["message"] = message
+    if reason:
+        status["reason"] = reason
+    return status
+
+
+def report(master: Master, task: Task, state: str, message: str | None, reason: str | None) -> None:
+    """An agent's status update for `task` (from a runner), held `update_delay_s` first."""
+    if master.update_delay_s > 0:
+        master.loop.call_later(
+            master.update_delay_s, _agent_update, master, task, state, message, reason
+        )
+    else:
+        _agent_update(master, task, state, message, reason)
+
+
+def _agent_update(
+    master: Master, task: Task, state: str, message: str | None, reason: str | None
+) -> None:
+    framework = master.frameworks.get(task.framework_id)
+    if framework is None or framework.tasks.get(task.task_id) is not task or task.terminal:
+        return  # the framework or the agent is gone, or the task already ended
+    task.state = state
+    if state in TERMINAL:
+        agent = master.agents.get(task.agent_id)
+        if agent is not None and agent.active:
+            agent.used = subtract(agent.used, task.resources)
+        master.offers.schedule()
+    source = "SOURCE_AGENT" if reason == "REASON_CONTAINER_LAUNCH_FAILED" else "SOURCE_EXECUTOR"
+    status = _status(task.task_id, state, task.agent_id, source, message, reason)
+    status["executor_id"] = {"value": task.task_id}
+    status["uuid"] = base64.b64encode(uuid.uuid4().bytes).decode()
+    task.pending.append(status)
+    if len(task.pending) == 1:
+        send_first(master, task)
+
+
+def send_first(master: Master, task: Task) -> None:
+    """Start sending the task's oldest unacknowledged update, at the shortest retry delay."""
+    task.retry_s = master.config.update_retry_s
+    _send_head(master, task)
+
+
+def _send_head(master: Master, task: Task) -> None:
+    """Send the task's oldest unacknowledged update, and resend it until acknowledged."""
+    framework = master.frameworks.get(task.framework_id)
+    if framework is None or not task.pending:
+        return
+    framework.send({"type": "UPDATE", "update": {"status": task.pending[0]}})
+    if task.retry_handle is not None:
+        task.retry_handle.cancel()
+    task.retry_handle = master.loop.call_later(task.retry_s, _resend, master, task)
+
+
+def _resend(master: Master, task: Task) -> None:
+    task.retry_handle = None
+    task.retry_s = min(task.retry_s * 2, master.config.update_retry_max_s)
+    _send_head(master, task)
+
+
+def master_update(
+    framework: Framework,
+    task_id: str,
+    agent_id: str,
+    state: str,
+    message: str,
+    reason: str,
+) -> None:
+    """An update made by the master itself: no uuid, never resent, not acknowledged."""
+    status = _status(task_id, state, agent_id, "SOURCE_MASTER", message, reason)
+    framework.send({"type": "UPDATE", "update": {"status": status}})
