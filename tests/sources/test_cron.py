@@ -58,15 +58,35 @@ def test_each_fire_time_runs_once_across_polls_with_a_controllable_clock() -> No
         clock.now = T0 + 60 + step * 120
         data, watermark = _poll(source, clock, watermark)
         seen += data
-    assert len(seen) == len(set(seen))
-    assert seen == [str(int(t)) for t in fire_times("*/5 * * * *", T0, clock.now, 1000)]
+    # T0 is 2023-11-14 22:14:00 UTC; the polls run to T0 + 79 min (23:33). `*/5` fires at
+    # 22:15, 22:20, ..., 23:30: each of those once, in order, none missed.
+    assert seen == [
+        "1700000100",  # 22:15
+        "1700000400",
+        "1700000700",
+        "1700001000",
+        "1700001300",
+        "1700001600",
+        "1700001900",
+        "1700002200",
+        "1700002500",
+        "1700002800",  # 23:00
+        "1700003100",
+        "1700003400",
+        "1700003700",
+        "1700004000",
+        "1700004300",
+        "1700004600",  # 23:30
+    ]
 
 
 def test_backpressure_limit_takes_the_oldest_and_the_rest_later() -> None:
     source, clock = CronSource(), Clock(T0 + 3600)
     first, watermark = _poll(source, clock, None, limit=1, backlog=3)
     second, watermark = _poll(source, clock, watermark, limit=5, backlog=3)
-    assert len(first) == 1 and len(second) == 2 and first[0] < second[0] < second[1]
+    # Now is 23:14 with a backlog of 3: 23:00, 23:05 and 23:10, the oldest first.
+    assert first == ["1700002800"]
+    assert second == ["1700003100", "1700003400"]
 
 
 def test_cron_queue_makes_a_task_per_fire_time(
