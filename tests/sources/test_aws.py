@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 from hippo.shared.sources.base import PollRequest
 from hippo.shared.sources.s3bucket import S3BucketSettings, S3BucketSource, new_keys
 from hippo.shared.sources.sqs import SqsSettings, SqsSource
+from hippo.shared.store.leases import PollStore
 from tests.conftest import wait_until
 from tests.sources.conftest import (
     PollerThread,
@@ -27,11 +28,19 @@ from tests.sources.conftest import (
 )
 
 
-def _sqs_queue(moto_endpoint: str) -> tuple[Any, str, str]:
+def _sqs_queue(moto_endpoint: str, **attributes: str) -> tuple[Any, str, str]:
     sqs = boto_client("sqs", moto_endpoint)
     name = f"work-{uuid.uuid4().hex[:8]}"
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
     return sqs, name, url
+
+
+def _messages_in(sqs: Any, url: str) -> int:
+    """Messages SQS still holds, received (in flight) or not: all but the deleted ones."""
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
 
 
 def test_sqs_messages_become_tasks_and_are_deleted_after_they_are_stored(
@@ -39,8 +48,10 @@ def test_sqs_messages_become_tasks_and_are_deleted_after_they_are_stored(
     raw_redis: redis.Redis,
     moto_endpoint: str,
     start_poller: Callable[..., PollerThread],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sqs, name, url = _sqs_queue(moto_endpoint)
+    # A message received and not deleted is delivered again after 1 s.
+    sqs, name, url = _sqs_queue(moto_endpoint, VisibilityTimeout="1")
     for start in range(0, 35, 10):
         sqs.send_message_batch(
             QueueUrl=url,
@@ -49,18 +60,29 @@ def test_sqs_messages_become_tasks_and_are_deleted_after_they_are_stored(
             ],
         )
     queue_id = create_queue(api, "sqs", {**aws_settings(moto_endpoint), "queuename": name})
-    start_poller()
-    wait_until(lambda: len(task_data(raw_redis, queue_id)) == 35, what="35 tasks")
+
+    # Each store of a poll's tasks notes how many messages SQS still holds and how many
+    # tasks were stored before it; the first one fails as if Redis refused it.
+    stores: list[tuple[int, int]] = []
+    real_store_poll = PollStore.store_poll
+
+    async def store_poll(self: PollStore, queue_id: str, token: str, **kw: Any) -> int:
+        if kw["tasks"]:
+            stores.append((_messages_in(sqs, url), len(task_data(raw_redis, queue_id))))
+            if len(stores) == 1:
+                raise redis.ConnectionError("Redis refused the store (test)")
+        return await real_store_poll(self, queue_id, token, **kw)
+
+    monkeypatch.setattr(PollStore, "store_poll", store_poll)
+    start_poller(HIPPO_POLL_RETRY_S="0.1")
+    wait_until(lambda: len(task_data(raw_redis, queue_id)) == 35, 20, "35 tasks")
+    # None lost, the refused poll's messages included (they came again), none twice.
     assert sorted(task_data(raw_redis, queue_id)) == sorted(f"m{i}" for i in range(35))
-
-    def deleted() -> bool:
-        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        return (
-            attrs["ApproximateNumberOfMessages"] == "0"
-            and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
-        )
-
-    wait_until(deleted, what="messages deleted")
+    wait_until(lambda: _messages_in(sqs, url) == 0, what="messages deleted")
+    # No message was deleted before its task was stored: when a poll stored its tasks,
+    # SQS still held every message not yet a task (this poll's among them).
+    assert len(stores) >= 2, stores
+    assert all(held == 35 - stored for held, stored in stores), stores
 
 
 def test_sqs_message_delivered_again_makes_no_second_task(moto_endpoint: str) -> None:
