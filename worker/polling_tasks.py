@@ -78,9 +78,12 @@ class TaskTemplate:
         self._job = job
 
     def spec(self, data: str) -> dict[str, Any]:
+        """The task definition for one HIPPO_DATA value. `cmd` is left as written: the
+        task's shell expands `$HIPPO_DATA` from the environment variable, so data stays
+        data (pasted into `sh -c` as text, `a$(rm -rf ~)b` would run). Env values are
+        substituted as text: no shell parses them."""
         data_base64 = base64.b64encode(data.encode()).decode()
         job = dict(self._job)
-        job["cmd"] = substitute(job["cmd"], data, data_base64)
         env = {
             name: substitute(value, data, data_base64) for name, value in job.get("env", {}).items()
         }

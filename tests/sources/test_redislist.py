@@ -56,7 +56,7 @@ def test_task_is_built_from_the_queue_definition(
     record = json.loads(api.get(f"/tasks/{mesos_id}/").content)
     assert record["id"] == queue_id and record["queue_id"] == queue_id
     assert record["max_concurrent"] == 7
-    assert record["cmd"] == "echo a b"
+    assert record["cmd"] == "echo $HIPPO_DATA"  # the shell expands it from the env
     assert record["env"] == {"ITEM": "item=a b", "HIPPO_DATA": "a b", "HIPPO_DATA_BASE64": "YSBi"}
     assert record["mesos_state"] == "WAITING_ON_OFFERS"
     assert raw_redis.zscore("hippo:tasks:state:WAITING_ON_OFFERS", mesos_id) is not None
