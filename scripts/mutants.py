@@ -108,13 +108,12 @@ MUTANTS = (
     Mutant(
         "ack-before-store",
         "updates acknowledged after they are stored",
-        "worker/session.py",
-        "        outcomes = await self.store.record_updates(self.epoch, time.time(), updates)",
-        "        for early in statuses:\n"
-        "            if self.client is not None:\n"
-        "                await self._ack(self.client, early)\n"
-        "        outcomes = await self.store.record_updates(self.epoch, time.time(), updates)",
+        "worker/status_updates.py",
+        "        outcomes = await self.store.record_updates(",
+        "        await client.acknowledge_updates(statuses)\n"
+        "        outcomes = await self.store.record_updates(",
         (
+            "tests/worker/test_leader_parts.py::test_updates_are_acknowledged_only_once_stored",
             "tests/worker/test_guarantees.py::test_updates_are_not_acknowledged_while_they_cannot_be_stored",
         ),
     ),

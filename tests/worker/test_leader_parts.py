@@ -1,0 +1,274 @@
+"""The leader's decisions, part by part, as pure functions over plain data: no Redis, no
+Mesos. (The parts' wiring is tested end to end in test_worker.py and test_guarantees.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from hippo.shared.store.leadership import ActiveTask, UpdateOutcome
+from hippo.worker.cadence import Cadence
+from hippo.worker.candidates import parse_waiting
+from hippo.worker.kills import KillBook, KillSender
+from hippo.worker.matching import OfferView, Place
+from hippo.worker.mesos import TaskStatus
+from hippo.worker.metrics import WorkerMetrics
+from hippo.worker.offer_book import OfferBook
+from hippo.worker.offer_round import claims_of, launches_by_offer
+from hippo.worker.reconciliation import chunks, stuck_staging
+from hippo.worker.round_inputs import QueueCaps, with_queue_caps
+from hippo.worker.status_updates import UpdateRecorder, consequences, to_store
+
+
+def raw_offer(n: int, cpus: float = 4, mem: float = 4096, rack: str = "r1") -> dict[str, Any]:
+    return {
+        "id": {"value": f"O{n}"},
+        "agent_id": {"value": f"S{n}"},
+        "hostname": f"host{n}",
+        "resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
+            {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}},
+        ],
+        "attributes": [{"name": "rack", "type": "TEXT", "text": {"value": rack}}],
+        "allocation_info": {"role": "*"},
+    }
+
+
+def status(mesos_id: str, state: str, reason: str | None = None) -> TaskStatus:
+    return TaskStatus({}, mesos_id, state, "S1", "dXVpZA==", None, reason, None)
+
+
+def waiting(mesos_id: str, queue_id: str | None = None, **spec: Any) -> Any:
+    definition = {"container": {"docker": {"image": "alpine"}}, "cpus": 1, "mem": 64}
+    definition |= {"cmd": "true", **spec}
+    task_id = queue_id or mesos_id.split(".")[0]
+    return parse_waiting(
+        mesos_id, json.dumps(definition), json.dumps({"id": task_id, "queue_id": queue_id})
+    )
+
+
+# --- the offer book ----------------------------------------------------------------------
+
+
+def test_offers_are_held_until_used_rescinded_or_expired() -> None:
+    book = OfferBook(hold_s=2)
+    assert book.receive([raw_offer(1), raw_offer(2)], now=10.0) == 2
+    book.receive([raw_offer(3)], now=11.0)
+    book.take("O1")
+    book.rescind("O2")
+    assert [o.id for o in book.offers()] == ["O3"]
+    assert book.expire(now=12.9) == [] and book.expire(now=13.0) == ["O3"]
+    assert book.offers() == []
+
+
+def test_a_round_wakes_when_the_oldest_offer_expires() -> None:
+    book = OfferBook(hold_s=2)
+    assert book.wait_s(now=0.0) is None  # nothing held: wait for an event
+    book.receive([raw_offer(1)], now=10.0)
+    book.receive([raw_offer(2)], now=11.0)
+    assert book.wait_s(now=10.5) == pytest.approx(1.5 + 0.01)
+    assert book.wait_s(now=20.0) == pytest.approx(0.01)
+
+
+def test_agents_are_placed_by_their_last_offer_even_after_it_is_gone() -> None:
+    book = OfferBook(hold_s=2)
+    book.receive([raw_offer(1, rack="r7")], now=0.0)
+    book.forget_offers()
+    assert book.place_of("S1", "host1") == Place("host1", {"rack": "r7"})
+    assert book.place_of("S9", "host9") == Place("host9")
+
+
+def test_suppress_only_with_nothing_held_and_not_already_suppressed() -> None:
+    book = OfferBook(hold_s=2)
+    book.receive([raw_offer(1)], now=0.0)
+    assert not book.may_suppress()
+    book.take("O1")
+    assert book.may_suppress()
+    book.suppressed = True
+    assert not book.may_suppress()
+    book.subscribed()  # a new subscription starts unsuppressed
+    assert book.may_suppress()
+
+
+def test_revive_at_most_once_per_interval() -> None:
+    book = OfferBook(hold_s=2, revive_min_interval_s=0.5)
+    assert book.revive_wait_s(now=100.0) == 0
+    book.revive_sent(now=100.0)
+    assert book.revive_wait_s(now=100.2) == pytest.approx(0.3)
+    assert book.revive_wait_s(now=100.5) == 0
+
+
+# --- the offer round -------------------------------------------------------------------
+
+
+def test_claims_carry_both_caps_and_where_the_run_goes() -> None:
+    offer = OfferView("O1", "S1", "host1", {}, 4, 4096, role="*")
+    one_off, from_queue = waiting("a.1", max_concurrent=3), waiting("q.1", queue_id="q")
+    from_queue = with_queue_caps([from_queue], {"q": 7})[0]
+    claims = claims_of([(one_off, offer), (from_queue, offer)])
+    assert [(c.mesos_id, c.agent_id, c.hostname) for c in claims] == [
+        ("a.1", "S1", "host1"),
+        ("q.1", "S1", "host1"),
+    ]
+    assert [(c.id_cap, c.queue_cap) for c in claims] == [(3, None), (None, 7)]
+
+
+def test_only_claimed_runs_are_launched_one_accept_per_offer() -> None:
+    o1 = OfferView("O1", "S1", "host1", {}, 4, 4096, role="*")
+    o2 = OfferView("O2", "S2", "host2", {}, 4, 4096, role="*")
+    assigned = [(waiting("a.1"), o1), (waiting("b.1"), o1), (waiting("c.1"), o2)]
+    per_offer = launches_by_offer(assigned, claimed={"a.1", "c.1"})
+    assert {o: [i["task_id"]["value"] for i in infos] for o, infos in per_offer.items()} == {
+        "O1": ["a.1"],
+        "O2": ["c.1"],
+    }
+    assert per_offer["O2"][0]["agent_id"] == {"value": "S2"}
+
+
+def test_queue_caps_are_read_again_once_stale() -> None:
+    caps = QueueCaps(ttl_s=5)
+    assert caps.stale({"q", "r"}, now=0.0) == {"q", "r"}
+    caps.update({"q": 3, "r": 4}, now=0.0)
+    assert caps.stale({"q", "r"}, now=5.0) == set() and caps.stale({"q"}, now=5.1) == {"q"}
+    assert caps.of({"q"}) == {"q": 3}
+
+
+def test_runs_get_their_queues_current_cap_and_others_stay_as_they_are() -> None:
+    one_off, from_queue = waiting("a.1"), waiting("q.1", queue_id="q")
+    ready = with_queue_caps([one_off, from_queue], {"q": 2})
+    assert ready[0] is one_off
+    assert ready[1].candidate.queue_max_concurrent == 2
+    assert with_queue_caps(ready, {"q": 2})[1] is ready[1]  # unchanged: not copied again
+
+
+# --- status updates ----------------------------------------------------------------------
+
+
+def test_each_update_names_its_retry_budget_and_a_fresh_next_run() -> None:
+    found = to_store([status("a.1", "TASK_FAILED"), status("b.1", "TASK_LOST")])
+    assert [(u.mesos_id, u.retry_budget) for u in found] == [("a.1", "task"), ("b.1", "system")]
+    assert found[0].fresh_uuid != found[1].fresh_uuid
+
+
+def test_what_follows_the_stores_answer() -> None:
+    statuses = [
+        status("a.1", "TASK_RUNNING"),
+        status("b.1", "TASK_FAILED"),
+        status("c.1", "TASK_RUNNING"),
+        status("d.1", "TASK_FINISHED"),
+        status("e.1", "TASK_RUNNING"),
+    ]
+    outcomes = [
+        UpdateOutcome("stored", "90.0"),  # first RUNNING: created at 90
+        UpdateOutcome("retried", "b.2"),
+        UpdateOutcome("stale", ""),  # ended in Hippo, running in Mesos
+        UpdateOutcome("missing", ""),  # a terminal update of an unknown task: nothing
+        UpdateOutcome("same", ""),
+    ]
+    found = consequences(statuses, outcomes, now=100.0)
+    assert [s.task_id for s in found.stored] == ["a.1", "b.1"]
+    assert found.launch_latencies_s == [10.0]
+    assert [(s.task_id, nxt) for s, nxt in found.retried] == [("b.1", "b.2")]
+    assert found.ended == ["b.1"] and found.freed
+    assert [(s.task_id, why) for s, why in found.to_kill] == [("c.1", "stale")]
+
+
+def test_nothing_is_freed_by_updates_of_live_runs() -> None:
+    found = consequences([status("a.1", "TASK_STARTING")], [UpdateOutcome("stored", "")], 1.0)
+    assert not found.freed and found.launch_latencies_s == []
+
+
+# --- kills -------------------------------------------------------------------------------
+
+
+def active(mesos_id: str, updated: float = 0.0) -> ActiveTask:
+    return ActiveTask(mesos_id, "TASK_STAGING", "S1", updated, False)
+
+
+def test_a_kill_is_resent_after_the_interval_until_forgotten() -> None:
+    book = KillBook(resend_s=5)
+    runs = [active("a.1"), active("b.1")]
+    assert book.due(runs, now=0.0) == runs
+    book.sent("a.1", now=0.0)
+    assert book.due(runs, now=4.9) == [runs[1]]
+    assert book.due(runs, now=5.0) == runs
+    book.sent("a.1", now=5.0)
+    book.forget("a.1")  # it ended, or the KILL failed
+    assert book.due(runs, now=5.1) == runs
+
+
+# --- reconciliation and chores -----------------------------------------------------------
+
+
+def test_tasks_staging_past_the_deadline_are_reconciled_once_per_timeout() -> None:
+    staging = [active("old.1", updated=100.0), active("new.1", updated=150.0)]
+    args = {"now": 200.0, "monotonic_now": 1000.0, "staging_timeout_s": 60}
+    assert stuck_staging(staging, reconciled={}, **args) == [("old.1", "S1")]
+    assert stuck_staging(staging, reconciled={"old.1": 950.0}, **args) == []
+    assert stuck_staging(staging, reconciled={"old.1": 930.0}, **args) == [("old.1", "S1")]
+
+
+def test_reconciliation_goes_in_chunks() -> None:
+    pairs = [(f"t{n}", None) for n in range(5)]
+    assert [len(c) for c in chunks(pairs, 2)] == [2, 2, 1]
+
+
+@pytest.mark.parametrize(
+    "at_once, checks, due",
+    [
+        (True, [0.0, 0.5, 1.0, 1.9, 2.0], [True, False, False, False, True]),
+        (False, [0.0, 1.0, 2.0, 3.0, 4.0], [False, False, True, False, True]),
+    ],
+)
+def test_a_cadence_is_due_once_per_interval(
+    at_once: bool, checks: list[float], due: list[bool]
+) -> None:
+    cadence = Cadence(2.0, start=0.0, at_once=at_once)
+    assert [cadence.due(now) for now in checks] == due
+
+
+# --- stored, then acknowledged -----------------------------------------------------------
+
+
+class Journal:
+    """A store and a client that note, in order, what the recorder asked of them."""
+
+    def __init__(self, store_fails: bool) -> None:
+        self.store_fails = store_fails
+        self.calls: list[str] = []
+
+    async def record_updates(self, epoch: int, now: float, updates: Any) -> Any:
+        self.calls.append("store")
+        if self.store_fails:
+            raise RedisConnectionError("injected")
+        return [UpdateOutcome("stored", "") for _ in updates]
+
+    async def acknowledge_updates(self, statuses: Any) -> int:
+        self.calls.append("ack")
+        return len(statuses)
+
+
+@pytest.mark.parametrize("store_fails, calls", [(False, ["store", "ack"]), (True, ["store"])])
+def test_updates_are_acknowledged_only_once_stored(store_fails: bool, calls: list[str]) -> None:
+    journal = Journal(store_fails)
+    recorder = UpdateRecorder(
+        journal,  # type: ignore[arg-type]
+        1,
+        WorkerMetrics(),
+        KillSender(journal, WorkerMetrics(), lambda coro: coro.close()),  # type: ignore[arg-type]
+        lambda: None,
+    )
+
+    async def record() -> None:
+        await recorder.record(journal, [status("a.1", "TASK_RUNNING")])  # type: ignore[arg-type]
+
+    if store_fails:
+        with pytest.raises(RedisConnectionError):
+            asyncio.run(record())
+    else:
+        asyncio.run(record())
+    assert journal.calls == calls

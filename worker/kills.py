@@ -1,0 +1,90 @@
+"""Sending kills: KILL for each active run whose kill was requested (the API adds it to
+the store's kill set and publishes `kill`), resent until the run ends, and for a run
+Mesos reports running that Hippo has ended or never had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Iterable
+
+from hippo.shared.store.leadership import ActiveTask, LeaderStore
+from hippo.worker.background import Spawn
+from hippo.worker.mesos import MesosError, MesosSchedulerClient
+from hippo.worker.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+KILL_RESEND_S = 5.0  # a KILL with no end seen is sent again after this
+SWEEP_S = 1.0  # the kill set is read at least this often, message or not
+
+
+class KillBook:
+    """When a KILL last went out for each run. Pure: times are monotonic s, passed in."""
+
+    def __init__(self, resend_s: float = KILL_RESEND_S) -> None:
+        self.resend_s = resend_s
+        self._sent: dict[str, float] = {}
+
+    def due(self, running: Iterable[ActiveTask], now: float) -> list[ActiveTask]:
+        """The runs to send a KILL to: never sent, or sent `resend_s` ago or more."""
+        return [t for t in running if now - self._sent.get(t.mesos_id, -math.inf) >= self.resend_s]
+
+    def sent(self, mesos_id: str, now: float) -> None:
+        self._sent[mesos_id] = now
+
+    def forget(self, mesos_id: str) -> None:
+        """The run ended, or its KILL failed: nothing to wait for."""
+        self._sent.pop(mesos_id, None)
+
+    def forget_all(self) -> None:
+        self._sent.clear()
+
+
+class KillSender:
+    def __init__(self, store: LeaderStore, metrics: WorkerMetrics, spawn: Spawn) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.book = KillBook()
+        self._spawn = spawn
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A kill was requested: sweep now."""
+        self._wake.set()
+
+    def resend_all(self) -> None:
+        """After a (re-)subscription: every requested kill goes out again at once."""
+        self.book.forget_all()
+        self._wake.set()
+
+    def forget(self, mesos_id: str) -> None:
+        self.book.forget(mesos_id)
+
+    def send_soon(self, client: MesosSchedulerClient, mesos_id: str, agent_id: str | None) -> None:
+        self._spawn(self.send(client, mesos_id, agent_id))
+
+    async def serve(self, client: MesosSchedulerClient) -> None:
+        """Sweep the kill set when woken, and every SWEEP_S anyway."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), SWEEP_S)
+            self._wake.clear()
+            running, ended = await self.store.kill_requests()
+            await self.store.forget_kills(ended)
+            due = self.book.due(running, time.monotonic())
+            await asyncio.gather(*(self.send(client, t.mesos_id, t.agent_id) for t in due))
+
+    async def send(self, client: MesosSchedulerClient, mesos_id: str, agent_id: str | None) -> None:
+        self.book.sent(mesos_id, time.monotonic())
+        try:
+            await client.kill(mesos_id, agent_id)
+            self.metrics.kills_sent.inc()
+            log.info("task %s: KILL sent", mesos_id, extra={"task": mesos_id})
+        except MesosError as e:
+            log.info("task %s: KILL failed (retried): %s", mesos_id, e, extra={"task": mesos_id})
+            self.book.forget(mesos_id)

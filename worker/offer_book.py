@@ -1,0 +1,157 @@
+"""The offers the leader holds between rounds, and whether it asked Mesos for more.
+
+`OfferBook` is pure state and decisions, times passed in (monotonic seconds): offers
+received, rescinded, used, expired; where agents are; SUPPRESS and REVIVE. `OfferSupply`
+makes the calls it decides on: DECLINE of expired offers, SUPPRESS when idle, REVIVE
+when work waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hippo.shared.settings import Settings
+from hippo.shared.store.leadership import LeaderStore
+from hippo.worker.matching import OfferView, Place
+from hippo.worker.mesos import MesosError, MesosSchedulerClient
+from hippo.worker.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+REVIVE_MIN_INTERVAL_S = 0.5
+# A round woken for the oldest offer's expiry runs just after it, not just before.
+EXPIRY_SLACK_S = 0.01
+
+
+@dataclass
+class HeldOffer:
+    view: OfferView
+    received: float  # monotonic s
+
+
+class OfferBook:
+    """Offers received and not yet used, declined or rescinded, and the SUPPRESS/REVIVE
+    state. An unused offer is held `hold_s`, so a new task launches without waiting for
+    Mesos, then declined."""
+
+    def __init__(self, hold_s: float, revive_min_interval_s: float = REVIVE_MIN_INTERVAL_S):
+        self.hold_s = hold_s
+        self.revive_min_interval_s = revive_min_interval_s
+        self.held: dict[str, HeldOffer] = {}
+        # agent id -> where it is: placements of active runs are compared by it.
+        self.places: dict[str, Place] = {}
+        self.suppressed = False
+        self._last_revive = -math.inf
+
+    # --- offers ----------------------------------------------------------------------
+
+    def receive(self, offers: Iterable[Mapping[str, Any]], now: float) -> int:
+        """Hold offers as received in an OFFERS event; returns how many."""
+        count = 0
+        for raw in offers:
+            view = OfferView.from_json(raw)
+            self.held[view.id] = HeldOffer(view, now)
+            self.places[view.agent_id] = Place(view.hostname, view.attributes)
+            count += 1
+        return count
+
+    def rescind(self, offer_id: str) -> None:
+        self.held.pop(offer_id, None)
+
+    def take(self, offer_id: str) -> None:
+        """The offer goes out in an ACCEPT: no longer ours to use."""
+        self.held.pop(offer_id, None)
+
+    def forget_offers(self) -> None:
+        """The subscription ended: its offers are void."""
+        self.held.clear()
+
+    def subscribed(self) -> None:
+        """A new subscription: no offer yet, and offers flow until we SUPPRESS again."""
+        self.held.clear()
+        self.suppressed = False
+
+    def offers(self) -> list[OfferView]:
+        return [h.view for h in self.held.values()]
+
+    def place_of(self, agent_id: str, hostname: str) -> Place:
+        """Where an agent is, as its last offer said (only its hostname if none came)."""
+        return self.places.get(agent_id, Place(hostname))
+
+    def expire(self, now: float) -> list[str]:
+        """Take out the offers held `hold_s` or longer; returns their ids, to decline."""
+        expired = [i for i, h in self.held.items() if now - h.received >= self.hold_s]
+        for offer_id in expired:
+            del self.held[offer_id]
+        return expired
+
+    def wait_s(self, now: float) -> float | None:
+        """Seconds until the oldest offer expires (a round then declines it); None when
+        no offer is held."""
+        if not self.held:
+            return None
+        oldest = min(h.received for h in self.held.values())
+        return max(0.0, oldest + self.hold_s - now) + EXPIRY_SLACK_S
+
+    # --- SUPPRESS and REVIVE -------------------------------------------------------------
+
+    def may_suppress(self) -> bool:
+        """No offer held and not suppressed yet: SUPPRESS if nothing waits either."""
+        return not self.held and not self.suppressed
+
+    def revive_wait_s(self, now: float) -> float:
+        """0 when a REVIVE may go now; else how long until one may (at most one per
+        `revive_min_interval_s`, however many tasks are created)."""
+        return max(0.0, self._last_revive + self.revive_min_interval_s - now)
+
+    def revive_sent(self, now: float) -> None:
+        """Counted whether or not Mesos answered, so a failing master is not flooded."""
+        self._last_revive = now
+
+
+class OfferSupply:
+    """The calls about offers: DECLINE, SUPPRESS and REVIVE, as the book decides."""
+
+    def __init__(
+        self, book: OfferBook, settings: Settings, store: LeaderStore, metrics: WorkerMetrics
+    ) -> None:
+        self.book = book
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+
+    async def settle(self, client: MesosSchedulerClient, now: float) -> None:
+        """Decline offers held past the hold time; SUPPRESS when nothing is held or waits."""
+        expired = self.book.expire(now)
+        if expired:
+            try:
+                await client.decline(expired, refuse_s=self.settings.decline_refuse_s)
+                self.metrics.offers_declined.inc(len(expired))
+            except MesosError as e:
+                log.info("leader: DECLINE failed: %s", e)
+        if self.book.may_suppress() and not await self.store.waiting_count():
+            try:
+                await client.suppress()
+                self.book.suppressed = True
+                log.debug("leader: nothing waits; offers suppressed")
+            except MesosError as e:
+                log.info("leader: SUPPRESS failed: %s", e)
+
+    async def revive(self, client: MesosSchedulerClient, now: float) -> float:
+        """REVIVE, unless one went out too recently: then returns the seconds after
+        which to ask again (0 when it was sent)."""
+        wait_s = self.book.revive_wait_s(now)
+        if wait_s > 0:
+            return wait_s
+        self.book.revive_sent(now)
+        try:
+            await client.revive()
+            self.book.suppressed = False
+            log.debug("leader: tasks wait; offers revived")
+        except MesosError as e:
+            log.info("leader: REVIVE failed: %s", e)
+        return 0.0

@@ -1,0 +1,207 @@
+"""The offer round: match waiting runs to the held offers, claim them in the store (one
+fenced script), then ACCEPT each offer with its TaskInfos.
+
+A round runs when something may have changed (offers came, tasks were created or
+freed a slot) or when the oldest held offer expires; after it, offers held too long are
+declined and, with nothing held or waiting, offers are suppressed (offer_book.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from hippo.shared.settings import Settings
+from hippo.shared.store.leadership import Claim, LeaderStore
+from hippo.worker.background import Spawn
+from hippo.worker.candidates import WaitingTask
+from hippo.worker.matching import MatchState, OfferView, Rooms, assign
+from hippo.worker.mesos import MesosError, MesosHTTPError, MesosSchedulerClient
+from hippo.worker.metrics import WorkerMetrics
+from hippo.worker.offer_book import OfferBook, OfferSupply
+from hippo.worker.round_inputs import RoundInputs
+from hippo.worker.taskinfo import build_task_info
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000  # waiting tasks read per step of a round
+MAX_IDS = 10_000  # task ids one round looks at (ids at their cap are stepped past)
+IDS_PER_STEP = 1000  # task ids one LAUNCHABLE call looks at
+
+Assigned = tuple[WaitingTask, OfferView]
+
+
+def claims_of(assigned: Iterable[Assigned]) -> list[Claim]:
+    """What the claim script checks and writes for each assigned run."""
+    return [
+        Claim(
+            w.mesos_id,
+            o.agent_id,
+            o.hostname,
+            w.candidate.max_concurrent,
+            w.candidate.queue_max_concurrent,
+        )
+        for w, o in assigned
+    ]
+
+
+def launches_by_offer(
+    assigned: Iterable[Assigned], claimed: set[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """offer id -> the TaskInfos of the claimed runs assigned to it (one ACCEPT each)."""
+    per_offer: dict[str, list[dict[str, Any]]] = {}
+    for w, o in assigned:
+        if w.mesos_id in claimed:
+            info = build_task_info(
+                mesos_id=w.mesos_id,
+                task_id=w.candidate.task_id,
+                definition=w.definition,
+                agent_id=o.agent_id,
+                role=o.role,
+            )
+            per_offer.setdefault(o.id, []).append(info)
+    return per_offer
+
+
+class RoundTrigger:
+    """Wakes the round loop; `waiting_hint` says tasks may wait (a REVIVE may be due)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.waiting_hint = True  # something may wait; checked at the next round
+
+    def wake(self, *, waiting: bool = False) -> None:
+        if waiting:
+            self.waiting_hint = True
+        self._event.set()
+
+    async def wait(self, timeout_s: float | None) -> None:
+        """Until woken or `timeout_s` passed (None: no limit)."""
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout_s)
+        except TimeoutError:
+            pass
+        self._event.clear()
+
+
+class OfferRound:
+    def __init__(
+        self,
+        settings: Settings,
+        store: LeaderStore,
+        epoch: int,
+        metrics: WorkerMetrics,
+        book: OfferBook,
+        spawn: Spawn,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.epoch = epoch
+        self.metrics = metrics
+        self.book = book
+        self.supply = OfferSupply(book, settings, store, metrics)
+        self.inputs = RoundInputs(store, epoch, book)
+        self.trigger = RoundTrigger()
+        self._spawn = spawn
+        self._revive_pending = False
+
+    async def serve(self, client: MesosSchedulerClient) -> None:
+        """Run rounds for the life of a subscription's client."""
+        while True:
+            await self.trigger.wait(self.book.wait_s(time.monotonic()))
+            began = time.perf_counter()
+            await self.once(client)
+            if client.stream_id is not None:
+                await self.supply.settle(client, time.monotonic())
+            self.metrics.offer_round_seconds.observe(time.perf_counter() - began)
+
+    async def once(self, client: MesosSchedulerClient) -> int:
+        """Match waiting tasks to held offers, claim them, then launch; returns launches."""
+        if client.stream_id is None:
+            return 0
+        if not self.book.held:
+            if self.trigger.waiting_hint and await self.store.waiting_count():
+                await self._revive(client)
+            self.trigger.waiting_hint = False
+            return 0
+        assigned, scanned = await self._match()
+        self.trigger.waiting_hint = scanned > len(assigned)
+        if self.trigger.waiting_hint and self.book.suppressed:
+            # These offers were on their way when SUPPRESS went out: no more come for the
+            # tasks they could not take unless offers are revived.
+            await self._revive(client)
+        if not assigned:
+            return 0
+        claimed = set(await self.store.claim(self.epoch, time.time(), claims_of(assigned)))
+        for w, _ in assigned:
+            self.inputs.forget(w.mesos_id)
+        # The claims are stored and the offers taken out of the book, so the next round
+        # need not wait for these HTTP calls: a task created meanwhile goes out on
+        # another offer at once.
+        for offer_id, infos in launches_by_offer(assigned, claimed).items():
+            self.book.take(offer_id)
+            self._spawn(self._accept(client, offer_id, infos))
+        return len(claimed)
+
+    async def _match(self) -> tuple[list[Assigned], int]:
+        """Runs assigned to offers, oldest first, and how many runs were looked at."""
+        rooms = Rooms(self.book.offers())
+        state = MatchState()
+        assigned: list[Assigned] = []
+        scanned, ids_from = 0, 0  # ids_from: rank of the next task id to look at
+        while rooms and scanned < self.settings.round_max_tasks and ids_from < MAX_IDS:
+            runs, next_from = await self.store.launchable(BATCH, IDS_PER_STEP, ids_from)
+            for start in range(0, len(runs), BATCH):
+                if not rooms:
+                    break
+                batch = [mid for mid, _ in runs[start : start + BATCH]]
+                scanned += len(batch)
+                waiting = await self.inputs.prepare(await self.inputs.waiting(batch), state)
+                by_mid = {w.mesos_id: w for w in waiting}
+                pairs = assign([w.candidate for w in waiting], rooms, state)
+                assigned += [(by_mid[c.mesos_id], o) for c, o in pairs]
+            if next_from is None:
+                break
+            ids_from = next_from
+        return assigned, scanned
+
+    async def _accept(
+        self, client: MesosSchedulerClient, offer_id: str, infos: Sequence[dict[str, Any]]
+    ) -> None:
+        try:
+            # Leftovers come back at once while work remains: no filter.
+            await client.launch([offer_id], infos, refuse_s=0)
+            self.metrics.tasks_launched.inc(len(infos))
+        except MesosHTTPError as e:
+            # Mesos answered: it launched none of them. Back to waiting, no retry spent.
+            log.warning(
+                "leader: ACCEPT of offer %s with %d tasks refused: %s; they wait again",
+                offer_id,
+                len(infos),
+                e,
+            )
+            await self.store.unclaim(
+                self.epoch, time.time(), [info["task_id"]["value"] for info in infos]
+            )
+        except MesosError as e:
+            # No answer: Mesos may have launched them. The claims stand and the staging
+            # deadline reconciles them (unknown to Mesos: lost, retried).
+            log.warning(
+                "leader: ACCEPT of offer %s with %d tasks failed: %s", offer_id, len(infos), e
+            )
+
+    async def _revive(self, client: MesosSchedulerClient) -> None:
+        wait_s = await self.supply.revive(client, time.monotonic())
+        if wait_s > 0 and not self._revive_pending:
+            self._revive_pending = True
+            self._spawn(self._revive_later(wait_s))
+
+    async def _revive_later(self, delay_s: float) -> None:
+        try:
+            await asyncio.sleep(delay_s)
+            self.trigger.wake(waiting=True)
+        finally:
+            self._revive_pending = False  # also when cancelled with the subscription

@@ -1,0 +1,142 @@
+"""Recording status updates: store them (one fenced script per batch), act on what the
+store says, and only then acknowledge them to Mesos, which resends every update until
+it is acknowledged. An update is therefore never lost between Mesos and Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from hippo.shared.store.leadership import LeaderStore, StatusUpdate, UpdateOutcome
+from hippo.worker.kills import KillSender
+from hippo.worker.mesos import MesosError, MesosHTTPError, MesosSchedulerClient, TaskStatus
+from hippo.worker.metrics import WorkerMetrics
+from hippo.worker.retries import retry_budget
+
+log = logging.getLogger(__name__)
+
+UPDATE_BATCH = 500  # status updates stored per script call
+
+
+def to_store(statuses: Sequence[TaskStatus]) -> list[StatusUpdate]:
+    """What the record script needs of each update, with the retry budget its end
+    spends and a fresh uuid to name the next run, should the script make one."""
+    return [
+        StatusUpdate(
+            s.task_id,
+            s.state,
+            s.message or "",
+            s.reason or "",
+            s.agent_id or "",
+            retry_budget(s.state, s.reason) or "",
+            str(uuid.uuid4()),
+        )
+        for s in statuses
+    ]
+
+
+@dataclass
+class Consequences:
+    """What the leader does about a batch once the store has answered."""
+
+    stored: list[TaskStatus] = field(default_factory=list)  # counted by state
+    launch_latencies_s: list[float] = field(default_factory=list)  # creation to RUNNING
+    retried: list[tuple[TaskStatus, str]] = field(default_factory=list)  # (end, next run)
+    ended: list[str] = field(default_factory=list)  # runs whose KILL need not be resent
+    # (update, stale | missing): running in Mesos, ended in Hippo or unknown to it
+    to_kill: list[tuple[TaskStatus, str]] = field(default_factory=list)
+    freed: bool = False  # a run ended: a slot under a cap, resources on an agent
+
+
+def consequences(
+    statuses: Sequence[TaskStatus], outcomes: Sequence[UpdateOutcome], now: float
+) -> Consequences:
+    """Pure. `outcomes` are the store's, one per status; `now` in epoch seconds."""
+    found = Consequences()
+    for status, result in zip(statuses, outcomes, strict=True):
+        if result.outcome in ("stored", "retried"):
+            found.stored.append(status)
+            if status.state == "TASK_RUNNING" and result.detail:
+                found.launch_latencies_s.append(max(0.0, now - float(result.detail)))
+            if status.terminal:
+                found.freed = True
+                found.ended.append(status.task_id)
+            if result.outcome == "retried":
+                found.retried.append((status, result.detail))
+        elif result.outcome in ("stale", "missing") and not status.terminal:
+            # Running, yet Hippo ended (or never had) it: e.g. lost, retried, then the
+            # partition healed. One run per task: kill this one.
+            found.to_kill.append((status, result.outcome))
+    return found
+
+
+class UpdateRecorder:
+    def __init__(
+        self,
+        store: LeaderStore,
+        epoch: int,
+        metrics: WorkerMetrics,
+        kills: KillSender,
+        on_freed: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.epoch = epoch
+        self.metrics = metrics
+        self.kills = kills
+        self.on_freed = on_freed
+        self._queue: asyncio.Queue[TaskStatus] = asyncio.Queue()
+
+    def put(self, status: TaskStatus) -> None:
+        """An update from the event stream, recorded in the next batch."""
+        self._queue.put_nowait(status)
+
+    async def serve(self, client: MesosSchedulerClient) -> None:
+        """Record updates in batches of what has arrived, up to UPDATE_BATCH. A store
+        failure ends the term (nothing acknowledged: Mesos resends)."""
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < UPDATE_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self.record(client, batch)
+
+    async def record(self, client: MesosSchedulerClient, statuses: Sequence[TaskStatus]) -> None:
+        """Store updates, act on the outcomes, then acknowledge (never before storing)."""
+        outcomes = await self.store.record_updates(self.epoch, time.time(), to_store(statuses))
+        found = consequences(statuses, outcomes, time.time())
+        for status in found.stored:
+            self.metrics.status_updates.labels(status.state).inc()
+        for latency_s in found.launch_latencies_s:
+            self.metrics.launch_latency.observe(latency_s)
+        for mesos_id in found.ended:
+            self.kills.forget(mesos_id)
+        for status, next_run in found.retried:
+            self.metrics.task_retries.labels(retry_budget(status.state, status.reason) or "").inc()
+            log.info(
+                "task %s: %s; retried as %s",
+                status.task_id,
+                status.state,
+                next_run,
+                extra={"task": status.task_id},
+            )
+        for status, outcome in found.to_kill:
+            log.warning(
+                "task %s: %s from Mesos but the task is %s in Hippo; killing it",
+                status.task_id,
+                status.state,
+                outcome,
+                extra={"task": status.task_id},
+            )
+            self.kills.send_soon(client, status.task_id, status.agent_id)
+        if found.freed:
+            self.on_freed()
+        try:
+            await client.acknowledge_updates(statuses)
+        except MesosHTTPError as e:
+            log.warning("leader: ACKNOWLEDGE refused (Mesos resends the updates): %s", e)
+        except MesosError as e:
+            log.info("leader: ACKNOWLEDGE failed (Mesos resends the updates): %s", e)
