@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -167,8 +168,28 @@ def _env_values_as_strings(value: Any) -> Any:
     return converted
 
 
+def _exec_text(value: str) -> str:
+    """What a process can receive as an argument or an environment string (execve): no
+    NUL (the string would be cut there), and encodable as UTF-8 (no lone surrogate)."""
+    if "\x00" in value:
+        raise ValueError(f"must not contain a NUL character (at index {value.index(chr(0))})")
+    try:
+        value.encode()
+    except UnicodeEncodeError as e:
+        raise ValueError(f"must be valid UTF-8 text (a lone surrogate at index {e.start})") from e
+    return value
+
+
+def _env_name(name: str) -> str:
+    if "=" in name:
+        raise ValueError("an environment variable name cannot contain '='")
+    return _exec_text(name)
+
+
+ExecText = Annotated[str, AfterValidator(_exec_text)]
 Env = Annotated[
-    dict[Annotated[str, Field(min_length=1)], str], BeforeValidator(_env_values_as_strings)
+    dict[Annotated[str, Field(min_length=1), AfterValidator(_env_name)], ExecText],
+    BeforeValidator(_env_values_as_strings),
 ]
 
 
@@ -178,7 +199,7 @@ class JobDefinition(_Strict):
     container: Container
     mem: float = Field(gt=0)
     cpus: float = Field(gt=0)
-    cmd: str = Field(min_length=1)
+    cmd: ExecText = Field(min_length=1)
     env: Env = {}
     constraints: list[Constraint] = []
     task_retries: int = Field(default=0, ge=0)
