@@ -10,7 +10,13 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from hippo.devmaster.server import DevMaster
-from hippo.worker.mesos import FrameworkSettings, MesosBadRequest, TaskStatus
+from hippo.worker.mesos import (
+    FrameworkSettings,
+    MesosBadRequest,
+    MesosNotSubscribed,
+    MesosSchedulerClient,
+    TaskStatus,
+)
 
 from .conftest import Connect
 from .recording_proxy import RecordingProxy
@@ -83,3 +89,13 @@ async def test_a_kept_alive_connection_the_master_closed_is_replaced(
     assert await client.acknowledge_updates([running]) == 1
     await recorder.wait_update("t1", "TASK_FINISHED")
     assert len({c.connection for c in proxy.calls("ACKNOWLEDGE")}) == 2
+
+
+async def test_updates_without_a_uuid_need_no_acknowledgement_and_no_subscription() -> None:
+    client = MesosSchedulerClient("127.0.0.1:1", FrameworkSettings())  # never started
+    reconciled = TaskStatus({}, "t1", "TASK_LOST", "S1", None, None, None, None)
+    assert await client.acknowledge_updates([reconciled]) == 0
+    with pytest.raises(MesosNotSubscribed):
+        await client.acknowledge_updates(
+            [TaskStatus({}, "t1", "TASK_LOST", "S1", "dQ==", *[None] * 3)]
+        )

@@ -243,14 +243,15 @@ class MesosSchedulerClient:
         pipelined at once; returns how many. Raises a MesosHTTPError for the first one
         refused once every answer is read (the others were acknowledged), or a
         MesosConnectionError; Mesos resends an update until it is acknowledged."""
+        statuses = [u.status if isinstance(u, Update) else u for u in updates]
+        needed = [s for s in statuses if s.uuid and s.agent_id]
+        if not needed:  # reconciliation answers: nothing to acknowledge, subscribed or not
+            return 0
         fid = self._fid()
-        bodies = []
-        for update in updates:
-            status = update.status if isinstance(update, Update) else update
-            if status.uuid and status.agent_id:
-                bodies.append(
-                    messages.acknowledge_call(fid, status.agent_id, status.task_id, status.uuid)
-                )
+        bodies = [
+            messages.acknowledge_call(fid, s.agent_id or "", s.task_id, s.uuid or "")
+            for s in needed
+        ]
         await self._pipelined("ACKNOWLEDGE", bodies)
         return len(bodies)
 
