@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -12,7 +13,7 @@ from starlette.responses import Response
 from hippo.api.body import read_json
 from hippo.api.responses import json_response
 from hippo.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
-from hippo.shared.model import QueueDefinition, parse_queue
+from hippo.shared.model import QueueDefinition, parse_queue, validate_source_settings
 from hippo.shared.queues import queue_document, seal_queue
 from hippo.shared.secrets import SecretBox
 from hippo.shared.sources.base import Source
@@ -28,6 +29,15 @@ async def _parse(request: Request) -> tuple[QueueDefinition, dict[str, Any], typ
     sources = request.app.state.sources
     definition, settings = parse_queue(await read_json(request), sources)
     return definition, settings, sources[definition.queue.type]
+
+
+async def _check_source(request: Request, queue_id: str, spec: bytes, source: type[Source]) -> None:
+    """The source's own check of the settings about to be stored, read back as a poller
+    will read them (secrets decrypted); on a thread, as it may wait on the network."""
+    _, sources, box = _parts(request)
+    doc = queue_document(queue_id, {"spec": spec, "status": b"ENABLED"}, sources, box, reveal=True)
+    settings = validate_source_settings(source, doc["queue"][source.namespace])
+    await asyncio.to_thread(source.check, settings)
 
 
 async def _document(request: Request, queue_id: str) -> dict[str, Any]:
@@ -53,6 +63,7 @@ async def create_queue(request: Request) -> Response:
     definition, settings, source = await _parse(request)
     queue_id = definition.id or str(uuid.uuid4())
     spec, status = seal_queue(definition, settings, source, box)
+    await _check_source(request, queue_id, spec, source)
     if not await store.create_queue(queue_id, spec, status, now=time.time()):
         raise Conflict(f"queue {queue_id} exists: update it at /queues/{queue_id}/")
     return json_response(await _document(request, queue_id), 201)
@@ -71,6 +82,12 @@ async def replace_queue(request: Request) -> Response:
             [FieldError("id", f"must match the URL's queue id {queue_id!r}, got {definition.id!r}")]
         )
     keep_status = "status" not in definition.queue.model_fields_set
+    current = await store.get_queue(queue_id)
+    if current is not None:  # else replace_queue answers 404
+        # Checked as the stored secrets make it: a password sent masked is the stored one.
+        await _check_source(
+            request, queue_id, seal_queue(definition, settings, source, box, current)[0], source
+        )
 
     def build(stored: dict[str, bytes]) -> tuple[bytes, str]:
         spec, status = seal_queue(definition, settings, source, box, stored)

@@ -4,8 +4,9 @@ A source is a class with a `namespace` (the `queue.type` value, and the name of 
 settings block), a `label`, a `settings_model` (a SourceSettings subclass: see
 settings.py) and four coroutine methods: `fetch`, `acknowledge`, `give_back` and
 `close`. A source whose client is blocking subclasses BlockingSource and writes those
-as plain methods (`fetch_blocking`, ...), run on the poller's threads. Third parties
-register a source under the `hippo.sources` entry point group.
+as plain methods (`fetch_blocking`, ...), run on the poller's threads. A source may
+also `check` a queue's settings when the API saves it. Third parties register a source
+under the `hippo.sources` entry point group.
 """
 
 from __future__ import annotations
@@ -108,6 +109,13 @@ class Source:
         the source was made without an executor, as in tests)."""
         call = functools.partial(function, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    @classmethod
+    def check(cls, settings: Any) -> None:
+        """Check a queue's validated settings (secrets revealed) against the outside world
+        before the queue is saved, as a SQL query against its database; raise
+        ValidationFailed naming `queue.<type>.<field>` to refuse them. Blocking: the API
+        runs it on a thread. By default nothing is checked."""
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
