@@ -3,7 +3,8 @@
     HippoError                    500  base of every error Hippo raises on purpose
     ├── SettingsError             500  a HIPPO_* variable is missing or bad
     ├── SecretError               500  a stored secret matches no key
-    ├── StoreUnavailable          503  Redis cannot be reached
+    ├── StoreUnavailable          503  Redis cannot be reached (or takes no writes)
+    ├── StaleEpoch                500  a newer leader exists: this one must step down
     ├── NotFound                  404  no queue or task has that id
     ├── Conflict                  409  the request clashes with the current state
     ├── ValidationFailed          422  a document failed validation (every bad field)
@@ -52,11 +53,17 @@ class SecretError(HippoError):
 
 
 class StoreUnavailable(HippoError):
-    """Redis cannot be reached; the operation did nothing."""
+    """Redis cannot be reached, or takes no writes (a replica, still loading); the
+    operation did nothing."""
 
     http_status = 503
     # The redis-py message names hosts and sockets: useful in a log, noise to a client.
     public_message = "storage is unavailable, try again shortly"
+
+
+class StaleEpoch(HippoError):
+    """A newer leader took an epoch: a fenced write was refused, and the leader that
+    tried it must stop acting as leader."""
 
 
 class NotFound(HippoError):

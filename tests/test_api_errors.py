@@ -197,6 +197,7 @@ ERROR_STATUSES = [
     (errors.SettingsError, 500),
     (errors.SecretError, 500),
     (errors.StoreUnavailable, 503),
+    (errors.StaleEpoch, 500),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
     (errors.ValidationFailed, 422),

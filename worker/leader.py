@@ -10,10 +10,11 @@ import os
 
 from redis.exceptions import RedisError
 
+from hippo.shared.errors import StaleEpoch, StoreUnavailable
 from hippo.shared.settings import Settings
 from hippo.shared.store import connect
 from hippo.shared.store.keys import Keys
-from hippo.shared.store.leadership import LeaderStore, StaleEpoch
+from hippo.shared.store.leadership import LeaderStore
 from hippo.shared.store.lock import LeaderLease
 from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.session import SHUTDOWN_WAIT_S, LeaderSession, LeadershipLost
@@ -38,7 +39,7 @@ async def run_leader_election(
         while not stop.is_set():
             try:
                 acquired = await asyncio.to_thread(lease.acquire, 1)
-            except RedisError as e:
+            except StoreUnavailable as e:
                 log.warning("leader: cannot reach Redis to stand by (%s); retrying", e)
                 await _sleep_unless(stop, 1.0)
                 continue
@@ -49,7 +50,7 @@ async def run_leader_election(
                     await _lead(settings, stop, metrics, lease, store, redis)
             except (StaleEpoch, LeadershipLost) as e:
                 log.error("leader: stepping down: %s", e)
-            except RedisError as e:
+            except (StoreUnavailable, RedisError) as e:  # RedisError: the events' pub/sub
                 log.error("leader: stepping down, Redis failed: %s", e)
             except Exception:
                 log.exception("leader: stepping down after an unexpected error")
@@ -121,7 +122,7 @@ async def _watch_lease(
         await asyncio.sleep(interval_s)
         try:
             ours = await asyncio.wait_for(store.still_leader(lock_key, lock_id, epoch), interval_s)
-        except (RedisError, OSError, TimeoutError) as e:
+        except (StoreUnavailable, TimeoutError) as e:
             log.error("leader: cannot check the leader lock (%s)", e)
             ours = False
         if not ours:

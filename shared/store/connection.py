@@ -12,25 +12,40 @@ from typing import ParamSpec, TypeVar
 import redis
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hippo.shared import tunables
-from hippo.shared.errors import StoreUnavailable
+from hippo.shared.errors import StaleEpoch, StoreUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def translated(e: Exception) -> Exception:
+    """The one translation of a Redis error into Hippo's tree (hippo.shared.errors):
+    Redis unreachable, timing out, or taking no writes (a replica after a failover) is
+    StoreUnavailable (the API answers 503, a leader steps down); a fenced script's
+    refusal is StaleEpoch. Anything else is returned unchanged: a bug, not weather."""
+    if isinstance(e, RedisConnectionError | RedisTimeoutError | ReadOnlyError | OSError):
+        return StoreUnavailable(f"Redis is unreachable: {e}")
+    if isinstance(e, ResponseError) and "STALE_EPOCH" in str(e):
+        return StaleEpoch(str(e))
+    return e
+
+
 def translate_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Redis unreachable (connection refused or lost, timeout) becomes StoreUnavailable,
-    which the API answers with 503; every other error passes unchanged."""
+    """Every store method's errors through `translated`."""
 
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-            raise StoreUnavailable(f"Redis is unreachable: {e}") from e
+        except (RedisError, OSError) as e:
+            error = translated(e)
+            if error is e:
+                raise
+            raise error from e
 
     return wrapper
 

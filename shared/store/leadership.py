@@ -2,9 +2,10 @@
 reads an offer round, reconciliation and kills need.
 
 Every write goes through a Lua script of leader_scripts.py that checks the caller's
-epoch; a stale leader gets `StaleEpoch` and must step down. Reads are pipelined, so a
-round costs a few round trips whatever the number of tasks it looks at, and nothing it
-reads grows with the number of finished task records.
+epoch; a stale leader gets `StaleEpoch` and must step down. Every method's Redis errors
+go through connection.translated (Redis unreachable: StoreUnavailable). Reads are
+pipelined, so a round costs a few round trips whatever the number of tasks it looks at,
+and nothing it reads grows with the number of finished task records.
 """
 
 from __future__ import annotations
@@ -15,20 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
 
-from hippo.shared.errors import HippoError
 from hippo.shared.model import QueueBlock
 from hippo.shared.records import ACTIVE_STATES, WAITING
 from hippo.shared.store import leader_scripts
+from hippo.shared.store.connection import translate_errors
 from hippo.shared.store.keys import Keys
 
 # The default of a queue's max_concurrent, from the model (for a queue since deleted).
 DEFAULT_QUEUE_MAX_CONCURRENT: int = QueueBlock.model_fields["max_concurrent"].default
-
-
-class StaleEpoch(HippoError):
-    """A newer leader took an epoch: this one must stop acting as leader."""
 
 
 @dataclass(frozen=True)
@@ -66,12 +62,6 @@ class ActiveTask:
     kill_requested: bool
 
 
-def _fenced_error(e: ResponseError) -> Exception:
-    if "STALE_EPOCH" in str(e):
-        return StaleEpoch(str(e))
-    return e
-
-
 def _text(value: bytes | str | None) -> str | None:
     if value is None:
         return None
@@ -94,27 +84,29 @@ class LeaderStore:
 
     # --- leadership ----------------------------------------------------------------
 
+    @translate_errors
     async def take_epoch(self, lock_key: str, lock_id: str) -> int | None:
         """A new epoch while the lock holds `lock_id`; None when it does not."""
         epoch = int(await self._take_epoch(args=[self.keys.prefix, lock_key, lock_id]))
         return epoch or None
 
+    @translate_errors
     async def still_leader(self, lock_key: str, lock_id: str, epoch: int) -> bool:
         """The lock still holds our id and no newer epoch was taken."""
         holder, current = await self.redis.mget([lock_key, self.keys.leader_epoch])
         return _text(holder) == lock_id and _text(current) == str(epoch)
 
+    @translate_errors
     async def framework_id(self) -> str | None:
         return _text(await self.redis.get(self.keys.framework_id))
 
+    @translate_errors
     async def save_framework_id(self, epoch: int, framework_id: str | None) -> None:
-        try:
-            await self._save_framework_id(args=[self.keys.prefix, epoch, framework_id or ""])
-        except ResponseError as e:
-            raise _fenced_error(e) from e
+        await self._save_framework_id(args=[self.keys.prefix, epoch, framework_id or ""])
 
     # --- offer rounds --------------------------------------------------------------
 
+    @translate_errors
     async def launchable(
         self, limit: int, max_ids: int, start: int = 0
     ) -> tuple[list[tuple[str, float]], int | None]:
@@ -126,9 +118,11 @@ class LeaderStore:
         next_start = int(raw[0]) if raw[0] not in (b"", "") else None
         return sorted(runs, key=lambda run: run[1]), next_start
 
+    @translate_errors
     async def waiting_count(self) -> int:
         return int(await self.redis.zcard(self.keys.tasks_by_state(WAITING)))
 
+    @translate_errors
     async def task_fields(
         self, mesos_ids: Sequence[str]
     ) -> list[tuple[bytes | None, bytes | None]]:
@@ -139,6 +133,7 @@ class LeaderStore:
             found = await pipe.execute()
         return [(spec, status) for spec, status in found]
 
+    @translate_errors
     async def active_counts(
         self, task_ids: Iterable[str], queue_ids: Iterable[str]
     ) -> tuple[dict[str, int], dict[str, int]]:
@@ -154,6 +149,7 @@ class LeaderStore:
             dict(zip(queues, counts[len(ids) :], strict=True)),
         )
 
+    @translate_errors
     async def queue_caps(self, queue_ids: Iterable[str]) -> dict[str, int]:
         """Each queue's `max_concurrent` (the default for a queue since deleted)."""
         queues = list(queue_ids)
@@ -170,6 +166,7 @@ class LeaderStore:
             caps[queue_id] = cap
         return caps
 
+    @translate_errors
     async def active_agents(self, task_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
         """(agent_id, hostname) of the active runs of each task id."""
         ids = list(task_ids)
@@ -191,6 +188,7 @@ class LeaderStore:
                 placed[task_id].append((st.get("agent_id") or "", st.get("agent_hostname") or ""))
         return placed
 
+    @translate_errors
     async def claim(self, epoch: int, now: float, claims: Sequence[Claim]) -> list[str]:
         """Move these waiting tasks to TASK_STAGING; returns the mesos_ids claimed."""
         if not claims:
@@ -204,23 +202,17 @@ class LeaderStore:
                 "" if c.id_cap is None else c.id_cap,
                 "" if c.queue_cap is None else c.queue_cap,
             ]
-        try:
-            claimed = await self._claim(args=args)
-        except ResponseError as e:
-            raise _fenced_error(e) from e
+        claimed = await self._claim(args=args)
         return [m.decode() for m in claimed]
 
+    @translate_errors
     async def unclaim(self, epoch: int, now: float, mesos_ids: Sequence[str]) -> int:
         """Put claimed tasks Mesos did not launch back to waiting; returns how many."""
-        try:
-            return int(
-                await self._unclaim(
-                    args=[self.keys.prefix, epoch, now, self.keep_per_id, *mesos_ids]
-                )
-            )
-        except ResponseError as e:
-            raise _fenced_error(e) from e
+        return int(
+            await self._unclaim(args=[self.keys.prefix, epoch, now, self.keep_per_id, *mesos_ids])
+        )
 
+    @translate_errors
     async def fail_waiting(
         self, epoch: int, now: float, failures: Sequence[tuple[str, str]]
     ) -> int:
@@ -232,13 +224,11 @@ class LeaderStore:
         args: list[Any] = [self.keys.prefix, epoch, now, self.keep_per_id]
         for mesos_id, message in failures:
             args += [mesos_id, message]
-        try:
-            return int(await self._fail_waiting(args=args))
-        except ResponseError as e:
-            raise _fenced_error(e) from e
+        return int(await self._fail_waiting(args=args))
 
     # --- retention -----------------------------------------------------------------
 
+    @translate_errors
     async def trim_finished(
         self, epoch: int, *, now: float, max_age_s: float, batch: int = 1000
     ) -> int:
@@ -246,20 +236,16 @@ class LeaderStore:
         Fenced like every leader write: a stale leader trims nothing."""
         deleted = 0
         while True:
-            try:
-                count = int(
-                    await self._trim_finished(
-                        args=[self.keys.prefix, epoch, now - max_age_s, batch]
-                    )
-                )
-            except ResponseError as e:
-                raise _fenced_error(e) from e
+            count = int(
+                await self._trim_finished(args=[self.keys.prefix, epoch, now - max_age_s, batch])
+            )
             deleted += count
             if count < batch:
                 return deleted
 
     # --- status updates ------------------------------------------------------------
 
+    @translate_errors
     async def record_updates(
         self, epoch: int, now: float, updates: Sequence[StatusUpdate]
     ) -> list[UpdateOutcome]:
@@ -274,10 +260,7 @@ class LeaderStore:
                 u.retry_budget,
                 u.fresh_uuid,
             ]
-        try:
-            result = await self._record(args=args)
-        except ResponseError as e:
-            raise _fenced_error(e) from e
+        result = await self._record(args=args)
         return [
             UpdateOutcome(result[i].decode(), result[i + 1].decode())
             for i in range(0, len(result), 2)
@@ -285,6 +268,7 @@ class LeaderStore:
 
     # --- reconciliation and kills --------------------------------------------------
 
+    @translate_errors
     async def active_tasks(self, states: Iterable[str] = ACTIVE_STATES) -> list[ActiveTask]:
         """Every task Hippo believes is on an agent (in one of `states`)."""
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -293,6 +277,7 @@ class LeaderStore:
             members = await pipe.execute()
         return await self._statuses([m.decode() for ms in members for m in ms])
 
+    @translate_errors
     async def _statuses(self, mesos_ids: Sequence[str]) -> list[ActiveTask]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for mid in mesos_ids:
@@ -314,6 +299,7 @@ class LeaderStore:
             )
         return found
 
+    @translate_errors
     async def kill_requests(self, limit: int = 1000) -> tuple[list[ActiveTask], list[str]]:
         """Tasks whose kill was requested and which still run; and ids to forget (ended)."""
         mids: list[str] = []
@@ -326,6 +312,7 @@ class LeaderStore:
         known = {t.mesos_id for t in running}
         return running, [m for m in mids if m not in known]
 
+    @translate_errors
     async def forget_kills(self, mesos_ids: Sequence[str]) -> None:
         if mesos_ids:
             await self.redis.srem(self.keys.kills, *mesos_ids)

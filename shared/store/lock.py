@@ -13,6 +13,7 @@ import logging
 import redis
 import redis_lock
 
+from hippo.shared.store.connection import translated
 from hippo.shared.store.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -36,16 +37,23 @@ class LeaderLease:
         return self._lock.id if self._lock is not None else None
 
     def acquire(self, wait_s: int = 1) -> bool:
-        """Try for up to `wait_s` seconds (blocking: call from a thread)."""
+        """Try for up to `wait_s` seconds (blocking: call from a thread). Raises
+        StoreUnavailable when Redis cannot be reached."""
         if self._lock is not None:
             raise RuntimeError("leader lock already held by this lease; release it first")
         lock = redis_lock.Lock(
             self._client, self._keys.leader_lock_name, expire=self.expire_s, auto_renewal=True
         )
-        if lock.acquire(blocking=True, timeout=max(1, int(wait_s))):
+        try:
+            acquired = lock.acquire(blocking=True, timeout=max(1, int(wait_s)))
+        except redis.RedisError as e:
+            error = translated(e)
+            if error is e:
+                raise
+            raise error from e
+        if acquired:
             self._lock = lock
-            return True
-        return False
+        return bool(acquired)
 
     def release(self) -> None:
         """Stop renewing and free the lock if it is still ours (a standby wakes at once)."""

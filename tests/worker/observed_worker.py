@@ -21,7 +21,8 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from hippo.cli import main
-from hippo.shared.store.leadership import LeaderStore, StaleEpoch
+from hippo.shared.errors import StaleEpoch
+from hippo.shared.store.leadership import LeaderStore
 
 
 def install_hooks() -> None:

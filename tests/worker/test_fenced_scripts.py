@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 import redis
 
+from hippo.shared.errors import StaleEpoch
 from hippo.shared.model import parse_task
 from hippo.shared.records import WAITING, new_task_status
 from hippo.shared.store import Store, connect, task_scripts
 from hippo.shared.store.keys import Keys
-from hippo.shared.store.leadership import Claim, LeaderStore, StaleEpoch, StatusUpdate
+from hippo.shared.store.leadership import Claim, LeaderStore, StatusUpdate
 from tests.examples import task
 
 KEYS = Keys("hippo:")

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import redis
 
+from hippo.shared.errors import StaleEpoch
 from hippo.shared.model import parse_task
 from hippo.shared.store import Store, connect
 from hippo.shared.store.keys import Keys
-from hippo.shared.store.leadership import Claim, LeaderStore, StaleEpoch
+from hippo.shared.store.leadership import Claim, LeaderStore
 from tests.examples import task
 
 
