@@ -234,6 +234,15 @@ def test_healthz_tells_leader_last_poll_and_redis(
 ) -> None:
     server = RedisServer(tmp_path)  # a Redis of this test's own, to stop and start
     server.start()
+    try:
+        _check_health_while_redis_comes_and_goes(make_cluster, server)
+    finally:
+        server.stop()  # also when the test fails before its end
+
+
+def _check_health_while_redis_comes_and_goes(
+    make_cluster: Callable[..., Cluster], server: RedisServer
+) -> None:
     cluster = make_cluster()
     cluster.redis.close()
     cluster.redis_url, cluster.redis = server.url, redis.Redis.from_url(server.url)
@@ -251,24 +260,21 @@ def test_healthz_tells_leader_last_poll_and_redis(
         except urllib.error.URLError:  # not listening yet
             return 0, {"last_poll_tstamp": None}
 
-    try:
-        status, body = wait_until(
-            lambda: (h := health(leader_port))[1]["last_poll_tstamp"] and h, 10, "a first poll"
-        )
-        assert status == 200 and body["leader"] is True and body["redis_reachable"] is True
-        assert abs(body["last_poll_tstamp"] - time.time()) < 30
-        status, body = wait_until(
-            lambda: (h := health(standby_port))[1]["last_poll_tstamp"] and h,
-            10,
-            "the standby's first poll",
-        )
-        assert status == 200 and body["leader"] is False
+    status, body = wait_until(
+        lambda: (h := health(leader_port))[1]["last_poll_tstamp"] and h, 10, "a first poll"
+    )
+    assert status == 200 and body["leader"] is True and body["redis_reachable"] is True
+    assert abs(body["last_poll_tstamp"] - time.time()) < 30
+    status, body = wait_until(
+        lambda: (h := health(standby_port))[1]["last_poll_tstamp"] and h,
+        10,
+        "the standby's first poll",
+    )
+    assert status == 200 and body["leader"] is False
 
-        server.stop()
-        status, body = health(standby_port)
-        assert status == 503 and body["redis_reachable"] is False
-    finally:
-        server.stop()
+    server.stop()
+    status, body = health(standby_port)
+    assert status == 503 and body["redis_reachable"] is False
 
 
 @pytest.mark.slow
