@@ -122,13 +122,16 @@ class OfferRound:
         """Match waiting tasks to held offers, claim them, then launch; returns launches."""
         if client.stream_id is None:
             return 0
+        # The hint is taken before any await: a task created while this round reads
+        # Redis sets it again (and wakes the loop), so its REVIVE is never lost.
+        hinted, self.trigger.waiting_hint = self.trigger.waiting_hint, False
         if not self.book.held:
-            if self.trigger.waiting_hint and await self.store.waiting_count():
+            if hinted and await self.store.waiting_count():
                 await self._revive(client)
-            self.trigger.waiting_hint = False
             return 0
         assigned, scanned = await self._match()
-        self.trigger.waiting_hint = scanned > len(assigned)
+        if scanned > len(assigned):
+            self.trigger.waiting_hint = True
         if self.trigger.waiting_hint and self.book.suppressed:
             # These offers were on their way when SUPPRESS went out: no more come for the
             # tasks they could not take unless offers are revived.

@@ -272,3 +272,39 @@ def test_updates_are_acknowledged_only_once_stored(store_fails: bool, calls: lis
     else:
         asyncio.run(record())
     assert journal.calls == calls
+
+
+def test_a_task_created_while_a_round_reads_redis_still_gets_its_revive() -> None:
+    """Suppressed, no offers held: the round asks Redis whether anything waits. A task
+    created during that read (its `waiting` event arrives meanwhile, the count was
+    taken before it) must leave the hint set, so the next round revives."""
+    from hippo.shared.settings import Settings
+    from hippo.worker.offer_round import OfferRound
+
+    revived: list[str] = []
+
+    class Client:
+        stream_id = "stream"
+
+        async def revive(self) -> None:
+            revived.append("REVIVE")
+
+    class Store:
+        counts = [0, 1]  # the task was stored just after the first count
+
+        async def waiting_count(self) -> int:
+            offer_round.trigger.wake(waiting=True)  # the API's event, mid-read
+            return self.counts.pop(0)
+
+    book = OfferBook(hold_s=2, revive_min_interval_s=0)
+    offer_round = OfferRound(
+        Settings.from_env({}), Store(), 1, WorkerMetrics(), book, spawn=lambda job: None
+    )  # type: ignore[arg-type]
+
+    async def two_rounds() -> None:
+        await offer_round.once(Client())  # type: ignore[arg-type]
+        assert offer_round.trigger.waiting_hint and not revived
+        await offer_round.once(Client())  # type: ignore[arg-type]
+
+    asyncio.run(two_rounds())
+    assert revived == ["REVIVE"]
