@@ -82,3 +82,12 @@ def test_the_state_sets_and_the_record_template_are_the_same_in_lua(
     assert lua_set("ACTIVE") == ACTIVE_STATES
     run = raw_redis.eval(lua.PRELUDE + "return cjson.encode(new_run())", 0, PREFIX)
     assert json.loads(run) == dict(TASK_RECORD_TEMPLATE)
+
+
+def test_the_hints_the_scripts_publish_are_the_ones_the_leader_listens_for(
+    raw_redis: redis.Redis,
+) -> None:
+    from hippo.shared.store import events
+
+    names = raw_redis.eval(lua.PRELUDE + "return {HINT_WAITING, HINT_KILL}", 0, PREFIX)
+    assert names == [events.WAITING, events.KILL]

@@ -27,6 +27,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from hippo.shared.settings import Settings
+from hippo.shared.store import events
 from hippo.shared.store.leadership import LeaderStore
 from hippo.worker.background import Background
 from hippo.worker.housekeeping import Housekeeping
@@ -181,18 +182,11 @@ class LeaderSession:
 
     async def _listen(self) -> None:
         """`waiting` (tasks created) and `kill` (kill requested) from the API and pollers."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(self.store.keys.events)
-        try:
-            async for message in pubsub.listen():
-                data = message.get("data")
-                if data == b"waiting":
-                    self.round.trigger.wake(waiting=True)
-                elif data == b"kill":
-                    self.kills.wake()
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+        async for hint in events.hints(self.redis, self.store.keys):
+            if hint == events.WAITING:
+                self.round.trigger.wake(waiting=True)
+            elif hint == events.KILL:
+                self.kills.wake()
 
 
 __all__ = ["LeaderSession", "LeadershipLost"]

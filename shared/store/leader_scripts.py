@@ -225,7 +225,7 @@ for i = 5, #ARGV, 7 do
   out[#out + 1] = outcome
   out[#out + 1] = detail
 end
-if published then redis.call('PUBLISH', K.events, 'waiting') end
+if published then redis.call('PUBLISH', K.events, HINT_WAITING) end
 return out
 """
 )

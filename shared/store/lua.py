@@ -3,7 +3,8 @@
 Every store script starts with `PRELUDE`: the key builders of `Keys` as a Lua table `K`
 (derived by calling each builder with placeholder arguments, so a key renamed in
 keys.py is renamed in every script), the state sets `TERMINAL` and `ACTIVE`, and
-`NEW_RUN`, the record template of records.py. Scripts take the key prefix as ARGV[1].
+`new_run()`, the record template of records.py, and the pub/sub hints of events.py.
+Scripts take the key prefix as ARGV[1].
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from collections.abc import Callable
 
 from hippo.shared.records import ACTIVE_STATES, TASK_RECORD_TEMPLATE, TERMINAL_STATES
+from hippo.shared.store import events
 from hippo.shared.store.keys import Keys
 
 # Placeholders: the prefix, then up to two arguments of a key builder.
@@ -69,6 +71,7 @@ def _prelude() -> str:
     lines += [
         f"local TERMINAL = {_lua_set(TERMINAL_STATES)}",
         f"local ACTIVE = {_lua_set(ACTIVE_STATES)}",
+        f"local HINT_WAITING, HINT_KILL = {events.WAITING.decode()!r}, {events.KILL.decode()!r}",
         f"local NEW_RUN_JSON = [==[{json.dumps(dict(TASK_RECORD_TEMPLATE))}]==]",
         "local function new_run()  -- a fresh copy of the record template",
         "  return cjson.decode(NEW_RUN_JSON)",

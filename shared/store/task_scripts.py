@@ -33,7 +33,7 @@ for i = 4, #ARGV, 5 do
   created[#created + 1] = mid
 end
 if idem ~= '' then redis.call('SET', K.idempotency(idem), ARGV[4], 'EX', ttl) end
-redis.call('PUBLISH', K.events, 'waiting')
+redis.call('PUBLISH', K.events, HINT_WAITING)
 return created
 """
 )
@@ -100,7 +100,7 @@ if st.mesos_state == 'WAITING_ON_OFFERS' then
 else
   st.updated_tstamp = now
   redis.call('SADD', K.kills, mid)
-  redis.call('PUBLISH', K.events, 'kill')
+  redis.call('PUBLISH', K.events, HINT_KILL)
 end
 return {outcome, save_status(mid, st)}
 """
