@@ -101,7 +101,7 @@ if delay then
   redis.call('HDEL', key, 'poll_lease')
   redis.call('ZADD', K.queues_due, now + delay, qid)
 end
-if tasks > 0 then redis.call('PUBLISH', K.events, 'waiting') end
+if tasks > 0 then redis.call('PUBLISH', K.events, HINT_WAITING) end
 return 1
 """
 )
