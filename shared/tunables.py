@@ -29,6 +29,12 @@ POLL_STOP_GRACE_S = 1.0  # in-flight polls may finish this long after stop, then
 # How often a worker adds queues missing from the due set (a queue created while
 # Redis lost writes, say); cheap, so rare is enough.
 RECONCILE_DUE_EVERY_S = 300.0
+# Retired generations (a deleted or edited queue's in-flight items, worker/polling_drains.py)
+# one worker gives back at once; they are rare, and each is one call to a source.
+DRAINS_AT_ONCE = 4
+# Longest wait before giving back again after failures (an unreachable source); also how
+# long a worker without the retired queue's source type leaves it to others.
+DRAIN_RETRY_MAX_S = 300.0
 
 # --- Worker process (worker/main.py) -----------------------------------------------------
 WORKER_STOP_WAIT_S = 15.0  # after SIGTERM, what may still run this long before it is cut

@@ -15,15 +15,11 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from hippo.shared.errors import ValidationFailed
 from hippo.shared.logs import log_context
-from hippo.shared.model import QueueBlock, validate_source_settings
-from hippo.shared.queues import queue_document
 from hippo.shared.secrets import (
     SecretBox,
     mask_url_passwords_in,
@@ -37,9 +33,11 @@ from hippo.shared.store.keys import Keys
 from hippo.shared.store.leases import ClaimedQueue, PollStore, StoreOutcome
 from hippo.shared.tunables import MAX_ERROR_CHARS, POLL_STOP_GRACE_S, RECONCILE_DUE_EVERY_S
 from hippo.worker import polling_metrics as metrics
+from hippo.worker.polling_definitions import DefinitionReader, PreparedQueue
+from hippo.worker.polling_drains import Drainer
 from hippo.worker.polling_tasks import (
-    TaskTemplate,
     batches,
+    distinct_count,
     fresh_items,
     poll_limit,
     retry_delay_s,
@@ -53,25 +51,25 @@ def mask_secrets(text: str, settings: SourceSettings | None) -> str:
     return mask_url_passwords_in(settings.mask_in(text) if settings is not None else text)
 
 
-@dataclass(frozen=True)
-class PreparedQueue:
-    """A queue's definition decoded once per spec (decrypting secrets costs)."""
-
-    queue_type: str
-    block: QueueBlock
-    template: TaskTemplate
-    settings: SourceSettings | None  # None: this worker cannot poll it, `unpollable` says why
-    unpollable: str = ""
-
-
 class Poller:
     def __init__(self, settings: Settings, client: aioredis.Redis) -> None:
         self.settings = settings
-        self.store = PollStore(
-            client, Keys(settings.redis_prefix), idempotency_ttl_s=settings.idempotency_ttl_s
-        )
         self.source_types = load_sources(settings.queue_types)
-        self.box = SecretBox(settings.cipher_keys)
+        self.store = PollStore(
+            client,
+            Keys(settings.redis_prefix),
+            idempotency_ttl_s=settings.idempotency_ttl_s,
+            in_flight_location={t: s.in_flight_location for t, s in self.source_types.items()},
+        )
+        self.definitions = DefinitionReader(self.source_types, SecretBox(settings.cipher_keys))
+        self.drainer = Drainer(
+            self.store,
+            self.definitions.stored_source,
+            self._source,
+            mask_secrets,
+            lease_s=settings.queue_lease_s,
+            retry_s=settings.poll_retry_s,
+        )
         self.executor = ThreadPoolExecutor(
             settings.poll_concurrency, thread_name_prefix="hippo-poll"
         )
@@ -83,12 +81,15 @@ class Poller:
 
     async def run(self, stop: asyncio.Event) -> None:
         stopping = asyncio.ensure_future(stop.wait())
-        next_reconcile = 0.0
+        next_reconcile = next_drain = 0.0
         try:
             while not stop.is_set():
                 if time.monotonic() >= next_reconcile:
                     next_reconcile = time.monotonic() + RECONCILE_DUE_EVERY_S
                     await self._reconcile()
+                if time.monotonic() >= next_drain:
+                    next_drain = time.monotonic() + self.settings.poll_idle_s
+                    await self.drainer.start_due()
                 self._wake.clear()  # before claiming: a poll ending meanwhile wakes us
                 timeout = await self._claim_and_start()
                 await self._wait(stopping, timeout)
@@ -146,6 +147,7 @@ class Poller:
         return min(idle_s, max(0.001, claim.next_due - claim.now))
 
     async def _shutdown(self) -> None:
+        await self.drainer.stop()
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=POLL_STOP_GRACE_S)
         for task, claimed in list(self._inflight.items()):
@@ -175,35 +177,7 @@ class Poller:
         prepared = self._prepared.get(cache_key)
         if prepared is not None:
             return prepared
-        doc = queue_document(
-            claimed.queue_id,
-            {"spec": claimed.spec, "status": b"ENABLED"},
-            self.source_types,
-            self.box,
-            reveal=True,
-        )
-        block = doc["queue"]
-        queue_type = block["type"]
-        source = self.source_types.get(queue_type)
-        settings, unpollable = None, f"queue type {queue_type!r} is not enabled on this worker"
-        if source is not None:
-            # Saved by an API that may run another version of the source: a name it no
-            # longer declares is a left-over, not a typo, and a new one gets its default.
-            declared = source.settings_model.model_fields
-            stored = {k: v for k, v in (block.get(queue_type) or {}).items() if k in declared}
-            try:
-                settings, unpollable = validate_source_settings(source, stored), ""
-            except ValidationFailed as e:
-                unpollable = f"settings not valid on this worker: {e}"
-        prepared = PreparedQueue(
-            queue_type=queue_type,
-            block=QueueBlock.model_validate(
-                {k: v for k, v in block.items() if k in QueueBlock.model_fields}
-            ),
-            template=TaskTemplate(claimed.queue_id, doc),
-            settings=settings,
-            unpollable=unpollable,
-        )
+        prepared = self.definitions.prepare(claimed.queue_id, claimed.spec)
         if len(self._prepared) > 10_000:
             self._prepared.clear()
         self._prepared[cache_key] = prepared
@@ -296,6 +270,7 @@ class Poller:
             watermark=watermark,
             now=now,
             created_tstamp=claimed.created_tstamp,
+            generation=claimed.generation,
         )
         fetched = await source.fetch(request)
         items = fetched.items
@@ -305,7 +280,8 @@ class Poller:
             batches(fresh, block.batch_size, block.batch_separator), time.time()
         )
         # A full poll below the queue's capacity means the source may hold more: go on.
-        delay_s = 0.0 if len(items) >= limit and limit < capacity else block.frequency_seconds
+        full = distinct_count(items) >= limit
+        delay_s = 0.0 if full and limit < capacity else block.frequency_seconds
         new_watermark = (
             None
             if fetched.watermark is None
@@ -318,7 +294,7 @@ class Poller:
             claimed.token,
             item_keys=[item.key for item in fresh],
             tasks=tasks,
-            items_taken=len(items),
+            items_taken=len(fresh),
             watermark=new_watermark,
             delay_s=delay_s if not items else None,
         )
@@ -330,19 +306,13 @@ class Poller:
             return True
         if outcome != StoreOutcome.STORED:
             # The lease expired (another worker may be polling) or the queue was deleted
-            # or disabled: nothing was stored, so nothing is acknowledged.
+            # or disabled: nothing was stored, so nothing is acknowledged. The items wait
+            # in the source for the next poll, or, the queue deleted, for the drain of its
+            # retired generation (polling_drains.py), which puts them back.
             metrics.POLL_ERRORS.labels(prepared.queue_type).inc()
             log.info("queue %s: poll not stored (lease lost, queue deleted or disabled)", queue_id)
-            if items and not await self.store.queue_exists(queue_id):
-                # No poll of it will come again to take them: back to the source.
-                await source.give_back(request, fetched)
-                log.info(
-                    "queue %s: deleted mid-poll; %d items given back to the source",
-                    queue_id,
-                    len(items),
-                )
             return False
-        metrics.ITEMS_TAKEN.labels(prepared.queue_type).inc(len(items))
+        metrics.ITEMS_TAKEN.labels(prepared.queue_type).inc(len(fresh))
         metrics.TASKS_CREATED.labels(prepared.queue_type).inc(len(tasks))
         if items:
             try:

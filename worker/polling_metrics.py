@@ -6,7 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 ITEMS_TAKEN = Counter(
     "hippo_poll_items_taken",
-    "Items taken from queue sources (including repeats of stored ones)",
+    "Distinct items taken from queue sources into tasks (repeats of stored ones excluded)",
     ["queue_type"],
 )
 TASKS_CREATED = Counter(

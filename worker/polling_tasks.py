@@ -41,7 +41,8 @@ def poll_limit(max_concurrent: int, batch_size: int, open_tasks: int) -> int:
 
 
 def fresh_items(items: Iterable[Item], seen: set[str]) -> list[Item]:
-    """Items whose key is neither already stored nor repeated earlier in this poll."""
+    """Items whose key is neither already stored nor repeated earlier in this poll: the
+    items a poll takes into tasks, and what the queue's `items_taken` counts."""
     taken: set[str] = set()
     out = []
     for item in items:
@@ -50,6 +51,11 @@ def fresh_items(items: Iterable[Item], seen: set[str]) -> list[Item]:
         taken.add(item.key)
         out.append(item)
     return out
+
+
+def distinct_count(items: Iterable[Item]) -> int:
+    """How many different items (by key) a poll took: a source may hand one out twice."""
+    return len({item.key for item in items})
 
 
 def batches(items: Sequence[Item], batch_size: int, separator: str) -> list[str]:

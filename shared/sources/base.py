@@ -5,15 +5,17 @@ settings block), a `label`, a `settings_model` (a SourceSettings subclass: see
 settings.py) and four coroutine methods: `fetch`, `acknowledge`, `give_back` and
 `close`. A source whose client is blocking subclasses BlockingSource and writes those
 as plain methods (`fetch_blocking`, ...), run on the poller's threads. A source may
-also `check` a queue's settings when the API saves it. Third parties register a source
-under the `hippo.sources` entry point group.
+also `check` a queue's settings when the API saves it. A source keeping taken items in a
+place of its own until they are acknowledged names the settings locating it
+(`in_flight_location`) and gives them back when that place is left behind. Third parties
+register a source under the `hippo.sources` entry point group.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar
@@ -45,10 +47,18 @@ class PollRequest(Generic[SettingsT]):
 
     queue_id: str
     settings: SettingsT  # the queue's settings block, validated, secrets decrypted
-    limit: int  # take at most this many items (>= 1)
+    limit: int  # take at most this many items (>= 1; 0 in give_back)
     watermark: Any  # what the last stored poll's Fetched.watermark was; None at first
     now: float  # unix time of this poll (the Redis server's clock)
     created_tstamp: float  # when the queue was created
+    # The queue's generation: which settings this poll runs under. It grows when the queue
+    # is re-created or an edit moves `in_flight_location`; a source that keeps items in
+    # flight refuses to take them for a generation older than one it has seen.
+    generation: int = 0
+
+
+# `await stored(keys)`: which of these item keys the queue stored (they made tasks).
+StoredKeys = Callable[[Sequence[str]], Awaitable[set[str]]]
 
 
 @dataclass
@@ -74,6 +84,10 @@ class Source:
     namespace: ClassVar[str]
     label: ClassVar[str]
     settings_model: ClassVar[type[SourceSettings]]
+    # The settings that say where taken, unacknowledged items wait (the Redis list
+    # source's processing list: host, port, db, name). Empty: the source keeps none, and
+    # give_back is never called.
+    in_flight_location: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, executor: Executor | None = None) -> None:
         # The poller passes its own pool (HIPPO_POLL_CONCURRENCY threads), so that sources
@@ -94,12 +108,15 @@ class Source:
 
         Called only after the store succeeded. Watermark sources need do nothing."""
 
-    async def give_back(self, request: PollRequest[Any], fetched: Fetched) -> None:
-        """The queue was deleted while `fetched` was taken: nothing was stored and no poll
-        will come again, so put the items back where another consumer can take them.
+    async def give_back(self, request: PollRequest[Any], stored: StoredKeys) -> None:
+        """No poll will come again under `request.settings` and `request.generation`
+        (the queue was deleted, or an edit moved its `in_flight_location`): put every item
+        polls took under them back where another consumer can take it, except the ones
+        `await stored(keys)` names (they made tasks: drop them), and from then on take
+        nothing for that generation or an older one. Any worker may call it, for a dead
+        worker's polls too, and more than once: it must be idempotent.
 
-        Sources whose items come back by themselves (SQS's visibility timeout) or that
-        only read (watermarks) need do nothing."""
+        Only sources with an `in_flight_location` are asked."""
 
     async def close(self) -> None:
         """Release cached connections (the worker is stopping)."""
@@ -139,8 +156,16 @@ class BlockingSource(Source):
     async def acknowledge(self, request: PollRequest[Any], fetched: Fetched) -> None:
         await self.run_blocking(self.acknowledge_blocking, request, fetched)
 
-    async def give_back(self, request: PollRequest[Any], fetched: Fetched) -> None:
-        await self.run_blocking(self.give_back_blocking, request, fetched)
+    async def give_back(self, request: PollRequest[Any], stored: StoredKeys) -> None:
+        loop = asyncio.get_running_loop()
+
+        async def answer(keys: Sequence[str]) -> set[str]:
+            return await stored(keys)
+
+        def stored_blocking(keys: Sequence[str]) -> set[str]:
+            return asyncio.run_coroutine_threadsafe(answer(keys), loop).result()
+
+        await self.run_blocking(self.give_back_blocking, request, stored_blocking)
 
     async def close(self) -> None:
         # Not on the poller's threads: when the worker stops, every one of them may still
@@ -159,8 +184,10 @@ class BlockingSource(Source):
     def acknowledge_blocking(self, request: PollRequest[Any], fetched: Fetched) -> None:
         """As `Source.acknowledge`, blocking."""
 
-    def give_back_blocking(self, request: PollRequest[Any], fetched: Fetched) -> None:
-        """As `Source.give_back`, blocking."""
+    def give_back_blocking(
+        self, request: PollRequest[Any], stored: Callable[[Sequence[str]], set[str]]
+    ) -> None:
+        """As `Source.give_back`, blocking; `stored(keys)` answers at once."""
 
     def close_blocking(self) -> None:
         """As `Source.close`, blocking."""

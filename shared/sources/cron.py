@@ -2,11 +2,12 @@
 
 The watermark is the last fire time stored (at first, the queue's creation time); a
 poll takes the fire times after it up to now, at most `maxbacklog` of them (the newest,
-run oldest first), so each runs once whichever worker polls.
+run oldest first), so each runs once whichever worker polls. Schedules are read in UTC.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -14,12 +15,36 @@ from pydantic import AfterValidator, Field
 from hippo.shared.sources.base import BlockingSource, Fetched, Item, PollRequest
 from hippo.shared.sources.settings import SourceSettings, Text
 
+# A schedule must fire within this many years of being saved. The longest wait between
+# two fire times of a schedule without croniter's year field is February 29th across a
+# century year that is not a leap one (2096 -> 2104): 8 years. So a schedule refused here
+# can never fire (`0 0 31 2 *`), or only in a year named further out.
+FIRES_WITHIN_YEARS = 8
+_YEAR_S = 366 * 24 * 3600
+
+
+def next_fire_time(cronstring: str, after: float, within_years: int) -> float | None:
+    """The first fire time (UTC) after `after` and within `within_years`; None when the
+    schedule has none there."""
+    from croniter import CroniterBadDateError, croniter
+
+    try:
+        schedule = croniter(cronstring, after, max_years_between_matches=within_years)
+        t = float(schedule.get_next(float))
+    except CroniterBadDateError:
+        return None
+    return t if t - after <= within_years * _YEAR_S else None
+
 
 def _valid_cronstring(value: str) -> str:
     from croniter import croniter
 
     if not croniter.is_valid(value):
         raise ValueError(f"is not a valid cron expression: {value!r}")
+    if next_fire_time(value, time.time(), FIRES_WITHIN_YEARS) is None:
+        raise ValueError(
+            f"never fires: no fire time in the next {FIRES_WITHIN_YEARS} years (UTC): {value!r}"
+        )
     return value
 
 
@@ -66,16 +91,20 @@ def _stamp(t: float) -> str:
 
 
 def fire_times(cronstring: str, after: float, now: float, maxbacklog: int) -> list[float]:
-    """Fire times in (after, now], oldest first; only the newest max(maxbacklog, 1) when
-    more were missed. Walks back from now, so a long outage costs no more than the backlog."""
-    from croniter import croniter
+    """Fire times (UTC) in (after, now], oldest first; only the newest max(maxbacklog, 1)
+    when more were missed. Walks back from now, so a long outage costs no more than the
+    backlog."""
+    from croniter import CroniterBadDateError, croniter
 
     keep = max(maxbacklog, 1)
     # A fire time exactly at `now` counts: start the walk just after it.
     schedule = croniter(cronstring, now + 0.001)
     found: list[float] = []
     while len(found) < keep:
-        t = float(schedule.get_prev(float))
+        try:
+            t = float(schedule.get_prev(float))
+        except CroniterBadDateError:  # none before now (a year field still ahead)
+            break
         if t <= after:
             break
         found.append(t)

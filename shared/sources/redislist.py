@@ -7,6 +7,11 @@ that list, so it is ordered: a counter hash beside it (`...:seq`: `epoch`, `head
 the oldest item, `next`) gives every item a stable sequence number, and the idempotency key
 `<epoch>:<seq>`. A poll first takes again whatever a dead or failed poll left there
 (same keys, so stored ones make no second task), then new items.
+
+When no poll will come again under a generation of the queue (deleted, or its list moved
+by an edit), `give_back` returns the processing list's unstored items to the list and
+fences the list against that generation (`fence` in the counter hash: the oldest
+generation allowed to take), so a dead or paused worker's poll can never add to it again.
 """
 
 from __future__ import annotations
@@ -18,7 +23,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from hippo.shared.sources.base import Fetched, Item, PollRequest, Source, SourceError
+from hippo.shared.sources.base import (
+    Fetched,
+    Item,
+    PollRequest,
+    Source,
+    SourceError,
+    StoredKeys,
+)
 from hippo.shared.sources.settings import Secret, SourceSettings, Text
 
 if TYPE_CHECKING:
@@ -47,12 +59,19 @@ class RedisListSettings(SourceSettings):
     ssl: Annotated[bool, Field(title="Connect with TLS")] = False
 
 
-# KEYS: source list, processing list, counter hash. ARGV: limit, epoch if the hash is new.
-# Returns {epoch, head seq, at most `limit` processing items oldest first...}: left-over
-# items, then new.
+# KEYS: source list, processing list, counter hash. ARGV: limit, epoch if the hash is new,
+# the poll's generation. Returns {epoch, head seq, at most `limit` processing items oldest
+# first...}: left-over items, then new; an error when a newer generation polls this list
+# or this one was given back (the poll's settings were replaced or its queue deleted).
 _TAKE = """
 local src, proc, meta = KEYS[1], KEYS[2], KEYS[3]
-local limit = tonumber(ARGV[1])
+local limit, gen = tonumber(ARGV[1]), tonumber(ARGV[3])
+local fence = tonumber(redis.call('HGET', meta, 'fence') or '0')
+if gen < fence then
+  return redis.error_reply('generation ' .. ARGV[3] .. ' of the queue is retired: '
+    .. 'it was deleted or edited, and generation ' .. fence .. ' or newer polls')
+end
+if gen > fence then redis.call('HSET', meta, 'fence', gen) end
 if redis.call('HSETNX', meta, 'epoch', ARGV[2]) == 1 then
   redis.call('HSET', meta, 'head', 0, 'next', 0)
 end
@@ -72,14 +91,33 @@ for i = #items, 1, -1 do out[#out + 1] = items[i] end
 return out
 """
 
-# The queue is gone: its whole processing list goes back to the source list's right end,
-# oldest nearest the end (taken first again), and the counter hash with it.
-# KEYS: source list, processing list, counter hash. Returns the items given back.
+# No poll will come again under generation `gen`: the processing list goes back to the
+# source list's right end, oldest nearest the end (taken first again), but for the items
+# the queue stored (dropped: they made tasks); the counter restarts, and the fence refuses
+# `gen` and older from now on. Nothing when a newer generation took from this list (its
+# polls take the left-overs) or `gen` was given back already.
+# KEYS: source list, processing list, counter hash. ARGV: gen, the epoch the stored seqs
+# are of ('' when none), then the stored seqs. Returns the items given back, or -1 when the
+# epoch changed meanwhile (look at the list again).
 _GIVE_BACK = """
 local src, proc, meta = KEYS[1], KEYS[2], KEYS[3]
+local gen = tonumber(ARGV[1])
+local f = redis.call('HMGET', meta, 'fence', 'epoch', 'head')
+if tonumber(f[1] or '0') > gen then return 0 end
+if (f[2] or '') ~= ARGV[2] then return -1 end
+local stored = {}
+for i = 3, #ARGV do stored[tonumber(ARGV[i])] = true end
+local head = tonumber(f[3] or '0')
 local n = 0
-while redis.call('LMOVE', proc, src, 'LEFT', 'RIGHT') do n = n + 1 end
-redis.call('DEL', meta)
+for seq = head + redis.call('LLEN', proc) - 1, head, -1 do  -- newest (left) first
+  local item = redis.call('LPOP', proc)
+  if not stored[seq] then
+    redis.call('RPUSH', src, item)
+    n = n + 1
+  end
+end
+redis.call('HDEL', meta, 'epoch', 'head', 'next')
+redis.call('HSET', meta, 'fence', gen + 1)
 return n
 """
 
@@ -121,6 +159,7 @@ class RedisListSource(Source):
     namespace = "redis"
     label = "Redis Queue"
     settings_model = RedisListSettings
+    in_flight_location = ("host", "port", "db", "name")  # where the processing list is
 
     def __init__(self, executor: Executor | None = None) -> None:
         super().__init__(executor)
@@ -164,7 +203,8 @@ class RedisListSource(Source):
         connection = self._client(request.settings)
         try:
             raw = await connection.take(
-                keys=self._keys(request), args=[request.limit, uuid.uuid4().hex]
+                keys=self._keys(request),
+                args=[request.limit, uuid.uuid4().hex, request.generation],
             )
         except (redis.RedisError, OSError) as e:
             raise SourceError(
@@ -191,15 +231,37 @@ class RedisListSource(Source):
                 f"redis list {request.settings.name!r}: removing stored items failed: {e}"
             ) from e
 
-    async def give_back(self, request: PollRequest[RedisListSettings], fetched: Fetched) -> None:
+    async def give_back(self, request: PollRequest[RedisListSettings], stored: StoredKeys) -> None:
         import redis
 
+        connection = self._client(request.settings)
+        keys = self._keys(request)
         try:
-            await self._client(request.settings).give_back(keys=self._keys(request))
+            for _ in range(3):
+                epoch, seqs = await self._in_flight(connection, keys)
+                done = await stored([f"{epoch}:{seq}" for seq in seqs]) if epoch else set()
+                stored_seqs = [seq for seq in seqs if f"{epoch}:{seq}" in done]
+                args: list[int | str] = [request.generation, epoch, *stored_seqs]
+                if await connection.give_back(keys=keys, args=args) >= 0:
+                    return
         except (redis.RedisError, OSError) as e:
             raise SourceError(
                 f"redis list {request.settings.name!r}: giving items back failed: {e}"
             ) from e
+        raise SourceError(
+            f"redis list {request.settings.name!r}: giving items back failed: the "
+            "processing list kept changing (a poll of a newer generation?)"
+        )
+
+    @staticmethod
+    async def _in_flight(connection: _Connection, keys: list[str]) -> tuple[str, range]:
+        """The processing list's epoch ('' when none) and the seqs of its items."""
+        async with connection.client.pipeline(transaction=True) as pipe:
+            pipe.hmget(keys[2], ["epoch", "head"])
+            pipe.llen(keys[1])
+            (epoch, head), length = await pipe.execute()
+        start = int(head or 0)
+        return (epoch.decode() if epoch else ""), range(start, start + int(length))
 
     async def close(self) -> None:
         connections, self._clients = list(self._clients.values()), {}

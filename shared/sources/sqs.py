@@ -4,7 +4,8 @@ A poll receives up to 10 messages a call until it has its limit or the queue ans
 none; messages are deleted (DeleteMessageBatch, 10 at a time) only after their tasks are
 stored. The message id is the idempotency key: SQS standard queues may deliver a message
 twice, and a poll that dies before deleting lets them come back after the visibility
-timeout; either way no second task is made.
+timeout; either way no second task is made. A message received twice within one poll (a
+visibility timeout shorter than the poll) is one item.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ class SqsSource(BlockingSource):
         client = self._clients.get("sqs", request.settings)
         url = self._queue_url(client, request)
         items: list[Item] = []
-        handles: list[tuple[str, str]] = []
+        # Message id -> its latest receipt handle (SQS deletes reliably only with the
+        # latest). A visibility timeout shorter than the poll hands the same messages
+        # out again and again: each is one item, and a call bringing nothing new ends
+        # the poll.
+        handles: dict[str, str] = {}
         while len(items) < request.limit:
             try:
                 answer = client.receive_message(
@@ -64,13 +69,16 @@ class SqsSource(BlockingSource):
                 if items:
                     break  # keep what was received; they are stored, then deleted
                 raise aws_error(f"sqs queue {request.settings.queuename!r}", e) from e
-            messages = answer.get("Messages", [])
-            if not messages:
+            new = 0
+            for message in answer.get("Messages", []):
+                message_id = message["MessageId"]
+                if message_id not in handles:
+                    items.append(Item(data=message.get("Body", ""), key=message_id))
+                    new += 1
+                handles[message_id] = message["ReceiptHandle"]
+            if new == 0:
                 break
-            for message in messages:
-                items.append(Item(data=message.get("Body", ""), key=message["MessageId"]))
-                handles.append((message["MessageId"], message["ReceiptHandle"]))
-        return Fetched(items=items, receipt=(url, handles))
+        return Fetched(items=items, receipt=(url, list(handles.items())))
 
     def acknowledge_blocking(self, request: PollRequest[SqsSettings], fetched: Fetched) -> None:
         url, handles = fetched.receipt

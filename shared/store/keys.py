@@ -93,8 +93,10 @@ class Keys:
         return f"{self.prefix}events"
 
     def queue(self, queue_id: str) -> str:
-        """HASH spec (definition JSON, secrets encrypted), status, created_tstamp and the
-        poll fields (last_run_tstamp, last_error, last_error_tstamp, items_taken, tasks_created)."""
+        """HASH spec (definition JSON, secrets encrypted), status, created_tstamp, the
+        poll fields (last_run_tstamp, last_error, last_error_tstamp, items_taken,
+        tasks_created) and the poller's own (poll_lease, poll_watermark, poll_failures,
+        poll_generation, and poll_spec: the spec that generation polls under)."""
         return f"{self.prefix}queue:{queue_id}"
 
     @property
@@ -112,6 +114,23 @@ class Keys:
     def queue_item(self, queue_id: str, item_key: str) -> str:
         """STRING marking a source item's idempotency key as seen by a queue (with TTL)."""
         return f"{self.prefix}idem:item:{queue_id}:{item_key}"
+
+    @property
+    def queue_generations(self) -> str:
+        """Counter numbering the generations of queues: the settings a queue is polled
+        under, new at its first poll and when an edit moves its in-flight items."""
+        return f"{self.prefix}queues:generations"
+
+    @property
+    def queues_drain(self) -> str:
+        """ZSET generation -> when to drain it next: retired generations (a deleted queue,
+        settings an edit replaced) whose in-flight items go back to their source."""
+        return f"{self.prefix}queues:drain"
+
+    def queue_drain(self, generation: str) -> str:
+        """HASH queue_id, spec (the retired settings, secrets encrypted), created_tstamp,
+        failures, lease (the token of the worker draining it)."""
+        return f"{self.prefix}queues:drain:{generation}"
 
     # --- leader (worker) ---
 

@@ -18,17 +18,59 @@ local function server_now()
 end
 """
 
-CLAIM_DUE_QUEUES = (
+GENERATION_HELPERS = (
     PRELUDE
+    + """
+-- retire_generation: no poll will come again under a queue's generation `gen` (polling
+-- `spec`): record it to be drained at once, any worker giving its in-flight items back
+-- to their source (worker/polling_drains.py). Generations are unique: one entry each.
+local function retire_generation(gen, id, spec, created)
+  redis.call('HSET', K.queue_drain(gen), 'queue_id', id, 'spec', spec,
+             'created_tstamp', created or '0')
+  redis.call('ZADD', K.queues_drain, 0, gen)
+end
+
+-- in_flight_moved: whether a definition changed from `old` to `new` spec JSON moves where
+-- the queue's items wait between a poll and their acknowledgement. `location` is
+-- {type: [setting names]} of the poller's source types ([] for a type keeping nothing in
+-- flight); for a type it does not know, any change of type or setting counts.
+local function in_flight_moved(location, old, new)
+  if not old then return true end
+  local a, b = cjson.decode(old).queue, cjson.decode(new).queue
+  local names = location[a.type]
+  if names ~= nil and #names == 0 then return false end
+  if a.type ~= b.type then return true end
+  local sa, sb = a[a.type] or {}, b[b.type] or {}
+  if names == nil then
+    for k, v in pairs(sa) do if sb[k] ~= v then return true end end
+    for k, v in pairs(sb) do if sa[k] ~= v then return true end end
+    return false
+  end
+  for _, name in ipairs(names) do
+    if sa[name] ~= sb[name] then return true end
+  end
+  return false
+end
+"""
+)
+
+CLAIM_DUE_QUEUES = (
+    GENERATION_HELPERS
     + _NOW
     + """
 -- claim_due_queues: lease up to N enabled queues whose due time has come.
--- ARGV: prefix, lease s, N, token base (unique per call).
+-- ARGV: prefix, lease s, N, token base (unique per call), in-flight location JSON
+--       ({type: [setting names]}, see in_flight_moved).
 -- Each claimed queue's score becomes now + lease and its HASH gets poll_lease = token.
+-- A queue is polled under its generation (poll_generation, with poll_spec): given at its
+-- first claim; when an edit since the last claim moved the queue's in-flight location,
+-- the old generation is retired (its items go back to their source) and a new one given.
 -- Missing queues leave the due set; disabled ones are looked at again after their frequency.
--- Returns {now, next due score ('' when none), then 7 per claimed queue: id, token, spec,
---          watermark ('' when none), created_tstamp, open task count, failures so far}.
+-- Returns {now, next due score ('' when none), then 8 per claimed queue: id, token, spec,
+--          watermark ('' when none), created_tstamp, open task count, failures so far,
+--          generation}.
 local lease, limit, base = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local location = cjson.decode(ARGV[5])
 local due = K.queues_due
 local now = server_now()
 local out = {tostring(now), ''}
@@ -36,7 +78,7 @@ local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, limit)
 for n, id in ipairs(ids) do
   local key = K.queue(id)
   local f = redis.call('HMGET', key, 'spec', 'status', 'poll_watermark', 'created_tstamp',
-                       'poll_failures')
+                       'poll_failures', 'poll_generation', 'poll_spec')
   if not f[1] then
     redis.call('ZREM', due, id)
   elseif f[2] ~= 'ENABLED' then
@@ -44,6 +86,18 @@ for n, id in ipairs(ids) do
     redis.call('ZADD', due, now + freq, id)
   else
     local token = base .. ':' .. n
+    local gen = f[6]
+    if not gen then
+      gen = redis.call('INCR', K.queue_generations)
+      redis.call('HSET', key, 'poll_generation', gen, 'poll_spec', f[1])
+    elseif f[7] ~= f[1] then
+      if in_flight_moved(location, f[7], f[1]) then
+        retire_generation(gen, id, f[7] or f[1], f[4])
+        gen = redis.call('INCR', K.queue_generations)
+        redis.call('HSET', key, 'poll_generation', gen)
+      end
+      redis.call('HSET', key, 'poll_spec', f[1])
+    end
     redis.call('HSET', key, 'poll_lease', token)
     redis.call('ZADD', due, now + lease, id)
     out[#out + 1] = id
@@ -53,6 +107,7 @@ for n, id in ipairs(ids) do
     out[#out + 1] = f[4] or '0'
     out[#out + 1] = redis.call('ZCARD', K.tasks_open_by_queue(id))
     out[#out + 1] = f[5] or '0'
+    out[#out + 1] = tostring(gen)
   end
 end
 local first = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
@@ -168,5 +223,63 @@ for _, id in ipairs(redis.call('ZRANGE', K.queues, 0, -1)) do
   added = added + redis.call('ZADD', K.queues_due, 'NX', now, id)
 end
 return added
+"""
+)
+
+CLAIM_DRAINS = (
+    PRELUDE
+    + _NOW
+    + """
+-- claim_drains: lease up to N retired generations due to be drained.
+-- ARGV: prefix, lease s, N, token base (unique per call).
+-- Each claimed entry's score becomes now + lease (a worker dying mid-drain leaves it to
+-- another) and its HASH gets lease = token.
+-- Returns {now, then 6 per entry: generation, token, queue id, spec, created_tstamp,
+--          failures so far}.
+local lease, limit, base = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local now = server_now()
+local out = {tostring(now)}
+local gens = redis.call('ZRANGEBYSCORE', K.queues_drain, '-inf', now, 'LIMIT', 0, limit)
+for n, gen in ipairs(gens) do
+  local key = K.queue_drain(gen)
+  local f = redis.call('HMGET', key, 'queue_id', 'spec', 'created_tstamp', 'failures')
+  if not f[2] then
+    redis.call('ZREM', K.queues_drain, gen)
+  else
+    local token = base .. ':' .. n
+    redis.call('HSET', key, 'lease', token)
+    redis.call('ZADD', K.queues_drain, now + lease, gen)
+    out[#out + 1] = gen
+    out[#out + 1] = token
+    out[#out + 1] = f[1]
+    out[#out + 1] = f[2]
+    out[#out + 1] = f[3] or '0'
+    out[#out + 1] = f[4] or '0'
+  end
+end
+return out
+"""
+)
+
+END_DRAIN = (
+    PRELUDE
+    + _NOW
+    + """
+-- end_drain: the drain of a retired generation, claimed with `token`, is over.
+-- ARGV: prefix, generation, token, delay s ('' when drained: the entry is deleted),
+--       failed ('1' counts a failure, '0' defers it: no source type for it here).
+-- Returns 1, or 0 when the claim is no longer ours (it expired; another worker drains).
+local gen = ARGV[2]
+local key = K.queue_drain(gen)
+if redis.call('HGET', key, 'lease') ~= ARGV[3] then return 0 end
+if ARGV[4] == '' then
+  redis.call('DEL', key)
+  redis.call('ZREM', K.queues_drain, gen)
+  return 1
+end
+redis.call('HDEL', key, 'lease')
+if ARGV[5] == '1' then redis.call('HINCRBY', key, 'failures', 1) end
+redis.call('ZADD', K.queues_drain, server_now() + tonumber(ARGV[4]), gen)
+return 1
 """
 )

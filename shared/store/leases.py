@@ -3,13 +3,15 @@
 A queue is polled by whichever worker claims it: `claim_due_queues` leases up to N
 due queues in one step; `store_poll` writes a poll's tasks, item keys, watermark and
 poll fields in one step that first checks the lease; `fail_poll` records an error.
-Everything else about the store is in store.py.
+Retired generations (a deleted queue, settings an edit replaced) are claimed the same
+way by `claim_drains` and ended by `end_drain`.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,7 @@ class ClaimedQueue:
     created_tstamp: float
     open_tasks: int  # unfinished tasks the queue made: its backpressure
     failures: int  # polls failed in a row before this one
+    generation: int  # the settings it is polled under (PollRequest.generation)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,19 @@ class Claim:
     now: float  # the Redis server's clock
     queues: list[ClaimedQueue]
     next_due: float | None  # the earliest score left in the due set
+
+
+@dataclass(frozen=True)
+class DrainClaim:
+    """A retired generation this worker holds the lease on: give its in-flight items back."""
+
+    generation: int
+    token: str
+    queue_id: str
+    spec: bytes  # the definition the generation polled under (secrets encrypted)
+    created_tstamp: float
+    failures: int  # drains failed before this one
+    now: float  # the Redis server's clock at the claim
 
 
 @dataclass(frozen=True)
@@ -58,23 +74,37 @@ def _text(raw: Any) -> str:
 
 
 class PollStore:
-    def __init__(self, client: aioredis.Redis, keys: Keys, *, idempotency_ttl_s: int) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        *,
+        idempotency_ttl_s: int,
+        in_flight_location: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """`in_flight_location`: {queue type: its Source.in_flight_location}, the poller's
+        types; an edit of a queue whose type is not there retires its generation whenever
+        its settings change at all."""
         self.redis = client
         self.keys = keys
         self.idempotency_ttl_s = idempotency_ttl_s
+        location = {t: list(names) for t, names in (in_flight_location or {}).items()}
+        self._location = json.dumps(location)
         self._claim = client.register_script(lease_scripts.CLAIM_DUE_QUEUES)
         self._store = client.register_script(lease_scripts.STORE_POLL)
         self._fail = client.register_script(lease_scripts.FAIL_POLL)
         self._release = client.register_script(lease_scripts.RELEASE_LEASE)
         self._extend = client.register_script(lease_scripts.EXTEND_LEASE)
         self._reconcile = client.register_script(lease_scripts.RECONCILE_DUE)
+        self._claim_drains = client.register_script(lease_scripts.CLAIM_DRAINS)
+        self._end_drain = client.register_script(lease_scripts.END_DRAIN)
 
     async def claim_due_queues(self, limit: int, lease_s: float) -> Claim:
         token_base = uuid.uuid4().hex
-        raw = await self._claim(args=[self.keys.prefix, lease_s, limit, token_base])
+        raw = await self._claim(args=[self.keys.prefix, lease_s, limit, token_base, self._location])
         queues = []
-        for i in range(2, len(raw), 7):
-            queue_id, token, spec, watermark, created, open_tasks, failures = raw[i : i + 7]
+        for i in range(2, len(raw), 8):
+            queue_id, token, spec, watermark, created, open_tasks, failures, gen = raw[i : i + 8]
             queues.append(
                 ClaimedQueue(
                     queue_id=_text(queue_id),
@@ -84,6 +114,7 @@ class PollStore:
                     created_tstamp=float(_text(created)),
                     open_tasks=int(open_tasks),
                     failures=int(_text(failures)),
+                    generation=int(_text(gen)),
                 )
             )
         next_due = float(_text(raw[1])) if raw[1] else None
@@ -132,9 +163,6 @@ class PollStore:
         """Keep a lease while its poll runs; False when it is no longer ours."""
         return bool(await self._extend(args=[self.keys.prefix, queue_id, token, lease_s]))
 
-    async def queue_exists(self, queue_id: str) -> bool:
-        return bool(await self.redis.exists(self.keys.queue(queue_id)))
-
     async def release_lease(self, queue_id: str, token: str, delay_s: float = 0) -> bool:
         """End a lease; the queue is due again after delay_s. False when not ours."""
         return bool(await self._release(args=[self.keys.prefix, queue_id, token, delay_s]))
@@ -142,3 +170,32 @@ class PollStore:
     async def reconcile_due(self) -> int:
         """Add queues missing from the due set; returns how many were added."""
         return int(await self._reconcile(args=[self.keys.prefix]))
+
+    async def claim_drains(self, limit: int, lease_s: float) -> list[DrainClaim]:
+        """Lease up to `limit` retired generations due to be drained."""
+        raw = await self._claim_drains(args=[self.keys.prefix, lease_s, limit, uuid.uuid4().hex])
+        now = float(_text(raw[0]))
+        return [
+            DrainClaim(
+                generation=int(_text(gen)),
+                token=_text(token),
+                queue_id=_text(queue_id),
+                spec=spec,
+                created_tstamp=float(_text(created)),
+                failures=int(_text(failures)),
+                now=now,
+            )
+            for gen, token, queue_id, spec, created, failures in (
+                raw[i : i + 6] for i in range(1, len(raw), 6)
+            )
+        ]
+
+    async def end_drain(
+        self, claim: DrainClaim, retry_in_s: float | None = None, *, failed: bool = False
+    ) -> bool:
+        """The drain is done (retry_in_s None: the entry goes), or to be tried again after
+        retry_in_s (a failure when `failed`). False when the claim is no longer ours."""
+        delay = "" if retry_in_s is None else retry_in_s
+        args: list[Any] = [self.keys.prefix, claim.generation, claim.token, delay]
+        args.append("1" if failed else "0")
+        return bool(await self._end_drain(args=args))

@@ -4,6 +4,7 @@ Every script starts with the generated PRELUDE (lua.py): key names come from its
 table, built from keys.py, with the prefix the script receives as ARGV[1].
 """
 
+from hippo.shared.store.lease_scripts import GENERATION_HELPERS
 from hippo.shared.store.lua import PRELUDE
 
 CREATE_QUEUE = (
@@ -42,13 +43,19 @@ return status
 )
 
 DELETE_QUEUE = (
-    PRELUDE
+    GENERATION_HELPERS
     + """
--- delete_queue: remove a queue definition and its poll state. Tasks it made stay.
+-- delete_queue: remove a queue definition and its poll state. Tasks it made stay; its
+-- generation is retired, so what its polls took and did not store (a Redis list's
+-- processing list) goes back to the source.
 -- ARGV: prefix, queue id. Returns 1 when deleted, 0 when missing.
 local id = ARGV[2]
+local key = K.queue(id)
 redis.call('ZREM', K.queues, id)
 redis.call('ZREM', K.queues_due, id)
-return redis.call('DEL', K.queue(id))
+local f = redis.call('HMGET', key, 'spec', 'poll_generation', 'poll_spec', 'created_tstamp')
+if not f[1] then return 0 end
+retire_generation(f[2] or redis.call('INCR', K.queue_generations), id, f[3] or f[1], f[4])
+return redis.call('DEL', key)
 """
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -301,6 +301,7 @@ class _Threaded(BlockingSource):
     def __init__(self, executor: ThreadPoolExecutor | None = None) -> None:
         super().__init__(executor)
         self.threads: dict[str, str] = {}
+        self.stored: set[str] = set()
 
     def fetch_blocking(self, request: PollRequest[_NoSettings]) -> Fetched:
         self.threads["fetch"] = threading.current_thread().name
@@ -309,8 +310,11 @@ class _Threaded(BlockingSource):
     def acknowledge_blocking(self, request: PollRequest[_NoSettings], fetched: Fetched) -> None:
         self.threads["acknowledge"] = threading.current_thread().name
 
-    def give_back_blocking(self, request: PollRequest[_NoSettings], fetched: Fetched) -> None:
+    def give_back_blocking(
+        self, request: PollRequest[_NoSettings], stored: Callable[[Sequence[str]], set[str]]
+    ) -> None:
         self.threads["give_back"] = threading.current_thread().name
+        self.stored = stored(["k", "other"])  # answered by the event loop, from this thread
 
 
 def test_blocking_source_methods_run_on_the_pollers_threads_as_coroutines() -> None:
@@ -318,16 +322,20 @@ def test_blocking_source_methods_run_on_the_pollers_threads_as_coroutines() -> N
     with ThreadPoolExecutor(2, thread_name_prefix="hippo-poll") as pool:
         source = _Threaded(pool)
 
+        async def stored(keys: Sequence[str]) -> set[str]:
+            return {key for key in keys if key == "k"}
+
         async def poll() -> Fetched:
             fetched = await source.fetch(request)
             await source.acknowledge(request, fetched)
-            await source.give_back(request, fetched)
+            await source.give_back(request, stored)
             await source.close()
             return fetched
 
         fetched = asyncio.run(poll())
     assert fetched.items == [Item(data="x", key="k")]
     assert set(source.threads) == {"fetch", "acknowledge", "give_back"}
+    assert source.stored == {"k"}
     assert all(name.startswith("hippo-poll") for name in source.threads.values())
 
 
