@@ -50,6 +50,7 @@ class ProcessRunner:
         self._report = report
         self._use_docker = use_docker
         self._processes: dict[int, asyncio.subprocess.Process] = {}  # by id(task)
+        self._kill_grace_s: dict[int, float] = {}  # kills that came before the process
         self._jobs: set[asyncio.Task[None]] = set()
 
     def launch(self, task: Task, env: dict[str, str]) -> None:
@@ -90,6 +91,7 @@ class ProcessRunner:
         task.sandbox.mkdir(parents=True, exist_ok=True)
         self._report(task, "TASK_STARTING", None, None)
         if task.kill_requested:
+            self._kill_grace_s.pop(id(task), None)
             self._report(task, "TASK_KILLED", "Task killed before it started", None)
             return
         container = task.info.get("container") or {}
@@ -112,13 +114,14 @@ class ProcessRunner:
                     start_new_session=True,  # its own process group, killed as a whole
                 )
             except OSError as e:
+                self._kill_grace_s.pop(id(task), None)
                 self._report(
                     task, "TASK_FAILED", f"Failed to launch: {e}", "REASON_CONTAINER_LAUNCH_FAILED"
                 )
                 return
             self._processes[id(task)] = process
-            if task.kill_requested:  # the kill came while the process was starting
-                self._signal(process, signal.SIGTERM)
+            if task.kill_requested:  # killed (or its agent lost) while it was spawned
+                self._terminate(process, self._kill_grace_s.pop(id(task), 0.0))
             self._report(task, "TASK_RUNNING", None, None)
             try:
                 code = await process.wait()
@@ -155,7 +158,14 @@ class ProcessRunner:
         task.kill_requested = True
         process = self._processes.get(id(task))
         if process is None:
-            return  # not started yet: _run reports TASK_KILLED instead of starting it
+            # Not started yet: _run reports TASK_KILLED instead of starting it, or, if the
+            # process is being spawned right now, kills it with this grace once it exists.
+            self._kill_grace_s[id(task)] = grace_s
+            return
+        self._terminate(process, grace_s)
+
+    def _terminate(self, process: asyncio.subprocess.Process, grace_s: float) -> None:
+        """SIGTERM now, SIGKILL after the grace period (a process ignoring TERM dies too)."""
         self._signal(process, signal.SIGTERM)
         loop = asyncio.get_running_loop()
         loop.call_later(grace_s, self._signal, process, signal.SIGKILL)
