@@ -15,6 +15,7 @@ from hippo.shared.store import Store, connect
 from hippo.shared.store.connection import translated
 from hippo.shared.store.keys import Keys
 from hippo.shared.store.leadership import Claim, LeaderStore
+from hippo.shared.store.leases import PollStore
 from hippo.shared.store.lock import LeaderLease
 
 
@@ -53,6 +54,7 @@ def test_every_part_of_the_store_raises_store_unavailable_when_redis_is_away() -
                     1, 1.0, [Claim("t.1", "S1", "h", None, None)]
                 ),
                 lambda: LeaderStore(client, keys).record_updates(1, 1.0, []),
+                lambda: PollStore(client, keys, idempotency_ttl_s=60).claim_due_queues(1, 30),
             ):
                 with pytest.raises(StoreUnavailable) as caught:
                     await call()
@@ -61,7 +63,7 @@ def test_every_part_of_the_store_raises_store_unavailable_when_redis_is_away() -
             await client.aclose()
         return raised
 
-    assert len(asyncio.run(scenario())) == 5
+    assert len(asyncio.run(scenario())) == 6
     lease = LeaderLease(url, keys, expire_s=2)
     try:
         with pytest.raises(StoreUnavailable):

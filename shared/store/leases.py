@@ -4,7 +4,8 @@ A queue is polled by whichever worker claims it: `claim_due_queues` leases up to
 due queues in one step; `store_poll` writes a poll's tasks, item keys, watermark and
 poll fields in one step that first checks the lease; `fail_poll` records an error.
 Retired generations (a deleted queue, settings an edit replaced) are claimed the same
-way by `claim_drains` and ended by `end_drain`.
+way by `claim_drains` and ended by `end_drain`. Redis errors go through
+connection.translated, like every part of the store.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from hippo.shared.store import lease_scripts
+from hippo.shared.store.connection import translate_errors
 from hippo.shared.store.keys import Keys
 
 
@@ -99,6 +101,7 @@ class PollStore:
         self._claim_drains = client.register_script(lease_scripts.CLAIM_DRAINS)
         self._end_drain = client.register_script(lease_scripts.END_DRAIN)
 
+    @translate_errors
     async def claim_due_queues(self, limit: int, lease_s: float) -> Claim:
         token_base = uuid.uuid4().hex
         raw = await self._claim(args=[self.keys.prefix, lease_s, limit, token_base, self._location])
@@ -120,6 +123,7 @@ class PollStore:
         next_due = float(_text(raw[1])) if raw[1] else None
         return Claim(now=float(_text(raw[0])), queues=queues, next_due=next_due)
 
+    @translate_errors
     async def seen_item_keys(self, queue_id: str, item_keys: Sequence[str]) -> set[str]:
         """The keys among `item_keys` this queue has stored within the retention window."""
         if not item_keys:
@@ -127,6 +131,7 @@ class PollStore:
         found = await self.redis.mget([self.keys.queue_item(queue_id, k) for k in item_keys])
         return {k for k, v in zip(item_keys, found, strict=True) if v is not None}
 
+    @translate_errors
     async def store_poll(
         self,
         queue_id: str,
@@ -156,21 +161,26 @@ class PollStore:
             args += [task.mesos_id, task.task_id, task.spec, task.status]
         return int(await self._store(args=args))
 
+    @translate_errors
     async def fail_poll(self, queue_id: str, token: str, error: str, delay_s: float) -> bool:
         return bool(await self._fail(args=[self.keys.prefix, queue_id, token, error, delay_s]))
 
+    @translate_errors
     async def extend_lease(self, queue_id: str, token: str, lease_s: float) -> bool:
         """Keep a lease while its poll runs; False when it is no longer ours."""
         return bool(await self._extend(args=[self.keys.prefix, queue_id, token, lease_s]))
 
+    @translate_errors
     async def release_lease(self, queue_id: str, token: str, delay_s: float = 0) -> bool:
         """End a lease; the queue is due again after delay_s. False when not ours."""
         return bool(await self._release(args=[self.keys.prefix, queue_id, token, delay_s]))
 
+    @translate_errors
     async def reconcile_due(self) -> int:
         """Add queues missing from the due set; returns how many were added."""
         return int(await self._reconcile(args=[self.keys.prefix]))
 
+    @translate_errors
     async def claim_drains(self, limit: int, lease_s: float) -> list[DrainClaim]:
         """Lease up to `limit` retired generations due to be drained."""
         raw = await self._claim_drains(args=[self.keys.prefix, lease_s, limit, uuid.uuid4().hex])
@@ -190,6 +200,7 @@ class PollStore:
             )
         ]
 
+    @translate_errors
     async def end_drain(
         self, claim: DrainClaim, retry_in_s: float | None = None, *, failed: bool = False
     ) -> bool:
