@@ -36,5 +36,26 @@ DRAINS_AT_ONCE = 4
 # long a worker without the retired queue's source type leaves it to others.
 DRAIN_RETRY_MAX_S = 300.0
 
+# --- The leader (worker/session.py and its parts) ------------------------------------------
+# Offer rounds read waiting runs a step at a time, so a round reads about what its offers
+# can take (docs/benchmarks.md has the figures behind these).
+ROUND_READ_BATCH = 1000  # waiting runs read per step of a round
+ROUND_MAX_IDS = 10_000  # task ids one round looks at (ids at their cap are stepped past)
+ROUND_IDS_PER_STEP = 1000  # task ids one LAUNCHABLE call looks at
+WAITING_CACHE_LIMIT = 100_000  # decoded waiting runs kept; all dropped at once past it
+QUEUE_CAP_TTL_S = 5.0  # a queue's max_concurrent is read again after this
+REVIVE_MIN_INTERVAL_S = 0.5  # REVIVE at most this often (Mesos re-offers on each one)
+UPDATE_BATCH = 500  # status updates stored per script call
+KILL_RESEND_S = 5.0  # a KILL with no end seen is sent again after this
+KILL_SWEEP_S = 1.0  # the kill set is read at least this often, hint or not
+RECONCILE_CHUNK = 1000  # tasks per explicit RECONCILE call
+RECONCILE_TICK_S = 0.5  # how often the reconciliation loop looks at its cadences
+RECONCILED_CACHE_LIMIT = 100_000  # reconciliation times kept; all dropped at once past it
+HOUSEKEEPING_TICK_S = 0.5  # how often retention and gauges look at their cadences
+WAITING_GAUGE_S = 2.0  # how often hippo_waiting_tasks is read
+# A leadership term ends within this even if a call is stuck in a library: a standby
+# must not wait on the lock for it.
+LEADER_SHUTDOWN_WAIT_S = 3.0
+
 # --- Worker process (worker/main.py) -----------------------------------------------------
 WORKER_STOP_WAIT_S = 15.0  # after SIGTERM, what may still run this long before it is cut

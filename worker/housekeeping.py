@@ -9,14 +9,12 @@ import time
 
 from hippo.shared.settings import Settings
 from hippo.shared.store.leadership import LeaderStore
+from hippo.shared.tunables import HOUSEKEEPING_TICK_S, WAITING_GAUGE_S
 from hippo.worker.cadence import Cadence
 from hippo.worker.mesos import MesosSchedulerClient
 from hippo.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
-
-TICK_S = 0.5  # how often the loop looks at its cadences
-GAUGE_S = 2.0  # how often hippo_waiting_tasks is read
 
 
 class Housekeeping:
@@ -31,10 +29,10 @@ class Housekeeping:
     async def serve(self, client: MesosSchedulerClient) -> None:
         """The chores, while subscribed (a leader Mesos does not hear from may be stale)."""
         s, start = self.settings, time.monotonic()
-        gauge = Cadence(GAUGE_S, start, at_once=True)
+        gauge = Cadence(WAITING_GAUGE_S, start, at_once=True)
         trim = Cadence(s.trim_interval_s, start)
         while True:
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(HOUSEKEEPING_TICK_S)
             if client.stream_id is None:
                 continue
             now = time.monotonic()

@@ -13,14 +13,12 @@ import time
 from collections.abc import Iterable
 
 from hippo.shared.store.leadership import ActiveTask, LeaderStore
+from hippo.shared.tunables import KILL_RESEND_S, KILL_SWEEP_S
 from hippo.worker.background import Spawn
 from hippo.worker.mesos import MesosError, MesosSchedulerClient
 from hippo.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
-
-KILL_RESEND_S = 5.0  # a KILL with no end seen is sent again after this
-SWEEP_S = 1.0  # the kill set is read at least this often, message or not
 
 
 class KillBook:
@@ -69,10 +67,10 @@ class KillSender:
         self._spawn(self.send(client, mesos_id, agent_id))
 
     async def serve(self, client: MesosSchedulerClient) -> None:
-        """Sweep the kill set when woken, and every SWEEP_S anyway."""
+        """Sweep the kill set when woken, and every KILL_SWEEP_S anyway."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), SWEEP_S)
+                await asyncio.wait_for(self._wake.wait(), KILL_SWEEP_S)
             self._wake.clear()
             running, ended = await self.store.kill_requests()
             await self.store.forget_kills(ended)

@@ -16,8 +16,9 @@ from hippo.shared.store import connect
 from hippo.shared.store.keys import Keys
 from hippo.shared.store.leadership import LeaderStore
 from hippo.shared.store.lock import LeaderLease
+from hippo.shared.tunables import LEADER_SHUTDOWN_WAIT_S
 from hippo.worker.metrics import WorkerMetrics
-from hippo.worker.session import SHUTDOWN_WAIT_S, LeaderSession, LeadershipLost
+from hippo.worker.session import LeaderSession, LeadershipLost
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ async def _lead(
     finally:
         for job in jobs:
             job.cancel()
-        await asyncio.wait(jobs, timeout=2 * SHUTDOWN_WAIT_S)
+        await asyncio.wait(jobs, timeout=2 * LEADER_SHUTDOWN_WAIT_S)
 
 
 async def _watch_lease(

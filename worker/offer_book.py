@@ -16,13 +16,13 @@ from typing import Any
 
 from hippo.shared.settings import Settings
 from hippo.shared.store.leadership import LeaderStore
+from hippo.shared.tunables import REVIVE_MIN_INTERVAL_S
 from hippo.worker.matching import OfferView, Place
 from hippo.worker.mesos import MesosError, MesosSchedulerClient
 from hippo.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
-REVIVE_MIN_INTERVAL_S = 0.5
 # A round woken for the oldest offer's expiry runs just after it, not just before.
 EXPIRY_SLACK_S = 0.01
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from hippo.shared.settings import Settings
 from hippo.shared.store.leadership import Claim, LeaderStore
+from hippo.shared.tunables import ROUND_IDS_PER_STEP, ROUND_MAX_IDS, ROUND_READ_BATCH
 from hippo.worker.background import Spawn
 from hippo.worker.candidates import WaitingTask
 from hippo.worker.matching import MatchState, OfferView, Rooms, assign
@@ -27,9 +28,6 @@ from hippo.worker.taskinfo import build_task_info
 
 log = logging.getLogger(__name__)
 
-BATCH = 1000  # waiting tasks read per step of a round
-MAX_IDS = 10_000  # task ids one round looks at (ids at their cap are stepped past)
-IDS_PER_STEP = 1000  # task ids one LAUNCHABLE call looks at
 
 Assigned = tuple[WaitingTask, OfferView]
 
@@ -155,12 +153,14 @@ class OfferRound:
         state = MatchState()
         assigned: list[Assigned] = []
         scanned, ids_from = 0, 0  # ids_from: rank of the next task id to look at
-        while rooms and scanned < self.settings.round_max_tasks and ids_from < MAX_IDS:
-            runs, next_from = await self.store.launchable(BATCH, IDS_PER_STEP, ids_from)
-            for start in range(0, len(runs), BATCH):
+        while rooms and scanned < self.settings.round_max_tasks and ids_from < ROUND_MAX_IDS:
+            runs, next_from = await self.store.launchable(
+                ROUND_READ_BATCH, ROUND_IDS_PER_STEP, ids_from
+            )
+            for start in range(0, len(runs), ROUND_READ_BATCH):
                 if not rooms:
                     break
-                batch = [mid for mid, _ in runs[start : start + BATCH]]
+                batch = [mid for mid, _ in runs[start : start + ROUND_READ_BATCH]]
                 scanned += len(batch)
                 waiting = await self.inputs.prepare(await self.inputs.waiting(batch), state)
                 by_mid = {w.mesos_id: w for w in waiting}

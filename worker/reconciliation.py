@@ -17,14 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from hippo.shared.settings import Settings
 from hippo.shared.store.leadership import ActiveTask, LeaderStore
+from hippo.shared.tunables import RECONCILE_CHUNK, RECONCILE_TICK_S, RECONCILED_CACHE_LIMIT
 from hippo.worker.cadence import Cadence
 from hippo.worker.mesos import MesosError, MesosSchedulerClient
 
 log = logging.getLogger(__name__)
 
-RECONCILE_CHUNK = 1000  # tasks per RECONCILE call
-TICK_S = 0.5  # how often the periodic loop looks at its cadences
-CACHE_LIMIT = 100_000  # reconciliation times kept; all dropped at once past it
 
 Pair = tuple[str, str | None]  # (mesos_id, agent_id)
 
@@ -78,7 +76,7 @@ class Reconciler:
                 "leader: %d tasks staging for over %.0f s; reconciling them", len(stuck), timeout_s
             )
             await self._explicit(client, stuck)
-        if len(self.reconciled) > CACHE_LIMIT:
+        if len(self.reconciled) > RECONCILED_CACHE_LIMIT:
             self.reconciled.clear()
 
     async def serve(self, client: MesosSchedulerClient) -> None:
@@ -87,7 +85,7 @@ class Reconciler:
         staging = Cadence(max(0.5, s.staging_timeout_s / 4), start, at_once=True)
         implicit = Cadence(s.reconcile_interval_s, start)
         while True:
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(RECONCILE_TICK_S)
             if client.stream_id is None:
                 continue
             now = time.monotonic()

@@ -15,14 +15,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 
 from hippo.shared.store.leadership import LeaderStore
+from hippo.shared.tunables import QUEUE_CAP_TTL_S, WAITING_CACHE_LIMIT
 from hippo.worker.candidates import UnusableDefinition, WaitingTask, parse_waiting
 from hippo.worker.matching import MatchState
 from hippo.worker.offer_book import OfferBook
 
 log = logging.getLogger(__name__)
-
-CACHE_LIMIT = 100_000  # decoded waiting runs kept; all dropped at once past it
-QUEUE_CAP_TTL_S = 5.0  # a queue's max_concurrent is read again after this
 
 
 def with_queue_caps(waiting: Sequence[WaitingTask], caps: Mapping[str, int]) -> list[WaitingTask]:
@@ -72,7 +70,7 @@ class RoundInputs:
         gone meanwhile are left out, and runs that can never launch are ended."""
         missing = [m for m in mesos_ids if m not in self._cache]
         if missing:
-            if len(self._cache) > CACHE_LIMIT:
+            if len(self._cache) > WAITING_CACHE_LIMIT:
                 self._cache.clear()
             unusable: list[tuple[str, str]] = []
             fields = await self.store.task_fields(missing)

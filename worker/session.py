@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 from hippo.shared.settings import Settings
 from hippo.shared.store import events
 from hippo.shared.store.leadership import LeaderStore
+from hippo.shared.tunables import LEADER_SHUTDOWN_WAIT_S
 from hippo.worker.background import Background
 from hippo.worker.housekeeping import Housekeeping
 from hippo.worker.kills import KillSender
@@ -51,8 +52,6 @@ from hippo.worker.reconciliation import Reconciler
 from hippo.worker.status_updates import UpdateRecorder
 
 log = logging.getLogger(__name__)
-
-SHUTDOWN_WAIT_S = 3.0
 
 
 class LeadershipLost(Exception):
@@ -147,10 +146,10 @@ class LeaderSession:
                 for job in pending:
                     job.cancel()
                 # Bounded: a call stuck in a library must not keep the lock from a standby.
-                await asyncio.wait(pending, timeout=SHUTDOWN_WAIT_S)
+                await asyncio.wait(pending, timeout=LEADER_SHUTDOWN_WAIT_S)
         finally:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(client.close(), SHUTDOWN_WAIT_S)
+                await asyncio.wait_for(client.close(), LEADER_SHUTDOWN_WAIT_S)
 
     async def _events(self, client: MesosSchedulerClient) -> None:
         async for event in client.events():

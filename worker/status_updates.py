@@ -13,14 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hippo.shared.store.leadership import LeaderStore, StatusUpdate, UpdateOutcome
+from hippo.shared.tunables import UPDATE_BATCH
 from hippo.worker.kills import KillSender
 from hippo.worker.mesos import MesosError, MesosHTTPError, MesosSchedulerClient, TaskStatus
 from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.retries import retry_budget
 
 log = logging.getLogger(__name__)
-
-UPDATE_BATCH = 500  # status updates stored per script call
 
 
 def to_store(statuses: Sequence[TaskStatus]) -> list[StatusUpdate]:
