@@ -1,17 +1,14 @@
 """Asyncio client of the Mesos v1 scheduler HTTP API (docs/scheduler-http-api.md).
 
-One task reads the subscription stream and puts typed events on an unbounded
-queue, so slow event handling never stalls the reader (and so never trips the
-heartbeat watchdog). Calls go on a separate connection pool, each carrying the
-current `Mesos-Stream-Id`; acknowledgements, many per second on a busy leader, go
-pipelined on one kept-alive connection of their own (pipeline.py), with the same
-credentials, TLS settings and errors. The reader re-subscribes with the same framework
-id, with backoff, whenever the stream breaks, and stops for good on an ERROR event.
+The subscription (subscription.py) reads the event stream in a task of its own and
+re-subscribes whenever it breaks. Calls go on a separate connection pool, each carrying
+the current `Mesos-Stream-Id`; acknowledgements, many per second on a busy leader, go
+pipelined on one kept-alive connection of their own (pipeline.py). All three connections
+carry the same credentials and TLS settings, and raise the same errors.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -23,29 +20,13 @@ from typing import Any
 import httpx
 
 from . import messages
-from .errors import (
-    MesosBadRequest,
-    MesosConfigError,
-    MesosConnectionError,
-    MesosError,
-    MesosForbidden,
-    MesosFrameworkError,
-    MesosHTTPError,
-    MesosNotSubscribed,
-    MesosUnavailable,
-    framework_error,
-    http_error,
-)
-from .events import Disconnected, Error, Event, Subscribed, TaskStatus, Update, parse_event
-from .masters import backoff_delays, parse_masters, redirect_target, scheduler_url
+from .errors import MesosConfigError, MesosConnectionError, MesosNotSubscribed, http_error
+from .events import Event, TaskStatus, Update
+from .masters import parse_masters
 from .pipeline import Answer, PipelineBroken, PipelinedConnection
-from .recordio import RecordIODecoder
+from .subscription import Subscription
 
 log = logging.getLogger(__name__)
-
-MAX_REDIRECTS = 5
-DEFAULT_HEARTBEAT_S = 15.0  # Mesos' interval, used until SUBSCRIBED says otherwise
-_END = object()  # queue sentinel: no more events
 
 
 class MesosSchedulerClient:
@@ -71,9 +52,7 @@ class MesosSchedulerClient:
         backoff_cap_s: float = 15.0,
     ) -> None:
         spec = masters if isinstance(masters, str) else ",".join(masters)
-        self._masters = parse_masters(spec, "https" if ca_bundle else "http")
-        self.settings = settings
-        self._framework_id = framework_id
+        parsed = parse_masters(spec, "https" if ca_bundle else "http")
         # Sent with every request, streamed, pooled or pipelined (HTTP basic auth).
         self._auth_headers: dict[str, str] = {}
         if secret is not None:
@@ -90,25 +69,21 @@ class MesosSchedulerClient:
         self._call_timeout = httpx.Timeout(call_timeout_s, connect=connect_timeout_s)
         # The stream has no read timeout: the heartbeat watchdog decides when it is dead.
         self._stream_timeout = httpx.Timeout(connect_timeout_s, read=None)
-        self._first_event_timeout_s = first_event_timeout_s
-        self._heartbeat_misses = heartbeat_misses
-        self._backoff = (backoff_initial_s, backoff_cap_s)
-
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._subscribed = asyncio.Event()
-        self._stream_id: str | None = None
-        self._leader_url: str | None = None
-        self._heartbeat_s = DEFAULT_HEARTBEAT_S
-        self._fatal: MesosError | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._stream_http: httpx.AsyncClient | None = None
+        self._subscription = Subscription(
+            parsed,
+            settings,
+            framework_id=framework_id,
+            first_event_timeout_s=first_event_timeout_s,
+            heartbeat_misses=heartbeat_misses,
+            backoff_initial_s=backoff_initial_s,
+            backoff_cap_s=backoff_cap_s,
+        )
         self._calls_http: httpx.AsyncClient | None = None
         self._pipeline = PipelinedConnection(
             self._verify if isinstance(self._verify, ssl.SSLContext) else None,
             connect_timeout_s=connect_timeout_s,
             answer_timeout_s=call_timeout_s,
         )
-        self.subscriptions = 0  # how many SUBSCRIBED events so far
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -123,79 +98,64 @@ class MesosSchedulerClient:
 
     def start(self) -> None:
         """Start subscribing in the background; events arrive on `events()`."""
-        if self._reader is not None:
+        if self._calls_http is not None:
             return
-        common: dict[str, Any] = {
-            "headers": self._auth_headers,
-            "verify": self._verify,
-            "trust_env": False,
-        }
-        self._stream_http = httpx.AsyncClient(timeout=self._stream_timeout, **common)
-        self._calls_http = httpx.AsyncClient(timeout=self._call_timeout, **common)
-        self._reader = asyncio.create_task(self._run(), name="mesos-subscription")
+        self._subscription.start(self._http(self._stream_timeout))
+        self._calls_http = self._http(self._call_timeout)
+
+    def _http(self, timeout: httpx.Timeout) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=timeout, headers=self._auth_headers, verify=self._verify, trust_env=False
+        )
 
     async def close(self) -> None:
         """Stop reading and close connections. Never sends TEARDOWN: tasks keep running
         and a new scheduler can re-subscribe within failover_timeout."""
-        if self._reader is not None:
-            self._reader.cancel()
-            try:
-                await self._reader
-            except asyncio.CancelledError:
-                pass
-        for http in (self._stream_http, self._calls_http):
-            if http is not None:
-                await http.aclose()
+        await self._subscription.stop()
+        if self._calls_http is not None:
+            await self._calls_http.aclose()
         self._pipeline.close()
-        self._stream_id = None
-        self._subscribed.clear()
 
     # --- what the scheduler reads --------------------------------------------
 
     @property
+    def settings(self) -> messages.FrameworkSettings:
+        """The FrameworkInfo sent with every SUBSCRIBE."""
+        return self._subscription.settings
+
+    @property
     def framework_id(self) -> str | None:
         """The framework id from the last SUBSCRIBED (or the one given to re-subscribe)."""
-        return self._framework_id
+        return self._subscription.framework_id
 
     @property
     def stream_id(self) -> str | None:
-        return self._stream_id
+        return self._subscription.stream_id
 
     @property
     def leader_url(self) -> str | None:
-        return self._leader_url
+        return self._subscription.leader_url
 
     @property
     def heartbeat_interval_s(self) -> float:
-        return self._heartbeat_s
+        return self._subscription.heartbeat_s
+
+    @property
+    def subscriptions(self) -> int:
+        """How many SUBSCRIBED events so far."""
+        return self._subscription.subscriptions
 
     async def wait_subscribed(self, timeout_s: float | None = None) -> str:
         """Wait for a live subscription and return the framework id."""
-        waiter = asyncio.ensure_future(self._subscribed.wait())
-        reader = self._reader
-        waits: set[asyncio.Future[Any]] = {waiter} | ({reader} if reader else set())
-        done, _ = await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        if self._fatal is not None:
-            raise self._fatal
-        if not self._subscribed.is_set() or self._framework_id is None:
-            raise MesosNotSubscribed(f"not subscribed after {timeout_s} s")
-        return self._framework_id
+        return await self._subscription.wait(timeout_s)
 
-    async def events(self) -> AsyncIterator[Event]:
+    def events(self) -> AsyncIterator[Event]:
         """Every event in stream order, plus `Disconnected` when a stream breaks.
 
         Ends after an ERROR event by raising its `MesosFrameworkError`
         (e.g. `FrameworkFailedOver`); ends quietly after `close()`.
         """
-        while True:
-            item = await self._queue.get()
-            if item is _END:
-                self._queue.put_nowait(_END)  # let later readers see the end too
-                if self._fatal is not None:
-                    raise self._fatal
-                return
-            yield item
+        return self._subscription.events()
 
     # --- calls (docs/scheduler-http-api.md, "Calls") ----------------------------
 
@@ -264,13 +224,14 @@ class MesosSchedulerClient:
         await self._call(messages.teardown_call(self._fid()))
 
     def _fid(self) -> str:
-        if self._framework_id is None or self._stream_id is None:
+        framework_id, stream_id = self._subscription.framework_id, self._subscription.stream_id
+        if framework_id is None or stream_id is None:
             raise MesosNotSubscribed("no live subscription: wait for SUBSCRIBED first")
-        return self._framework_id
+        return framework_id
 
     def _call_headers(self, what: str) -> tuple[str, dict[str, str]]:
         """The leading master's URL and the headers of a call there."""
-        url, stream_id = self._leader_url, self._stream_id
+        url, stream_id = self._subscription.leader_url, self._subscription.stream_id
         if url is None or stream_id is None or self._calls_http is None:
             raise MesosNotSubscribed(f"{what}: no live subscription")
         return url, {
@@ -315,126 +276,3 @@ class MesosSchedulerClient:
             first = refused[0].body.decode(errors="replace")
             count = f" ({len(refused)} of {len(answers)} calls refused)" if len(answers) > 1 else ""
             raise http_error(refused[0].status, f"{what}{count}: {first}", url)
-
-    # --- the subscription loop ------------------------------------------------
-
-    async def _run(self) -> None:
-        delays = backoff_delays(*self._backoff)
-        try:
-            while True:
-                before = self.subscriptions
-                try:
-                    reason = await self._subscribe_once()
-                except (MesosFrameworkError, MesosBadRequest, MesosForbidden) as e:
-                    # Re-subscribing cannot fix these: an ERROR event, a refused
-                    # FrameworkInfo or credentials. Leave it to the scheduler.
-                    log.error("mesos: subscription ended for good: %s", e)
-                    self._fatal = e
-                    return
-                except MesosError as e:
-                    reason = str(e)
-                except Exception as e:  # a bug or an httpx error we do not translate yet
-                    log.exception("mesos: unexpected error in the subscription loop")
-                    reason = repr(e)
-                self._stream_id = None
-                self._subscribed.clear()
-                if self.subscriptions > before:
-                    delays = backoff_delays(*self._backoff)
-                    self._queue.put_nowait(Disconnected({}, reason=reason))
-                delay = next(delays)
-                log.warning("mesos: subscription lost (%s); retrying in %.1f s", reason, delay)
-                await asyncio.sleep(delay)
-        finally:
-            self._stream_id = None
-            self._subscribed.clear()
-            self._queue.put_nowait(_END)
-
-    def _master_order(self) -> list[str]:
-        """Masters to try, the last known leader first."""
-        if self._leader_url is None:
-            return [scheduler_url(m) for m in self._masters]
-        rest = [scheduler_url(m) for m in self._masters]
-        return [self._leader_url] + [u for u in rest if u != self._leader_url]
-
-    async def _subscribe_once(self) -> str:
-        """Subscribe to the first master that leads and read its stream until it ends.
-
-        Returns why the stream ended; raises when no master could be subscribed to.
-        """
-        last_error: MesosError = MesosConnectionError("no master tried")
-        for url in self._master_order():
-            try:
-                return await self._subscribe_at(url)
-            except (MesosConnectionError, MesosUnavailable) as e:
-                log.info("mesos: %s", e)
-                last_error = e
-            except MesosHTTPError as e:
-                if isinstance(e, (MesosBadRequest, MesosForbidden)):
-                    raise
-                last_error = e
-        raise last_error
-
-    async def _subscribe_at(self, url: str) -> str:
-        assert self._stream_http is not None
-        body = json.dumps(messages.subscribe_call(self.settings, self._framework_id)).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        for _ in range(MAX_REDIRECTS + 1):
-            try:
-                async with self._stream_http.stream(
-                    "POST", url, content=body, headers=headers
-                ) as response:
-                    if response.status_code == 307:
-                        location = response.headers.get("Location", "")
-                        target = redirect_target(url, location)
-                        log.info("mesos: %s is not the leader; redirected to %s", url, target)
-                        url = target
-                        continue
-                    if response.status_code != 200:
-                        text = (await response.aread()).decode(errors="replace")
-                        raise http_error(response.status_code, f"SUBSCRIBE: {text}", url)
-                    stream_id = response.headers.get("Mesos-Stream-Id")
-                    if not stream_id:
-                        raise MesosConnectionError(f"SUBSCRIBE to {url}: no Mesos-Stream-Id header")
-                    return await self._read_stream(response, url, stream_id)
-            except httpx.HTTPError as e:
-                raise MesosConnectionError(f"SUBSCRIBE to {url}: {e!r}") from e
-        raise MesosConnectionError(f"SUBSCRIBE: more than {MAX_REDIRECTS} redirects, last {url}")
-
-    async def _read_stream(self, response: httpx.Response, url: str, stream_id: str) -> str:
-        loop = asyncio.get_running_loop()
-        decoder = RecordIODecoder()
-        try:
-            async with asyncio.timeout(self._first_event_timeout_s) as deadline:
-                async for chunk in response.aiter_bytes():
-                    for record in decoder.feed(chunk):
-                        event = parse_event(record)
-                        if isinstance(event, Subscribed):
-                            self._on_subscribed(event, url, stream_id)
-                        self._queue.put_nowait(event)
-                        if isinstance(event, Error):
-                            raise framework_error(event.message)
-                        # Any event proves the stream alive, not only HEARTBEAT.
-                        deadline.reschedule(
-                            loop.time() + self._heartbeat_misses * self._heartbeat_s
-                        )
-        except TimeoutError:
-            return (
-                f"no event from {url} for {self._heartbeat_misses} heartbeat intervals:"
-                " stream presumed dead"
-            )
-        return f"{url} closed the stream"
-
-    def _on_subscribed(self, event: Subscribed, url: str, stream_id: str) -> None:
-        self._framework_id = event.framework_id
-        self._stream_id = stream_id
-        self._leader_url = url
-        if event.heartbeat_interval_s:
-            self._heartbeat_s = event.heartbeat_interval_s
-        self.subscriptions += 1
-        self._subscribed.set()
-        log.info(
-            "mesos: subscribed to %s as framework %s (heartbeat %.1f s)",
-            url,
-            event.framework_id,
-            self._heartbeat_s,
-        )
