@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from hippo.shared.errors import FieldError, ValidationFailed
-from hippo.shared.records import TASK_RECORD_FIELDS
+from hippo.shared.records import MAX_EXEC_STRING_BYTES, TASK_RECORD_FIELDS
 from hippo.shared.sources.base import Source
 from hippo.shared.sources.settings import SourceSettings
 
@@ -173,6 +173,11 @@ def _exec_text(value: str) -> str:
     NUL (the string would be cut there), and encodable as UTF-8 (no lone surrogate)."""
     if "\x00" in value:
         raise ValueError(f"must not contain a NUL character (at index {value.index(chr(0))})")
+    if len(value.encode()) >= MAX_EXEC_STRING_BYTES:
+        raise ValueError(
+            f"is {len(value.encode())} bytes; a process receives at most "
+            f"{MAX_EXEC_STRING_BYTES - 1} in one string"
+        )
     try:
         value.encode()
     except UnicodeEncodeError as e:
@@ -186,10 +191,22 @@ def _env_name(name: str) -> str:
     return _exec_text(name)
 
 
+def _env_strings_fit(env: dict[str, str]) -> dict[str, str]:
+    for name, value in env.items():
+        size = len(name.encode()) + 1 + len(value.encode())  # NAME=value
+        if size >= MAX_EXEC_STRING_BYTES:
+            raise ValueError(
+                f"{name}=... is {size} bytes; a process receives at most "
+                f"{MAX_EXEC_STRING_BYTES - 1} in one environment string"
+            )
+    return env
+
+
 ExecText = Annotated[str, AfterValidator(_exec_text)]
 Env = Annotated[
     dict[Annotated[str, Field(min_length=1), AfterValidator(_env_name)], ExecText],
     BeforeValidator(_env_values_as_strings),
+    AfterValidator(_env_strings_fit),
 ]
 
 

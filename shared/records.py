@@ -14,6 +14,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hippo.shared.model import TaskDefinition
 
+# Linux's limit on one argument or environment string, its NUL included
+# (MAX_ARG_STRLEN, include/uapi/linux/binfmts.h): execve refuses a longer one with E2BIG,
+# "Argument list too long", on every attempt.
+MAX_EXEC_STRING_BYTES = 131072
+
 WAITING = "WAITING_ON_OFFERS"
 # Mesos states in which a task holds resources on an agent (or is about to).
 ACTIVE_STATES = frozenset(

@@ -163,6 +163,14 @@ class Settings:
         _positive_int,
         "Items one poll takes at most; a queue whose poll was full is due again at once.",
     )
+    max_item_bytes: int = _setting(
+        "HIPPO_MAX_ITEM_BYTES",
+        "96000",
+        _positive_int,
+        "Largest item (or batch) a task can carry, in UTF-8 bytes; a larger one stays in its "
+        "source and the queue's last_error says why. The default keeps HIPPO_DATA_BASE64 "
+        "within Linux's 128 KiB limit on one environment string.",
+    )
     poll_retry_s: float = _setting(
         "HIPPO_POLL_RETRY_S",
         "1",

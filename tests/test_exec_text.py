@@ -21,6 +21,8 @@ CASES = [
     ({"env": {"A\x00B": "v"}}, "env.A\x00B.[key]", "NUL"),
     ({"env": {"A=B": "v"}}, "env.A=B.[key]", "'='"),
     ({"env": {"=": "v"}}, "env.=.[key]", "'='"),
+    ({"cmd": "x" * 131072}, "cmd", "a process receives at most 131071"),
+    ({"env": {"BIG": "x" * 131068}}, "env", "BIG=... is 131072 bytes"),
 ]
 
 

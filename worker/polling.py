@@ -41,6 +41,7 @@ from hippo.worker.polling_tasks import (
     fresh_items,
     poll_limit,
     retry_delay_s,
+    undeliverable,
 )
 
 log = logging.getLogger(__name__)
@@ -276,9 +277,20 @@ class Poller:
         items = fetched.items
         seen = await self.store.seen_item_keys(queue_id, [item.key for item in items])
         fresh = fresh_items(items, seen)
-        tasks = prepared.template.new_tasks(
-            batches(fresh, block.batch_size, block.batch_separator), time.time()
-        )
+        values = batches(fresh, block.batch_size, block.batch_separator)
+        for n, value in enumerate(values):
+            problem = undeliverable(
+                value, prepared.template.spec(value), self.settings.max_item_bytes
+            )
+            if problem:
+                # Nothing of this poll is stored or acknowledged: the item stays in its
+                # source (no watermark moves past it) and the queue shows why.
+                key = fresh[n * block.batch_size].key
+                raise SourceError(
+                    f"item {key!r} {problem}: it stays in the source until it is removed or "
+                    "made smaller; nothing of this poll was taken"
+                )
+        tasks = prepared.template.new_tasks(values, time.time())
         # A full poll below the queue's capacity means the source may hold more: go on.
         full = distinct_count(items) >= limit
         delay_s = 0.0 if full and limit < capacity else block.frequency_seconds

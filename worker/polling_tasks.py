@@ -13,7 +13,7 @@ from typing import Any
 import pydantic_core
 
 from hippo.shared.model import TaskDefinition
-from hippo.shared.records import new_task_status
+from hippo.shared.records import MAX_EXEC_STRING_BYTES, new_task_status
 from hippo.shared.sources.base import Item
 from hippo.shared.store.leases import NewTask
 
@@ -32,6 +32,27 @@ def substitute(text: str, data: str, data_base64: str) -> str:
         return data_base64 if name == "HIPPO_DATA_BASE64" else data
 
     return _PLACEHOLDER.sub(value, text)
+
+
+def undeliverable(data: str, spec: Mapping[str, Any], max_item_bytes: int) -> str | None:
+    """Why a task made of this HIPPO_DATA could never start, or None. A process cannot
+    receive a NUL, and execve refuses any environment string (or the `sh -c` argument)
+    over MAX_EXEC_STRING_BYTES: such a launch would fail identically on every retry."""
+    if "\x00" in data:
+        at = data.index("\x00")
+        return f"contains a NUL character (at index {at}), which no process can receive"
+    size = len(data.encode())
+    if size > max_item_bytes:
+        return f"is {size} bytes, over HIPPO_MAX_ITEM_BYTES ({max_item_bytes})"
+    strings = [spec["cmd"], *(f"{name}={value}" for name, value in spec["env"].items())]
+    for text in strings:
+        if len(text.encode()) + 1 > MAX_EXEC_STRING_BYTES:
+            name = text.split("=", 1)[0] if text is not spec["cmd"] else "cmd"
+            return (
+                f"makes {name} {len(text.encode())} bytes, over the {MAX_EXEC_STRING_BYTES} "
+                "bytes a process can receive in one string"
+            )
+    return None
 
 
 def poll_limit(max_concurrent: int, batch_size: int, open_tasks: int) -> int:
