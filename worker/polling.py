@@ -36,6 +36,7 @@ from hippo.worker import polling_metrics as metrics
 from hippo.worker.polling_definitions import DefinitionReader, PreparedQueue
 from hippo.worker.polling_drains import Drainer
 from hippo.worker.polling_tasks import (
+    batch_payloads,
     batches,
     distinct_count,
     fresh_items,
@@ -278,9 +279,10 @@ class Poller:
         seen = await self.store.seen_item_keys(queue_id, [item.key for item in items])
         fresh = fresh_items(items, seen)
         values = batches(fresh, block.batch_size, block.batch_separator)
-        for n, value in enumerate(values):
+        payloads = batch_payloads(fresh, block.batch_size, block.batch_separator)
+        for n, (value, payload) in enumerate(zip(values, payloads, strict=True)):
             problem = undeliverable(
-                value, prepared.template.spec(value), self.settings.max_item_bytes
+                value, prepared.template.spec(value, payload), self.settings.max_item_bytes
             )
             if problem:
                 # Nothing of this poll is stored or acknowledged: the item stays in its
@@ -290,7 +292,7 @@ class Poller:
                     f"item {key!r} {problem}: it stays in the source until it is removed or "
                     "made smaller; nothing of this poll was taken"
                 )
-        tasks = prepared.template.new_tasks(values, time.time())
+        tasks = prepared.template.new_tasks(values, time.time(), payloads)
         # A full poll below the queue's capacity means the source may hold more: go on.
         full = distinct_count(items) >= limit
         delay_s = 0.0 if full and limit < capacity else block.frequency_seconds

@@ -87,6 +87,16 @@ def batches(items: Sequence[Item], batch_size: int, separator: str) -> list[str]
     ]
 
 
+def batch_payloads(items: Sequence[Item], batch_size: int, separator: str) -> list[bytes]:
+    """The bytes behind each batch of `batches` (what HIPPO_DATA_BASE64 encodes): the
+    items' own bytes, so invalid UTF-8 reaches the task unchanged there."""
+    joiner = separator.encode()
+    return [
+        joiner.join(item.payload for item in items[i : i + batch_size])
+        for i in range(0, len(items), batch_size)
+    ]
+
+
 def retry_delay_s(failures: int, first_s: float, frequency_s: float) -> float:
     """Delay after the `failures`-th failure in a row: doubling from first_s, at most
     the queue's frequency."""
@@ -104,12 +114,12 @@ class TaskTemplate:
         self.definition = TaskDefinition.model_validate({**job, "id": queue_id})
         self._job = job
 
-    def spec(self, data: str) -> dict[str, Any]:
+    def spec(self, data: str, payload: bytes | None = None) -> dict[str, Any]:
         """The task definition for one HIPPO_DATA value. `cmd` is left as written: the
         task's shell expands `$HIPPO_DATA` from the environment variable, so data stays
         data (pasted into `sh -c` as text, `a$(rm -rf ~)b` would run). Env values are
         substituted as text: no shell parses them."""
-        data_base64 = base64.b64encode(data.encode()).decode()
+        data_base64 = base64.b64encode(data.encode() if payload is None else payload).decode()
         job = dict(self._job)
         env = {
             name: substitute(value, data, data_base64) for name, value in job.get("env", {}).items()
@@ -119,9 +129,15 @@ class TaskTemplate:
         job["env"] = env
         return job
 
-    def new_tasks(self, data_values: Iterable[str], now: float) -> list[NewTask]:
+    def new_tasks(
+        self,
+        data_values: Sequence[str],
+        now: float,
+        payloads: Sequence[bytes | None] | None = None,
+    ) -> list[NewTask]:
+        """One task per HIPPO_DATA value; `payloads` are their bytes (batch_payloads)."""
         tasks = []
-        for data in data_values:
+        for data, payload in zip(data_values, payloads or [None] * len(data_values), strict=True):
             mesos_id = f"{self.queue_id}.{uuid.uuid4()}"
             status = new_task_status(
                 self.definition, self.queue_id, mesos_id, now, queue_id=self.queue_id
@@ -130,7 +146,7 @@ class TaskTemplate:
                 NewTask(
                     mesos_id,
                     self.queue_id,
-                    json.dumps(self.spec(data), separators=(",", ":")).encode(),
+                    json.dumps(self.spec(data, payload), separators=(",", ":")).encode(),
                     pydantic_core.to_json(status),
                 )
             )

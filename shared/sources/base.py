@@ -35,10 +35,18 @@ class SourceError(HippoError):
 @dataclass(frozen=True)
 class Item:
     """One work item: `data` becomes HIPPO_DATA; `key` identifies it within the queue,
-    so an item delivered again (a retried poll, an at-least-once source) makes no task."""
+    so an item delivered again (a retried poll, an at-least-once source) makes no task.
+    A source whose items are bytes gives them as `raw` too: HIPPO_DATA_BASE64 then
+    carries those bytes exactly, even where `data` had to replace invalid UTF-8."""
 
     data: str
     key: str
+    raw: bytes | None = None
+
+    @property
+    def payload(self) -> bytes:
+        """The item's bytes: `raw`, or `data` in UTF-8."""
+        return self.raw if self.raw is not None else self.data.encode()
 
 
 @dataclass(frozen=True)

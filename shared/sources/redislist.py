@@ -213,7 +213,7 @@ class RedisListSource(Source):
             ) from e
         epoch, head = raw[0].decode(), int(raw[1])
         items = [
-            Item(data=value.decode("utf-8", "replace"), key=f"{epoch}:{head + i}")
+            Item(data=value.decode("utf-8", "replace"), key=f"{epoch}:{head + i}", raw=value)
             for i, value in enumerate(raw[2:])
         ]
         return Fetched(items=items, receipt=(epoch, head, len(items)))

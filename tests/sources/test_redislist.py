@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,8 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
+from hippo.shared.sources.base import Item
+from hippo.worker.polling_tasks import batch_payloads, batches
 from tests.conftest import wait_until
 from tests.sources.conftest import PollerThread, create_queue, queue_fields, task_data
 
@@ -303,3 +306,29 @@ def test_a_poll_slower_than_the_lease_keeps_its_lease_and_is_stored(
     )
     assert sorted(task_data(raw_redis, queue_id)) == ["a", "b", "c"]
     assert "last_error" not in queue_fields(raw_redis, queue_id)
+
+
+def test_invalid_utf8_reaches_the_task_as_its_original_bytes_in_base64(
+    api: TestClient,
+    raw_redis: redis.Redis,
+    redis_source: dict[str, Any],
+    start_poller: Callable[..., PollerThread],
+) -> None:
+    """HIPPO_DATA is text (invalid UTF-8 replaced by U+FFFD); HIPPO_DATA_BASE64 carries
+    the item's bytes unchanged, one item alone or joined in a batch."""
+    raw = [b"caf\xe9", b"\xff\xfe ok"]
+    _source(redis_source).rpush(redis_source["name"], *raw)
+    single = create_queue(api, "redis", redis_source)
+    start_poller()
+    wait_until(lambda: len(task_data(raw_redis, single)) == 2, what="two tasks")
+    envs = []
+    for member in raw_redis.zrange(f"hippo:tasks:queue:{single}", 0, -1):
+        envs.append(json.loads(api.get(f"/tasks/{member.decode()}/").content)["env"])
+    assert sorted(base64.b64decode(e["HIPPO_DATA_BASE64"]) for e in envs) == sorted(raw)
+    assert sorted(e["HIPPO_DATA"] for e in envs) == sorted(["caf\ufffd", "\ufffd\ufffd ok"])
+
+
+def test_a_batch_of_byte_items_joins_their_bytes() -> None:
+    items = [Item("caf\ufffd", "k1", raw=b"caf\xe9"), Item("ok", "k2")]
+    assert batch_payloads(items, 2, "|") == [b"caf\xe9|ok"]
+    assert batches(items, 2, "|") == ["caf\ufffd|ok"]
