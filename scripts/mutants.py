@@ -231,6 +231,55 @@ MUTANTS = (
         "        if true then",
         ("tests/test_retention.py",),
     ),
+    Mutant(
+        "item-pasted-into-cmd",
+        "item data is never run as code",
+        "worker/polling_tasks.py",
+        "        job = dict(self._job)\n",
+        "        job = dict(self._job)\n"
+        '        job["cmd"] = substitute(job["cmd"], data, data_base64)\n',
+        ("tests/sources/test_item_data_is_data.py", "tests/worker/test_item_data.py"),
+    ),
+    Mutant(
+        "undeliverable-item-taken",
+        "an item no process can receive stays in its source",
+        "worker/polling.py",
+        "            if problem:\n",
+        "            if problem and False:\n",
+        ("tests/sources/test_undeliverable_items.py",),
+    ),
+    Mutant(
+        "nul-accepted-at-the-api",
+        "what a process cannot receive is refused at the edge",
+        "shared/model.py",
+        '    if "\\x00" in value:\n',
+        "    if False:\n",
+        ("tests/test_exec_text.py",),
+    ),
+    Mutant(
+        "sql-comment-kept",
+        "a query ending in a comment runs",
+        "shared/sources/sqltext.py",
+        "    return query[: _last_token_end(query, mysql)]",
+        "    return query",
+        ("tests/sources/test_sqlquery.py",),
+    ),
+    Mutant(
+        "cron-never-fires-accepted",
+        "a schedule that can never fire is refused",
+        "shared/sources/cron.py",
+        "    if next_fire_time(value, time.time(), FIRES_WITHIN_YEARS) is None:",
+        "    if False:",
+        ("tests/sources/test_cron_schedules.py",),
+    ),
+    Mutant(
+        "invalid-utf8-replaced-in-base64",
+        "HIPPO_DATA_BASE64 carries the item's bytes",
+        "shared/sources/redislist.py",
+        ", raw=value)",
+        ")",
+        ("tests/sources/test_redislist.py",),
+    ),
 )
 
 
