@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from .config import parse_attributes
+from .config import agent_resources, parse_attributes
 from .model import JSON, Agent, Framework, Resources, Task, add, subtract
 from .status_updates import master_update
 from .validation import id_value
@@ -20,6 +20,7 @@ def add_agent(
     mem_mb: float | None = None,
     disk_mb: float | None = None,
     attributes: str | None = None,
+    resources: str | None = None,
 ) -> Agent:
     """A new agent; the sizes and attributes not given come from the master's config."""
     number = next(master.agent_numbers)
@@ -27,11 +28,14 @@ def add_agent(
     agent = Agent(
         id=f"{master.prefix}-S{number}",
         hostname=f"agent{number}.devmaster",
-        total={
-            "cpus": cpus if cpus is not None else cfg.cpus,
-            "mem": mem_mb if mem_mb is not None else cfg.mem_mb,
-            "disk": disk_mb if disk_mb is not None else cfg.disk_mb,
-        },
+        total=agent_resources(
+            resources if resources is not None else cfg.resources,
+            {
+                "cpus": cpus if cpus is not None else cfg.cpus,
+                "mem": mem_mb if mem_mb is not None else cfg.mem_mb,
+                "disk": disk_mb if disk_mb is not None else cfg.disk_mb,
+            },
+        ),
         attributes=parse_attributes(
             attributes if attributes is not None else cfg.attributes, number
         ),

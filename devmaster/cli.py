@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from .config import MasterConfig
+from .model import format_resources
 
 
 def register(subparsers: Any) -> None:
@@ -22,6 +23,12 @@ def register(subparsers: Any) -> None:
     add("--cpus", type=float, default=4.0, help="cpus of each agent (default 4)")
     add("--mem", type=float, default=8192.0, help="memory of each agent in MB (default 8192)")
     add("--disk", type=float, default=10240.0, help="disk of each agent in MB (default 10240)")
+    add(
+        "--resources",
+        default="",
+        help="agent resources in Mesos' syntax, e.g. 'cpus(hippo):2;mem(hippo):2048;cpus:1'"
+        " ((role) reserves for the role); cpus, mem, disk not named come from the flags above",
+    )
     add(
         "--attributes",
         default="",
@@ -88,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         cpus=args.cpus,
         mem_mb=args.mem,
         disk_mb=args.disk,
+        resources=args.resources,
         attributes=args.attributes,
         heartbeat_interval_s=args.heartbeat_interval,
         simulate_s=args.simulate,
@@ -122,8 +130,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  not the leader: every scheduler call is redirected to {args.redirect_to}")
         for agent in master.agents.values():
             print(
-                f"  agent {agent.id} ({agent.hostname}): cpus {agent.total['cpus']:g},"
-                f" mem {agent.total['mem']:g} MB, disk {agent.total['disk']:g} MB",
+                f"  agent {agent.id} ({agent.hostname}): {format_resources(agent.total)}",
                 flush=True,
             )
         print(f"  {mode}; sandboxes in {master.work_dir}", flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .model import JSON
+from .model import JSON, Resources, resource_key, split_key
 
 
 @dataclass
@@ -13,6 +13,9 @@ class MasterConfig:
     cpus: float = 4.0
     mem_mb: float = 8192.0
     disk_mb: float = 10240.0
+    # Mesos agent --resources syntax, `cpus(hippo):2;mem(hippo):2048;cpus:1`: `(role)`
+    # reserves statically. cpus, mem or disk it does not name come from the fields above.
+    resources: str = ""
     # `rack:r{i};zone:a`: `{i}` becomes the agent's number; numbers become SCALAR.
     attributes: str = ""
     heartbeat_interval_s: float = 15.0  # Mesos' default
@@ -45,3 +48,35 @@ def parse_attributes(spec: str, agent_number: int) -> list[JSON]:
         except ValueError:
             attributes.append({"name": name, "type": "TEXT", "text": {"value": value}})
     return attributes
+
+
+def parse_resources(spec: str) -> Resources:
+    """Scalars from the Mesos agent `--resources` text form (`name(role):value;...`,
+    Resources::parse in src/common/resources.cpp); ranges and sets are refused."""
+    resources: Resources = {}
+    for item in filter(None, (part.strip() for part in spec.split(";"))):
+        key, sep, text = item.partition(":")
+        name, role = split_key(key.strip())
+        if not sep or not name or not role or "," in role:
+            raise ValueError(f"resource must be name:value or name(role):value, got {item!r}")
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"the dev master offers scalar resources only, got {item!r}") from None
+        if value < 0:
+            raise ValueError(f"resource {key!r} must be >= 0, got {value:g}")
+        key = resource_key(name, role)
+        resources[key] = round(resources.get(key, 0.0) + value, 3)
+    return resources
+
+
+def agent_resources(spec: str, defaults: dict[str, float]) -> Resources:
+    """An agent's total: `spec`, plus unreserved `defaults` for each of cpus, mem and
+    disk it does not name at all, as a Mesos agent auto-detects only those
+    (Containerizer::resources in src/slave/containerizer/containerizer.cpp)."""
+    resources = parse_resources(spec)
+    named = {split_key(key)[0] for key in resources}
+    for name, value in defaults.items():
+        if name not in named:
+            resources[name] = value
+    return resources

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 JSON = dict[str, Any]
-# Scalar resources by name, e.g. {"cpus": 4.0, "mem": 8192.0}. The dev master
-# offers only scalars; a task asking for anything else exceeds its offer.
+# Scalar resources by key, in Mesos' text form: `cpus` unreserved, `cpus(hippo)`
+# statically reserved for role hippo, e.g. {"cpus(hippo)": 2.0, "mem": 8192.0}.
+# The dev master offers only scalars; a task asking for anything else exceeds its offer.
 Resources = dict[str, float]
+UNRESERVED = "*"
 
 EPSILON = 0.0005  # Mesos keeps three decimals of a scalar
 TERMINAL = frozenset(
@@ -45,6 +47,28 @@ def subtract(a: Resources, b: Resources) -> Resources:
 
 def contains(have: Resources, need: Resources) -> bool:
     return all(have.get(name, 0.0) + EPSILON >= value for name, value in need.items())
+
+
+def resource_key(name: str, role: str = UNRESERVED) -> str:
+    return name if role == UNRESERVED else f"{name}({role})"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """(name, reservation role) of a key; the role is `*` when unreserved."""
+    name, _, rest = key.partition("(")
+    return name, rest.removesuffix(")") if rest else UNRESERVED
+
+
+def total_of(resources: Resources, name: str) -> float:
+    """A resource's amount whatever its reservation (Resources::cpus() and the like)."""
+    return round(sum(v for k, v in resources.items() if split_key(k)[0] == name), 3)
+
+
+def allocatable_to(resources: Resources, role: str) -> Resources:
+    """What a framework's role may be offered: unreserved resources and those reserved
+    for that role (Resources::allocatableTo in src/common/resources.cpp, used by
+    src/master/allocator/mesos/hierarchical.cpp)."""
+    return {k: v for k, v in resources.items() if split_key(k)[1] in (UNRESERVED, role)}
 
 
 def format_resources(resources: Resources) -> str:

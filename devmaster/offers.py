@@ -12,7 +12,18 @@ import asyncio
 import itertools
 from typing import TYPE_CHECKING
 
-from .model import JSON, Framework, Offer, add, contains, subtract
+from .model import (
+    JSON,
+    Framework,
+    Offer,
+    Resources,
+    add,
+    allocatable_to,
+    contains,
+    split_key,
+    subtract,
+    total_of,
+)
 
 if TYPE_CHECKING:
     from .master import Master
@@ -136,6 +147,18 @@ class OfferBook:
                 return role
         return None
 
+    @staticmethod
+    def _allocation(framework: Framework, free: Resources) -> tuple[str, Resources] | None:
+        """The first unsuppressed role of the framework with enough allocatable to it
+        (unreserved or reserved for that role), and those resources."""
+        for role in framework.roles:
+            if role in framework.suppressed:
+                continue
+            offerable = allocatable_to(free, role)
+            if total_of(offerable, "cpus") >= MIN_CPUS or total_of(offerable, "mem") >= MIN_MEM_MB:
+                return role, offerable
+        return None
+
     def allocate(self) -> None:
         self._scheduled = False
         master = self._master
@@ -150,25 +173,27 @@ class OfferBook:
             if not agent.active:
                 continue
             free = {k: v for k, v in agent.free().items() if v > 0}
-            if free.get("cpus", 0.0) < MIN_CPUS and free.get("mem", 0.0) < MIN_MEM_MB:
+            if total_of(free, "cpus") < MIN_CPUS and total_of(free, "mem") < MIN_MEM_MB:
                 continue
             self._turn += 1
             start = self._turn % len(candidates)
             for framework in candidates[start:] + candidates[:start]:
+                allocation = self._allocation(framework, free)
+                if allocation is None:
+                    continue
+                role, offerable = allocation
                 refused = framework.filters.get(agent.id)
                 if refused is not None:
                     if refused.until <= now:
                         del framework.filters[agent.id]
-                    elif contains(refused.resources, free):
+                    elif contains(refused.resources, offerable):
                         continue
-                role = self._offer_role(framework)
-                assert role is not None
                 offer = Offer(
-                    f"{master.prefix}-O{next(self._ids)}", framework.id, agent.id, role, free
+                    f"{master.prefix}-O{next(self._ids)}", framework.id, agent.id, role, offerable
                 )
                 self._offers[offer.id] = offer
                 framework.offers.add(offer.id)
-                agent.offered = add(agent.offered, free)
+                agent.offered = add(agent.offered, offerable)
                 batches.setdefault(framework.id, []).append(self._offer_json(offer, framework))
                 timeout_s = master.config.offer_timeout_s
                 if timeout_s:
@@ -183,12 +208,16 @@ class OfferBook:
         agent = self._master.agents[offer.agent_id]
         allocation = {"role": offer.role}
         resources = []
-        for name, value in sorted(offer.resources.items()):
+        for key, value in sorted(offer.resources.items()):
+            name, role = split_key(key)
+            # A framework without RESERVATION_REFINEMENT gets the old format: `role`, and
+            # no `reservation` for a static reservation (downgradeResource and
+            # convertResourceFormat in src/common/resources_utils.cpp).
             resource: JSON = {
                 "name": name,
                 "type": "SCALAR",
                 "scalar": {"value": value},
-                "role": "*",
+                "role": role,
             }
             if framework.multi_role:
                 resource["allocation_info"] = allocation

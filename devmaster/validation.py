@@ -12,7 +12,7 @@ import binascii
 import re
 from typing import Any
 
-from .model import JSON, Resources, contains, format_resources
+from .model import JSON, UNRESERVED, Resources, contains, format_resources, resource_key
 
 CALL_TYPES = {
     "SUBSCRIBE": "subscribe",
@@ -211,12 +211,29 @@ def decode_uuid(text: str) -> bytes | None:
 # --- TaskInfo (validation.cpp, task::validate) -------------------------------
 
 
+def _resource_key(resource: JSON) -> str:
+    """The key of a task's resource, to compare with the offer's: its name and its
+    reservation role (`role`, pre-refinement format), so reserved resources are
+    contained only in resources reserved for the same role (Resources::contains in
+    src/common/resources.cpp). The dev master reserves statically only: a dynamic
+    `reservation` or refined `reservations` never match what it offers."""
+    name = resource["name"]
+    if resource["type"] != "SCALAR":
+        return f"{name}[{resource['type'].lower()}]"
+    role = resource.get("role", UNRESERVED)
+    role = role if isinstance(role, str) else repr(role)
+    if resource.get("reservation") is not None or resource.get("reservations"):
+        return f"{name}({role}, dynamic)"
+    return resource_key(name, role)
+
+
 def task_resources(task: JSON, role: str | None) -> tuple[Resources, str | None]:
-    """Scalars a task asks for, or an error. Non-scalar resources count as
+    """Scalars a task asks for, by key, or an error. Non-scalar resources count as
     unavailable, since the dev master offers only scalars."""
     totals: Resources = {}
     for resource in task.get("resources") or []:
         name = resource["name"]
+        key = _resource_key(resource)
         if role is not None:
             allocated = (resource.get("allocation_info") or {}).get("role")
             if allocated is None:
@@ -227,12 +244,12 @@ def task_resources(task: JSON, role: str | None) -> tuple[Resources, str | None]
                     f" but the offer is for role {role!r}"
                 )
         if resource["type"] != "SCALAR":
-            totals[f"{name}({resource['type'].lower()})"] = 1.0
+            totals[key] = 1.0
             continue
         value = (resource.get("scalar") or {}).get("value")
         if not isinstance(value, (int, float)) or value < 0:
             return {}, f"Invalid resources: scalar resource {name} must be >= 0, got {value!r}"
-        totals[name] = round(totals.get(name, 0.0) + float(value), 3)
+        totals[key] = round(totals.get(key, 0.0) + float(value), 3)
     if not any(value > 0 for value in totals.values()):
         return {}, "Task uses no resources"
     return totals, None
@@ -272,9 +289,10 @@ def task_error(
     if error:
         return {}, error
     if not contains(available, resources):
+        # src/master/validation.cpp, task::internal::validateExecutor (offered.contains)
         return {}, (
-            f"Task uses more resources {format_resources(resources)}"
-            f" than available {format_resources(available)}"
+            f"Total resources {format_resources(resources)} required by task and its"
+            f" executor is more than available {format_resources(available)}"
         )
     return resources, None
 
@@ -308,6 +326,10 @@ def _container_error(container: Any) -> str | None:
             "RO",
         ):
             return f"Volume {volume!r} needs 'container_path' and a 'mode' of RW or RO"
+        error = _volume_error(volume)
+        if error:
+            # src/master/validation.cpp, validateContainerInfo(const TaskInfo&)
+            return f"Task's `ContainerInfo` is invalid: Invalid volume: {error}"
     if container["type"] != "DOCKER":
         return None
     docker = container.get("docker")
@@ -324,6 +346,28 @@ def _container_error(container: Any) -> str | None:
         return "A DOCKER container in USER network mode needs exactly one 'network_infos' entry"
     if network in ("HOST", "NONE") and docker.get("port_mappings"):
         return f"Port mappings are only supported for BRIDGE and USER networks, not {network}"
+    return None
+
+
+_VOLUME_SOURCE_FIELDS = {
+    "DOCKER_VOLUME": "docker_volume",
+    "HOST_PATH": "host_path",
+    "SANDBOX_PATH": "sandbox_path",
+    "SECRET": "secret",
+    "CSI_VOLUME": "csi_volume",
+}
+
+
+def _volume_error(volume: JSON) -> str | None:
+    """src/common/validation.cpp, validateVolume (checked at launch since Mesos 1.5)."""
+    if sum(field in volume for field in ("host_path", "image", "source")) != 1:
+        return "Only one of them should be set: 'host_path', 'image' and 'source'"
+    source = volume.get("source")
+    if isinstance(source, dict):
+        kind = source.get("type")
+        field = _VOLUME_SOURCE_FIELDS.get(kind) if isinstance(kind, str) else None
+        if field is not None and field not in source:
+            return f"'source.{field}' is not set for {kind} volume"
     return None
 
 

@@ -90,9 +90,33 @@ class Docker(_Strict):
         return self
 
 
+def _host_path_given(value: str) -> str:
+    if not value:
+        # Mesos (1.5+) refuses a volume without exactly one of host_path, image or
+        # source (src/common/validation.cpp); Hippo sends bind mounts only.
+        raise ValueError(
+            "Mesos requires hostPath: a volume without one gets TASK_ERROR"
+            " (Hippo mounts host paths only)"
+        )
+    return value
+
+
+def _host_path_required_in_schema(schema: dict[str, Any]) -> None:
+    # The field has a default only so that its absence gets the message above.
+    schema["required"] = ["containerPath", "hostPath", "mode"]
+    schema["properties"]["hostPath"] = {"title": "Hostpath", "type": "string", "minLength": 1}
+
+
 class Volume(_Strict):
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, json_schema_extra=_host_path_required_in_schema
+    )
+
     containerPath: str = Field(min_length=1)
-    hostPath: str | None = None
+    # Checked even when missing, so the error names the field and why.
+    hostPath: Annotated[str, AfterValidator(_host_path_given)] = Field(
+        default="", validate_default=True
+    )
     mode: VolumeMode
 
 

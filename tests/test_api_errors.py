@@ -104,6 +104,21 @@ def test_every_invalid_field_is_named_at_once(api: TestClient, raw_redis: redis.
     assert _nothing_stored(raw_redis)
 
 
+def test_a_volume_without_host_path_is_refused_because_mesos_requires_it(
+    api: TestClient, raw_redis: redis.Redis
+) -> None:
+    body = queue()
+    body["container"]["volumes"] = [{"containerPath": "/data", "mode": "RW"}]
+
+    response = api.post("/queues/", json=body)
+
+    assert response.status_code == 422
+    errors = {e["field"]: e["message"] for e in response.json()["errors"]}
+    assert set(errors) == {"container.volumes.0.hostPath"}
+    assert "Mesos requires hostPath" in errors["container.volumes.0.hostPath"]
+    assert _nothing_stored(raw_redis)
+
+
 def test_secret_value_never_echoed_in_errors(api: TestClient) -> None:
     body = queue()
     body["queue"] = {

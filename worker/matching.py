@@ -61,6 +61,9 @@ class OfferView:
     cpus: float
     mem: float
     role: str | None = None
+    # The offer's resources as sent, reserved and unreserved pieces alike: a task's
+    # resources are carved out of them (mesos.resources.carve).
+    resources: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def from_json(cls, offer: Mapping[str, Any]) -> OfferView:
@@ -81,6 +84,7 @@ class OfferView:
             cpus=cpus,
             mem=mem,
             role=info.get("role") if isinstance(info, dict) else None,
+            resources=tuple(offer.get("resources") or ()),
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hippo.shared.settings import Settings
@@ -21,6 +21,7 @@ from hippo.worker.background import Spawn
 from hippo.worker.candidates import WaitingTask
 from hippo.worker.matching import MatchState, OfferView, Rooms, assign
 from hippo.worker.mesos import MesosError, MesosHTTPError, MesosSchedulerClient
+from hippo.worker.mesos.resources import NotEnoughResources, carve
 from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.offer_book import OfferBook, OfferSupply
 from hippo.worker.round_inputs import RoundInputs
@@ -49,18 +50,32 @@ def claims_of(assigned: Iterable[Assigned]) -> list[Claim]:
 def launches_by_offer(
     assigned: Iterable[Assigned], claimed: set[str]
 ) -> dict[str, list[dict[str, Any]]]:
-    """offer id -> the TaskInfos of the claimed runs assigned to it (one ACCEPT each)."""
+    """offer id -> the TaskInfos of the claimed runs assigned to it (one ACCEPT each,
+    so one allocation role). Each task's resources are carved out of what its offer
+    has left, reserved pieces first, as offered."""
     per_offer: dict[str, list[dict[str, Any]]] = {}
+    left: dict[str, Sequence[Mapping[str, Any]]] = {}
     for w, o in assigned:
-        if w.mesos_id in claimed:
-            info = build_task_info(
-                mesos_id=w.mesos_id,
-                task_id=w.candidate.task_id,
-                definition=w.definition,
-                agent_id=o.agent_id,
-                role=o.role,
-            )
-            per_offer.setdefault(o.id, []).append(info)
+        if w.mesos_id not in claimed:
+            continue
+        resources: list[dict[str, Any]] | None = None
+        if o.resources:
+            wanted = {"cpus": w.candidate.cpus, "mem": w.candidate.mem}
+            try:
+                resources, left[o.id] = carve(left.get(o.id, o.resources), wanted, o.role)
+            except NotEnoughResources as e:
+                # Matching counted the same totals, so this is a bug: Mesos will say
+                # TASK_ERROR, and the run is not lost silently.
+                log.error("leader: task %s on offer %s: %s", w.mesos_id, o.id, e)
+        info = build_task_info(
+            mesos_id=w.mesos_id,
+            task_id=w.candidate.task_id,
+            definition=w.definition,
+            agent_id=o.agent_id,
+            role=o.role,
+            resources=resources,
+        )
+        per_offer.setdefault(o.id, []).append(info)
     return per_offer
 
 

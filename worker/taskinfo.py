@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
 from hippo.shared.model import Container, Network, TaskDefinition
@@ -15,11 +16,7 @@ def container_info(container: Container) -> JSON:
     """A DOCKER ContainerInfo from a Marathon-style `container` block."""
     docker = container.docker
     volumes = [
-        {
-            "container_path": v.containerPath,
-            "mode": v.mode.value,
-            **({"host_path": v.hostPath} if v.hostPath else {}),
-        }
+        {"container_path": v.containerPath, "host_path": v.hostPath, "mode": v.mode.value}
         for v in container.volumes
     ]
     info = messages.docker_container(
@@ -54,7 +51,10 @@ def build_task_info(
     agent_id: str,
     role: str | None,
     data: str = "",
+    resources: Sequence[JSON] | None = None,
 ) -> JSON:
+    """`resources`: the task's share of its offer (mesos.resources.carve); None:
+    cpus and mem unreserved."""
     return messages.task_info(
         task_id=mesos_id,
         name=task_id,
@@ -65,4 +65,5 @@ def build_task_info(
         env=task_env(task_id, definition, data),
         container=container_info(definition.container),
         allocation_role=role,
+        resources=resources,
     )

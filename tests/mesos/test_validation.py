@@ -50,7 +50,7 @@ MALFORMED_TASKS = {
         lambda t: _without(t, "command"),
         "at least one (but not both) of CommandInfo or ExecutorInfo",
     ),
-    "more cpus than offered": (lambda t: _resources(t, 64), "Task uses more resources"),
+    "more cpus than offered": (lambda t: _resources(t, 64), "more than available"),
     "negative cpus": (lambda t: _resources(t, -1), "must be >= 0"),
     "no resources": (lambda t: _with(t, resources=[]), "Task uses no resources"),
     "another agent": (lambda t: _with(t, agent_id={"value": "S-other"}), "invalid agent"),
@@ -93,6 +93,48 @@ MALFORMED_TASKS = {
             },
         ),
         "mode",
+    ),
+    "volume without host_path, image or source": (
+        lambda t: _with(
+            t,
+            container={
+                "type": "DOCKER",
+                "docker": {"image": "busybox"},
+                "volumes": [{"container_path": "/data", "mode": "RW"}],
+            },
+        ),
+        "Only one of them should be set: 'host_path', 'image' and 'source'",
+    ),
+    "volume with both host_path and source": (
+        lambda t: _with(
+            t,
+            container={
+                "type": "DOCKER",
+                "docker": {"image": "busybox"},
+                "volumes": [
+                    {
+                        "container_path": "/data",
+                        "mode": "RW",
+                        "host_path": "/srv",
+                        "source": {"type": "DOCKER_VOLUME", "docker_volume": {"name": "v"}},
+                    }
+                ],
+            },
+        ),
+        "Only one of them should be set: 'host_path', 'image' and 'source'",
+    ),
+    "docker volume source without docker_volume": (
+        lambda t: _with(
+            t,
+            container={
+                "type": "DOCKER",
+                "docker": {"image": "busybox"},
+                "volumes": [
+                    {"container_path": "/data", "mode": "RW", "source": {"type": "DOCKER_VOLUME"}}
+                ],
+            },
+        ),
+        "'source.docker_volume' is not set for DOCKER_VOLUME volume",
     ),
 }
 
@@ -164,7 +206,7 @@ async def test_tasks_within_an_offer_together_may_not_exceed_it(
     await rec.client.launch([offer["id"]["value"]], [task(1), task(2)])
     await rec.wait_update("share.1", "TASK_FINISHED")
     refused = await rec.wait_update("share.2", "TASK_ERROR")
-    assert "more resources" in (refused.message or "")
+    assert "more than available" in (refused.message or "")
 
 
 @pytest.mark.parametrize(

@@ -129,6 +129,35 @@ def test_only_claimed_runs_are_launched_one_accept_per_offer() -> None:
     assert per_offer["O2"][0]["agent_id"] == {"value": "S2"}
 
 
+def test_runs_on_one_offer_share_its_reserved_pieces_then_the_unreserved() -> None:
+    offer = raw_offer(1)
+    hippo = {"role": "hippo", "allocation_info": {"role": "hippo"}}
+    unreserved = {"role": "*", "allocation_info": {"role": "hippo"}}
+    offer["allocation_info"] = {"role": "hippo"}
+    offer["resources"] = [
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.5}, **hippo},
+        {"name": "mem", "type": "SCALAR", "scalar": {"value": 100}, **hippo},
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}, **unreserved},
+        {"name": "mem", "type": "SCALAR", "scalar": {"value": 1000}, **unreserved},
+    ]
+    view = OfferView.from_json(offer)
+    assert (view.cpus, view.mem, view.role) == (3.5, 1100, "hippo")
+    per_offer = launches_by_offer([(waiting("a.1"), view), (waiting("b.1"), view)], {"a.1", "b.1"})
+    shares = [
+        [(r["name"], r["role"], r["scalar"]["value"]) for r in info["resources"]]
+        for info in per_offer["O1"]
+    ]
+    assert shares == [
+        [("cpus", "hippo", 1), ("mem", "hippo", 64)],
+        [("cpus", "hippo", 0.5), ("cpus", "*", 0.5), ("mem", "hippo", 36), ("mem", "*", 28)],
+    ]
+    assert all(
+        r["allocation_info"] == {"role": "hippo"}
+        for info in per_offer["O1"]
+        for r in info["resources"]
+    )
+
+
 def test_queue_caps_are_read_again_once_stale() -> None:
     caps = QueueCaps(ttl_s=5)
     assert caps.stale({"q", "r"}, now=0.0) == {"q", "r"}

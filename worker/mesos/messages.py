@@ -206,19 +206,24 @@ def task_info(
     container: JSON | None = None,
     allocation_role: str | None = None,
     grace_s: float | None = None,
+    resources: Sequence[JSON] | None = None,
 ) -> JSON:
-    """A TaskInfo for a shell command, optionally in a container."""
-    resources = [
-        scalar_resource("cpus", cpus, allocation_role),
-        scalar_resource("mem", mem_mb, allocation_role),
-    ]
-    if disk_mb:
-        resources.append(scalar_resource("disk", disk_mb, allocation_role))
+    """A TaskInfo for a shell command, optionally in a container.
+
+    `resources`, when given, are the task's resources as carved from its offer
+    (resources.carve); otherwise cpus, mem and disk go unreserved."""
+    if resources is None:
+        resources = [
+            scalar_resource("cpus", cpus, allocation_role),
+            scalar_resource("mem", mem_mb, allocation_role),
+        ]
+        if disk_mb:
+            resources.append(scalar_resource("disk", disk_mb, allocation_role))
     info: JSON = {
         "name": name,
         "task_id": _id(task_id),
         "agent_id": _id(agent_id),
-        "resources": resources,
+        "resources": list(resources),
         "command": command_info(command, env),
     }
     if container is not None:
