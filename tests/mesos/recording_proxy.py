@@ -141,6 +141,10 @@ class RecordingProxy:
             await asyncio.gather(*pipes, return_exceptions=True)
             for w in (writer, up_writer):
                 w.close()
+            # Wait for the transports to close: the loop may end right after this.
+            await asyncio.gather(
+                writer.wait_closed(), up_writer.wait_closed(), return_exceptions=True
+            )
             self._writers.pop(number, None)
 
     def _record(self, number: int, headers: dict[str, str], body: bytes) -> None:

@@ -114,7 +114,7 @@ class MesosSchedulerClient:
         await self._subscription.stop()
         if self._calls_http is not None:
             await self._calls_http.aclose()
-        self._pipeline.close()
+        await self._pipeline.aclose()
 
     # --- what the scheduler reads --------------------------------------------
 

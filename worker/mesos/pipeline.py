@@ -15,6 +15,7 @@ answered into its MesosError tree.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -189,7 +190,17 @@ class PipelinedConnection:
         return self._streams
 
     def close(self) -> None:
+        """Close the connection now (its transport finishes closing on the loop)."""
         if self._streams is not None:
             self._streams[1].close()
             self._streams = None
             self._origin = None
+
+    async def aclose(self) -> None:
+        """Close the connection and wait until its transport is closed, so nothing is
+        left open when the event loop ends."""
+        streams = self._streams
+        self.close()
+        if streams is not None:
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await streams[1].wait_closed()
