@@ -37,13 +37,25 @@ SYSTEM_FAILURE_STATES = frozenset(
 )
 
 
-def retry_budget(state: str, reason: str | None = None) -> RetryBudget | None:
+# A launch refused for the task's own size (execve's E2BIG, "Argument list too long")
+# fails the same way on every agent and every retry: retrying only burns the budget.
+RECURRING_LAUNCH_FAILURES = ("Argument list too long",)
+
+
+def retry_budget(
+    state: str, reason: str | None = None, message: str | None = None
+) -> RetryBudget | None:
     """The budget a task ending in `state` spends to run again, or None: not retried.
 
     TASK_FINISHED and TASK_KILLED are never retried; TASK_FAILED spends `task_retries`
     unless its reason blames the cluster; lost, dropped, errored and gone tasks spend
-    `system_retries`.
+    `system_retries`. A launch failure that will recur identically (its message names
+    one of RECURRING_LAUNCH_FAILURES) is not retried at all.
     """
+    if reason == "REASON_CONTAINER_LAUNCH_FAILED" and any(
+        text in (message or "") for text in RECURRING_LAUNCH_FAILURES
+    ):
+        return None
     if state == "TASK_FAILED":
         return "system" if reason in SYSTEM_FAILURE_REASONS else "task"
     if state in SYSTEM_FAILURE_STATES:

@@ -32,7 +32,7 @@ def to_store(statuses: Sequence[TaskStatus]) -> list[StatusUpdate]:
             s.message or "",
             s.reason or "",
             s.agent_id or "",
-            retry_budget(s.state, s.reason) or "",
+            retry_budget(s.state, s.reason, s.message) or "",
             str(uuid.uuid4()),
         )
         for s in statuses
@@ -114,7 +114,9 @@ class UpdateRecorder:
         for mesos_id in found.ended:
             self.kills.forget(mesos_id)
         for status, next_run in found.retried:
-            self.metrics.task_retries.labels(retry_budget(status.state, status.reason) or "").inc()
+            self.metrics.task_retries.labels(
+                retry_budget(status.state, status.reason, status.message) or ""
+            ).inc()
             log.info(
                 "task %s: %s; retried as %s",
                 status.task_id,

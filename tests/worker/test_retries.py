@@ -32,3 +32,19 @@ def test_each_end_spends_the_budget_of_whoever_is_at_fault(
     state: str, reason: str | None, budget: str | None
 ) -> None:
     assert retry_budget(state, reason) == budget
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Failed to launch: [Errno 7] Argument list too long: '/bin/sh'",
+        "Failed to run 'docker -H ... run': exec /bin/sh: Argument list too long",
+    ],
+)
+def test_a_launch_failure_that_will_recur_identically_is_not_retried(message: str) -> None:
+    assert retry_budget("TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", message) is None
+
+
+def test_other_launch_failures_still_spend_system_retries() -> None:
+    message = "Failed to launch: image pull timed out"
+    assert retry_budget("TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", message) == "system"
