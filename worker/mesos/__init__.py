@@ -3,6 +3,8 @@
 See docs/mesos.md for which Mesos documentation each call and event follows.
 """
 
+from hippo.shared.records import TERMINAL_STATES  # the client's terminal states are Hippo's
+
 from .client import MesosSchedulerClient
 from .errors import (
     FrameworkFailedOver,
@@ -19,7 +21,6 @@ from .errors import (
     RecordIOError,
 )
 from .events import (
-    TERMINAL_STATES,
     Disconnected,
     Error,
     Event,

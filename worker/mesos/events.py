@@ -10,20 +10,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from hippo.shared.records import TERMINAL_STATES
+
 from .errors import RecordIOError
 
-TERMINAL_STATES = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
+# The terminal states of TaskState (include/mesos/v1/mesos.proto) have one definition,
+# in hippo.shared.records.
 
 
 def _value(obj: Any) -> str | None:
