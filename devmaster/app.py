@@ -89,6 +89,11 @@ class SchedulerEndpoint:
         if error:
             return 400, error, []
         stream_id = headers.get("mesos-stream-id")
+        if master.failing_calls.get(call["type"], 0) > 0:
+            # What a master answers while it recovers its registry (src/master/http.cpp,
+            # `Master::Http::scheduler`: ServiceUnavailable), aimed at one call type.
+            master.failing_calls[call["type"]] -= 1
+            return 503, "Master has not finished recovery", []
         if call["type"] != "SUBSCRIBE":
             try:
                 master.handle_call(call, stream_id)
@@ -261,6 +266,11 @@ def build_app(master: Master) -> Starlette:
         master.unavailable_until = master.loop.time() + seconds
         return JSONResponse({"unavailable_s": seconds})
 
+    async def fail_calls(request: Request) -> Response:
+        spec = await body(request)
+        master.failing_calls[str(spec["type"])] = int(spec.get("count", 1))
+        return JSONResponse({"failing_calls": master.failing_calls})
+
     routes = [
         Route(SCHEDULER_PATH, SchedulerEndpoint(master), methods=None),
         Route("/state", state, methods=["GET"]),
@@ -270,5 +280,6 @@ def build_app(master: Master) -> Starlette:
         Route("/devmaster/frameworks/{framework_id}/drop-stream", drop_stream, methods=["POST"]),
         Route("/devmaster/delay-updates", delay_updates, methods=["POST"]),
         Route("/devmaster/unavailable", unavailable, methods=["POST"]),
+        Route("/devmaster/fail-calls", fail_calls, methods=["POST"]),
     ]
     return Starlette(routes=routes)

@@ -40,6 +40,7 @@ class Master:
         self.offers = OfferBook(self)
         self.update_delay_s = 0.0  # test hook: hold agent updates this long
         self.unavailable_until = 0.0  # test hook: answer 503 until this loop time
+        self.failing_calls: dict[str, int] = {}  # test hook: call type -> 503s still to give
         self.sandboxes: dict[str, Path] = {}  # latest sandbox of each task id
         self._serials = itertools.count(1)
         self.agent_numbers = itertools.count(1)

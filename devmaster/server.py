@@ -180,6 +180,16 @@ class DevMaster:
         assert self.master is not None
         self.call(self.master.drop_stream, framework_id, mute)
 
+    def fail_calls(self, call_type: str, count: int = 1) -> None:
+        """The next `count` calls of `call_type` answer 503 (POST /devmaster/fail-calls)."""
+        assert self.master is not None
+        self.call(self.master.failing_calls.__setitem__, call_type, count)
+
+    def failing_calls(self, call_type: str) -> int:
+        """How many 503s for `call_type` are still to be given."""
+        assert self.master is not None
+        return self.call(lambda: self.master.failing_calls.get(call_type, 0) if self.master else 0)
+
     def delay_updates(self, seconds: float) -> None:
         assert self.master is not None
         self.call(setattr, self.master, "update_delay_s", seconds)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from hippo.shared.store.leadership import ActiveTask, LeaderStore
 from hippo.shared.tunables import KILL_RESEND_S, KILL_SWEEP_S
 from hippo.worker.background import Spawn
+from hippo.worker.call_retry import call_retry_s
 from hippo.worker.mesos import MesosError, MesosSchedulerClient
 from hippo.worker.metrics import WorkerMetrics
 
@@ -27,6 +28,7 @@ class KillBook:
     def __init__(self, resend_s: float = KILL_RESEND_S) -> None:
         self.resend_s = resend_s
         self._sent: dict[str, float] = {}
+        self._failures: dict[str, int] = {}  # KILLs Mesos did not take, in a row
 
     def due(self, running: Iterable[ActiveTask], now: float) -> list[ActiveTask]:
         """The runs to send a KILL to: never sent, or sent `resend_s` ago or more."""
@@ -35,12 +37,27 @@ class KillBook:
     def sent(self, mesos_id: str, now: float) -> None:
         self._sent[mesos_id] = now
 
+    def taken(self, mesos_id: str) -> None:
+        """Mesos took the KILL: a later failure starts its backoff afresh."""
+        self._failures.pop(mesos_id, None)
+
+    def failed(self, mesos_id: str, now: float) -> float:
+        """Mesos did not take the KILL: due again after a backoff doubling with each
+        failure in a row (never later than `resend_s`); returns that backoff."""
+        failures = self._failures.get(mesos_id, 0) + 1
+        self._failures[mesos_id] = failures
+        wait_s = min(call_retry_s(failures), self.resend_s)
+        self._sent[mesos_id] = now - self.resend_s + wait_s
+        return wait_s
+
     def forget(self, mesos_id: str) -> None:
-        """The run ended, or its KILL failed: nothing to wait for."""
+        """The run ended: nothing to wait for."""
         self._sent.pop(mesos_id, None)
+        self._failures.pop(mesos_id, None)
 
     def forget_all(self) -> None:
         self._sent.clear()
+        self._failures.clear()
 
 
 class KillSender:
@@ -81,8 +98,16 @@ class KillSender:
         self.book.sent(mesos_id, time.monotonic())
         try:
             await client.kill(mesos_id, agent_id)
-            self.metrics.kills_sent.inc()
-            log.info("task %s: KILL sent", mesos_id, extra={"task": mesos_id})
         except MesosError as e:
-            log.info("task %s: KILL failed (retried): %s", mesos_id, e, extra={"task": mesos_id})
-            self.book.forget(mesos_id)
+            retry_s = self.book.failed(mesos_id, time.monotonic())
+            log.warning(
+                "task %s: KILL failed (sent again in %.1f s): %s",
+                mesos_id,
+                retry_s,
+                e,
+                extra={"task": mesos_id},
+            )
+            return
+        self.book.taken(mesos_id)
+        self.metrics.kills_sent.inc()
+        log.info("task %s: KILL sent", mesos_id, extra={"task": mesos_id})

@@ -17,6 +17,7 @@ from typing import Any
 from hippo.shared.settings import Settings
 from hippo.shared.store.leadership import LeaderStore
 from hippo.shared.tunables import REVIVE_MIN_INTERVAL_S
+from hippo.worker.call_retry import call_retry_s
 from hippo.worker.matching import OfferView, Place
 from hippo.worker.mesos import MesosError, MesosSchedulerClient
 from hippo.worker.metrics import WorkerMetrics
@@ -46,6 +47,15 @@ class OfferBook:
         self.places: dict[str, Place] = {}
         self.suppressed = False
         self._last_revive = -math.inf
+        # A REVIVE Mesos did not take: wanted again, after a backoff (MESOS.md: a 503
+        # means retry with backoff), without waiting for other work to arrive.
+        self.revive_failures = 0
+        self._revive_retry_at = -math.inf
+        # Offers whose DECLINE failed: declined again at the next round after a backoff
+        # (undeclined, Mesos keeps them allocated to us until they are rescinded).
+        self.undeclined: list[str] = []
+        self.decline_failures = 0
+        self._decline_retry_at = -math.inf
 
     # --- offers ----------------------------------------------------------------------
 
@@ -67,12 +77,13 @@ class OfferBook:
         self.held.pop(offer_id, None)
 
     def forget_offers(self) -> None:
-        """The subscription ended: its offers are void."""
+        """The subscription ended: its offers are void (undeclined ones too)."""
         self.held.clear()
+        self.undeclined = []
 
     def subscribed(self) -> None:
         """A new subscription: no offer yet, and offers flow until we SUPPRESS again."""
-        self.held.clear()
+        self.forget_offers()
         self.suppressed = False
 
     def offers(self) -> list[OfferView]:
@@ -92,10 +103,12 @@ class OfferBook:
     def wait_s(self, now: float) -> float | None:
         """Seconds until the oldest offer expires (a round then declines it); None when
         no offer is held."""
-        if not self.held:
-            return None
-        oldest = min(h.received for h in self.held.values())
-        return max(0.0, oldest + self.hold_s - now) + EXPIRY_SLACK_S
+        waits = [self.decline_wait_s(now)]
+        if self.held:
+            oldest = min(h.received for h in self.held.values())
+            waits.append(max(0.0, oldest + self.hold_s - now) + EXPIRY_SLACK_S)
+        known = [w for w in waits if w is not None]
+        return min(known) if known else None
 
     # --- SUPPRESS and REVIVE -------------------------------------------------------------
 
@@ -105,12 +118,56 @@ class OfferBook:
 
     def revive_wait_s(self, now: float) -> float:
         """0 when a REVIVE may go now; else how long until one may (at most one per
-        `revive_min_interval_s`, however many tasks are created)."""
-        return max(0.0, self._last_revive + self.revive_min_interval_s - now)
+        `revive_min_interval_s`, however many tasks are created, and not before the
+        backoff of a failed one has passed)."""
+        due = max(self._last_revive + self.revive_min_interval_s, self._revive_retry_at)
+        return max(0.0, due - now)
 
     def revive_sent(self, now: float) -> None:
         """Counted whether or not Mesos answered, so a failing master is not flooded."""
         self._last_revive = now
+
+    def revive_done(self) -> None:
+        """Mesos took the REVIVE: offers flow again."""
+        self.revive_failures = 0
+        self._revive_retry_at = -math.inf
+        self.suppressed = False
+
+    def revive_failed(self, now: float) -> float:
+        """Mesos did not take the REVIVE: it is still wanted. Returns the seconds after
+        which to send it again (backoff doubling with each failure in a row)."""
+        self.revive_failures += 1
+        wait_s = call_retry_s(self.revive_failures)
+        self._revive_retry_at = now + wait_s
+        return wait_s
+
+    def declines_due(self, expired: list[str], now: float) -> list[str]:
+        """The offers to DECLINE now: `expired`, plus those whose DECLINE failed once
+        their backoff has passed (still held back otherwise)."""
+        if self.undeclined and now >= self._decline_retry_at:
+            expired = self.undeclined + expired
+            self.undeclined = []
+        return expired
+
+    def give_up(self, offer_ids: list[str]) -> None:
+        """Offers taken for an ACCEPT that Mesos refused: still outstanding at the
+        master, so they are declined at the next round rather than left allocated."""
+        self.undeclined = [*self.undeclined, *offer_ids]
+
+    def decline_done(self) -> None:
+        self.decline_failures = 0
+
+    def decline_failed(self, offer_ids: list[str], now: float) -> None:
+        """Keep the offers to decline at a later round, after a backoff."""
+        self.decline_failures += 1
+        self.undeclined = [*self.undeclined, *offer_ids]
+        self._decline_retry_at = now + call_retry_s(self.decline_failures)
+
+    def decline_wait_s(self, now: float) -> float | None:
+        """Seconds until failed DECLINEs are due again; None when none failed."""
+        if not self.undeclined:
+            return None
+        return max(0.0, self._decline_retry_at - now)
 
 
 class OfferSupply:
@@ -126,32 +183,37 @@ class OfferSupply:
 
     async def settle(self, client: MesosSchedulerClient, now: float) -> None:
         """Decline offers held past the hold time; SUPPRESS when nothing is held or waits."""
-        expired = self.book.expire(now)
+        expired = self.book.declines_due(self.book.expire(now), now)
         if expired:
             try:
                 await client.decline(expired, refuse_s=self.settings.decline_refuse_s)
                 self.metrics.offers_declined.inc(len(expired))
+                self.book.decline_done()
             except MesosError as e:
-                log.info("leader: DECLINE failed: %s", e)
+                self.book.decline_failed(expired, now)
+                log.warning("leader: DECLINE of %d offers failed (retried): %s", len(expired), e)
         if self.book.may_suppress() and not await self.store.waiting_count():
             try:
                 await client.suppress()
                 self.book.suppressed = True
                 log.debug("leader: nothing waits; offers suppressed")
             except MesosError as e:
-                log.info("leader: SUPPRESS failed: %s", e)
+                # `suppressed` stays false: the next round that finds nothing sends it again.
+                log.warning("leader: SUPPRESS failed (sent again next round): %s", e)
 
     async def revive(self, client: MesosSchedulerClient, now: float) -> float:
-        """REVIVE, unless one went out too recently: then returns the seconds after
-        which to ask again (0 when it was sent)."""
+        """REVIVE, unless one went out too recently or failed: then returns the seconds
+        after which to ask again (0 when Mesos took it)."""
         wait_s = self.book.revive_wait_s(now)
         if wait_s > 0:
             return wait_s
         self.book.revive_sent(now)
         try:
             await client.revive()
-            self.book.suppressed = False
-            log.debug("leader: tasks wait; offers revived")
         except MesosError as e:
-            log.info("leader: REVIVE failed: %s", e)
+            retry_s = self.book.revive_failed(now)
+            log.warning("leader: REVIVE failed (sent again in %.1f s): %s", retry_s, e)
+            return retry_s
+        self.book.revive_done()
+        log.debug("leader: tasks wait; offers revived")
         return 0.0

@@ -204,6 +204,8 @@ class OfferRound:
             await self.store.unclaim(
                 self.epoch, time.time(), [info["task_id"]["value"] for info in infos]
             )
+            self.book.give_up([offer_id])
+            self.trigger.wake(waiting=True)
         except MesosError as e:
             # No answer: Mesos may have launched them. The claims stand and the staging
             # deadline reconciles them (unknown to Mesos: lost, retried).
