@@ -30,6 +30,9 @@ class MasterConfig:
     kill_grace_s: float = 3.0  # the command executor's default
     docker: str = "auto"  # auto: `docker run` when an engine answers; never
     credentials: dict[str, str] = field(default_factory=dict)  # principal -> secret
+    # Mesos' --roles: the only roles frameworks may subscribe with (besides "*"); None
+    # allows any. A SUBSCRIBE naming another gets the ERROR event master.cpp sends.
+    roles: tuple[str, ...] | None = None
     redirect_to: str | None = None  # "host:port": act as a non-leading master
     hostname: str = "localhost"
     port: int = 5050

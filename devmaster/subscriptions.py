@@ -29,6 +29,10 @@ def subscribe(master: Master, call: JSON) -> Stream:
     if framework_id in master.removed_frameworks:
         stream.close("Framework has been removed")
         return stream
+    refused = _role_refused(master, info)
+    if refused:
+        stream.close(refused)
+        return stream
     if framework_id is None:
         framework_id = f"{master.prefix}-{master.next_serial():04d}"
         stream.framework_id = framework_id
@@ -67,6 +71,19 @@ def subscribe(master: Master, call: JSON) -> Stream:
             send_first(master, task)
     master.offers.schedule()
     return stream
+
+
+def _role_refused(master: Master, info: JSON) -> str | None:
+    """Mesos' `validateFrameworkSubscription` (src/master/master.cpp) with a --roles
+    whitelist: a role not in it is refused with an ERROR event on the stream."""
+    allowed = master.config.roles
+    if allowed is None:
+        return None
+    roles = list(info.get("roles") or []) or [info.get("role") or "*"]
+    for role in roles:
+        if role != "*" and role not in allowed:
+            return f"Role '{role}' is not present in the master's --roles"
+    return None
 
 
 def stream_closed(master: Master, stream: Stream) -> None:

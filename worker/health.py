@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,7 +22,9 @@ log = logging.getLogger(__name__)
 
 
 def health_report(
-    worker_registry: CollectorRegistry, probe: RedisProbe
+    worker_registry: CollectorRegistry,
+    probe: RedisProbe,
+    mesos_error: Callable[[], str | None] = lambda: None,
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of /healthz."""
     problem = probe.problem()
@@ -36,11 +39,18 @@ def health_report(
     }
     if problem:
         body["redis_error"] = problem
+    refused = mesos_error()
+    if refused:
+        body["mesos_error"] = refused
     return (200 if reachable else 503), body
 
 
 def serve_health(
-    port: int, worker_registry: CollectorRegistry, redis_url: str, host: str = "0.0.0.0"
+    port: int,
+    worker_registry: CollectorRegistry,
+    redis_url: str,
+    host: str = "0.0.0.0",
+    mesos_error: Callable[[], str | None] = lambda: None,
 ) -> ThreadingHTTPServer | None:
     """Serve /metrics and /healthz from a daemon thread; port 0 serves nothing."""
     if not port:
@@ -53,7 +63,7 @@ def serve_health(
                 body = generate_latest(worker_registry) + generate_latest(REGISTRY)
                 self._answer(200, CONTENT_TYPE_LATEST, body)
             elif self.path == "/healthz":
-                status, report = health_report(worker_registry, probe)
+                status, report = health_report(worker_registry, probe, mesos_error)
                 self._answer(status, "application/json", json.dumps(report).encode())
             else:
                 self._answer(404, "application/json", b'{"error": "no route"}')

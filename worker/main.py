@@ -41,7 +41,9 @@ async def run_worker(settings: Settings, *, metrics_port: int) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     metrics = WorkerMetrics()
-    serve_health(metrics_port, metrics.registry, settings.redis_url)
+    serve_health(
+        metrics_port, metrics.registry, settings.redis_url, mesos_error=lambda: metrics.mesos_error
+    )
     jobs = [asyncio.create_task(run_leader_election(settings, stop, metrics), name="leadership")]
     polling = queue_polling()
     if polling is not None:

@@ -10,6 +10,9 @@ LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 class WorkerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # What the Mesos master last refused with an ERROR event (None once subscribed):
+        # shown on /healthz as `mesos_error`.
+        self.mesos_error: str | None = None
         r = self.registry
         self.leader = Gauge("hippo_worker_leader", "1 while this worker is the leader", registry=r)
         self.offers_received = Counter("hippo_offers_received", "Mesos offers received", registry=r)

@@ -29,8 +29,13 @@ import redis.asyncio as aioredis
 from hippo.shared.settings import Settings
 from hippo.shared.store import events
 from hippo.shared.store.leadership import LeaderStore
-from hippo.shared.tunables import LEADER_SHUTDOWN_WAIT_S
+from hippo.shared.tunables import (
+    LEADER_SHUTDOWN_WAIT_S,
+    MESOS_ERROR_CAP_S,
+    MESOS_ERROR_FIRST_S,
+)
 from hippo.worker.background import Background
+from hippo.worker.call_retry import call_retry_s
 from hippo.worker.housekeeping import Housekeeping
 from hippo.worker.kills import KillSender
 from hippo.worker.mesos import (
@@ -39,6 +44,7 @@ from hippo.worker.mesos import (
     FrameworkFailedOver,
     FrameworkRemoved,
     FrameworkSettings,
+    MesosFrameworkError,
     MesosSchedulerClient,
     Offers,
     Rescind,
@@ -87,6 +93,7 @@ class LeaderSession:
     async def run(self) -> None:
         """Lead until cancelled or leadership is lost (raises LeadershipLost/StaleEpoch)."""
         framework_id = await self.store.framework_id()
+        refusals = 0
         while True:
             try:
                 await self._subscribe_and_serve(framework_id)
@@ -103,6 +110,20 @@ class LeaderSession:
                 framework_id = None
             except FrameworkFailedOver as e:
                 raise LeadershipLost(f"Mesos: {e}") from e
+            except MesosFrameworkError as e:
+                # Any other ERROR (a role not in the master's --roles, a changed
+                # principal, an authorization failure) comes again on every SUBSCRIBE:
+                # back off, and say so loudly until an operator fixes it.
+                refusals += 1
+                delay_s = call_retry_s(refusals, MESOS_ERROR_FIRST_S, MESOS_ERROR_CAP_S)
+                self.metrics.mesos_error = e.message
+                log.error(
+                    "leader: MESOS REFUSED THE FRAMEWORK: %s; subscribing again in %.0f s "
+                    "(check HIPPO_MESOS_ROLE, HIPPO_MESOS_PRINCIPAL and the master's flags)",
+                    e,
+                    delay_s,
+                )
+                await asyncio.sleep(delay_s)
 
     def _framework_settings(self) -> FrameworkSettings:
         s = self.settings
@@ -162,6 +183,7 @@ class LeaderSession:
             elif isinstance(event, Rescind):
                 self.book.rescind(event.offer_id)
             elif isinstance(event, Subscribed):
+                self.metrics.mesos_error = None
                 self.book.subscribed()
                 if event.framework_id != await self.store.framework_id():
                     await self.store.save_framework_id(self.epoch, event.framework_id)
