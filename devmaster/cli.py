@@ -30,6 +30,12 @@ def register(subparsers: Any) -> None:
         " ((role) reserves for the role); cpus, mem, disk not named come from the flags above",
     )
     add(
+        "--roles",
+        default=None,
+        help="comma-separated roles frameworks may subscribe with besides '*', like Mesos'"
+        " --roles whitelist; others get an ERROR event (default: any role)",
+    )
+    add(
         "--attributes",
         default="",
         help="agent attributes 'name:value;name:value'; {i} is the agent number, e.g. 'rack:r{i}'",
@@ -105,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         docker=args.docker,
         credentials=credentials,
         redirect_to=args.redirect_to,
+        roles=None if args.roles is None else tuple(r for r in args.roles.split(",") if r),
         hostname=args.host,
         port=args.port,
     )

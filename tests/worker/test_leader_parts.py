@@ -226,7 +226,7 @@ def test_a_kill_is_resent_after_the_interval_until_forgotten() -> None:
     assert book.due(runs, now=4.9) == [runs[1]]
     assert book.due(runs, now=5.0) == runs
     book.sent("a.1", now=5.0)
-    book.forget("a.1")  # it ended, or the KILL failed
+    book.forget("a.1")  # it ended
     assert book.due(runs, now=5.1) == runs
 
 
