@@ -33,6 +33,7 @@ from typing import Any
 
 import redis
 
+from hippo.shared.records import TASK_RECORD_TEMPLATE
 from hippo.shared.settings import Settings
 from hippo.shared.store import connect, task_scripts
 from hippo.shared.store.keys import Keys
@@ -224,22 +225,12 @@ def seed_waiting(r: redis.Redis, count: int, tag: str = "job") -> None:
 def _status(task_id: str, mid: str, now: float) -> str:
     return json.dumps(
         {
+            **TASK_RECORD_TEMPLATE,
             "id": task_id,
             "mesos_id": mid,
-            "queue_id": None,
-            "mesos_state": "WAITING_ON_OFFERS",
-            "task_retries_left": 0,
             "system_retries_left": 2,
-            "agent_id": None,
-            "agent_hostname": None,
             "created_tstamp": now,
             "updated_tstamp": now,
-            "started_tstamp": None,
-            "finished_tstamp": None,
-            "status_message": None,
-            "status_reason": None,
-            "previous_mesos_id": None,
-            "kill_requested": False,
         }
     )
 

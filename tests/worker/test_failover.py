@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from hippo.shared.records import WAITING
+from hippo.shared.records import TASK_RECORD_TEMPLATE, WAITING
 from hippo.shared.store.keys import Keys
 
 from .conftest import Cluster
@@ -46,22 +46,12 @@ def create_tasks(client: redis.Redis, count: int) -> None:
         task_id = f"job{n}"
         mid = f"{task_id}.{uuid.uuid4()}"
         status = {
+            **TASK_RECORD_TEMPLATE,
             "id": task_id,
             "mesos_id": mid,
-            "queue_id": None,
-            "mesos_state": WAITING,
-            "task_retries_left": 0,
             "system_retries_left": 2,
-            "agent_id": None,
-            "agent_hostname": None,
             "created_tstamp": now,
             "updated_tstamp": now,
-            "started_tstamp": None,
-            "finished_tstamp": None,
-            "status_message": None,
-            "status_reason": None,
-            "previous_mesos_id": None,
-            "kill_requested": False,
         }
         script(args=[keys.prefix, "", 60, mid, task_id, "", spec, json.dumps(status)], client=pipe)
     pipe.execute()
