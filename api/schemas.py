@@ -64,6 +64,10 @@ _RECORD_FIELD_SCHEMAS: dict[str, Schema] = {
     "updated_tstamp": {"type": "number", "description": "unix seconds"},
     "started_tstamp": nullable({"type": "number"}),
     "finished_tstamp": nullable({"type": "number"}),
+    "status_tstamp": {
+        "type": "number",
+        "description": "unix seconds of the last change of mesos_state (the original Hippo's field)",
+    },
     "status_message": nullable({"type": "string"}),
     "status_reason": nullable({"type": "string"}),
     "previous_mesos_id": nullable({"type": "string"}),

@@ -64,6 +64,9 @@ TASK_RECORD_TEMPLATE: Mapping[str, Any] = MappingProxyType(
         "updated_tstamp": None,
         "started_tstamp": None,
         "finished_tstamp": None,
+        # The original Hippo's field: when mesos_state last changed (unix s). Old
+        # clients list and sort tasks by it.
+        "status_tstamp": None,
         "status_message": None,
         "status_reason": None,
         "previous_mesos_id": None,
@@ -91,4 +94,5 @@ def new_task_status(
         "system_retries_left": definition.system_retries,
         "created_tstamp": now,
         "updated_tstamp": now,
+        "status_tstamp": now,
     }

@@ -36,6 +36,7 @@ HIPPO_TASK_FIELDS = {
     "updated_tstamp",
     "started_tstamp",
     "finished_tstamp",
+    "status_tstamp",
     "status_message",
     "status_reason",
     "previous_mesos_id",

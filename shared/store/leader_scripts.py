@@ -211,6 +211,7 @@ for i = 5, #ARGV, 7 do
       run.id, run.mesos_id, run.queue_id = st.id, new, st.queue_id
       run.task_retries_left, run.system_retries_left = st.task_retries_left, st.system_retries_left
       run.created_tstamp, run.updated_tstamp, run.previous_mesos_id = now, now, mid
+      run.status_tstamp = now
       run[left_field] = tonumber(st[left_field]) - 1
       local spec = redis.call('HGET', K.task(mid), 'spec')
       local seq = redis.call('INCR', K.tasks_seq)

@@ -99,6 +99,7 @@ local function set_state(mid, st, state, now, keep_per_id)
   redis.call('ZADD', K.tasks_by_state(state), seq, mid)
   st.mesos_state = state
   st.updated_tstamp = now
+  st.status_tstamp = now
   if TERMINAL[state] then
     st.finished_tstamp = now
     release(mid, st)
