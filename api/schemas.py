@@ -66,7 +66,7 @@ _RECORD_FIELD_SCHEMAS: dict[str, Schema] = {
     "finished_tstamp": nullable({"type": "number"}),
     "status_tstamp": {
         "type": "number",
-        "description": "unix seconds of the last change of mesos_state (the original Hippo's field)",
+        "description": "unix seconds of the last change of mesos_state (the original's field)",
     },
     "status_message": nullable({"type": "string"}),
     "status_reason": nullable({"type": "string"}),
