@@ -72,6 +72,20 @@ _RECORD_FIELD_SCHEMAS: dict[str, Schema] = {
     "status_reason": nullable({"type": "string"}),
     "previous_mesos_id": nullable({"type": "string"}),
     "kill_requested": {"type": "boolean"},
+    "attempt": {"type": "integer", "description": "1 for a first run, n + 1 for its n-th retry"},
+    "next_mesos_id": nullable({"type": "string", "description": "the run that retried this one"}),
+    "retry_due_tstamp": nullable(
+        {"type": "number", "description": "a delayed retry: when it may launch, unix seconds"}
+    ),
+    "pending_reason": nullable(
+        {"type": "string", "description": "why a waiting run is not launched yet"}
+    ),
+    "timed_out": nullable(
+        {
+            "enum": ["max_runtime_seconds", "max_pending_seconds"],
+            "description": "the limit that ended this run",
+        }
+    ),
 }
 
 # A queue's poll state, kept by Hippo in its `queue` block (model.QUEUE_RUNTIME_FIELDS).

@@ -31,6 +31,9 @@ from hippo.shared.sources.settings import SourceSettings
 # Ids end up in Mesos task ids and in URL paths: keep them to safe characters.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
+# The longest retry delay accepted: 30 days.
+MAX_DELAY_S = 30 * 24 * 3600
+
 # Fields of a queue's `queue` block that Hippo maintains while polling.
 QUEUE_RUNTIME_FIELDS = (
     "last_run_tstamp",
@@ -245,6 +248,17 @@ class JobDefinition(_Strict):
     constraints: list[Constraint] = []
     task_retries: int = Field(default=0, ge=0)
     system_retries: int = Field(default=2, ge=0)
+    # A retry waits retry_delay_seconds * retry_backoff_factor ** (n - 1) before its n-th
+    # retry may launch, at most retry_max_delay_seconds (0: at once, as SPEC.md's Hippo).
+    retry_delay_seconds: float = Field(default=0, ge=0, le=MAX_DELAY_S)
+    retry_backoff_factor: float = Field(default=2, ge=1, le=100)
+    retry_max_delay_seconds: float = Field(default=3600, gt=0, le=MAX_DELAY_S)
+    # A run is killed once it has run this long (TASK_KILLED, a failure for task_retries);
+    # None: no limit.
+    max_runtime_seconds: float | None = Field(default=None, gt=0)
+    # A run no offer was taken for within this long ends as TASK_FAILED, not retried;
+    # None: it waits as long as it takes.
+    max_pending_seconds: float | None = Field(default=None, gt=0)
 
 
 class TaskDefinition(JobDefinition):

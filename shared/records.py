@@ -71,6 +71,16 @@ TASK_RECORD_TEMPLATE: Mapping[str, Any] = MappingProxyType(
         "status_reason": None,
         "previous_mesos_id": None,
         "kill_requested": False,
+        # Run number in its chain of retries (1: the first run), and the run that retried
+        # this one (previous_mesos_id links back).
+        "attempt": 1,
+        "next_mesos_id": None,
+        # A delayed retry (retry_delay_seconds): when it may launch, unix s.
+        "retry_due_tstamp": None,
+        # Why the run is not launched yet, as a user reads it; None when nothing holds it.
+        "pending_reason": None,
+        # The limit that ended this run: "max_runtime_seconds" or "max_pending_seconds".
+        "timed_out": None,
     }
 )
 TASK_RECORD_FIELDS = tuple(TASK_RECORD_TEMPLATE)

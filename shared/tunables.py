@@ -55,6 +55,7 @@ KILL_SWEEP_S = 1.0  # the kill set is read at least this often, hint or not
 RECONCILE_CHUNK = 1000  # tasks per explicit RECONCILE call
 RECONCILE_TICK_S = 0.5  # how often the reconciliation loop looks at its cadences
 RECONCILED_CACHE_LIMIT = 100_000  # reconciliation times kept; all dropped at once past it
+DEADLINES_TICK_S = 0.5  # delayed retries and run time limits are looked at this often, at least
 HOUSEKEEPING_TICK_S = 0.5  # how often retention and gauges look at their cadences
 WAITING_GAUGE_S = 2.0  # how often hippo_waiting_tasks is read
 # A leadership term ends within this even if a call is stuck in a library: a standby

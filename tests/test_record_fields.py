@@ -41,7 +41,16 @@ HIPPO_TASK_FIELDS = {
     "status_reason",
     "previous_mesos_id",
     "kill_requested",
+    # retry chains and limits (README "Retries, delays and time limits")
+    "attempt",
+    "next_mesos_id",
+    "retry_due_tstamp",
+    "pending_reason",
+    "timed_out",
 }
+# Definition fields Hippo adds, shown with their defaults (max_runtime_seconds and
+# max_pending_seconds are shown only when set: they have no default).
+HIPPO_DEFINITION_FIELDS = {"retry_delay_seconds", "retry_backoff_factor", "retry_max_delay_seconds"}
 SPEC_QUEUE_FIELDS = {
     "id",
     "container",
@@ -74,13 +83,16 @@ def test_a_task_record_has_exactly_the_contracts_fields(api: TestClient) -> None
         fetched = api.get(f"/tasks/{created['mesos_id']}/").json()
         (listed,) = [r for r in api.get("/tasks/").json() if r["mesos_id"] == created["mesos_id"]]
         for record in (created, fetched, listed):
-            assert set(record) == SPEC_TASK_FIELDS | HIPPO_TASK_FIELDS
+            assert set(record) == SPEC_TASK_FIELDS | HIPPO_TASK_FIELDS | HIPPO_DEFINITION_FIELDS
     minimal = api.get("/tasks/?limit=100").json()[-1]
     assert (minimal["task_retries"], minimal["system_retries"], minimal["max_concurrent"]) == (
         0,
         2,
         10,
     )
+    # SPEC.md's behaviour by default: a retry launches at once, no time limit.
+    assert minimal["retry_delay_seconds"] == 0
+    assert "max_runtime_seconds" not in minimal and "max_pending_seconds" not in minimal
 
 
 def test_a_queue_document_has_exactly_the_contracts_fields(api: TestClient) -> None:
@@ -89,7 +101,7 @@ def test_a_queue_document_has_exactly_the_contracts_fields(api: TestClient) -> N
     fetched = api.get("/queues/q/").json()
     (listed,) = api.get("/queues/").json()
     for doc in (created, fetched, listed):
-        assert set(doc) == SPEC_QUEUE_FIELDS
+        assert set(doc) == SPEC_QUEUE_FIELDS | HIPPO_DEFINITION_FIELDS
         block_fields = SPEC_QUEUE_BLOCK_FIELDS | HIPPO_QUEUE_BLOCK_FIELDS | {"cron"}
         assert set(doc["queue"]) == block_fields
     block = fetched["queue"]

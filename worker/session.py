@@ -9,6 +9,7 @@ while the leader holds its epoch.
 | kills | kills.py |
 | reconciliation | reconciliation.py |
 | retention and the waiting gauge | housekeeping.py |
+| delayed retries, max_pending_seconds, max_runtime_seconds | deadlines.py |
 
 Every Redis write goes through LeaderStore's fenced scripts; a StaleEpoch there, a
 "Framework failed over" from Mesos, or the watchdog in leader.py ends the term.
@@ -36,6 +37,7 @@ from hippo.shared.tunables import (
 )
 from hippo.worker.background import Background
 from hippo.worker.call_retry import call_retry_s
+from hippo.worker.deadlines import Deadlines
 from hippo.worker.housekeeping import Housekeeping
 from hippo.worker.kills import KillSender
 from hippo.worker.mesos import (
@@ -88,6 +90,9 @@ class LeaderSession:
         )
         self.reconciler = Reconciler(settings, store)
         self.housekeeping = Housekeeping(settings, store, epoch, metrics)
+        self.deadlines = Deadlines(
+            store, epoch, lambda: self.round.trigger.wake(waiting=True), self.kills.wake
+        )
         self.client: MesosSchedulerClient | None = None
 
     async def run(self) -> None:
@@ -155,6 +160,7 @@ class LeaderSession:
             "leader-listen": self._listen(),
             "leader-reconcile": self.reconciler.serve(client),
             "leader-housekeeping": self.housekeeping.serve(client),
+            "leader-deadlines": self.deadlines.serve(client),
         }
         try:
             jobs = [asyncio.create_task(coro, name=name) for name, coro in loops.items()]

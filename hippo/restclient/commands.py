@@ -125,6 +125,11 @@ def task_body(args: argparse.Namespace) -> dict[str, Any]:
         ("id", "id"),
         ("retries", "task_retries"),
         ("max_concurrent", "max_concurrent"),
+        ("retry_delay", "retry_delay_seconds"),
+        ("retry_backoff", "retry_backoff_factor"),
+        ("retry_max_delay", "retry_max_delay_seconds"),
+        ("max_runtime", "max_runtime_seconds"),
+        ("max_pending", "max_pending_seconds"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -284,6 +289,14 @@ def _register_tasks(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     p.add_argument(
         "--max-concurrent", type=int, dest="max_concurrent", help="runs of this task id at once"
     )
+    for flag, field, help_text in (
+        ("--retry-delay", "retry_delay", "retry_delay_seconds: wait before the first retry"),
+        ("--retry-backoff", "retry_backoff", "retry_backoff_factor: each retry waits x this"),
+        ("--retry-max-delay", "retry_max_delay", "retry_max_delay_seconds: the longest wait"),
+        ("--max-runtime", "max_runtime", "max_runtime_seconds: kill a run after this long"),
+        ("--max-pending", "max_pending", "max_pending_seconds: fail a run no offer took by then"),
+    ):
+        p.add_argument(flag, type=float, dest=field, help=help_text)
     p.add_argument(
         "--idempotency-key",
         dest="idempotency_key",

@@ -79,6 +79,22 @@ class Keys:
         return f"{self.prefix}tasks:finished:id:{task_id}"
 
     @property
+    def tasks_delayed(self) -> str:
+        """ZSET mesos_id -> when it may launch (unix s): delayed retries, waiting but not
+        yet launchable (not in the waiting-by-id indexes, not counted as waiting)."""
+        return f"{self.prefix}tasks:delayed"
+
+    @property
+    def tasks_pending_deadlines(self) -> str:
+        """ZSET mesos_id -> by when an offer must be taken for it (max_pending_seconds)."""
+        return f"{self.prefix}tasks:deadline:pending"
+
+    @property
+    def tasks_runtime_deadlines(self) -> str:
+        """ZSET mesos_id -> by when it must have ended (max_runtime_seconds), unix s."""
+        return f"{self.prefix}tasks:deadline:runtime"
+
+    @property
     def kills(self) -> str:
         """SET of mesos_ids whose kill was requested and not yet sent to Mesos."""
         return f"{self.prefix}kills"

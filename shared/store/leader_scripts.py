@@ -172,12 +172,30 @@ RECORD_UPDATES = (
 -- that already ended (e.g. lost, then retried) changes nothing. A terminal state with a
 -- budget left (and no kill requested) creates the next run in the same step: a new
 -- record `<id>.<uuid>` waiting for offers, linked by previous_mesos_id, its budget one
--- less, ordered like a newly created task.
+-- less, ordered like a newly created task; `next_mesos_id` links the ended run to it.
+-- With retry_delay_seconds the new run is a delayed retry (retry_due_tstamp,
+-- pending_reason), launchable only once release_due has released it.
+-- A run max_runtime_seconds killed (timed_out) keeps Hippo's message, gets reason
+-- HIPPO_MAX_RUNTIME_EXCEEDED, and its TASK_KILLED spends task_retries.
+-- The first TASK_RUNNING of a run with max_runtime_seconds sets its runtime deadline.
 -- Returns 2 per update: outcome ('stored' | 'retried' | 'same' | 'stale' | 'missing')
 -- and a detail (the new run's mesos_id when retried; created_tstamp on a first
 -- TASK_RUNNING; otherwise '').
 local epoch, now, keep = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local stale = fence(epoch); if stale then return stale end
+-- The wait before the n-th retry of a run of `spec` (seconds, 0: at once):
+-- retry_delay_seconds * retry_backoff_factor ^ (n - 1), at most retry_max_delay_seconds
+-- (model.JobDefinition; absent in definitions stored before them: no wait).
+local function retry_delay_s(spec, n)
+  local def = cjson.decode(spec)
+  local base = tonumber(def.retry_delay_seconds) or 0
+  if base <= 0 then return 0 end
+  local factor = tonumber(def.retry_backoff_factor) or 1
+  local cap = tonumber(def.retry_max_delay_seconds) or base
+  local wait = base * factor ^ math.min(n - 1, 1000)
+  if wait ~= wait or wait > cap then wait = cap end  -- NaN or inf from a huge power
+  return wait
+end
 local RANK = {TASK_STAGING = 1, TASK_STARTING = 2, TASK_RUNNING = 3, TASK_UNREACHABLE = 3,
               TASK_UNKNOWN = 3, TASK_KILLING = 4}
 local out = {}
@@ -195,31 +213,54 @@ for i = 5, #ARGV, 7 do
          (not TERMINAL[state] and (RANK[state] or 0) < (RANK[st.mesos_state] or 0)) then
     outcome = 'same'
   else
-    if message ~= '' then st.status_message = message end
-    if reason ~= '' then st.status_reason = reason end
+    local note = {message = message ~= '' and message or cjson.null,
+                  reason = reason ~= '' and reason or cjson.null}
+    if st.timed_out == 'max_runtime_seconds' and TERMINAL[state] and state ~= 'TASK_FINISHED' then
+      -- Ended by the kill max_runtime_seconds sent: Hippo's message and reason stay (the
+      -- history keeps Mesos'), and it counts as the command's failure.
+      st.status_reason = 'HIPPO_MAX_RUNTIME_EXCEEDED'
+      if state == 'TASK_KILLED' then budget = 'task' end
+    else
+      if message ~= '' then st.status_message = message end
+      if reason ~= '' then st.status_reason = reason end
+    end
     if agent ~= '' and is_null(st.agent_id) then st.agent_id = agent end
     if state == 'TASK_RUNNING' and is_null(st.started_tstamp) then
       st.started_tstamp = now
       detail = tostring(st.created_tstamp)
+      local lim = limits(redis.call('HGET', K.task(mid), 'spec'))
+      if lim.max_runtime then
+        redis.call('ZADD', K.tasks_runtime_deadlines, now + lim.max_runtime, mid)
+      end
     end
-    set_state(mid, st, state, now, keep)
+    set_state(mid, st, state, now, keep, note)
     local left_field = budget .. '_retries_left'
     if TERMINAL[state] and budget ~= '' and st.kill_requested ~= true
        and (tonumber(st[left_field]) or 0) > 0 then
       local new = st.id .. '.' .. fresh
+      local spec = redis.call('HGET', K.task(mid), 'spec')
       local run = new_run()  -- the record template of records.py
       run.id, run.mesos_id, run.queue_id = st.id, new, st.queue_id
       run.task_retries_left, run.system_retries_left = st.task_retries_left, st.system_retries_left
       run.created_tstamp, run.updated_tstamp, run.previous_mesos_id = now, now, mid
       run.status_tstamp = now
       run[left_field] = tonumber(st[left_field]) - 1
-      local spec = redis.call('HGET', K.task(mid), 'spec')
+      local attempt = tonumber(st.attempt) or 1  -- records from before attempts: 1
+      run.attempt = attempt + 1
+      local wait = retry_delay_s(spec, attempt)
+      local due = nil
+      if wait > 0 then
+        due = now + wait
+        run.retry_due_tstamp = due
+        run.pending_reason = 'retry due at ' .. iso_utc(due)
+      end
+      st.next_mesos_id = new
       local seq = redis.call('INCR', K.tasks_seq)
       redis.call('HSET', K.task(new), 'spec', spec, 'status', cjson.encode(run), 'seq', seq)
       index_new_task(new, st.id, type(st.queue_id) == 'string' and st.queue_id or nil,
-                     seq, spec)
+                     seq, spec, due)
       outcome, detail = 'retried', new
-      published = true
+      published = published or due == nil
     end
     save_status(mid, st)
   end
@@ -271,5 +312,78 @@ for i = 5, #ARGV, 2 do
   end
 end
 return moved
+"""
+)
+
+DUE_DEADLINES = (
+    TASK_HELPERS
+    + _FENCE
+    + """
+-- due_deadlines: what is due by `now` among the runs' times (each a decision of the
+-- leader, fenced, so a failover neither loses nor repeats one):
+--   delayed retries whose time came join the launchable indexes (publishes `waiting`);
+--   waiting runs past max_pending_seconds end as TASK_FAILED, not retried
+--   (timed_out, reason HIPPO_MAX_PENDING_EXCEEDED);
+--   active runs past max_runtime_seconds are marked timed_out and queued in `kills`
+--   (publishes `kill`); their end is recorded by record_updates.
+-- ARGV: prefix, epoch, now, finished runs kept per task id, at most this many of each.
+-- Returns {released, failed, killed, seconds until the next time (-1: none)}.
+local epoch, now, keep, batch = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local stale = fence(epoch); if stale then return stale end
+local function due(key)
+  return redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, batch)
+end
+local released, failed, killed = 0, 0, 0
+for _, mid in ipairs(due(K.tasks_delayed)) do
+  redis.call('ZREM', K.tasks_delayed, mid)
+  local st = load_status(mid)
+  if st and st.mesos_state == 'WAITING_ON_OFFERS' then
+    release_delayed(mid, st, redis.call('HGET', K.task(mid), 'spec'))
+    st.pending_reason = cjson.null
+    st.updated_tstamp = now
+    save_status(mid, st)
+    released = released + 1
+  end
+end
+for _, mid in ipairs(due(K.tasks_pending_deadlines)) do
+  redis.call('ZREM', K.tasks_pending_deadlines, mid)
+  local st = load_status(mid)
+  if st and st.mesos_state == 'WAITING_ON_OFFERS' then
+    local lim = limits(redis.call('HGET', K.task(mid), 'spec'))
+    st.timed_out = 'max_pending_seconds'
+    st.status_reason = 'HIPPO_MAX_PENDING_EXCEEDED'
+    st.status_message = 'no offer was taken for it within max_pending_seconds ('
+                        .. tostring(lim.max_pending) .. ' s)'
+    set_state(mid, st, 'TASK_FAILED', now, keep)
+    save_status(mid, st)
+    failed = failed + 1
+  end
+end
+for _, mid in ipairs(due(K.tasks_runtime_deadlines)) do
+  redis.call('ZREM', K.tasks_runtime_deadlines, mid)
+  local st = load_status(mid)
+  if st and ACTIVE[st.mesos_state] and is_null(st.timed_out) then
+    local lim = limits(redis.call('HGET', K.task(mid), 'spec'))
+    st.timed_out = 'max_runtime_seconds'
+    st.status_message = 'killed: ran longer than max_runtime_seconds ('
+                        .. tostring(lim.max_runtime) .. ' s)'
+    st.updated_tstamp = now
+    save_status(mid, st)
+    redis.call('SADD', K.kills, mid)
+    killed = killed + 1
+  end
+end
+if released > 0 then redis.call('PUBLISH', K.events, HINT_WAITING) end
+if killed > 0 then redis.call('PUBLISH', K.events, HINT_KILL) end
+local next_at = nil
+for _, key in ipairs({K.tasks_delayed, K.tasks_pending_deadlines, K.tasks_runtime_deadlines}) do
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if #first > 0 and (next_at == nil or tonumber(first[2]) < next_at) then
+    next_at = tonumber(first[2])
+  end
+end
+local wait = -1
+if next_at then wait = math.max(0, next_at - now) end
+return {released, failed, killed, tostring(wait)}
 """
 )

@@ -54,6 +54,14 @@ class UpdateOutcome:
 
 
 @dataclass(frozen=True)
+class DueDeadlines:
+    released: int  # delayed retries now launchable
+    failed: int  # waiting runs ended by max_pending_seconds
+    killed: int  # running runs whose kill max_runtime_seconds queued
+    next_in_s: float | None  # seconds until the next time is due; None: none is set
+
+
+@dataclass(frozen=True)
 class ActiveTask:
     mesos_id: str
     state: str
@@ -81,6 +89,7 @@ class LeaderStore:
         self._launchable = client.register_script(leader_scripts.LAUNCHABLE)
         self._fail_waiting = client.register_script(leader_scripts.FAIL_WAITING)
         self._trim_finished = client.register_script(leader_scripts.TRIM_FINISHED)
+        self._due_deadlines = client.register_script(leader_scripts.DUE_DEADLINES)
 
     # --- leadership ----------------------------------------------------------------
 
@@ -120,7 +129,13 @@ class LeaderStore:
 
     @translate_errors
     async def waiting_count(self) -> int:
-        return int(await self.redis.zcard(self.keys.tasks_by_state(WAITING)))
+        """Runs waiting for an offer now: delayed retries not yet due are not counted, so
+        they neither keep offers coming nor cause a REVIVE."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zcard(self.keys.tasks_by_state(WAITING))
+            pipe.zcard(self.keys.tasks_delayed)
+            waiting, delayed = await pipe.execute()
+        return max(0, int(waiting) - int(delayed))
 
     @translate_errors
     async def task_fields(
@@ -225,6 +240,17 @@ class LeaderStore:
         for mesos_id, message in failures:
             args += [mesos_id, message]
         return int(await self._fail_waiting(args=args))
+
+    @translate_errors
+    async def due_deadlines(self, epoch: int, now: float, batch: int = 1000) -> DueDeadlines:
+        """Act on the runs' times due by `now` (leader_scripts.DUE_DEADLINES): release
+        delayed retries, fail runs past max_pending_seconds, queue kills of runs past
+        max_runtime_seconds."""
+        raw = await self._due_deadlines(
+            args=[self.keys.prefix, epoch, now, self.keep_per_id, batch]
+        )
+        wait_s = float(raw[3])
+        return DueDeadlines(int(raw[0]), int(raw[1]), int(raw[2]), None if wait_s < 0 else wait_s)
 
     # --- retention -----------------------------------------------------------------
 

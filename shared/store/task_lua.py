@@ -50,11 +50,46 @@ local function waiting_remove(mid, id)
   end
 end
 
--- Index a new run, waiting for offers. Every script creating task records calls this.
--- `spec` is the definition JSON: its max_concurrent becomes the id's cap in
--- `tasks:caps` (what rounds pre-filter with; the claim re-checks each run's own cap).
-local cap_set_in_this_call = {}  -- a poll's runs share one id and definition: decode once
-local function index_new_task(mid, id, qid, seq, spec)
+-- "2026-11-30T14:05:00Z" for unix seconds (whole seconds, UTC): Redis' Lua has no os.date.
+-- Days to civil date after Howard Hinnant's public-domain days_from_civil inverse.
+local function iso_utc(t)
+  local secs = math.floor(t)
+  local days, rem = math.floor(secs / 86400), secs % 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+                          - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02dZ', y, m, d, math.floor(rem / 3600),
+                       math.floor(rem % 3600 / 60), rem % 60)
+end
+
+-- The limits of a definition that the store acts on, decoded once per script call.
+local limits_of_spec = {}
+local function limits(spec)
+  local found = limits_of_spec[spec]
+  if not found then
+    local def = cjson.decode(spec)
+    local function num(v) if type(v) == 'number' then return v end return nil end
+    found = {cap = num(def.max_concurrent), max_pending = num(def.max_pending_seconds),
+             max_runtime = num(def.max_runtime_seconds)}
+    limits_of_spec[spec] = found
+  end
+  return found
+end
+
+-- Index a new run, waiting for offers. Every script creating task records calls this,
+-- after writing the record. `spec` is the definition JSON: its max_concurrent becomes
+-- the id's cap in `tasks:caps` (what rounds pre-filter with; the claim re-checks each
+-- run's own cap). `due` (unix s, or nil) makes it a delayed retry: waiting, but out of
+-- the launchable indexes until the leader releases it (release_due). Its
+-- max_pending_seconds counts from when it may launch.
+local function index_new_task(mid, id, qid, seq, spec, due)
   redis.call('ZADD', K.tasks_all, seq, mid)
   redis.call('ZADD', K.tasks_by_state('WAITING_ON_OFFERS'), seq, mid)
   redis.call('ZADD', K.tasks_by_id(id), seq, mid)
@@ -62,12 +97,39 @@ local function index_new_task(mid, id, qid, seq, spec)
     redis.call('ZADD', K.tasks_by_queue(qid), seq, mid)
     redis.call('ZADD', K.tasks_open_by_queue(qid), seq, mid)
   end
-  if not cap_set_in_this_call[id] then
-    cap_set_in_this_call[id] = true
-    local cap = cjson.decode(spec).max_concurrent
-    if type(cap) == 'number' then redis.call('HSET', K.task_caps, id, cap) end
+  local lim = limits(spec)
+  if lim.max_pending then
+    local start = due
+    if not start then
+      start = cjson.decode(redis.call('HGET', K.task(mid), 'status')).created_tstamp
+    end
+    redis.call('ZADD', K.tasks_pending_deadlines, start + lim.max_pending, mid)
   end
+  if due then
+    redis.call('ZADD', K.tasks_delayed, due, mid)
+    return
+  end
+  if lim.cap then redis.call('HSET', K.task_caps, id, lim.cap) end
   waiting_add(mid, id, seq)
+end
+
+-- A delayed retry whose time has come joins the launchable indexes.
+local function release_delayed(mid, st, spec)
+  redis.call('ZREM', K.tasks_delayed, mid)
+  local lim = limits(spec)
+  if lim.cap then redis.call('HSET', K.task_caps, st.id, lim.cap) end
+  waiting_add(mid, st.id, redis.call('HGET', K.task(mid), 'seq'))
+end
+
+-- The state history of a run: a JSON array in the record's `history` field, one entry
+-- per state it entered after WAITING_ON_OFFERS (the API adds that first one from
+-- created_tstamp). Appended as text: the array is never decoded here.
+local function add_history(mid, entry)
+  local text = cjson.encode(entry)
+  local old = redis.call('HGET', K.task(mid), 'history')
+  if old then text = string.sub(old, 1, -2) .. ',' .. text .. ']'
+  else text = '[' .. text .. ']' end
+  redis.call('HSET', K.task(mid), 'history', text)
 end
 
 local function unindex(mid, st)
@@ -82,6 +144,9 @@ local function unindex(mid, st)
   redis.call('ZREM', K.tasks_finished, mid)
   redis.call('ZREM', K.tasks_finished_by_id(st.id), mid)
   redis.call('SREM', K.kills, mid)
+  redis.call('ZREM', K.tasks_delayed, mid)
+  redis.call('ZREM', K.tasks_pending_deadlines, mid)
+  redis.call('ZREM', K.tasks_runtime_deadlines, mid)
 end
 
 local function delete_task(mid, st)
@@ -91,9 +156,21 @@ end
 
 -- Move a task to another state index; a terminal state also enters the retention
 -- indexes, and the oldest finished runs of its id beyond keep_per_id are deleted.
-local function set_state(mid, st, state, now, keep_per_id)
+-- The state joins the run's history with `note` ({message=, reason=}; default: the
+-- record's status_message and status_reason).
+local function set_state(mid, st, state, now, keep_per_id, note)
   local seq = redis.call('HGET', K.task(mid), 'seq')
-  if st.mesos_state == 'WAITING_ON_OFFERS' then waiting_remove(mid, st.id) end
+  if st.mesos_state == 'WAITING_ON_OFFERS' then
+    waiting_remove(mid, st.id)
+    redis.call('ZREM', K.tasks_delayed, mid)
+    redis.call('ZREM', K.tasks_pending_deadlines, mid)
+    st.pending_reason = cjson.null
+  end
+  note = note or {message = st.status_message, reason = st.status_reason}
+  local agent = st.agent_id
+  if agent == nil then agent = cjson.null end
+  add_history(mid, {state = state, tstamp = now, message = note.message or cjson.null,
+                    reason = note.reason or cjson.null, agent_id = agent})
   if state == 'WAITING_ON_OFFERS' then waiting_add(mid, st.id, seq) end
   redis.call('ZREM', K.tasks_by_state(st.mesos_state), mid)
   redis.call('ZADD', K.tasks_by_state(state), seq, mid)
@@ -102,6 +179,7 @@ local function set_state(mid, st, state, now, keep_per_id)
   st.status_tstamp = now
   if TERMINAL[state] then
     st.finished_tstamp = now
+    redis.call('ZREM', K.tasks_runtime_deadlines, mid)
     release(mid, st)
     redis.call('SREM', K.kills, mid)
     redis.call('ZADD', K.tasks_finished, now, mid)

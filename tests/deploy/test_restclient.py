@@ -157,6 +157,16 @@ def test_task_run_from_flags_list_show_kill_delete(hippo: Hippo) -> None:
         "16",
         "--retries",
         "3",
+        "--retry-delay",
+        "5",
+        "--retry-backoff",
+        "3",
+        "--retry-max-delay",
+        "60",
+        "--max-runtime",
+        "600",
+        "--max-pending",
+        "120",
         "--json",
     )
     assert ran.code == 0
@@ -166,6 +176,9 @@ def test_task_run_from_flags_list_show_kill_delete(hippo: Hippo) -> None:
     assert record["container"]["docker"]["image"] == "alpine"
     assert record["env"] == {"GREETING": "hi there", "EMPTY": ""}
     assert (record["cpus"], record["mem"], record["task_retries"]) == (0.2, 16, 3)
+    delays = ("retry_delay_seconds", "retry_backoff_factor", "retry_max_delay_seconds")
+    assert [record[name] for name in delays] == [5, 3, 60]
+    assert (record["max_runtime_seconds"], record["max_pending_seconds"]) == (600, 120)
 
     header, row = hippo("tasks", "list").lines()
     assert header.split() == ["MESOS_ID", "STATE", "AGENT", "CREATED", "(UTC)", "MESSAGE"]

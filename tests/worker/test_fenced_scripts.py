@@ -136,15 +136,16 @@ def test_an_epoch_is_taken_only_while_the_lock_holds_our_id(redis_url: str) -> N
 
 
 @pytest.mark.parametrize(
-    "write", ["claim", "record", "unclaim", "save_framework_id", "fail_waiting", "trim"]
+    "write",
+    ["claim", "record", "unclaim", "save_framework_id", "fail_waiting", "trim", "deadlines"],
 )
 def test_a_leader_with_an_older_epoch_writes_nothing(
     redis_url: str, raw_redis: redis.Redis, write: str
 ) -> None:
     async def prepare(t: Leaders) -> tuple[int, str, str]:
         old = await t.epoch()
-        waiting = await t.task(id="w")
-        staging = await t.task(id="s")
+        waiting = await t.task(id="w", max_pending_seconds=1)
+        staging = await t.task(id="s", max_runtime_seconds=1)
         assert await t.claim(old, staging) == [staging]
         await t.leader.save_framework_id(old, "framework-1")
         await t.epoch()  # a newer leader
@@ -165,6 +166,8 @@ def test_a_leader_with_an_older_epoch_writes_nothing(
                 await t.leader.fail_waiting(old, 3.0, [(waiting, "cannot be decoded")])
             elif write == "trim":
                 await t.leader.trim_finished(old, now=1e12, max_age_s=0)
+            elif write == "deadlines":
+                await t.leader.due_deadlines(old, 1e12)
             else:
                 await t.leader.save_framework_id(old, "framework-2")
 
