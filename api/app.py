@@ -21,7 +21,7 @@ from hippo.api.auth import TokenAuth
 from hippo.api.metrics import RequestMetrics, metrics
 from hippo.api.openapi import ApiRoute, Operation, openapi_document
 from hippo.api.responses import error_response, json_response
-from hippo.shared.errors import HippoError
+from hippo.shared.errors import HippoError, NotFound
 from hippo.shared.secrets import SecretBox
 from hippo.shared.settings import Settings
 from hippo.shared.sources import load_sources
@@ -56,12 +56,23 @@ async def readyz(request: Request) -> Response:
     return json_response({"status": "ready"})
 
 
-_UI_PAGE = Path(__file__).parent / "ui" / "index.html"
+_UI_FOLDER = Path(__file__).parent / "ui"
+# The UI's files, found once: a request can only name one of these, never a path.
+_UI_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+_UI_FILES = {path.name: path for path in sorted(_UI_FOLDER.iterdir()) if path.suffix in _UI_TYPES}
 
 
 async def ui(request: Request) -> Response:
-    """The web UI: one static page that uses the REST API from the browser."""
-    return FileResponse(_UI_PAGE, media_type="text/html")
+    """The web UI: static files (api/ui/) that use the REST API from the browser. No
+    build step: the browser loads the ES modules as written."""
+    name = request.path_params.get("asset", "index.html")
+    path = _UI_FILES.get(name)
+    if path is None:
+        raise NotFound(f"no UI file {name}")
+    # no-cache: the browser asks again (a 304 when unchanged), so an upgrade shows at once.
+    return FileResponse(
+        path, media_type=_UI_TYPES[path.suffix], headers={"Cache-Control": "no-cache"}
+    )
 
 
 async def root(request: Request) -> Response:
@@ -95,6 +106,7 @@ ROUTES = [
     _route("/openapi.json", openapi, ["GET"], doc.OPENAPI),
     _route("/metrics", metrics, ["GET"], doc.METRICS),
     *_routes("/ui/", ui, ["GET"], doc.UI),
+    _route("/ui/{asset}", ui, ["GET"], doc.UI_ASSET),
     _route("/", root, ["GET"], doc.ROOT),
 ]
 

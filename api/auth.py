@@ -2,6 +2,8 @@
 
 A token prefixed `read:` may only read. Routes that change state on GET
 (kill, toggle, enable, disable: kept for old clients) count as writes.
+Each answer to a token says what it may do in `X-Hippo-Access: read|write`, so a
+client (the web UI) can hide what the token may not do without trying it.
 """
 
 from __future__ import annotations
@@ -9,13 +11,15 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hippo.api.responses import error_response
 
 # Probes and Prometheus scrape without a token; none of them shows a secret.
-# The UI page itself is static; it sends the token the user types with each call.
+# The UI's files are static; the page sends the token the user types with each call.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/", "/ui", "/ui/"})
+OPEN_PREFIXES = ("/ui/",)
+ACCESS_HEADER = b"x-hippo-access"
 _WRITE_SUFFIXES = ("/kill", "/toggle", "/enable", "/disable")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -33,7 +37,8 @@ class TokenAuth:
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         given = _bearer(scope)
@@ -46,9 +51,21 @@ class TokenAuth:
         elif not can_write and is_write(scope["method"], scope["path"]):
             response = error_response(403, "this token may only read")
         else:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _with_access(send, can_write))
             return
-        await response(scope, receive, send)
+        await response(scope, receive, _with_access(send, can_write) if can_read else send)
+
+
+def _with_access(send: Send, can_write: bool) -> Send:
+    """`send` adding X-Hippo-Access to the answer's headers."""
+    value = b"write" if can_write else b"read"
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (ACCESS_HEADER, value)]}
+        await send(message)
+
+    return sending
 
 
 def _bearer(scope: Scope) -> bytes | None:

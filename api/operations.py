@@ -127,6 +127,14 @@ UI = Operation(
     {200: Answer("The page", {"type": "string"}, media_type="text/html")},
     uses_store=False,
 )
+UI_ASSET = Operation(
+    "A file of the web UI (its scripts and style sheet)",
+    {
+        200: Answer("The file", {"type": "string"}, media_type="text/javascript"),
+        404: Answer("No such file"),
+    },
+    uses_store=False,
+)
 ROOT = Operation(
     "Redirect to the web UI",
     {307: Answer("To /ui/", headers={"Location": "/ui/"})},

@@ -71,3 +71,28 @@ def test_open_api_warns_at_start(make_settings: Callable[..., object]) -> None:
     assert not any(
         "HIPPO_API_TOKENS" in w for w in startup_warnings(make_settings(HIPPO_API_TOKENS="t"))
     )  # type: ignore[arg-type]
+
+
+def test_each_answer_to_a_token_says_what_it_may_do(secured: TestClient) -> None:
+    """The web UI hides its write actions from a read-only token by this header."""
+    assert secured.get("/tasks/", headers=_auth("admin-token")).headers["x-hippo-access"] == "write"
+    assert secured.get("/tasks/", headers=_auth("viewer-token")).headers["x-hippo-access"] == "read"
+    refused = secured.post("/tasks/", json=task(), headers=_auth("viewer-token"))
+    assert refused.status_code == 403
+    assert refused.headers["x-hippo-access"] == "read"
+    assert "x-hippo-access" not in secured.get("/tasks/").headers
+
+
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    [("/ui/", "text/html"), ("/ui/main.js", "text/javascript"), ("/ui/ui.css", "text/css")],
+)
+def test_the_ui_files_need_no_token(secured: TestClient, path: str, media_type: str) -> None:
+    response = secured.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(media_type)
+
+
+@pytest.mark.parametrize("path", ["/ui/nothing.js", "/ui/..%2Fapp.py", "/ui/%2E%2E/auth.py"])
+def test_the_ui_serves_its_own_files_only(secured: TestClient, path: str) -> None:
+    assert secured.get(path).status_code == 404

@@ -1,91 +1,235 @@
-"""The web UI in a real browser (Debian's chromium, driven by Playwright)."""
+"""The web UI in a real browser (Debian's chromium, driven by Playwright) against a live
+`hippo api`, a worker and the dev master: what an operator does, and what they see."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
+import json
+import re
 from typing import Any
 
-import httpx
-import pytest
+import redis
 
-from tests.conftest import need_service, start_hippo_api
+from hippo.shared.secrets import SecretBox
+from hippo.shared.settings import Settings
 from tests.examples import queue
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.ui.conftest import READ_TOKEN, WRITE_TOKEN, Live, open_page, screenshot
 
 
-@pytest.fixture
-def hippo_url(redis_url: str) -> Iterator[str]:
-    process, url = start_hippo_api(redis_url, HIPPO_API_TOKENS="ui-token")
-    yield url
-    process.terminate()
-    process.wait(20)
+def _port(redis_url: str) -> str:
+    match = re.search(r":(\d+)/", redis_url)
+    assert match, redis_url
+    return match.group(1)
 
 
-@pytest.fixture
-def page(hippo_url: str) -> Iterator[Any]:
+def create_redis_queue_through_the_form(page: Any, live: Live, queue_id: str, items: str) -> None:
+    page.get_by_role("link", name="Queues").click()
+    page.get_by_role("link", name="New queue").click()
+    form = page.locator("#queue-form")
+    form.get_by_label("Queue id").fill(queue_id)
+    form.get_by_label("Type").select_option("redis")
+    form.locator('[data-field="queue.redis.host"]').fill("127.0.0.1")
+    form.locator('[data-field="queue.redis.port"]').fill(_port(live.redis_url))
+    form.locator('[data-field="queue.redis.name"]').fill(items)
+    form.get_by_label("Poll every (seconds)").fill("1")
+    form.get_by_label("Command").fill('echo "got $HIPPO_DATA"')
+    form.get_by_label("Memory (MB)").fill("16")
+    form.get_by_role("button", name="Create queue").click()
+    page.locator("#queues tr", has_text=queue_id).wait_for()
+
+
+def test_a_queue_made_in_the_form_runs_pushed_items_and_a_task_shows_its_data(
+    page: Any, live: Live
+) -> None:
+    create_redis_queue_through_the_form(page, live, "ui-images", "ui:items")
+    with live.api() as api:
+        stored = api.get("/queues/ui-images/").json()
+    assert stored["queue"]["redis"]["name"] == "ui:items"
+    assert stored["queue"]["frequency_seconds"] == 1
+
+    client = redis.Redis.from_url(live.redis_url)
     try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need_service("playwright is not installed (pip install -e '.[test]')")
-    if not os.path.exists(CHROMIUM):
-        need_service("chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(10_000)
-        page.goto(hippo_url)
-        page.fill("#token", "ui-token")
-        page.dispatch_event("#token", "change")
-        yield page
-        browser.close()
+        client.rpush("ui:items", "cat.png", "dog.png")
+    finally:
+        client.close()
+
+    page.locator("#queues tr", has_text="ui-images").get_by_role("link", name="Tasks").click()
+    finished = page.locator("#tasks tr", has=page.locator("[data-state=TASK_FINISHED]"))
+    finished.nth(1).wait_for()
+    assert page.locator("#tasks tr").count() == 2
+    screenshot(page, "tasks")
+
+    finished.first.get_by_role("link").first.click()
+    page.locator("#task-state [data-state=TASK_FINISHED]").wait_for()
+    assert page.locator("#task-data").text_content() in ("cat.png", "dog.png")
+    assert "echo" in page.locator("#task-definition").text_content()
+    assert page.locator("#task-history li").count() >= 2
 
 
-def test_run_a_task_see_it_waiting_then_kill_it(page: Any) -> None:
-    page.fill("input[name=id]", "from-ui")
-    page.fill("input[name=cmd]", "echo hello from the UI")
-    page.click("text=Run task")
-    row = page.locator("#tasks tr", has_text="from-ui.")
-    row.locator("text=WAITING_ON_OFFERS").wait_for()
+def test_a_long_task_run_from_the_form_is_killed_from_its_page(page: Any) -> None:
+    page.get_by_role("link", name="Run a task").click()
+    form = page.locator("#task-form")
+    form.get_by_label("Task id").fill("ui-long")
+    form.get_by_label("Command").fill("sleep 600")
+    form.get_by_label("Memory (MB)").fill("16")
+    form.get_by_label("Environment").fill("GREETING=hello")
+    form.get_by_role("button", name="Run task").click()
 
-    row.locator("button", has_text="Kill").click()
+    created = page.locator("#created-link")
+    created.wait_for()
+    assert created.text_content().startswith("ui-long.")
+    created.click()
+    page.locator("#task-state [data-state=TASK_RUNNING]").wait_for()
+    assert "GREETING=hello" in page.locator("#task-definition").text_content()
 
-    row.locator("text=TASK_KILLED").wait_for()
-    assert row.locator("td.state").text_content() == "TASK_KILLED"
+    page.get_by_role("button", name="Kill").click()
+    with page.expect_request(re.compile(r"/kill/$")) as kill:
+        page.get_by_role("dialog").get_by_role("button", name="Kill").click()
+    assert kill.value.method == "POST", "a page changes state with POST, never GET"
+
+    page.locator("#task-state [data-state=TASK_KILLED]").wait_for()
 
 
-def test_bad_task_shows_the_field_error(page: Any) -> None:
-    page.fill("input[name=cmd]", "true")
-    page.fill("input[name=id]", "bad id")
-    page.click("text=Run task")
-    error = page.locator("#message.error", has_text="id:")
+def test_a_bad_value_is_shown_beside_its_field(page: Any) -> None:
+    page.get_by_role("link", name="Run a task").click()
+    form = page.locator("#task-form")
+    form.get_by_label("Command").fill("true")
+    form.get_by_label("CPUs").fill("-1")
+    form.get_by_role("button", name="Run task").click()
+
+    cpus = form.locator(".field", has=page.locator("input[name=cpus]"))
+    error = cpus.locator(".field-error")
     error.wait_for()
-    assert "String should match pattern" in error.text_content()
+    assert "greater than 0" in error.text_content()
+    assert form.locator("input[name=cpus]").get_attribute("aria-invalid") == "true"
+    assert form.locator(".field-error").count() == 1
 
 
-def test_queue_is_listed_and_toggled(page: Any, hippo_url: str) -> None:
-    headers = {"Authorization": "Bearer ui-token"}
-    created = httpx.post(f"{hippo_url}/queues/", json=queue(id="images"), headers=headers)
-    assert created.status_code == 201, created.text
-    page.click("text=Queues")
-    row = page.locator("#queues tr", has_text="images")
-    assert row.locator("td.status").text_content() == "ENABLED"
+def test_a_queue_is_toggled_and_edited(page: Any, live: Live) -> None:
+    with live.api() as api:
+        assert api.post("/queues/", json=queue(id="ui-toggled")).status_code == 201
+    page.get_by_role("link", name="Queues").click()
+    row = page.locator("#queues tr", has_text="ui-toggled")
+    switch = row.get_by_role("switch")
+    assert switch.get_attribute("aria-checked") == "true"
 
-    row.locator("button", has_text="Disable").click()
+    with page.expect_request(re.compile(r"/toggle/$")) as toggle:
+        switch.click()
+    assert toggle.value.method == "POST", "a page changes state with POST, never GET"
 
-    row.locator("td.status", has_text="DISABLED").wait_for()
-    stored = httpx.get(f"{hippo_url}/queues/images/", headers=headers)
-    assert stored.status_code == 200, stored.text
-    assert stored.json()["queue"]["status"] == "DISABLED"
+    row.locator("[role=switch][aria-checked=false]").wait_for()
+    with live.api() as api:
+        assert api.get("/queues/ui-toggled/").json()["queue"]["status"] == "DISABLED"
+
+    row.get_by_role("link", name="Edit").click()
+    form = page.locator("#queue-form")
+    form.get_by_label("Poll every (seconds)").fill("45")
+    secret = form.locator('[data-field="queue.sqs.awssecret"]')
+    assert secret.get_attribute("type") == "password"
+    assert secret.input_value() == "", "a stored secret never reaches the page"
+    screenshot(page, "queue-form")
+    form.get_by_role("button", name="Save queue").click()
+    page.locator("#queues tr", has_text="ui-toggled").wait_for()
+    with live.api() as api:
+        block = api.get("/queues/ui-toggled/").json()["queue"]
+    assert block["frequency_seconds"] == 45
+    assert block["status"] == "DISABLED", "an edit keeps the status the switch set"
+    assert _stored_secret(live, "ui-toggled", "sqs", "awssecret") == "someSecret"
+
+
+def _stored_secret(live: Live, queue_id: str, namespace: str, name: str) -> str:
+    """A queue's secret as the poller will read it (decrypted from Redis)."""
+    client = redis.Redis.from_url(live.redis_url)
+    try:
+        spec = json.loads(client.hget(f"hippo:queue:{queue_id}", "spec") or b"{}")
+    finally:
+        client.close()
+    box = SecretBox(Settings.from_env({"HIPPO_REDIS_URL": live.redis_url}).cipher_keys)
+    return box.decrypt(spec["queue"][namespace][name])
+
+
+def test_the_page_asks_for_a_token_and_a_read_only_token_hides_writes(
+    browser: Any, live: Live
+) -> None:
+    with live.api() as api:
+        created = api.post(
+            "/tasks/",
+            json={
+                "id": "ui-auth",
+                "cmd": "sleep 600",
+                "cpus": 0.1,
+                "mem": 16,
+                "container": {"docker": {"image": "a"}},
+            },
+        )
+        assert created.status_code == 201, created.text
+    page = open_page(browser, live, token=None)
+    try:
+        dialog = page.locator("#login")
+        dialog.get_by_label("Token").wait_for()
+        dialog.get_by_label("Token").fill(WRITE_TOKEN)
+        dialog.get_by_label("Token").press("Enter")
+        row = page.locator("#tasks tr", has_text="ui-auth.")
+        row.get_by_role("button", name="Kill").wait_for()
+        assert page.get_by_role("link", name="Run a task").is_visible()
+        assert page.evaluate("sessionStorage.getItem('hippo-token')") == WRITE_TOKEN
+        assert page.evaluate("localStorage.length") == 0
+
+        page.get_by_role("button", name="Forget token").click()
+        dialog.get_by_label("Token").wait_for()  # the API asks again: so does the page
+        assert page.evaluate("sessionStorage.getItem('hippo-token')") is None
+        dialog.get_by_label("Token").fill(READ_TOKEN)
+        dialog.get_by_label("Token").press("Enter")
+        page.locator("#access", has_text="read-only").wait_for()
+        row.wait_for()
+        assert not row.get_by_role("button", name="Kill").is_visible()
+        assert not page.get_by_role("link", name="Run a task").is_visible()
+    finally:
+        page.context.close()
+
+
+def test_a_network_error_is_shown_and_cleared_when_the_api_answers(page: Any) -> None:
+    page.locator("#tasks").wait_for(state="attached")
+    page.route("**/tasks/?*", lambda route: route.abort())
+    banner = page.locator("#network")
+    banner.wait_for()
+    assert "Cannot reach the API" in banner.text_content()
+
+    page.unroute("**/tasks/?*")
+
+    banner.wait_for(state="hidden")
+
+
+def test_no_view_scrolls_sideways_on_a_390_px_phone(browser: Any, live: Live) -> None:
+    with live.api() as api:
+        assert (
+            api.post("/queues/", json=queue(id="ui-phone-queue-with-a-long-name")).status_code
+            == 201
+        )
+        task = api.post(
+            "/tasks/",
+            json={
+                "id": "ui-phone-task-with-a-rather-long-id",
+                "cmd": "true",
+                "cpus": 0.1,
+                "mem": 16,
+                "container": {"docker": {"image": "a"}},
+            },
+        )
+        mesos_id = task.json()["mesos_id"]
+    page = open_page(browser, live, viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        views = {
+            "#/tasks": "#tasks tr",
+            f"#/tasks/{mesos_id}": "#task-facts dt",
+            "#/queues": "#queues tr",
+            "#/queues/new": "#source-settings input",
+            "#/queues/ui-phone-queue-with-a-long-name/edit": "#source-settings input",
+            "#/run": "#task-form input",
+        }
+        for hash_, shown in views.items():
+            page.evaluate(f"location.hash = {hash_!r}")
+            page.locator(shown).first.wait_for()
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{hash_} is {width} px wide"
+    finally:
+        page.context.close()
