@@ -12,7 +12,8 @@ const RUN_FIELDS = new Set([
   "mesos_id", "queue_id", "mesos_state", "task_retries_left", "system_retries_left",
   "agent_id", "agent_hostname", "created_tstamp", "updated_tstamp", "started_tstamp",
   "finished_tstamp", "status_message", "status_reason", "previous_mesos_id", "kill_requested",
-  "pending_reason", "history", "status_tstamp", "next_retry_tstamp",
+  "pending_reason", "history", "status_tstamp", "attempt", "next_mesos_id",
+  "retry_due_tstamp", "timed_out",
 ]);
 const MAX_CHAIN = 50;
 
@@ -74,6 +75,9 @@ export function taskView(mesosId) {
     fact(summary, "Finished", task.finished_tstamp ? timeNode(task.finished_tstamp) : null);
     fact(summary, "Message", task.status_message);
     fact(summary, "Reason", task.status_reason);
+    fact(summary, "Attempt", task.attempt > 1 ? String(task.attempt) : null);
+    fact(summary, "Retry due", task.retry_due_tstamp && !isEnded(task) ? timeNode(task.retry_due_tstamp) : null);
+    fact(summary, "Timed out", task.timed_out ? `ended by ${task.timed_out}` : null);
     fact(summary, "Retries left", `${task.task_retries_left} for the task's own failures, ${task.system_retries_left} for the cluster's`);
     if (task.kill_requested && !isEnded(task)) fact(summary, "Kill", "requested; waiting for Mesos");
   }
@@ -94,8 +98,8 @@ export function taskView(mesosId) {
   }
 
   async function renderChain() {
-    // Runs of one task are linked by previous_mesos_id: walk back from this run, then
-    // forward through the runs of the same task id that name the last one found.
+    // Runs of one task are linked by previous_mesos_id (and next_mesos_id where the API
+    // keeps it): walk back from this run, then forward.
     const runs = [task];
     let previous = task.previous_mesos_id;
     while (previous && runs.length < MAX_CHAIN) {
@@ -104,12 +108,21 @@ export function taskView(mesosId) {
       runs.unshift(run);
       previous = run.previous_mesos_id;
     }
-    const { data: siblings } = await api.call("GET", `/tasks/?${new URLSearchParams({ id: task.id, limit: "200" })}`);
-    let last = task.mesos_id;
-    for (let next = siblings.find((r) => r.previous_mesos_id === last); next && runs.length < MAX_CHAIN;
-         next = siblings.find((r) => r.previous_mesos_id === last)) {
-      runs.push(next);
-      last = next.mesos_id;
+    if ("next_mesos_id" in task) {
+      for (let next = task.next_mesos_id; next && runs.length < MAX_CHAIN;) {
+        const { data: run } = await api.call("GET", api.path`/tasks/${next}/`).catch(() => ({ data: null }));
+        if (!run) break;
+        runs.push(run);
+        next = run.next_mesos_id;
+      }
+    } else {
+      const { data: siblings } = await api.call("GET", `/tasks/?${new URLSearchParams({ id: task.id, limit: "200" })}`);
+      let last = task.mesos_id;
+      for (let next = siblings.find((r) => r.previous_mesos_id === last); next && runs.length < MAX_CHAIN;
+           next = siblings.find((r) => r.previous_mesos_id === last)) {
+        runs.push(next);
+        last = next.mesos_id;
+      }
     }
     chain.replaceChildren(...runs.map((run, index) => h("li", {},
       `run ${index + 1}: `,
@@ -203,7 +216,7 @@ export function taskView(mesosId) {
     renderDefinition();
     // A retry appears after its predecessor ends: look again now and then.
     refreshes += 1;
-    const chainKey = JSON.stringify([task.mesos_state, task.previous_mesos_id, Math.floor(refreshes / 5)]);
+    const chainKey = JSON.stringify([task.mesos_state, task.previous_mesos_id, task.next_mesos_id, Math.floor(refreshes / 5)]);
     if (chainKey !== chainShown) {
       chainShown = chainKey;
       await renderChain();
