@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from hippo.api import operations as doc
-from hippo.api import queues, tasks
+from hippo.api import queues, status, tasks
 from hippo.api.auth import TokenAuth
 from hippo.api.metrics import RequestMetrics, metrics
 from hippo.api.openapi import ApiRoute, Operation, openapi_document
@@ -101,6 +101,7 @@ ROUTES = [
     *_routes("/tasks/{mesos_id}/", tasks.get_task, ["GET"], doc.GET_TASK),
     *_routes("/tasks/{mesos_id}/", tasks.delete_task, ["DELETE"], doc.DELETE_TASK),
     *_routes("/tasks/{mesos_id}/kill/", tasks.kill_task, ["GET", "POST"], doc.KILL_TASK),
+    *_routes("/status/", status.get_status, ["GET"], doc.GET_STATUS),
     _route("/healthz", healthz, ["GET"], doc.HEALTHZ),
     _route("/readyz", readyz, ["GET"], doc.READYZ),
     _route("/openapi.json", openapi, ["GET"], doc.OPENAPI),
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         app.state.sources = sources
         app.state.box = SecretBox(settings.cipher_keys)
+        app.state.report_cache = status.ReportCache()
         try:
             yield
         finally:

@@ -106,6 +106,11 @@ LIST_QUEUE_TYPES = Operation(
     uses_store=False,
 )
 
+GET_STATUS = Operation(
+    "The leader, its Mesos subscription, what it saw of offers, the task counts",
+    {200: Answer("The status", ref("Status"))},
+)
+
 HEALTHZ = Operation(
     "The process is up",
     {200: Answer("Up", closed_object({"status": {"const": "ok"}}))},

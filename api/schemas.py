@@ -78,7 +78,12 @@ _RECORD_FIELD_SCHEMAS: dict[str, Schema] = {
         {"type": "number", "description": "a delayed retry: when it may launch, unix seconds"}
     ),
     "pending_reason": nullable(
-        {"type": "string", "description": "why a waiting run is not launched yet"}
+        {
+            "type": "string",
+            "description": "while WAITING_ON_OFFERS: why it has not launched yet "
+            "(README: Why is my task waiting?); null before the leader looked at it and "
+            "once it launched",
+        }
     ),
     "timed_out": nullable(
         {
@@ -246,6 +251,34 @@ def components(sources: tuple[tuple[str, type[Source]], ...]) -> dict[str, Schem
         },
         "required": ["type", "label", "parameters"],
     }
+    number, count, text = nullable({"type": "number"}), {"type": "integer"}, {"type": "string"}
+    components["Status"] = closed_object(
+        {
+            "leader": nullable(
+                closed_object({"worker_id": text, "epoch": count, "since": {"type": "number"}})
+            ),
+            "framework_id": nullable(text),
+            "subscribed_since": number,
+            "master": nullable({**text, "description": "the master's scheduler URL"}),
+            "offers_seen": nullable({**count, "description": "in this leadership term"}),
+            "agents_seen": nullable({**count, "description": "distinct agents that offered"}),
+            "offers_held": nullable(count),
+            "last_offer_tstamp": number,
+            "last_mesos_error": nullable(text),
+            "last_mesos_error_tstamp": number,
+            "report_tstamp": {**number, "description": "when the leader last reported"},
+            "waiting": count,
+            "staging": count,
+            "running": count,
+            "waiting_reason": nullable(
+                {
+                    **text,
+                    "description": "why every waiting task waits now (no leader, "
+                    "the master unreachable); null when none",
+                }
+            ),
+        }
+    )
     components["Error"] = {
         "type": "object",
         "properties": {

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from hippo.api.body import read_json
 from hippo.api.responses import JSONBytes, json_response
+from hippo.api.status import with_waiting_reasons
 from hippo.shared.errors import FieldError, NotFound, ValidationFailed
 from hippo.shared.model import ID_PATTERN, parse_task
 from hippo.shared.records import ALL_STATES
@@ -68,7 +69,7 @@ async def list_tasks(request: Request) -> Response:
         query["cursor"] = str(page.next_cursor)
         headers["X-Next-Cursor"] = str(page.next_cursor)
         headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
-    return JSONBytes(page.records, headers=headers)
+    return JSONBytes(await with_waiting_reasons(request, page.records, True), headers=headers)
 
 
 async def create_task(request: Request) -> Response:
@@ -85,7 +86,7 @@ async def create_task(request: Request) -> Response:
     record, created = await _store(request).create_task(
         definition, now=time.time(), idempotency_key=key
     )
-    return JSONBytes(record, 201 if created else 200)
+    return JSONBytes(await with_waiting_reasons(request, record, False), 201 if created else 200)
 
 
 async def get_task(request: Request) -> Response:
@@ -93,7 +94,7 @@ async def get_task(request: Request) -> Response:
     record = await _store(request).get_task(mesos_id)
     if record is None:
         raise NotFound(f"no task {mesos_id}")
-    return JSONBytes(record)
+    return JSONBytes(await with_waiting_reasons(request, record, False))
 
 
 async def delete_task(request: Request) -> Response:

@@ -77,7 +77,8 @@ TASK_RECORD_TEMPLATE: Mapping[str, Any] = MappingProxyType(
         "next_mesos_id": None,
         # A delayed retry (retry_delay_seconds): when it may launch, unix s.
         "retry_due_tstamp": None,
-        # Why the run is not launched yet, as a user reads it; None when nothing holds it.
+        # Why the run is not launched yet, as a user reads it; None when nothing holds it
+        # (a delayed retry: worker/deadlines.py; offer rounds: worker/pending.py).
         "pending_reason": None,
         # The limit that ended this run: "max_runtime_seconds" or "max_pending_seconds".
         "timed_out": None,

@@ -64,3 +64,14 @@ LEADER_SHUTDOWN_WAIT_S = 3.0
 
 # --- Worker process (worker/main.py) -----------------------------------------------------
 WORKER_STOP_WAIT_S = 15.0  # after SIGTERM, what may still run this long before it is cut
+
+# --- The leader's report (shared/leader_status.py, GET /status/) ----------------------
+LEADER_STATUS_EVERY_S = 2.0  # how often the leader writes its report
+# The report's expiry: several missed writes, so a slow Redis call does not read as
+# "no leader"; a dead leader's report is gone after this.
+LEADER_STATUS_TTL_S = 15.0
+# A run waiting this long while no offer at all came (seconds) is told so: with work
+# waiting the leader has revived offers, so Mesos has nothing free to offer it.
+NO_OFFERS_S = 60.0
+# How long an API process reuses the report it read, for task answers (seconds).
+LEADER_STATUS_CACHE_S = 1.0

@@ -24,6 +24,7 @@ from hippo.worker.mesos import MesosError, MesosHTTPError, MesosSchedulerClient
 from hippo.worker.mesos.resources import NotEnoughResources, carve
 from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.offer_book import OfferBook, OfferSupply
+from hippo.worker.pending import ReasonBook, capped_reason, reasons_for
 from hippo.worker.round_inputs import RoundInputs
 from hippo.worker.taskinfo import build_task_info
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 
 Assigned = tuple[WaitingTask, OfferView]
+Why = tuple[dict[str, str], dict[str, str]]  # mesos_id -> reason, task id -> reason
 
 
 def claims_of(assigned: Iterable[Assigned]) -> list[Claim]:
@@ -120,6 +122,7 @@ class OfferRound:
         self.trigger = RoundTrigger()
         self._spawn = spawn
         self._revive_pending = False
+        self.reasons = ReasonBook()
 
     async def serve(self, client: MesosSchedulerClient) -> None:
         """Run rounds for the life of a subscription's client."""
@@ -142,18 +145,20 @@ class OfferRound:
             if hinted and await self.store.waiting_count():
                 await self._revive(client)
             return 0
-        assigned, scanned = await self._match()
+        assigned, scanned, why = await self._match()
         if scanned > len(assigned):
             self.trigger.waiting_hint = True
         if self.trigger.waiting_hint and self.book.suppressed:
             # These offers were on their way when SUPPRESS went out: no more come for the
             # tasks they could not take unless offers are revived.
             await self._revive(client)
+        await self._note_reasons(why)
         if not assigned:
             return 0
         claimed = set(await self.store.claim(self.epoch, time.time(), claims_of(assigned)))
         for w, _ in assigned:
             self.inputs.forget(w.mesos_id)
+            self.reasons.forget(w.mesos_id)
         # The claims are stored and the offers taken out of the book, so the next round
         # need not wait for these HTTP calls: a task created meanwhile goes out on
         # another offer at once.
@@ -162,16 +167,21 @@ class OfferRound:
             self._spawn(self._accept(client, offer_id, infos))
         return len(claimed)
 
-    async def _match(self) -> tuple[list[Assigned], int]:
-        """Runs assigned to offers, oldest first, and how many runs were looked at."""
-        rooms = Rooms(self.book.offers())
+    async def _match(self) -> tuple[list[Assigned], int, Why]:
+        """Runs assigned to offers, oldest first, how many runs were looked at, and why
+        the others that were looked at wait."""
+        offers = self.book.offers()
+        rooms = Rooms(offers)
         state = MatchState()
         assigned: list[Assigned] = []
+        looked_at: list[WaitingTask] = []
+        capped: dict[str, str] = {}
         scanned, ids_from = 0, 0  # ids_from: rank of the next task id to look at
         while rooms and scanned < self.settings.round_max_tasks and ids_from < ROUND_MAX_IDS:
-            runs, next_from = await self.store.launchable(
+            runs, next_from, at_cap = await self.store.launchable(
                 ROUND_READ_BATCH, ROUND_IDS_PER_STEP, ids_from
             )
+            capped.update((c.task_id, capped_reason(c.task_id, c.cap, c.active)) for c in at_cap)
             for start in range(0, len(runs), ROUND_READ_BATCH):
                 if not rooms:
                     break
@@ -181,10 +191,21 @@ class OfferRound:
                 by_mid = {w.mesos_id: w for w in waiting}
                 pairs = assign([w.candidate for w in waiting], rooms, state)
                 assigned += [(by_mid[c.mesos_id], o) for c, o in pairs]
+                looked_at += waiting
             if next_from is None:
                 break
             ids_from = next_from
-        return assigned, scanned
+        launched = {w.mesos_id for w, _ in assigned}
+        unlaunched = (w.candidate for w in looked_at if w.mesos_id not in launched)
+        return assigned, scanned, (reasons_for(unlaunched, offers, state), capped)
+
+    async def _note_reasons(self, why: Why) -> None:
+        """Write the round's pending reasons that changed (worker/pending.py)."""
+        now = time.monotonic()
+        runs, ids = self.reasons.changed(*why, now)
+        if runs or ids:
+            await self.store.set_pending_reasons(self.epoch, runs, ids)
+            self.reasons.note(runs, ids, now)
 
     async def _accept(
         self, client: MesosSchedulerClient, offer_id: str, infos: Sequence[dict[str, Any]]
@@ -201,9 +222,10 @@ class OfferRound:
                 len(infos),
                 e,
             )
-            await self.store.unclaim(
-                self.epoch, time.time(), [info["task_id"]["value"] for info in infos]
-            )
+            mesos_ids = [info["task_id"]["value"] for info in infos]
+            await self.store.unclaim(self.epoch, time.time(), mesos_ids)
+            for mid in mesos_ids:
+                self.reasons.forget(mid)
             self.book.give_up([offer_id])
             self.trigger.wake(waiting=True)
         except MesosError as e:

@@ -10,6 +10,8 @@ while the leader holds its epoch.
 | reconciliation | reconciliation.py |
 | retention and the waiting gauge | housekeeping.py |
 | delayed retries, max_pending_seconds, max_runtime_seconds | deadlines.py |
+| the report on Mesos for GET /status/ | leader_status.py |
+| why waiting runs wait (pending_reason) | pending.py, from offer_round.py |
 
 Every Redis write goes through LeaderStore's fenced scripts; a StaleEpoch there, a
 "Framework failed over" from Mesos, or the watchdog in leader.py ends the term.
@@ -40,6 +42,7 @@ from hippo.worker.call_retry import call_retry_s
 from hippo.worker.deadlines import Deadlines
 from hippo.worker.housekeeping import Housekeeping
 from hippo.worker.kills import KillSender
+from hippo.worker.leader_status import LeaderStatus, serve_status
 from hippo.worker.mesos import (
     Disconnected,
     Failure,
@@ -94,6 +97,7 @@ class LeaderSession:
             store, epoch, lambda: self.round.trigger.wake(waiting=True), self.kills.wake
         )
         self.client: MesosSchedulerClient | None = None
+        self.status = LeaderStatus(epoch, time.time())
 
     async def run(self) -> None:
         """Lead until cancelled or leadership is lost (raises LeadershipLost/StaleEpoch)."""
@@ -122,6 +126,7 @@ class LeaderSession:
                 refusals += 1
                 delay_s = call_retry_s(refusals, MESOS_ERROR_FIRST_S, MESOS_ERROR_CAP_S)
                 self.metrics.mesos_error = e.message
+                self.status.refused(e.message, time.time())
                 log.error(
                     "leader: MESOS REFUSED THE FRAMEWORK: %s; subscribing again in %.0f s "
                     "(check HIPPO_MESOS_ROLE, HIPPO_MESOS_PRINCIPAL and the master's flags)",
@@ -161,6 +166,9 @@ class LeaderSession:
             "leader-reconcile": self.reconciler.serve(client),
             "leader-housekeeping": self.housekeeping.serve(client),
             "leader-deadlines": self.deadlines.serve(client),
+            "leader-status": serve_status(
+                self.status, self.store, lambda: self.client, lambda: len(self.book.held)
+            ),
         }
         try:
             jobs = [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
@@ -181,6 +189,7 @@ class LeaderSession:
     async def _events(self, client: MesosSchedulerClient) -> None:
         async for event in client.events():
             if isinstance(event, Offers):
+                self.status.offers(event.offers, time.time())
                 received = self.book.receive(event.offers, time.monotonic())
                 self.metrics.offers_received.inc(received)
                 self.round.trigger.wake()
@@ -190,6 +199,7 @@ class LeaderSession:
                 self.book.rescind(event.offer_id)
             elif isinstance(event, Subscribed):
                 self.metrics.mesos_error = None
+                self.status.subscribed(time.time())
                 self.book.subscribed()
                 if event.framework_id != await self.store.framework_id():
                     await self.store.save_framework_id(self.epoch, event.framework_id)
@@ -199,6 +209,7 @@ class LeaderSession:
                 self.round.trigger.wake()
             elif isinstance(event, Disconnected):
                 self.book.forget_offers()
+                self.status.unsubscribed()
                 log.warning("leader: Mesos subscription lost (%s); re-subscribing", event.reason)
             elif isinstance(event, Failure):
                 log.warning(

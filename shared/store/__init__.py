@@ -10,6 +10,7 @@
 - leases.py: queue polling under per-queue leases (lease_scripts.py).
 - leadership.py: the leader's epoch, framework id and fenced writes (claims, status
   updates, retention) (leader_scripts.py); lock.py: the python-redis-lock lease.
+- status.py: what GET /status/ reads (the leader's report, counts).
 - events.py: the pub/sub channel between the API, the pollers and the leader.
 
 Every state change is one Lua script or one MULTI/EXEC: nothing is half-written.
@@ -23,11 +24,13 @@ import redis.asyncio as aioredis
 from hippo.shared.store.connection import RedisProbe, connect
 from hippo.shared.store.keys import Keys
 from hippo.shared.store.queues import QueueStore
+from hippo.shared.store.status import StatusStore
 from hippo.shared.store.tasks import TaskPage, TaskStore
 
 
-class Store(TaskStore, QueueStore):
-    """What the API uses: task records and queue definitions over one client."""
+class Store(TaskStore, QueueStore, StatusStore):
+    """What the API uses: task records, queue definitions and the leader's report over
+    one client."""
 
     def __init__(
         self,
@@ -41,6 +44,7 @@ class Store(TaskStore, QueueStore):
             self, client, keys, keep_per_id=keep_per_id, idempotency_ttl_s=idempotency_ttl_s
         )
         QueueStore.__init__(self, client, keys)
+        StatusStore.__init__(self, client, keys)
 
 
 __all__ = ["Keys", "QueueStore", "RedisProbe", "Store", "TaskPage", "TaskStore", "connect"]

@@ -170,3 +170,9 @@ class Keys:
     def framework_id(self) -> str:
         """STRING the Mesos framework id, saved at the first SUBSCRIBED and reused."""
         return f"{self.prefix}framework_id"
+
+    @property
+    def leader_status(self) -> str:
+        """STRING JSON: what the leader knows of Mesos (worker/leader_status.py), written
+        every few seconds with an expiry, so its absence means no leader."""
+        return f"{self.prefix}leader:status"

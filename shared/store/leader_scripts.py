@@ -47,6 +47,18 @@ return 1
 """
 )
 
+SAVE_LEADER_STATUS = (
+    PRELUDE
+    + _FENCE
+    + """
+-- save_leader_status: the leader's report on Mesos (shared/leader_status.py), with an
+-- expiry so that no report means no leader. ARGV: prefix, epoch, JSON, expiry in ms.
+local stale = fence(ARGV[2]); if stale then return stale end
+redis.call('SET', K.leader_status, ARGV[3], 'PX', ARGV[4])
+return 1
+"""
+)
+
 CLAIM_TASKS = (
     TASK_HELPERS
     + _FENCE
@@ -97,19 +109,27 @@ LAUNCHABLE = (
 -- stepped past, so runs behind it are never starved by it. A read: writes nothing.
 -- ARGV: prefix, stop after the id that brings the runs to this many, at most this many
 --       ids looked at, start rank.
--- Returns {next start rank ('' when no id is left), mesos_id, seq, mesos_id, seq, ...}.
+-- Returns {next start rank ('' when no id is left), number of ids at their cap N,
+--          then N times: task id, its cap, its active runs,
+--          then mesos_id, seq, mesos_id, seq, ...}. The ids at their cap let the leader
+-- say why their runs wait (worker/pending.py).
 local limit, max_ids = tonumber(ARGV[2]), tonumber(ARGV[3])
 local rank = tonumber(ARGV[4])
 local out = {''}
+local capped = {}
 local taken, looked = 0, 0
 while taken < limit and looked < max_ids do
   local ids = redis.call('ZRANGE', K.tasks_waiting_ids, rank, rank + 99)
-  if #ids == 0 then return out end
+  if #ids == 0 then break end
   local caps = redis.call('HMGET', K.task_caps, unpack(ids))
   for i, id in ipairs(ids) do
     looked = looked + 1
     rank = rank + 1
-    local free = (tonumber(caps[i]) or limit) - redis.call('ZCARD', K.tasks_active_by_id(id))
+    local active = redis.call('ZCARD', K.tasks_active_by_id(id))
+    local free = (tonumber(caps[i]) or limit) - active
+    if free <= 0 and caps[i] then
+      capped[#capped + 1] = id; capped[#capped + 1] = caps[i]; capped[#capped + 1] = active
+    end
     if free > 0 then
       local runs = redis.call('ZRANGE', K.tasks_waiting_by_id(id), 0, free - 1, 'WITHSCORES')
       for j = 1, #runs do out[#out + 1] = runs[j] end
@@ -119,7 +139,48 @@ while taken < limit and looked < max_ids do
   end
 end
 if #redis.call('ZRANGE', K.tasks_waiting_ids, rank, rank) > 0 then out[1] = rank end
-return out
+local result = {out[1], #capped / 3}
+for _, v in ipairs(capped) do result[#result + 1] = v end
+for j = 2, #out do result[#result + 1] = out[j] end
+return result
+"""
+)
+
+SET_PENDING_REASONS = (
+    TASK_HELPERS
+    + _FENCE
+    + """
+-- set_pending_reasons: say why waiting runs wait (pending_reason), as the last offer
+-- round found. Only runs still WAITING_ON_OFFERS whose reason differs are written; the
+-- run's state, times and indexes are untouched.
+-- ARGV: prefix, epoch, number of runs N, then N times: mesos_id, reason ('' clears),
+--       then per task id: task id, reason (applied to its oldest `per_id` waiting runs),
+--       with per_id as ARGV[3 + 2N + 1] when task ids follow.
+-- Returns how many records were written.
+local epoch, n = ARGV[2], tonumber(ARGV[3])
+local stale = fence(epoch); if stale then return stale end
+local written = 0
+local function note(mid, reason)
+  local st = load_status(mid)
+  if not st or st.mesos_state ~= 'WAITING_ON_OFFERS' then return end
+  local value = reason
+  if reason == '' then value = cjson.null end
+  if st.pending_reason == value then return end
+  st.pending_reason = value
+  save_status(mid, st)
+  written = written + 1
+end
+for i = 4, 3 + 2 * n, 2 do note(ARGV[i], ARGV[i + 1]) end
+local rest = 4 + 2 * n
+if ARGV[rest] then
+  local per_id = tonumber(ARGV[rest])
+  for i = rest + 1, #ARGV, 2 do
+    for _, mid in ipairs(redis.call('ZRANGE', K.tasks_waiting_by_id(ARGV[i]), 0, per_id - 1)) do
+      note(mid, ARGV[i + 1])
+    end
+  end
+end
+return written
 """
 )
 

@@ -11,7 +11,7 @@ and nothing it reads grows with the number of finished task records.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,15 @@ class Claim:
     hostname: str
     id_cap: int | None
     queue_cap: int | None
+
+
+@dataclass(frozen=True)
+class CappedId:
+    """A task id whose waiting runs cannot launch: `active` runs, `cap` allowed."""
+
+    task_id: str
+    cap: int
+    active: int
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,8 @@ class LeaderStore:
         self._fail_waiting = client.register_script(leader_scripts.FAIL_WAITING)
         self._trim_finished = client.register_script(leader_scripts.TRIM_FINISHED)
         self._due_deadlines = client.register_script(leader_scripts.DUE_DEADLINES)
+        self._set_pending = client.register_script(leader_scripts.SET_PENDING_REASONS)
+        self._save_status = client.register_script(leader_scripts.SAVE_LEADER_STATUS)
 
     # --- leadership ----------------------------------------------------------------
 
@@ -113,19 +124,49 @@ class LeaderStore:
     async def save_framework_id(self, epoch: int, framework_id: str | None) -> None:
         await self._save_framework_id(args=[self.keys.prefix, epoch, framework_id or ""])
 
+    @translate_errors
+    async def save_leader_status(self, epoch: int, report: Mapping[str, Any], ttl_s: float) -> None:
+        """The leader's report (shared/leader_status.py), kept `ttl_s` seconds."""
+        raw = json.dumps(report)
+        await self._save_status(args=[self.keys.prefix, epoch, raw, int(ttl_s * 1000)])
+
     # --- offer rounds --------------------------------------------------------------
 
     @translate_errors
     async def launchable(
         self, limit: int, max_ids: int, start: int = 0
-    ) -> tuple[list[tuple[str, float]], int | None]:
+    ) -> tuple[list[tuple[str, float]], int | None, list[CappedId]]:
         """(mesos_id, seq) of waiting runs below their id's cap, oldest first, from the
-        id at rank `start` on (LAUNCHABLE), and the rank to go on from (None at the end).
+        id at rank `start` on (LAUNCHABLE), the rank to go on from (None at the end),
+        and the ids stepped past because they are at their cap.
         Whole ids: the runs can exceed `limit` by the last id's free slots."""
         raw = await self._launchable(args=[self.keys.prefix, limit, max_ids, start])
-        runs = [(raw[i].decode(), float(raw[i + 1])) for i in range(1, len(raw), 2)]
         next_start = int(raw[0]) if raw[0] not in (b"", "") else None
-        return sorted(runs, key=lambda run: run[1]), next_start
+        end = 2 + 3 * int(raw[1])
+        capped = [
+            CappedId(raw[i].decode(), int(raw[i + 1]), int(raw[i + 2])) for i in range(2, end, 3)
+        ]
+        runs = [(raw[i].decode(), float(raw[i + 1])) for i in range(end, len(raw), 2)]
+        return sorted(runs, key=lambda run: run[1]), next_start, capped
+
+    @translate_errors
+    async def set_pending_reasons(
+        self,
+        epoch: int,
+        runs: Mapping[str, str | None],
+        by_id: Mapping[str, str] | None = None,
+        per_id: int = 100,
+    ) -> int:
+        """Write the runs' pending_reason (None clears it) where it changed, and each
+        task id's reason on its `per_id` oldest waiting runs; returns records written."""
+        args: list[Any] = [self.keys.prefix, epoch, len(runs)]
+        for mid, reason in runs.items():
+            args += [mid, reason or ""]
+        if by_id:
+            args.append(per_id)
+            for task_id, reason in by_id.items():
+                args += [task_id, reason]
+        return int(await self._set_pending(args=args))
 
     @translate_errors
     async def waiting_count(self) -> int:

@@ -13,7 +13,7 @@ from hippo.shared.errors import StaleEpoch
 from hippo.shared.model import parse_task
 from hippo.shared.store import Store, connect
 from hippo.shared.store.keys import Keys
-from hippo.shared.store.leadership import Claim, LeaderStore
+from hippo.shared.store.leadership import CappedId, Claim, LeaderStore
 from tests.examples import task
 
 
@@ -83,8 +83,9 @@ def test_runs_behind_an_id_at_its_cap_are_not_starved(redis_url: str) -> None:
         for _ in range(1500):  # more than a round looks at, all blocked by x's cap
             await store.create_task(parse_task(task(id="x", max_concurrent=1)), now=1.0)
         other, _ = await store.create_task(parse_task(task(id="other")), now=1.0)
-        launchable, next_from = await leader.launchable(1000, 10_000)
+        launchable, next_from, capped = await leader.launchable(1000, 10_000)
         assert next_from is None
+        assert capped == [CappedId("x", 1, 1)]  # why x's runs wait: worker/pending.py
         return [mid.split(".")[0] for mid, _ in launchable]
 
     assert _run(redis_url, scenario) == ["other"]
@@ -117,7 +118,7 @@ def test_launchable_goes_on_from_where_it_stopped(redis_url: str) -> None:
             await store.create_task(parse_task(task(id=f"t{n}")), now=float(n))
         seen, start = [], 0
         while start is not None:
-            runs, start = await leader.launchable(2, 10_000, start)
+            runs, start, _ = await leader.launchable(2, 10_000, start)
             seen += [mid.split(".")[0] for mid, _ in runs]
         return seen
 

@@ -137,6 +137,11 @@ class MesosSchedulerClient:
         return self._subscription.leader_url
 
     @property
+    def last_error(self) -> tuple[str, float] | None:
+        """Why the subscription last failed or ended, and when (unix seconds)."""
+        return self._subscription.last_error
+
+    @property
     def heartbeat_interval_s(self) -> float:
         return self._subscription.heartbeat_s
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -66,6 +67,8 @@ class Subscription:
         self.leader_url: str | None = None
         self.heartbeat_s = DEFAULT_HEARTBEAT_S
         self.subscriptions = 0  # how many SUBSCRIBED events so far
+        # Why the subscription last failed or ended, and when (unix s): GET /status/.
+        self.last_error: tuple[str, float] | None = None
         self._first_event_timeout_s = first_event_timeout_s
         self._heartbeat_misses = heartbeat_misses
         self._backoff = (backoff_initial_s, backoff_cap_s)
@@ -130,6 +133,7 @@ class Subscription:
                     # Re-subscribing cannot fix these: an ERROR event, a refused
                     # FrameworkInfo or credentials. Leave it to the scheduler.
                     log.error("mesos: subscription ended for good: %s", e)
+                    self.last_error = (str(e), time.time())
                     self._fatal = e
                     return
                 except MesosError as e:
@@ -139,6 +143,7 @@ class Subscription:
                     reason = repr(e)
                 self.stream_id = None
                 self._subscribed.clear()
+                self.last_error = (reason, time.time())
                 if self.subscriptions > before:
                     delays = backoff_delays(*self._backoff)
                     self._queue.put_nowait(Disconnected({}, reason=reason))

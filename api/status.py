@@ -1,0 +1,94 @@
+"""GET /status/: the leader, its Mesos subscription and the task counts; and the
+waiting reasons that hold for every waiting task, applied to task answers.
+
+The leader's report (hippo.shared.leader_status) is read once per LEADER_STATUS_CACHE_S
+per API process for task answers: records are answered as stored (without decoding)
+unless a reason derived from it may apply.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hippo.api.responses import json_response
+from hippo.shared.leader_status import (
+    LeaderReport,
+    may_override,
+    parse_report,
+    shared_reason,
+    waiting_reason,
+)
+from hippo.shared.store import Store
+from hippo.shared.tunables import LEADER_STATUS_CACHE_S
+
+_UNKNOWN = object()
+
+
+def status_body(report: LeaderReport | None, facts: Any, now: float) -> dict[str, Any]:
+    """The /status/ answer from the leader's report and the store's counts."""
+    r: dict[str, Any] = dict(report or {})
+    leader = (
+        {"worker_id": r.get("worker_id"), "epoch": r.get("epoch"), "since": r.get("leader_since")}
+        if report is not None
+        else None
+    )
+    waiting_reason_now = shared_reason(report)
+    return {
+        "leader": leader,
+        "framework_id": r.get("framework_id") or facts.framework_id,
+        "subscribed_since": r.get("subscribed_since"),
+        "master": r.get("master"),
+        "offers_seen": r.get("offers_seen"),
+        "agents_seen": r.get("agents_seen"),
+        "offers_held": r.get("offers_held"),
+        "last_offer_tstamp": r.get("last_offer_tstamp"),
+        "last_mesos_error": r.get("last_mesos_error"),
+        "last_mesos_error_tstamp": r.get("last_mesos_error_tstamp"),
+        "report_tstamp": r.get("updated_tstamp"),
+        "waiting": facts.waiting,
+        "staging": facts.staging,
+        "running": facts.running,
+        "waiting_reason": waiting_reason_now,
+    }
+
+
+async def get_status(request: Request) -> Response:
+    store: Store = request.app.state.store
+    facts = await store.status_facts()
+    return json_response(status_body(parse_report(facts.report), facts, time.time()))
+
+
+class ReportCache:
+    """The leader's report as an API process last read it, for LEADER_STATUS_CACHE_S."""
+
+    def __init__(self) -> None:
+        self._report: LeaderReport | None = None
+        self._read_at = -float("inf")
+
+    async def get(self, store: Store) -> LeaderReport | None:
+        now = time.monotonic()
+        if now - self._read_at > LEADER_STATUS_CACHE_S:
+            self._report = parse_report(await store.leader_report())
+            self._read_at = now
+        return self._report
+
+
+async def with_waiting_reasons(request: Request, records: bytes, many: bool) -> bytes:
+    """Task record JSON (one, or an array when `many`) with the pending_reason of waiting
+    runs as it stands now (README: Why is my task waiting?)."""
+    if b'"WAITING_ON_OFFERS"' not in records:
+        return records
+    cache: ReportCache = request.app.state.report_cache
+    report = await cache.get(request.app.state.store)
+    now = time.time()
+    if not may_override(report, now):
+        return records
+    found = json.loads(records)
+    for record in found if many else [found]:
+        record["pending_reason"] = waiting_reason(report, record, now)
+    return json.dumps(found).encode()
