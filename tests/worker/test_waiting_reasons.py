@@ -39,7 +39,10 @@ def test_waiting_tasks_say_why_and_status_shows_the_leader_s_view(
         reason_of(api, big["mesos_id"]),
     )
     wait_until(lambda: "constraints" in reason_of(api, placed["mesos_id"]), 20, "placed")
-    assert '["rack", "IS", "r9"] holds on none of 2 agent(s)' in reason_of(api, placed["mesos_id"])
+    # Which agents it names depends on the offers the round had at hand.
+    assert reason_of(api, placed["mesos_id"]).startswith(
+        'constraints match no agent: ["rack", "IS", "r9"] holds on none of '
+    )
     wait_until(lambda: "max_concurrent" in reason_of(api, second["mesos_id"]), 20, "solo's cap")
     assert (
         reason_of(api, second["mesos_id"])
