@@ -14,7 +14,19 @@ from hippo.shared.model import ID_PATTERN
 TRUE = {"const": True}
 _QUEUE = ref("Queue")
 _RECORD = ref("TaskRecord")
-_QUEUE_STATUS = closed_object({"id": {"type": "string"}, "status": ref("QueueStatus")})
+_QUEUE_STATUS = {
+    "type": "object",
+    "description": "`enabled` or `disabled` (the queue id, as the original Hippo answered) "
+    "says the new status too.",
+    "properties": {
+        "id": {"type": "string"},
+        "status": ref("QueueStatus"),
+        "enabled": {"type": "string"},
+        "disabled": {"type": "string"},
+    },
+    "required": ["id", "status"],
+    "additionalProperties": False,
+}
 
 
 def _query(name: str, description: str, schema: Schema) -> Schema:
@@ -83,9 +95,22 @@ KILL_TASK = Operation(
 
 LIST_QUEUES = Operation("List queues (secrets masked)", {200: Answer("Every queue", array(_QUEUE))})
 CREATE_QUEUE = Operation(
-    "Create a queue (id generated when missing; 409 when it exists)",
-    {201: Answer("Created: the queue, secrets masked", _QUEUE)},
+    "Create a queue (id generated when missing or empty); an existing id is replaced, as "
+    "the original Hippo did, unless If-None-Match: * asks for creation only (409)",
+    {
+        201: Answer("Created: the queue, secrets masked", _QUEUE),
+        200: Answer("A queue with this id existed: replaced, secrets masked", _QUEUE),
+    },
     body="QueueDefinition",
+    parameters=(
+        {
+            "name": "If-None-Match",
+            "in": "header",
+            "required": False,
+            "description": "`*`: create only; a queue with this id answers 409",
+            "schema": {"const": "*"},
+        },
+    ),
 )
 GET_QUEUE = Operation("Get a queue (secrets masked)", {200: Answer("The queue", _QUEUE)})
 REPLACE_QUEUE = Operation(

@@ -59,13 +59,27 @@ async def list_queues(request: Request) -> Response:
 
 
 async def create_queue(request: Request) -> Response:
+    """201 with the new queue. A body naming an existing queue's id replaces that queue
+    (200), as the original Hippo did: deploy scripts re-apply their definitions to
+    /queues/. `If-None-Match: *` asks for creation only: 409 when the id exists."""
     store, _, box = _parts(request)
     definition, settings, source = await _parse(request)
     queue_id = definition.id or str(uuid.uuid4())
+    create_only = request.headers.get("if-none-match", "").strip() == "*"
+    if definition.id is not None and not create_only:
+        current = await store.get_queue(queue_id)
+        if current is not None:
+            await _replace(request, queue_id, definition, settings, source, current)
+            return json_response(await _document(request, queue_id))
     spec, status = seal_queue(definition, settings, source, box)
     await _check_source(request, queue_id, spec, source)
     if not await store.create_queue(queue_id, spec, status, now=time.time()):
-        raise Conflict(f"queue {queue_id} exists: update it at /queues/{queue_id}/")
+        if create_only:
+            raise Conflict(f"queue {queue_id} exists: update it at /queues/{queue_id}/")
+        # Created by another request since we looked: replace it, as above.
+        current = await store.get_queue(queue_id)
+        await _replace(request, queue_id, definition, settings, source, current)
+        return json_response(await _document(request, queue_id))
     return json_response(await _document(request, queue_id), 201)
 
 
@@ -74,16 +88,30 @@ async def get_queue(request: Request) -> Response:
 
 
 async def replace_queue(request: Request) -> Response:
-    store, _, box = _parts(request)
+    store = _parts(request)[0]
     queue_id = request.path_params["queue_id"]
     definition, settings, source = await _parse(request)
     if definition.id is not None and definition.id != queue_id:
         raise ValidationFailed(
             [FieldError("id", f"must match the URL's queue id {queue_id!r}, got {definition.id!r}")]
         )
+    await _replace(request, queue_id, definition, settings, source, await store.get_queue(queue_id))
+    return json_response(await _document(request, queue_id))
+
+
+async def _replace(
+    request: Request,
+    queue_id: str,
+    definition: QueueDefinition,
+    settings: dict[str, Any],
+    source: type[Source],
+    current: dict[str, bytes] | None,
+) -> None:
+    """Replace a queue's definition; `current` is what was stored when the request began
+    (None: the store answers 404)."""
+    store, _, box = _parts(request)
     keep_status = "status" not in definition.queue.model_fields_set
-    current = await store.get_queue(queue_id)
-    if current is not None:  # else replace_queue answers 404
+    if current is not None:
         # Checked as the stored secrets make it: a password sent masked is the stored one.
         await _check_source(
             request, queue_id, seal_queue(definition, settings, source, box, current)[0], source
@@ -96,7 +124,6 @@ async def replace_queue(request: Request) -> Response:
         return spec, stored["status"].decode() if keep_status else status
 
     await store.replace_queue(queue_id, build)
-    return json_response(await _document(request, queue_id))
 
 
 async def delete_queue(request: Request) -> Response:
@@ -109,7 +136,9 @@ def _status_route(status: str) -> Any:
     async def endpoint(request: Request) -> Response:
         queue_id = request.path_params["queue_id"]
         new_status = await _parts(request)[0].set_queue_status(queue_id, status)
-        return json_response({"id": queue_id, "status": new_status})
+        # `enabled`/`disabled`: the original Hippo's answer, beside ours.
+        said = "enabled" if new_status == "ENABLED" else "disabled"
+        return json_response({"id": queue_id, "status": new_status, said: queue_id})
 
     return endpoint
 

@@ -16,7 +16,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from hippo.shared import original
 from hippo.shared.model import ID_PATTERN, QUEUE_RUNTIME_FIELDS, QueueDefinition, TaskDefinition
+from hippo.shared.original import INPUT_TYPES, SECRET_INPUT
 from hippo.shared.records import ALL_STATES, TASK_RECORD_TEMPLATE
 from hippo.shared.sources import settings_schema
 from hippo.shared.sources.base import Source
@@ -91,6 +93,13 @@ _RECORD_FIELD_SCHEMAS: dict[str, Schema] = {
             "description": "the limit that ended this run",
         }
     ),
+}
+
+# A field the original Hippo's records carried: a client sending a record back has it
+# ignored (hippo.shared.original).
+_ORIGINAL_FIELD: Schema = {
+    "readOnly": True,
+    "description": "A field of the original Hippo's records: ignored when sent.",
 }
 
 # A queue's poll state, kept by Hippo in its `queue` block (model.QUEUE_RUNTIME_FIELDS).
@@ -177,6 +186,8 @@ def components(sources: tuple[tuple[str, type[Source]], ...]) -> dict[str, Schem
                 "readOnly": True,
                 "description": "A task record's field: ignored when sent.",
             }
+    for name in original.TASK_RECORD_FIELDS:
+        definition["properties"].setdefault(name, _ORIGINAL_FIELD)
     components["TaskDefinition"] = definition
     record_properties = {**record_base["properties"], **record_fields}
     components["TaskRecord"] = {
@@ -196,6 +207,10 @@ def components(sources: tuple[tuple[str, type[Source]], ...]) -> dict[str, Schem
     )
     for name, schema in _runtime_fields().items():
         block["properties"][name] = {**schema, "readOnly": True}
+    for name in original.QUEUE_BLOCK_RECORD_FIELDS:
+        block["properties"].setdefault(name, _ORIGINAL_FIELD)
+    for name in original.QUEUE_RECORD_FIELDS:
+        queue_definition["properties"].setdefault(name, _ORIGINAL_FIELD)
     mapping = {}
     for namespace, source in sources:
         settings_name = f"QueueSettings-{namespace}"
@@ -242,14 +257,30 @@ def components(sources: tuple[tuple[str, type[Source]], ...]) -> dict[str, Schem
             "label": {"type": "string"},
         }
     )
+    components["QueueInput"] = {
+        "type": "object",
+        "description": "A parameter as the original Hippo's /queuetypes/ described it; "
+        "`default` is absent when the parameter is required.",
+        "properties": {
+            "input": {"enum": sorted({*INPUT_TYPES.values(), SECRET_INPUT})},
+            "label": {"type": "string"},
+            "default": {},
+        },
+        "required": ["input", "label"],
+        "additionalProperties": False,
+    }
     components["QueueType"] = {
         "type": "object",
+        "description": "`type` and `parameters`, and the same as the original Hippo said "
+        "them: `namespace` and `inputs`.",
         "properties": {
             "type": {"type": "string"},
             "label": {"type": "string"},
             "parameters": array(ref("QueueParameter")),
+            "namespace": {"type": "string"},
+            "inputs": {"type": "object", "additionalProperties": ref("QueueInput")},
         },
-        "required": ["type", "label", "parameters"],
+        "required": ["type", "label", "parameters", "namespace", "inputs"],
     }
     number, count, text = nullable({"type": "number"}), {"type": "integer"}, {"type": "string"}
     components["Status"] = closed_object(

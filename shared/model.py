@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from hippo.shared import original
 from hippo.shared.errors import FieldError, ValidationFailed
 from hippo.shared.records import MAX_EXEC_STRING_BYTES, TASK_RECORD_FIELDS
 from hippo.shared.sources.base import Source
@@ -307,9 +308,23 @@ def _expect_object(data: Any) -> dict[str, Any]:
     return data
 
 
+# Sent back by clients that read a record, and ignored: ours and the original Hippo's
+# record fields (`id` is the definition's own).
+_IGNORED_TASK_FIELDS = frozenset(TASK_RECORD_FIELDS[1:]) | set(original.TASK_RECORD_FIELDS)
+_IGNORED_QUEUE_BLOCK_FIELDS = frozenset(QUEUE_RUNTIME_FIELDS) | set(
+    original.QUEUE_BLOCK_RECORD_FIELDS
+)
+
+
+def _without(data: dict[str, Any], ignored: frozenset[str] | tuple[str, ...]) -> dict[str, Any]:
+    """`data` without the `ignored` fields, and without an empty `id`: the original Hippo
+    (and its page, whose id field may be left blank) sent `"id": ""` for "generate one"."""
+    return {k: v for k, v in data.items() if k not in ignored and not (k == "id" and v == "")}
+
+
 def parse_task(data: Any) -> TaskDefinition:
     """A validated one-off task definition; raises ValidationFailed listing every bad field."""
-    data = {k: v for k, v in _expect_object(data).items() if k not in TASK_RECORD_FIELDS[1:]}
+    data = _without(_expect_object(data), _IGNORED_TASK_FIELDS)
     try:
         return TaskDefinition.model_validate(data)
     except ValidationError as e:
@@ -324,13 +339,13 @@ def parse_queue(
     `sources` maps enabled type names to Source classes; the settings block named after
     `queue.type` is validated by that source's settings model.
     """
-    data = dict(_expect_object(data))
+    data = _without(_expect_object(data), original.QUEUE_RECORD_FIELDS)
     block = data.get("queue")
     settings_block: Any = None
     errors: list[FieldError] = []
     source = None
     if isinstance(block, dict):
-        block = {k: v for k, v in block.items() if k not in QUEUE_RUNTIME_FIELDS}
+        block = {k: v for k, v in block.items() if k not in _IGNORED_QUEUE_BLOCK_FIELDS}
         type_name = block.get("type")
         source = sources.get(type_name) if isinstance(type_name, str) else None
         if source is None and "type" in block:

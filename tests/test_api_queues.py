@@ -30,7 +30,11 @@ def test_spec_queue_is_created_read_back_masked_toggled_and_deleted(api: TestCli
     assert shown["queue"]["status"] == "ENABLED"
     assert shown["queue"]["last_run_tstamp"] == 0
 
-    assert api.get(f"/queues/{queue_id}/toggle/").json() == {"id": queue_id, "status": "DISABLED"}
+    assert api.get(f"/queues/{queue_id}/toggle/").json() == {
+        "id": queue_id,
+        "status": "DISABLED",
+        "disabled": queue_id,
+    }
     assert api.get(f"/queues/{queue_id}/").json()["queue"]["status"] == "DISABLED"
     assert api.get(f"/queues/{queue_id}/toggle/").json()["status"] == "ENABLED"
 
@@ -75,12 +79,42 @@ def test_queue_is_created_with_either_method_and_either_slash(
     assert api.get(f"/queues/q1{slash}").json()["id"] == "q1"
 
 
-def test_existing_id_is_refused_and_left_untouched(api: TestClient) -> None:
+@pytest.mark.parametrize("method", ["post", "put"])
+def test_an_existing_id_sent_to_queues_replaces_that_queue_as_the_original_did(
+    api: TestClient, method: str
+) -> None:
     api.post("/queues/", json=queue(id="q1", cmd="first"))
-    response = api.post("/queues/", json=queue(id="q1", cmd="second"))
+    api.get("/queues/q1/disable/")
+    body = queue(id="q1", cmd="second")
+    del body["queue"]["status"]
+    response = getattr(api, method)("/queues/", json=body)
+    assert response.status_code == 200
+    shown = api.get("/queues/q1/").json()
+    assert response.json() == shown
+    # Re-applying a definition without a status keeps the operator's DISABLED.
+    assert (shown["cmd"], shown["queue"]["status"]) == ("second", "DISABLED")
+    assert [q["id"] for q in api.get("/queues/").json()] == ["q1"]
+
+
+def test_if_none_match_star_refuses_an_existing_id_and_leaves_it_untouched(
+    api: TestClient,
+) -> None:
+    api.post("/queues/", json=queue(id="q1", cmd="first"))
+    response = api.post(
+        "/queues/", json=queue(id="q1", cmd="second"), headers={"If-None-Match": "*"}
+    )
     assert response.status_code == 409
     assert "q1" in response.json()["error"]
     assert api.get("/queues/q1/").json()["cmd"] == "first"
+    created = api.post("/queues/", json=queue(id="q2"), headers={"If-None-Match": "*"})
+    assert created.status_code == 201
+
+
+def test_an_empty_id_is_generated(api: TestClient) -> None:
+    response = api.post("/queues/", json=queue(id=""))
+    assert response.status_code == 201
+    queue_id = response.json()["id"]
+    assert queue_id and api.get(f"/queues/{queue_id}/").status_code == 200
 
 
 @pytest.mark.parametrize("method", ["post", "put"])

@@ -65,11 +65,14 @@ def test_invalid_constraints(constraint: list[str], message: str) -> None:
         ("system_retries", -1),
         ("max_concurrent", 0),
         ("id", "has/slash"),
-        ("id", ""),
     ],
 )
 def test_out_of_range_fields(field: str, value: Any) -> None:
     assert field in _errors(task(**{field: value}))
+
+
+def test_an_empty_task_id_is_no_id_as_in_the_original() -> None:
+    assert parse_task(task(id="")).id is None
 
 
 def test_required_fields() -> None:

@@ -181,7 +181,10 @@ class HippoClient:
         return self._json("GET", f"/queues/{_segment(queue_id)}/")  # type: ignore[no-any-return]
 
     def create_queue(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self._json("POST", "/queues/", json=body)  # type: ignore[no-any-return]
+        """Create only: an existing id is a 409, not replaced (If-None-Match: *)."""
+        return self._json(  # type: ignore[no-any-return]
+            "POST", "/queues/", json=body, headers={"If-None-Match": "*"}
+        )
 
     def replace_queue(self, queue_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._json(  # type: ignore[no-any-return]

@@ -144,11 +144,14 @@ class Source:
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
-        """The queue type as /queuetypes/ lists it."""
+        """The queue type as /queuetypes/ lists it: our shape (`type`, `parameters`) and
+        the original Hippo's (`namespace`, `inputs`), side by side."""
         return {
             "type": cls.namespace,
             "label": cls.label,
             "parameters": cls.settings_model.parameters(),
+            "namespace": cls.namespace,
+            "inputs": cls.settings_model.inputs(),
         }
 
 

@@ -55,9 +55,11 @@ def _not_negative(value: int) -> int:
 
 
 class CronSettings(SourceSettings):
+    # Every minute by default, as in the original Hippo (its page sends nothing for a
+    # field left blank).
     cronstring: Annotated[
         Text, Field(title="Cron expression (croniter syntax)"), AfterValidator(_valid_cronstring)
-    ]
+    ] = "* * * * *"
     maxbacklog: Annotated[
         int,
         Field(title="Missed fire times run after an outage, at most"),

@@ -9,6 +9,7 @@ Each poll lists the whole bucket or prefix (S3 lists in key order, not by time).
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import Executor
 from typing import Annotated, Any
 
@@ -23,6 +24,21 @@ def _names_a_bucket(value: str) -> str:
     if not value.split("/", 1)[0]:
         raise ValueError("must name a bucket, optionally followed by /prefix")
     return value
+
+
+def _unix_time_or_empty(value: str) -> str:
+    if value != "" and not _UNIX_TIME.fullmatch(value):
+        raise ValueError("must be a unix time in seconds (digits, optionally a fraction) or empty")
+    return value
+
+
+# The original Hippo took earliest_unix_tstamp as text: '' (no limit) or a number.
+_UNIX_TIME = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def earliest_s(settings: S3BucketSettings) -> float:
+    """earliest_unix_tstamp as seconds: 0 when empty."""
+    return float(settings.earliest_unix_tstamp or 0)
 
 
 def new_keys(
@@ -49,9 +65,13 @@ class S3BucketSettings(AwsSettings):
     bucket_name: Annotated[
         Text, Field(title="Bucket, or bucket/prefix"), AfterValidator(_names_a_bucket)
     ]
+    # Text, as in the original Hippo: '' (the default) or a unix time; a JSON number is
+    # taken as its text. Read it with earliest_s().
     earliest_unix_tstamp: Annotated[
-        int, Field(title="Ignore keys modified before this unix time")
-    ] = 0
+        Text,
+        Field(title="Ignore keys modified before this unix time"),
+        AfterValidator(_unix_time_or_empty),
+    ] = ""
 
 
 class S3BucketSource(BlockingSource):
@@ -78,9 +98,7 @@ class S3BucketSource(BlockingSource):
         watermark = request.watermark
         if isinstance(watermark, dict) and watermark.get("scope") != _scope(settings):
             watermark = None  # the bucket or earliest time changed: start again
-        taken, new_watermark = new_keys(
-            objects, watermark, settings.earliest_unix_tstamp, request.limit
-        )
+        taken, new_watermark = new_keys(objects, watermark, earliest_s(settings), request.limit)
         if new_watermark is not None:
             new_watermark["scope"] = _scope(settings)
         return Fetched(
@@ -93,4 +111,8 @@ class S3BucketSource(BlockingSource):
 
 
 def _scope(settings: S3BucketSettings) -> str:
-    return f"{settings.bucket_name}@{settings.earliest_unix_tstamp}"
+    # Written as the integer it was before the parameter became text (`bucket@0`), so a
+    # stored watermark's scope still matches.
+    earliest = earliest_s(settings)
+    shown = str(int(earliest)) if earliest.is_integer() else repr(earliest)
+    return f"{settings.bucket_name}@{shown}"

@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from hippo.shared.original import INPUT_TYPES, SECRET_INPUT
 from hippo.shared.secrets import MASK, mask_url_password, unmask_url_password, url_password
 
 # Users write `"filter_val": 0` or `"queuename": 123` and mean text: a JSON number is
@@ -132,3 +133,17 @@ class SourceSettings(BaseModel):
             }
             for name, field in cls.model_fields.items()
         ]
+
+    @classmethod
+    def inputs(cls) -> dict[str, dict[str, Any]]:
+        """The parameters as the original Hippo's /queuetypes/ listed them (its page
+        builds its queue form from these): name -> {"input": "text" | "number" |
+        "password" | "checkbox", "label", "default"}, without "default" when required."""
+        found = {}
+        for parameter in cls.parameters():
+            input_type = SECRET_INPUT if parameter["secret"] else INPUT_TYPES[parameter["type"]]
+            entry = {"input": input_type, "label": parameter["label"]}
+            if not parameter["required"]:
+                entry["default"] = parameter["default"]
+            found[parameter["name"]] = entry
+        return found

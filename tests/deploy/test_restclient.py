@@ -114,6 +114,7 @@ def test_queue_lifecycle_create_list_show_update_toggle_delete(
     assert hippo("queues", "toggle", "resize", "--json").json() == {
         "id": "resize",
         "status": "ENABLED",
+        "enabled": "resize",
     }
 
     assert hippo("queues", "delete", "resize").out == "deleted queue resize\n"

@@ -53,7 +53,9 @@ QUEUETYPES = [
         "type": "cron",
         "label": "Cron String",
         "parameters": [
-            _param("cronstring", "str", None, True, False, "Cron expression (croniter syntax)"),
+            _param(
+                "cronstring", "str", "* * * * *", False, False, "Cron expression (croniter syntax)"
+            ),
             _param(
                 "maxbacklog",
                 "int",
@@ -84,8 +86,8 @@ QUEUETYPES = [
             _param("bucket_name", "str", None, True, False, "Bucket, or bucket/prefix"),
             _param(
                 "earliest_unix_tstamp",
-                "int",
-                0,
+                "str",
+                "",
                 False,
                 False,
                 "Ignore keys modified before this unix time",
@@ -120,7 +122,9 @@ QUEUETYPES = [
 def test_queuetypes_lists_every_parameter_with_its_type_default_secrecy_and_label(
     api: TestClient,
 ) -> None:
-    assert api.get("/queuetypes/").json() == QUEUETYPES
+    answered = api.get("/queuetypes/").json()
+    # Beside our shape, the original Hippo's (tests/compat/test_original_bodies.py).
+    assert [{k: t[k] for k in ("type", "label", "parameters")} for t in answered] == QUEUETYPES
 
 
 def test_settings_schema_declares_the_block_a_queue_of_each_type_takes() -> None:
@@ -202,13 +206,19 @@ def _errors(queue_type: str, block: Any) -> list[tuple[str, str]]:
         ("sqs", {"queuename": None}, [("queue.sqs.queuename", "must be a string, got None")]),
         (
             "s3bucket",
-            {"bucket_name": "b", "earliest_unix_tstamp": "5"},
-            [("queue.s3bucket.earliest_unix_tstamp", "must be an integer, got '5'")],
+            {"bucket_name": "b", "earliest_unix_tstamp": "-5"},
+            [
+                (
+                    "queue.s3bucket.earliest_unix_tstamp",
+                    "must be a unix time in seconds (digits, optionally a fraction) or empty, "
+                    "got '-5'",
+                )
+            ],
         ),
         (
             "s3bucket",
-            {"bucket_name": "b", "earliest_unix_tstamp": 5.0},
-            [("queue.s3bucket.earliest_unix_tstamp", "must be an integer, got 5.0")],
+            {"bucket_name": "b", "earliest_unix_tstamp": True},
+            [("queue.s3bucket.earliest_unix_tstamp", "must be a string, got True")],
         ),
         (
             "s3bucket",
@@ -238,10 +248,7 @@ def _errors(queue_type: str, block: Any) -> list[tuple[str, str]]:
         (
             "cron",
             {"maxbacklog": "x"},
-            [
-                ("queue.cron.cronstring", "Field required"),
-                ("queue.cron.maxbacklog", "must be an integer, got 'x'"),
-            ],
+            [("queue.cron.maxbacklog", "must be an integer, got 'x'")],
         ),
     ],
 )
