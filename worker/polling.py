@@ -247,6 +247,8 @@ class Poller:
     async def poll(self, claimed: ClaimedQueue, prepared: PreparedQueue, now: float) -> bool:
         """One poll; True when it was full and the queue is due again at once."""
         block = prepared.block
+        if not self._source(prepared.queue_type).batches_items:
+            block = block.model_copy(update={"batch_size": 1})
         queue_id = claimed.queue_id
         capacity = poll_limit(block.max_concurrent, block.batch_size, claimed.open_tasks)
         limit = min(capacity, self.settings.poll_max_items)

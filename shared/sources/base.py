@@ -96,6 +96,9 @@ class Source:
     # source's processing list: host, port, db, name). Empty: the source keeps none, and
     # give_back is never called.
     in_flight_location: ClassVar[tuple[str, ...]] = ()
+    # False: each item is a task of its own whatever the queue's batch_size (cron: each
+    # fire time runs with its own HIPPO_DATA, never joined with another).
+    batches_items: ClassVar[bool] = True
 
     def __init__(self, executor: Executor | None = None) -> None:
         # The poller passes its own pool (HIPPO_POLL_CONCURRENCY threads), so that sources

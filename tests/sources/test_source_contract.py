@@ -64,6 +64,14 @@ QUEUETYPES = [
                 False,
                 "Missed fire times run after an outage, at most",
             ),
+            _param(
+                "timezone",
+                "str",
+                "UTC",
+                False,
+                False,
+                "Time zone the schedule is read in (IANA name, e.g. Europe/Berlin)",
+            ),
         ],
     },
     {
