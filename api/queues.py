@@ -40,22 +40,29 @@ async def _check_source(request: Request, queue_id: str, spec: bytes, source: ty
     await asyncio.to_thread(source.check, settings)
 
 
+async def _with_counts(store: Store, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents with each queue's active_tasks and waiting_tasks."""
+    counts = await store.task_counts([doc["id"] for doc in documents])
+    for doc in documents:
+        doc["queue"]["active_tasks"], doc["queue"]["waiting_tasks"] = counts[doc["id"]]
+    return documents
+
+
 async def _document(request: Request, queue_id: str) -> dict[str, Any]:
     store, sources, box = _parts(request)
     stored = await store.get_queue(queue_id)
     if stored is None:
         raise NotFound(f"no queue {queue_id}")
-    return queue_document(queue_id, stored, sources, box)
+    return (await _with_counts(store, [queue_document(queue_id, stored, sources, box)]))[0]
 
 
 async def list_queues(request: Request) -> Response:
     store, sources, box = _parts(request)
-    return json_response(
-        [
-            queue_document(queue_id, stored, sources, box)
-            for queue_id, stored in await store.list_queues()
-        ]
-    )
+    documents = [
+        queue_document(queue_id, stored, sources, box)
+        for queue_id, stored in await store.list_queues()
+    ]
+    return json_response(await _with_counts(store, documents))
 
 
 async def create_queue(request: Request) -> Response:

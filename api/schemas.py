@@ -109,6 +109,8 @@ _QUEUE_RUNTIME_SCHEMAS: dict[str, Schema] = {
     "last_error_tstamp": nullable({"type": "number"}),
     "items_taken": {"type": "integer"},
     "tasks_created": {"type": "integer"},
+    "active_tasks": {"type": "integer", "description": "tasks launched and not ended"},
+    "waiting_tasks": {"type": "integer", "description": "tasks not launched yet"},
 }
 
 

@@ -42,6 +42,9 @@ QUEUE_RUNTIME_FIELDS = (
     "last_error_tstamp",
     "items_taken",
     "tasks_created",
+    # Counted from the task indexes when the API answers, never stored on the queue.
+    "active_tasks",
+    "waiting_tasks",
 )
 
 

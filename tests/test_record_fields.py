@@ -73,7 +73,14 @@ SPEC_QUEUE_BLOCK_FIELDS = {
     "last_run_tstamp",
     "status",
 }
-HIPPO_QUEUE_BLOCK_FIELDS = {"last_error", "last_error_tstamp", "items_taken", "tasks_created"}
+HIPPO_QUEUE_BLOCK_FIELDS = {
+    "last_error",
+    "last_error_tstamp",
+    "items_taken",
+    "tasks_created",
+    "active_tasks",
+    "waiting_tasks",
+}
 MINIMAL = {"container": {"docker": {"image": "alpine"}}, "cpus": 0.1, "mem": 32, "cmd": "true"}
 
 

@@ -51,6 +51,20 @@ export function jobFields(job = {}) {
     value: (job.constraints || []).map((c) => c.join(":")).join("\n") });
   const taskRetries = input("task_retries", "task_retries", job.task_retries ?? 0, { type: "number", min: "0", step: "1" });
   const systemRetries = input("system_retries", "system_retries", job.system_retries ?? 2, { type: "number", min: "0", step: "1" });
+  // Retry pacing and time limits (empty: the API's default). Sent only when filled in.
+  const seconds = (name, help) => [name, input(name, name, job[name] ?? "", { type: "number", step: "any", min: "0", placeholder: "default" }), help];
+  const limits = [
+    seconds("retry_delay_seconds", "Wait before a retry (0: at once)."),
+    seconds("retry_backoff_factor", "Each further retry waits this many times longer."),
+    seconds("retry_max_delay_seconds", "The longest wait before a retry."),
+    seconds("max_runtime_seconds", "A run going longer is killed (counts as a failure)."),
+    seconds("max_pending_seconds", "A run not launched within this fails, not retried."),
+  ];
+  const LIMIT_LABELS = {
+    retry_delay_seconds: "Retry delay (s)", retry_backoff_factor: "Retry backoff factor",
+    retry_max_delay_seconds: "Longest retry delay (s)", max_runtime_seconds: "Max runtime (s)",
+    max_pending_seconds: "Max pending (s)",
+  };
 
   const node = h(
     "fieldset",
@@ -67,6 +81,9 @@ export function jobFields(job = {}) {
     h("div", { className: "row" },
       field("Retries on failure", taskRetries, "Runs again when the command fails."),
       field("Retries when lost", systemRetries, "Runs again when the cluster loses the task.")),
+    h("details", { open: limits.some(([name]) => job[name] != null && job[name] !== "") },
+      h("summary", {}, "Retry pacing and time limits"),
+      h("div", { className: "row" }, limits.map(([name, el, help]) => field(LIMIT_LABELS[name], el, help)))),
   );
 
   function read() {
@@ -96,6 +113,7 @@ export function jobFields(job = {}) {
       system_retries: number(systemRetries),
     };
     if (networkName.value.trim()) value.container.docker.networkName = networkName.value.trim();
+    for (const [name, el] of limits) if (el.value.trim() !== "") value[name] = Number(el.value);
     for (const line of lines(env.value)) {
       const at = line.indexOf("=");
       if (at < 1) errors.push({ field: "env", message: `"${line}" is not NAME=value` });

@@ -54,6 +54,21 @@ class QueueStore:
         ]
 
     @translate_errors
+    async def task_counts(self, queue_ids: list[str]) -> dict[str, tuple[int, int]]:
+        """(active, waiting) tasks of each queue: launched and not ended, and not
+        launched yet; read from the indexes the leader keeps, so the cost is per queue."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for queue_id in queue_ids:
+                pipe.zcard(self.keys.tasks_active_by_queue(queue_id))
+                pipe.zcard(self.keys.tasks_open_by_queue(queue_id))
+            found = cast(list[int], await pipe.execute())
+        counts = {}
+        for index, queue_id in enumerate(queue_ids):
+            active, unfinished = found[2 * index], found[2 * index + 1]
+            counts[queue_id] = (active, max(0, unfinished - active))
+        return counts
+
+    @translate_errors
     async def replace_queue(
         self, queue_id: str, build: Callable[[dict[str, bytes]], tuple[bytes, str]]
     ) -> None:

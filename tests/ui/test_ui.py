@@ -65,6 +65,35 @@ def test_a_queue_made_in_the_form_runs_pushed_items_and_a_task_shows_its_data(
     assert page.locator("#task-history li").count() >= 2
 
 
+def test_a_queue_shows_its_active_and_waiting_tasks(page: Any, live: Live) -> None:
+    # The agent has 2 cpus: one task of 1.5 runs, the next waits for an offer.
+    body = queue(id="ui-busy", cmd="sleep 600", mem=16, cpus=1.5)
+    body["queue"] = {
+        "type": "redis",
+        "frequency_seconds": 1,
+        "redis": {"host": "127.0.0.1", "port": int(_port(live.redis_url)), "name": "ui:busy"},
+    }
+    body["container"] = {"docker": {"image": "alpine"}}
+    body["constraints"] = []
+    with live.api() as api:
+        assert api.post("/queues/", json=body).status_code == 201
+    client = redis.Redis.from_url(live.redis_url)
+    try:
+        client.rpush("ui:busy", "first", "second")
+    finally:
+        client.close()
+    page.get_by_role("link", name="Queues").click()
+    row = page.locator("#queues tr", has_text="ui-busy")
+
+    row.locator("td[data-label=Active]", has_text="1").wait_for()
+    row.locator("td[data-label=Waiting]", has_text="1").wait_for()
+    assert row.locator("td[data-label='Items taken']").text_content() == "2"
+    with live.api() as api:
+        assert api.post("/queues/ui-busy/disable/").status_code == 200
+        for task in api.get("/tasks/", params={"queue_id": "ui-busy"}).json():
+            api.post(f"/tasks/{task['mesos_id']}/kill/")
+
+
 def test_a_long_task_run_from_the_form_is_killed_from_its_page(page: Any) -> None:
     page.get_by_role("link", name="Run a task").click()
     form = page.locator("#task-form")
