@@ -9,14 +9,20 @@ import { go, links, notify } from "./nav.js";
 
 const MASK = "********";
 
-/** A queue type in either /queuetypes/ shape: {type, label, parameters} or
- *  {namespace, label, inputs}. */
+const INPUT_TYPES = { number: "float", checkbox: "bool", text: "str", password: "str" };
+
+/** A queue type in either /queuetypes/ shape: ours, {type, label, parameters: [...]},
+ *  or the original Hippo's, {namespace, inputs: {name: {input, label, default?}}}. */
 function describeType(entry) {
-  return {
-    name: entry.type ?? entry.namespace,
-    label: entry.label || entry.type || entry.namespace,
-    parameters: entry.parameters ?? entry.inputs ?? [],
-  };
+  const parameters = entry.parameters ?? Object.entries(entry.inputs || {}).map(([name, e]) => ({
+    name,
+    type: INPUT_TYPES[e.input] || "str",
+    label: e.label,
+    default: e.default ?? null,
+    required: !("default" in e),
+    secret: e.input === "password",
+  }));
+  return { name: entry.type ?? entry.namespace, label: entry.label || entry.type || entry.namespace, parameters };
 }
 
 function parameterInput(namespace, parameter, stored) {
