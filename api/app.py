@@ -101,6 +101,7 @@ ROUTES = [
     *_routes("/tasks/{mesos_id}/", tasks.get_task, ["GET"], doc.GET_TASK),
     *_routes("/tasks/{mesos_id}/", tasks.delete_task, ["DELETE"], doc.DELETE_TASK),
     *_routes("/tasks/{mesos_id}/kill/", tasks.kill_task, ["GET", "POST"], doc.KILL_TASK),
+    *_routes("/tasks/{mesos_id}/history/", tasks.task_history, ["GET"], doc.TASK_HISTORY),
     *_routes("/status/", status.get_status, ["GET"], doc.GET_STATUS),
     _route("/healthz", healthz, ["GET"], doc.HEALTHZ),
     _route("/readyz", readyz, ["GET"], doc.READYZ),

@@ -81,6 +81,10 @@ CREATE_TASK = Operation(
     ),
 )
 GET_TASK = Operation("Get a task record", {200: Answer("The task record", _RECORD)})
+TASK_HISTORY = Operation(
+    "A task run's state history and its chain of retries",
+    {200: Answer("Its history and its chain of runs", ref("TaskHistory"))},
+)
 DELETE_TASK = Operation(
     "Delete a task record (409 while it runs on an agent)",
     {200: Answer("Deleted", closed_object({"mesos_id": {"type": "string"}, "deleted": TRUE}))},

@@ -19,7 +19,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from hippo.shared import original
 from hippo.shared.model import ID_PATTERN, QUEUE_RUNTIME_FIELDS, QueueDefinition, TaskDefinition
 from hippo.shared.original import INPUT_TYPES, SECRET_INPUT
-from hippo.shared.records import ALL_STATES, TASK_RECORD_TEMPLATE
+from hippo.shared.records import ALL_STATES, CHAIN_FIELDS, TASK_RECORD_TEMPLATE
 from hippo.shared.sources import settings_schema
 from hippo.shared.sources.base import Source
 from hippo.shared.sources.settings import PARAMETER_TYPES
@@ -249,6 +249,31 @@ def components(sources: tuple[tuple[str, type[Source]], ...]) -> dict[str, Schem
         ],
     }
 
+    components["TaskHistory"] = {
+        **closed_object(
+            {
+                "mesos_id": {"type": "string"},
+                "history": array(
+                    closed_object(
+                        {
+                            "state": ref("TaskState"),
+                            "tstamp": {"type": "number", "description": "unix seconds"},
+                            "message": nullable({"type": "string"}),
+                            "reason": nullable({"type": "string"}),
+                            "agent_id": nullable({"type": "string"}),
+                        }
+                    )
+                ),
+                "runs": array(
+                    closed_object(
+                        {name: copy.deepcopy(record_fields[name]) for name in CHAIN_FIELDS}
+                    )
+                ),
+            }
+        ),
+        "description": "A run's states in order (each with its time, message, reason and "
+        "agent) and its chain of runs: every retry before and after it, oldest first.",
+    }
     components["QueueParameter"] = closed_object(
         {
             "name": {"type": "string"},

@@ -97,6 +97,15 @@ async def get_task(request: Request) -> Response:
     return JSONBytes(await with_waiting_reasons(request, record, False))
 
 
+async def task_history(request: Request) -> Response:
+    """The run's states in order and its chain of retries (records.run_history)."""
+    mesos_id = request.path_params["mesos_id"]
+    found = await _store(request).task_history(mesos_id)
+    if found is None:
+        raise NotFound(f"no task {mesos_id}")
+    return json_response(found)
+
+
 async def delete_task(request: Request) -> Response:
     mesos_id = request.path_params["mesos_id"]
     await _store(request).delete_task(mesos_id)

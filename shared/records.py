@@ -7,7 +7,8 @@ The one definition of both: the API and the poller build new records from it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -107,3 +108,51 @@ def new_task_status(
         "updated_tstamp": now,
         "status_tstamp": now,
     }
+
+
+# What a run's chain of runs shows of each run (GET /tasks/{mesos_id}/history/).
+CHAIN_FIELDS = (
+    "mesos_id",
+    "attempt",
+    "mesos_state",
+    "created_tstamp",
+    "started_tstamp",
+    "finished_tstamp",
+    "retry_due_tstamp",
+    "status_reason",
+    "status_message",
+    "timed_out",
+    "agent_hostname",
+)
+
+
+def run_history(
+    mesos_id: str, entries: Sequence[Mapping[str, Any]], chain: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The answer of GET /tasks/{mesos_id}/history/. Pure.
+
+    `entries` are the run's stored history (one per state entered after creation:
+    state, tstamp, message, reason, agent_id); the first entry, WAITING_ON_OFFERS at
+    created_tstamp, is made here from the record (for a delayed retry, its message says
+    when it was due). `chain` is the status of every run of its chain of retries, oldest
+    first, the run itself included.
+    """
+    run = next(st for st in chain if st.get("mesos_id") == mesos_id)
+    due = run.get("retry_due_tstamp")
+    first = {
+        "state": WAITING,
+        "tstamp": run.get("created_tstamp"),
+        "message": None if due is None else f"retry due at {iso_utc(due)}",
+        "reason": None,
+        "agent_id": None,
+    }
+    return {
+        "mesos_id": mesos_id,
+        "history": [first, *entries],
+        "runs": [{name: st.get(name) for name in CHAIN_FIELDS} for st in chain],
+    }
+
+
+def iso_utc(t: float) -> str:
+    """`2026-11-30T14:05:00Z` for unix seconds (whole seconds, as pending_reason says it)."""
+    return datetime.datetime.fromtimestamp(int(t), datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -19,6 +19,7 @@ REDIS_PROBE_TIMEOUT_S = 1.0  # /healthz and /readyz answer within about this
 # Members a filtered task listing scans for one page before answering it short (with a
 # cursor): bounds one Lua call when filters match rarely.
 MAX_LIST_SCAN = 5000
+MAX_CHAIN_RUNS = 1000  # runs a history read follows each way along a chain of retries
 
 # --- API -----------------------------------------------------------------------------
 MAX_BODY_BYTES = 1024 * 1024  # a request body over this is refused (413)

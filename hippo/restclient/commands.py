@@ -174,6 +174,13 @@ def tasks_show(client: HippoClient, args: argparse.Namespace) -> str:
     )
 
 
+def tasks_history(client: HippoClient, args: argparse.Namespace) -> str:
+    found = client.task_history(args.mesos_id)
+    if args.json:
+        return output.as_json(found)
+    return output.task_history(found)
+
+
 def tasks_run(client: HippoClient, args: argparse.Namespace) -> str:
     record, created = client.create_task(task_body(args), args.idempotency_key)
     if args.json:
@@ -269,6 +276,9 @@ def _register_tasks(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     p.add_argument("--all", action="store_true", help="follow the cursor to the last page")
 
     p = _leaf(tasks, "show", tasks_show, "one task record")
+    p.add_argument("mesos_id")
+
+    p = _leaf(tasks, "history", tasks_history, "a task run's states and its chain of retries")
     p.add_argument("mesos_id")
 
     p = _leaf(tasks, "run", tasks_run, "run a one-off task from flags or a JSON file")

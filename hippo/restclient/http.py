@@ -155,6 +155,9 @@ class HippoClient:
     def get_task(self, mesos_id: str) -> dict[str, Any]:
         return self._json("GET", f"/tasks/{_segment(mesos_id)}/")  # type: ignore[no-any-return]
 
+    def task_history(self, mesos_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/tasks/{_segment(mesos_id)}/history/")  # type: ignore[no-any-return]
+
     def create_task(
         self, body: dict[str, Any], idempotency_key: str | None = None
     ) -> tuple[dict[str, Any], bool]:

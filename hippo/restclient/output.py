@@ -131,3 +131,34 @@ def record_listing(record: dict[str, Any], first: Sequence[str] = ()) -> str:
 
 def as_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def task_history(found: dict[str, Any]) -> str:
+    """`hippo tasks history`: the run's states, then its chain of runs (this one marked)."""
+    states = table(
+        ["TIME (UTC)", "STATE", "REASON", "MESSAGE"],
+        [
+            [
+                format_tstamp(e.get("tstamp")),
+                one_line(e.get("state")),
+                one_line(e.get("reason")),
+                one_line(e.get("message")),
+            ]
+            for e in found.get("history", [])
+        ],
+    )
+    chain = table(
+        ["", "ATTEMPT", "MESOS_ID", "STATE", "FINISHED (UTC)", "REASON"],
+        [
+            [
+                "*" if r.get("mesos_id") == found.get("mesos_id") else "",
+                str(r.get("attempt", EMPTY)),
+                one_line(r.get("mesos_id"), 200),
+                one_line(r.get("mesos_state")),
+                format_tstamp(r.get("finished_tstamp")),
+                one_line(r.get("status_reason")),
+            ]
+            for r in found.get("runs", [])
+        ],
+    )
+    return f"{states}\n\nruns:\n{chain}"

@@ -120,3 +120,45 @@ delete_task(mid, st)
 return 'deleted'
 """
 )
+
+READ_HISTORY = (
+    PRELUDE
+    + """
+-- read_history: a run's state history and its chain of runs (retries), in one read.
+-- ARGV: prefix, mesos_id, at most this many runs followed each way.
+-- Follows previous_mesos_id back and next_mesos_id forward until a link is empty or its
+-- record is gone (retention trimmed it). Returns {} when the run is missing, else
+-- {history JSON array ('' when no state was entered since creation), status JSON of
+-- each run of the chain, oldest first}.
+local mid, most = ARGV[2], tonumber(ARGV[3])
+local record = redis.call('HMGET', K.task(mid), 'status', 'history')
+if not record[1] then return {} end
+local function link(raw, field)
+  local value = cjson.decode(raw)[field]
+  if type(value) == 'string' and value ~= '' then return value end
+  return nil
+end
+local before, after = {}, {}
+local at, raw = mid, record[1]
+for _ = 1, most do
+  at = link(raw, 'previous_mesos_id')
+  if not at then break end
+  raw = redis.call('HGET', K.task(at), 'status')
+  if not raw then break end
+  table.insert(before, 1, raw)
+end
+at, raw = mid, record[1]
+for _ = 1, most do
+  at = link(raw, 'next_mesos_id')
+  if not at then break end
+  raw = redis.call('HGET', K.task(at), 'status')
+  if not raw then break end
+  after[#after + 1] = raw
+end
+local out = {record[2] or ''}
+for _, r in ipairs(before) do out[#out + 1] = r end
+out[#out + 1] = record[1]
+for _, r in ipairs(after) do out[#out + 1] = r end
+return out
+"""
+)

@@ -7,9 +7,10 @@ API lists 100 tasks without decoding one of them.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import pydantic_core
 import redis.asyncio as aioredis
@@ -17,7 +18,7 @@ import redis.asyncio as aioredis
 from hippo.shared import tunables
 from hippo.shared.errors import Conflict, NotFound
 from hippo.shared.model import TaskDefinition
-from hippo.shared.records import new_task_status
+from hippo.shared.records import new_task_status, run_history
 from hippo.shared.store import task_scripts
 from hippo.shared.store.connection import translate_errors
 from hippo.shared.store.keys import Keys
@@ -54,6 +55,7 @@ class TaskStore:
         self._list_tasks = client.register_script(task_scripts.LIST_TASKS)
         self._request_kill = client.register_script(task_scripts.REQUEST_KILL)
         self._delete_task = client.register_script(task_scripts.DELETE_TASK)
+        self._read_history = client.register_script(task_scripts.READ_HISTORY)
 
     @translate_errors
     async def ping(self) -> None:
@@ -105,6 +107,15 @@ class TaskStore:
         if spec is None or status is None:
             return None
         return merge_json_objects(spec, status)
+
+    @translate_errors
+    async def task_history(self, mesos_id: str) -> dict[str, Any] | None:
+        """A run's history and chain of runs (records.run_history), None when missing."""
+        found = await self._read_history(args=[self.keys.prefix, mesos_id, tunables.MAX_CHAIN_RUNS])
+        if not found:
+            return None
+        history = json.loads(found[0]) if found[0] else []
+        return run_history(mesos_id, history, [json.loads(raw) for raw in found[1:]])
 
     @translate_errors
     async def list_tasks(

@@ -194,6 +194,10 @@ def test_task_run_from_flags_list_show_kill_delete(hippo: Hippo) -> None:
 
     assert hippo("tasks", "kill", mesos_id).out == f"killed {mesos_id} (TASK_KILLED)\n"
     assert hippo("tasks", "show", mesos_id, "--json").json()["mesos_state"] == "TASK_KILLED"
+    history = hippo("tasks", "history", mesos_id).out
+    assert re.search(r"^\S+ \S+ +WAITING_ON_OFFERS +- +-$", history, re.M)
+    assert re.search(r"^\S+ \S+ +TASK_KILLED +- +killed before launch$", history, re.M)
+    assert re.search(rf"^\* +1 +{re.escape(mesos_id)} +TASK_KILLED ", history, re.M)
     assert hippo("tasks", "delete", mesos_id).out == f"deleted task {mesos_id}\n"
     gone = hippo("tasks", "show", mesos_id)
     assert gone.code == 1 and gone.err.startswith("hippo: 404 ")
