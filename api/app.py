@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from hippo.api import deadletters, queues, status, tasks
 from hippo.api import operations as doc
-from hippo.api import queues, status, tasks
 from hippo.api.auth import TokenAuth
 from hippo.api.metrics import RequestMetrics, metrics
 from hippo.api.openapi import ApiRoute, Operation, openapi_document
@@ -94,6 +94,42 @@ ROUTES = [
     *_routes("/queues/{queue_id}/enable/", queues.enable_queue, ["GET", "POST"], doc.ENABLE_QUEUE),
     *_routes(
         "/queues/{queue_id}/disable/", queues.disable_queue, ["GET", "POST"], doc.DISABLE_QUEUE
+    ),
+    *_routes(
+        "/queues/{queue_id}/deadletters/",
+        deadletters.list_dead_letters,
+        ["GET"],
+        doc.LIST_DEAD_LETTERS,
+    ),
+    *_routes(
+        "/queues/{queue_id}/deadletters/",
+        deadletters.discard_dead_letters,
+        ["DELETE"],
+        doc.DISCARD_DEAD_LETTERS,
+    ),
+    *_routes(
+        "/queues/{queue_id}/deadletters/rerun/",
+        deadletters.rerun_dead_letters,
+        ["POST"],
+        doc.RERUN_DEAD_LETTERS,
+    ),
+    *_routes(
+        "/queues/{queue_id}/deadletters/{deadletter_id}/",
+        deadletters.get_dead_letter,
+        ["GET"],
+        doc.GET_DEAD_LETTER,
+    ),
+    *_routes(
+        "/queues/{queue_id}/deadletters/{deadletter_id}/",
+        deadletters.discard_dead_letter,
+        ["DELETE"],
+        doc.DISCARD_DEAD_LETTER,
+    ),
+    *_routes(
+        "/queues/{queue_id}/deadletters/{deadletter_id}/rerun/",
+        deadletters.rerun_dead_letter,
+        ["POST"],
+        doc.RERUN_DEAD_LETTER,
     ),
     *_routes("/queuetypes/", queues.list_queue_types, ["GET"], doc.LIST_QUEUE_TYPES),
     *_routes("/tasks/", tasks.list_tasks, ["GET"], doc.LIST_TASKS),

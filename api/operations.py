@@ -129,6 +129,67 @@ DELETE_QUEUE = Operation(
 TOGGLE_QUEUE = Operation("Flip ENABLED/DISABLED", {200: Answer("The new status", _QUEUE_STATUS)})
 ENABLE_QUEUE = Operation("Enable a queue", {200: Answer("The new status", _QUEUE_STATUS)})
 DISABLE_QUEUE = Operation("Disable a queue", {200: Answer("The new status", _QUEUE_STATUS)})
+_DEAD_LETTER = ref("DeadLetter")
+LIST_DEAD_LETTERS = Operation(
+    "A queue's dead letters, newest first: items whose task ended without finishing and "
+    "without a retry left, and items no process could receive",
+    {
+        200: Answer(
+            "A page of dead letters",
+            array(_DEAD_LETTER),
+            headers={
+                "X-Next-Cursor": "The cursor of the next page, when there is one",
+                "Link": 'The next page\'s URL, as `<...>; rel="next"`',
+            },
+        )
+    },
+    parameters=(
+        _query(
+            "limit",
+            "Page size",
+            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        ),
+        _query("cursor", "X-Next-Cursor of the previous page", {"type": "integer", "minimum": 0}),
+    ),
+)
+GET_DEAD_LETTER = Operation("Get a dead letter", {200: Answer("The dead letter", _DEAD_LETTER)})
+RERUN_DEAD_LETTER = Operation(
+    "Run a dead letter again: a new task of its queue with its data and the definition it "
+    "ran with, fresh retries; it leaves the list (409 when no process can receive it)",
+    {201: Answer("The new task record", _RECORD)},
+)
+RERUN_DEAD_LETTERS = Operation(
+    "Run every dead letter of the queue again (those no process can receive stay)",
+    {
+        200: Answer(
+            "What was run again, and what was refused and why",
+            closed_object(
+                {
+                    "queue_id": {"type": "string"},
+                    "rerun": array(
+                        closed_object({"id": {"type": "string"}, "mesos_id": {"type": "string"}})
+                    ),
+                    "refused": array(
+                        closed_object({"id": {"type": "string"}, "error": {"type": "string"}})
+                    ),
+                }
+            ),
+        )
+    },
+)
+DISCARD_DEAD_LETTER = Operation(
+    "Discard a dead letter for good",
+    {200: Answer("Discarded", closed_object({"id": {"type": "string"}, "discarded": TRUE}))},
+)
+DISCARD_DEAD_LETTERS = Operation(
+    "Discard every dead letter of the queue",
+    {
+        200: Answer(
+            "How many were discarded",
+            closed_object({"queue_id": {"type": "string"}, "discarded": {"type": "integer"}}),
+        )
+    },
+)
 LIST_QUEUE_TYPES = Operation(
     "Enabled queue types and their parameters",
     {200: Answer("The queue types", array(ref("QueueType")))},

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from hippo.shared import original
+from hippo.shared.deadletters import CAUSES, DEAD_LETTER_FIELDS, RUN_FIELDS
 from hippo.shared.model import ID_PATTERN, QUEUE_RUNTIME_FIELDS, QueueDefinition, TaskDefinition
 from hippo.shared.original import INPUT_TYPES, SECRET_INPUT
 from hippo.shared.records import ALL_STATES, CHAIN_FIELDS, TASK_RECORD_TEMPLATE
@@ -111,6 +112,39 @@ _QUEUE_RUNTIME_SCHEMAS: dict[str, Schema] = {
     "tasks_created": {"type": "integer"},
     "active_tasks": {"type": "integer", "description": "tasks launched and not ended"},
     "waiting_tasks": {"type": "integer", "description": "tasks not launched yet"},
+}
+
+
+# Dead letters (shared/deadletters.py): each field's JSON type.
+_RUN_SCHEMAS: dict[str, Schema] = {
+    "mesos_id": {"type": "string"},
+    "mesos_state": ref("TaskState"),
+    "status_reason": nullable({"type": "string"}),
+    "status_message": nullable({"type": "string"}),
+    "agent_hostname": nullable({"type": "string"}),
+    "created_tstamp": {"type": "number", "description": "unix seconds"},
+    "started_tstamp": nullable({"type": "number"}),
+    "finished_tstamp": nullable({"type": "number"}),
+}
+_DEAD_LETTER_SCHEMAS: dict[str, Schema] = {
+    "id": {
+        "type": "string",
+        "description": "The last run's mesos_id; `<queue id>.<uuid>` for an item never run",
+    },
+    "queue_id": {"type": "string"},
+    "task_id": {"type": "string"},
+    "cause": {
+        "enum": list(CAUSES),
+        "description": "retries_exhausted: its task ended without finishing and without a "
+        "retry left; undeliverable: no process could receive the item (never run)",
+    },
+    "mesos_state": nullable(ref("TaskState")),
+    "status_reason": nullable({"type": "string"}),
+    "status_message": nullable({"type": "string"}),
+    "data": nullable({"type": "string", "description": "HIPPO_DATA"}),
+    "data_base64": nullable({"type": "string", "description": "HIPPO_DATA_BASE64"}),
+    "runs": {"type": "array", "items": {"$ref": "#/components/schemas/DeadLetterRun"}},
+    "dead_tstamp": {"type": "number", "description": "unix seconds"},
 }
 
 
@@ -337,6 +371,16 @@ def components(sources: tuple[tuple[str, type[Source]], ...]) -> dict[str, Schem
             ),
         }
     )
+    components["DeadLetterRun"] = closed_object(
+        _declared(RUN_FIELDS, _RUN_SCHEMAS, "deadletters.RUN_FIELDS")
+    )
+    components["DeadLetter"] = {
+        **closed_object(
+            _declared(DEAD_LETTER_FIELDS, _DEAD_LETTER_SCHEMAS, "deadletters.DEAD_LETTER_FIELDS")
+        ),
+        "description": "A queue's item that will not run again by itself, with its data, "
+        "its runs (oldest first) and the last reason.",
+    }
     components["Error"] = {
         "type": "object",
         "properties": {

@@ -242,10 +242,10 @@ MUTANTS = (
     ),
     Mutant(
         "undeliverable-item-taken",
-        "an item no process can receive stays in its source",
+        "an item no process can receive becomes a dead letter, never a task",
         "worker/polling.py",
-        "            if problem:\n",
-        "            if problem and False:\n",
+        "            if problem is None:\n",
+        "            if problem is None or True:\n",
         ("tests/sources/test_undeliverable_items.py",),
     ),
     Mutant(

@@ -167,8 +167,8 @@ class Settings:
         "HIPPO_MAX_ITEM_BYTES",
         "96000",
         _positive_int,
-        "Largest item (or batch) a task can carry, in UTF-8 bytes; a larger one stays in its "
-        "source and the queue's last_error says why. The default keeps HIPPO_DATA_BASE64 "
+        "Largest item (or batch) a task can carry, in UTF-8 bytes; a larger one becomes a "
+        "dead letter of its queue instead of a task. The default keeps HIPPO_DATA_BASE64 "
         "within Linux's 128 KiB limit on one environment string.",
     )
     poll_retry_s: float = _setting(

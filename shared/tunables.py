@@ -76,3 +76,10 @@ LEADER_STATUS_TTL_S = 15.0
 NO_OFFERS_S = 60.0
 # How long an API process reuses the report it read, for task answers (seconds).
 LEADER_STATUS_CACHE_S = 1.0
+
+# --- Dead letters (shared/deadletters.py) ---------------------------------------------
+# Newest dead letters kept per queue; older ones are dropped as new ones arrive, so a
+# queue whose every item fails cannot fill Redis. Each holds its item's data.
+DEAD_LETTERS_PER_QUEUE = 10_000
+# Runs of one item a dead letter lists (the chain of retries, newest kept).
+DEAD_LETTER_RUNS = 100

@@ -14,11 +14,13 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from hippo.shared.deadletters import undeliverable_dead_letter
 from hippo.shared.logs import log_context
 from hippo.shared.secrets import (
     SecretBox,
@@ -282,19 +284,32 @@ class Poller:
         fresh = fresh_items(items, seen)
         values = batches(fresh, block.batch_size, block.batch_separator)
         payloads = batch_payloads(fresh, block.batch_size, block.batch_separator)
-        for n, (value, payload) in enumerate(zip(values, payloads, strict=True)):
-            problem = undeliverable(
-                value, prepared.template.spec(value, payload), self.settings.max_item_bytes
+        deliverable: list[tuple[str, bytes]] = []
+        dead_letters: list[tuple[str, bytes]] = []
+        for value, payload in zip(values, payloads, strict=True):
+            spec = prepared.template.spec(value, payload)
+            problem = undeliverable(value, spec, self.settings.max_item_bytes)
+            if problem is None:
+                deliverable.append((value, payload))
+                continue
+            # It would fail identically on every retry: it goes to the queue's dead letters
+            # (taken and acknowledged like the others), where it can be seen, run again
+            # once the limit or the definition allows it, or discarded.
+            dead_letter_id = f"{queue_id}.{uuid.uuid4()}"
+            log.warning(
+                "queue %s: item %s is a dead letter: it %s", queue_id, dead_letter_id, problem
             )
-            if problem:
-                # Nothing of this poll is stored or acknowledged: the item stays in its
-                # source (no watermark moves past it) and the queue shows why.
-                key = fresh[n * block.batch_size].key
-                raise SourceError(
-                    f"item {key!r} {problem}: it stays in the source until it is removed or "
-                    "made smaller; nothing of this poll was taken"
+            dead_letters.append(
+                (
+                    dead_letter_id,
+                    undeliverable_dead_letter(dead_letter_id, queue_id, spec, problem, time.time()),
                 )
-        tasks = prepared.template.new_tasks(values, time.time(), payloads)
+            )
+        tasks = prepared.template.new_tasks(
+            [value for value, _ in deliverable],
+            time.time(),
+            [payload for _, payload in deliverable],
+        )
         # A full poll below the queue's capacity means the source may hold more: go on.
         full = distinct_count(items) >= limit
         delay_s = 0.0 if full and limit < capacity else block.frequency_seconds
@@ -310,6 +325,7 @@ class Poller:
             claimed.token,
             item_keys=[item.key for item in fresh],
             tasks=tasks,
+            dead_letters=dead_letters,
             items_taken=len(fresh),
             watermark=new_watermark,
             delay_s=delay_s if not items else None,

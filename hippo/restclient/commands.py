@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hippo.restclient import output
+from hippo.restclient import deadletters, output
 from hippo.restclient.http import (
     DEFAULT_URL,
     ApiError,
@@ -339,6 +339,9 @@ def _register_queues(subparsers: argparse._SubParsersAction) -> None:  # type: i
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _register_tasks(subparsers)
     _register_queues(subparsers)
+    deadletters.register(
+        _group(subparsers, "deadletters", "list, show, run again and discard dead letters"), _leaf
+    )
     kinds = subparsers.add_parser("queuetypes", help="queue source types and their parameters")
     _connection_flags(kinds, leaf=False)
     kinds.set_defaults(run=_runner(queue_types))

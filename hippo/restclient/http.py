@@ -206,3 +206,31 @@ class HippoClient:
 
     def list_queue_types(self) -> list[dict[str, Any]]:
         return self._json("GET", "/queuetypes/")  # type: ignore[no-any-return]
+
+    # dead letters
+
+    def list_dead_letters(
+        self, queue_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page:
+        path = f"/queues/{_segment(queue_id)}/deadletters/"
+        params = {k: v for k, v in {"limit": limit, "cursor": cursor}.items() if v is not None}
+        response = self.request("GET", path, params=params)
+        return Page(self._decoded(response, path), response.headers.get("X-Next-Cursor"))
+
+    def get_dead_letter(self, queue_id: str, dead_letter_id: str) -> dict[str, Any]:
+        return self._json(  # type: ignore[no-any-return]
+            "GET", f"/queues/{_segment(queue_id)}/deadletters/{_segment(dead_letter_id)}/"
+        )
+
+    def rerun_dead_letters(self, queue_id: str, dead_letter_id: str | None) -> dict[str, Any]:
+        """One (the new task record) or, with None, every one (what was run, what refused)."""
+        one = f"{_segment(dead_letter_id)}/" if dead_letter_id else ""
+        return self._json(  # type: ignore[no-any-return]
+            "POST", f"/queues/{_segment(queue_id)}/deadletters/{one}rerun/"
+        )
+
+    def discard_dead_letters(self, queue_id: str, dead_letter_id: str | None) -> dict[str, Any]:
+        one = f"{_segment(dead_letter_id)}/" if dead_letter_id else ""
+        return self._json(  # type: ignore[no-any-return]
+            "DELETE", f"/queues/{_segment(queue_id)}/deadletters/{one}"
+        )

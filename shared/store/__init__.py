@@ -7,6 +7,7 @@
 - tasks.py: task records as the API reads and writes them (task_scripts.py,
   task_lua.py: the helpers every script writing task records shares).
 - queues.py: queue definitions (queue_scripts.py).
+- deadletters.py: a queue's dead letters: list, run again, discard (deadletter_scripts.py).
 - leases.py: queue polling under per-queue leases (lease_scripts.py).
 - leadership.py: the leader's epoch, framework id and fenced writes (claims, status
   updates, retention) (leader_scripts.py); lock.py: the python-redis-lock lease.
@@ -22,15 +23,16 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from hippo.shared.store.connection import RedisProbe, connect
+from hippo.shared.store.deadletters import DeadLetterStore
 from hippo.shared.store.keys import Keys
 from hippo.shared.store.queues import QueueStore
 from hippo.shared.store.status import StatusStore
 from hippo.shared.store.tasks import TaskPage, TaskStore
 
 
-class Store(TaskStore, QueueStore, StatusStore):
-    """What the API uses: task records, queue definitions and the leader's report over
-    one client."""
+class Store(TaskStore, QueueStore, StatusStore, DeadLetterStore):
+    """What the API uses: task records, queue definitions, the leader's report and dead
+    letters over one client."""
 
     def __init__(
         self,
@@ -45,6 +47,7 @@ class Store(TaskStore, QueueStore, StatusStore):
         )
         QueueStore.__init__(self, client, keys)
         StatusStore.__init__(self, client, keys)
+        DeadLetterStore.__init__(self, client, keys)
 
 
 __all__ = ["Keys", "QueueStore", "RedisProbe", "Store", "TaskPage", "TaskStore", "connect"]

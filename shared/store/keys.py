@@ -120,6 +120,21 @@ class Keys:
         """ZSET queue id by creation time."""
         return f"{self.prefix}queues"
 
+    # --- dead letters (a queue's items that will not run again by themselves) ---
+
+    def deadletters(self, queue_id: str) -> str:
+        """HASH dead letter id -> its record JSON (shared/deadletters.py), one per queue."""
+        return f"{self.prefix}deadletters:{queue_id}"
+
+    def deadletters_order(self, queue_id: str) -> str:
+        """ZSET dead letter id -> seq (deadletters:seq): a queue's dead letters in order."""
+        return f"{self.prefix}deadletters:order:{queue_id}"
+
+    @property
+    def deadletters_seq(self) -> str:
+        """Counter ordering dead letters (their score, and the cursor of a listing)."""
+        return f"{self.prefix}deadletters:seq"
+
     # --- polling ---
 
     @property

@@ -239,6 +239,8 @@ RECORD_UPDATES = (
 -- A run max_runtime_seconds killed (timed_out) keeps Hippo's message, gets reason
 -- HIPPO_MAX_RUNTIME_EXCEEDED, and its TASK_KILLED spends task_retries.
 -- The first TASK_RUNNING of a run with max_runtime_seconds sets its runtime deadline.
+-- A queue task ending otherwise (not finished, no kill requested, no budget left)
+-- becomes a dead letter in the same step.
 -- Returns 2 per update: outcome ('stored' | 'retried' | 'same' | 'stale' | 'missing')
 -- and a detail (the new run's mesos_id when retried; created_tstamp on a first
 -- TASK_RUNNING; otherwise '').
@@ -322,6 +324,9 @@ for i = 5, #ARGV, 7 do
                      seq, spec, due)
       outcome, detail = 'retried', new
       published = published or due == nil
+    elseif TERMINAL[state] and state ~= 'TASK_FINISHED' and st.kill_requested ~= true
+           and type(st.queue_id) == 'string' then
+      dead_letter_run(mid, st, now)  -- no retry left: the item is kept, not dropped
     end
     save_status(mid, st)
   end
@@ -384,7 +389,7 @@ DUE_DEADLINES = (
 -- leader, fenced, so a failover neither loses nor repeats one):
 --   delayed retries whose time came join the launchable indexes (publishes `waiting`);
 --   waiting runs past max_pending_seconds end as TASK_FAILED, not retried
---   (timed_out, reason HIPPO_MAX_PENDING_EXCEEDED);
+--   (timed_out, reason HIPPO_MAX_PENDING_EXCEEDED; a queue's run becomes a dead letter);
 --   active runs past max_runtime_seconds are marked timed_out and queued in `kills`
 --   (publishes `kill`); their end is recorded by record_updates.
 -- ARGV: prefix, epoch, now, finished runs kept per task id, at most this many of each.
@@ -416,6 +421,7 @@ for _, mid in ipairs(due(K.tasks_pending_deadlines)) do
     st.status_message = 'no offer was taken for it within max_pending_seconds ('
                         .. tostring(lim.max_pending) .. ' s)'
     set_state(mid, st, 'TASK_FAILED', now, keep)
+    if type(st.queue_id) == 'string' then dead_letter_run(mid, st, now) end  -- no retry
     save_status(mid, st)
     failed = failed + 1
   end

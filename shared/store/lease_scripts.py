@@ -125,7 +125,9 @@ STORE_POLL = (
 --       ('' keeps the lease: the poller releases it with release_lease once the items are
 --       acknowledged to the source, so no other poll of the queue overlaps that), watermark
 --       JSON ('' keeps the stored one), items taken, number of item keys K, K item keys,
---       then 4 per task: mesos_id, task id, spec JSON, status JSON.
+--       number of dead letters D, 2 per dead letter (an item no process can receive:
+--       shared/deadletters.py): id, record JSON; then 4 per task: mesos_id, task id,
+--       spec JSON, status JSON.
 -- Returns 1 when stored; 0 when the lease is no longer ours (expired and taken, queue
 -- deleted or disabled): nothing is written; -1 when an item key was stored meanwhile
 -- (only a concurrent poll of this queue can do that): nothing is written.
@@ -139,8 +141,10 @@ for i = 9, 8 + nkeys do
   if redis.call('EXISTS', K.queue_item(qid, ARGV[i])) == 1 then return -1 end
 end
 for i = 9, 8 + nkeys do redis.call('SET', K.queue_item(qid, ARGV[i]), '1', 'EX', ttl) end
+local ndead = tonumber(ARGV[9 + nkeys])
+for i = 10 + nkeys, 9 + nkeys + 2 * ndead, 2 do store_dead_letter(qid, ARGV[i], ARGV[i + 1]) end
 local tasks = 0
-for i = 9 + nkeys, #ARGV, 4 do
+for i = 10 + nkeys + 2 * ndead, #ARGV, 4 do
   local mid, id = ARGV[i], ARGV[i + 1]
   local seq = redis.call('INCR', K.tasks_seq)
   redis.call('HSET', K.task(mid), 'spec', ARGV[i + 2], 'status', ARGV[i + 3], 'seq', seq)

@@ -139,11 +139,14 @@ class PollStore:
         *,
         item_keys: Sequence[str],
         tasks: Sequence[NewTask],
+        dead_letters: Sequence[tuple[str, bytes]] = (),
         items_taken: int,
         watermark: str | None,
         delay_s: float | None,
     ) -> int:
         """One of StoreOutcome's values; nothing is written unless it is STORED.
+        `dead_letters`: (id, record JSON) of items no process can receive, kept in the
+        queue's dead letters instead of becoming tasks.
 
         With delay_s None the lease is kept: end it with release_lease."""
         args: list[Any] = [
@@ -156,7 +159,10 @@ class PollStore:
             items_taken,
             len(item_keys),
             *item_keys,
+            len(dead_letters),
         ]
+        for dead_letter_id, record in dead_letters:
+            args += [dead_letter_id, record]
         for task in tasks:
             args += [task.mesos_id, task.task_id, task.spec, task.status]
         return int(await self._store(args=args))

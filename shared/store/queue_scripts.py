@@ -45,8 +45,8 @@ return status
 DELETE_QUEUE = (
     GENERATION_HELPERS
     + """
--- delete_queue: remove a queue definition and its poll state. Tasks it made stay; its
--- generation is retired, so what its polls took and did not store (a Redis list's
+-- delete_queue: remove a queue definition, its poll state and its dead letters. Tasks it
+-- made stay; its generation is retired, so what its polls took and did not store (a Redis list's
 -- processing list) goes back to the source.
 -- ARGV: prefix, queue id. Returns 1 when deleted, 0 when missing.
 local id = ARGV[2]
@@ -55,6 +55,7 @@ redis.call('ZREM', K.queues, id)
 redis.call('ZREM', K.queues_due, id)
 local f = redis.call('HMGET', key, 'spec', 'poll_generation', 'poll_spec', 'created_tstamp')
 if not f[1] then return 0 end
+redis.call('DEL', K.deadletters(id), K.deadletters_order(id))
 retire_generation(f[2] or redis.call('INCR', K.queue_generations), id, f[3] or f[1], f[4])
 return redis.call('DEL', key)
 """

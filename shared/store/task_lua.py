@@ -5,10 +5,17 @@ Prepended (after the PRELUDE of lua.py) to the task, lease and leader scripts, s
 each index a record is in is maintained in one place.
 """
 
+from hippo.shared.deadletters import RUN_FIELDS
 from hippo.shared.store.lua import PRELUDE
+from hippo.shared.tunables import DEAD_LETTER_RUNS, DEAD_LETTERS_PER_QUEUE
+
+_RUN_FIELDS_LUA = "{" + ", ".join(repr(name) for name in RUN_FIELDS) + "}"
 
 TASK_HELPERS = (
     PRELUDE
+    + f"local DEAD_LETTERS_PER_QUEUE, DEAD_LETTER_RUNS = {DEAD_LETTERS_PER_QUEUE}, "
+    + f"{DEAD_LETTER_RUNS}\n"
+    + f"local RUN_FIELDS = {_RUN_FIELDS_LUA}\n"
     + """
 local function load_status(mid)
   local raw = redis.call('HGET', K.task(mid), 'status')
@@ -199,6 +206,45 @@ local function set_state(mid, st, state, now, keep_per_id, note)
       end
     end
   end
+end
+
+-- Dead letters (shared/deadletters.py): a queue's items that will not run again by
+-- themselves, newest DEAD_LETTERS_PER_QUEUE kept per queue.
+local function store_dead_letter(qid, id, record)
+  local order = K.deadletters_order(qid)
+  redis.call('HSET', K.deadletters(qid), id, record)
+  redis.call('ZADD', order, redis.call('INCR', K.deadletters_seq), id)
+  local excess = redis.call('ZCARD', order) - DEAD_LETTERS_PER_QUEUE
+  if excess > 0 then
+    local old = redis.call('ZRANGE', order, 0, excess - 1)
+    redis.call('ZREMRANGEBYRANK', order, 0, excess - 1)
+    redis.call('HDEL', K.deadletters(qid), unpack(old))
+  end
+end
+
+-- The dead letter of a queue task whose last run `mid` (status `st`, already in its
+-- terminal state) ended without a retry: its data, its chain of runs (through
+-- previous_mesos_id, as far as retention kept them) and the last reason.
+local function dead_letter_run(mid, st, now)
+  local spec = redis.call('HGET', K.task(mid), 'spec')
+  local env = cjson.decode(spec).env or {}
+  local runs = {}
+  local run_mid, run_st = mid, st
+  while run_st and #runs < DEAD_LETTER_RUNS do
+    local run = {}
+    for _, name in ipairs(RUN_FIELDS) do run[name] = run_st[name] end
+    run.mesos_id = run_mid
+    table.insert(runs, 1, run)
+    run_mid = run_st.previous_mesos_id
+    if type(run_mid) ~= 'string' then break end
+    run_st = load_status(run_mid)
+  end
+  store_dead_letter(st.queue_id, mid, cjson.encode({
+    id = mid, queue_id = st.queue_id, task_id = st.id, cause = 'retries_exhausted',
+    mesos_state = st.mesos_state, status_reason = st.status_reason,
+    status_message = st.status_message, data = env.HIPPO_DATA or cjson.null,
+    data_base64 = env.HIPPO_DATA_BASE64 or cjson.null, runs = runs, dead_tstamp = now,
+    spec = spec}))
 end
 """
 )

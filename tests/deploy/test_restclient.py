@@ -405,3 +405,62 @@ def test_output_cut_short_by_the_reader_is_not_an_error(hippo_url: str) -> None:
     )
     assert reader.stdout == "["
     assert "Traceback" not in reader.stderr
+
+
+def seed_dead_letter(redis_url: str, queue_id: str, data: str) -> str:
+    """An undeliverable item's dead letter, stored as the poller stores it."""
+    import uuid
+
+    import redis
+
+    from hippo.shared.deadletters import undeliverable_dead_letter
+    from hippo.shared.store.task_lua import TASK_HELPERS
+
+    spec = {
+        "container": {"docker": {"image": "alpine"}},
+        "mem": 32,
+        "cpus": 0.1,
+        "cmd": "true",
+        "env": {"HIPPO_DATA": data, "HIPPO_DATA_BASE64": ""},
+        "max_concurrent": 10,
+    }
+    dead_letter_id = f"{queue_id}.{uuid.uuid4()}"
+    record = undeliverable_dead_letter(dead_letter_id, queue_id, spec, "is too big", 1.0)
+    client = redis.Redis.from_url(redis_url)
+    script = TASK_HELPERS + "store_dead_letter(ARGV[2], ARGV[3], ARGV[4]) return 1"
+    client.eval(script, 0, "hippo:", queue_id, dead_letter_id, record)
+    client.close()
+    return dead_letter_id
+
+
+def test_dead_letters_are_listed_shown_run_again_and_discarded(
+    hippo: Hippo, tmp_path: Path, redis_url: str
+) -> None:
+    hippo("queues", "create", "-f", write_json(tmp_path, "q.json", queue(id="dl")))
+    first = seed_dead_letter(redis_url, "dl", "item one")
+    second = seed_dead_letter(redis_url, "dl", "item two")
+
+    listed = hippo("deadletters", "list", "dl")
+    assert listed.code == 0
+    header, *rows = listed.lines()
+    assert header.split()[:3] == ["ID", "CAUSE", "RUNS"]
+    assert [row.split()[0] for row in rows] == [second, first]  # newest first
+    assert "undeliverable" in rows[0] and "item two" in rows[0] and "never run" in rows[0]
+    assert [d["id"] for d in hippo("deadletters", "list", "dl", "--json").json()] == [
+        second,
+        first,
+    ]
+    shown = hippo("deadletters", "show", "dl", first)
+    assert re.search(r"^data +item one$", shown.out, re.M)
+
+    refused = hippo("deadletters", "rerun", "dl")
+    assert (refused.code, refused.err) == (2, "hippo: deadletters rerun: give an ID or --all\n")
+    rerun = hippo("deadletters", "rerun", "dl", first)
+    assert rerun.code == 0 and rerun.out.startswith(f"running {first} again as dl.")
+    mesos_id = rerun.out.split()[-1]
+    assert hippo("tasks", "show", mesos_id, "--json").json()["env"]["HIPPO_DATA"] == "item one"
+
+    assert hippo("deadletters", "discard", "dl", "--all").out == "discarded 1 dead letters\n"
+    assert hippo("deadletters", "list", "dl", "--json").json() == []
+    missing = hippo("deadletters", "show", "dl", first)
+    assert missing.code == 1 and "404" in missing.err

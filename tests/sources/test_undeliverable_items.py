@@ -1,7 +1,8 @@
 """Items a process cannot receive never become tasks that fail on every retry: an item
 (or batch) over HIPPO_MAX_ITEM_BYTES, one with a NUL, or one that would make an
-environment string longer than execve takes. Nothing of that poll is stored or
-acknowledged: the item stays in its source, and the queue's last_error says why."""
+environment string longer than execve takes. Such an item becomes a dead letter of its
+queue (taken from its source like the others, which become tasks), where it can be
+seen, run again once it can run, or discarded."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from starlette.testclient import TestClient
 
 from hippo.worker.polling_tasks import TaskTemplate, undeliverable
 from tests.conftest import wait_until
+from tests.test_api_openapi import check_exchange
 
 from .conftest import PollerThread, aws_settings, create_queue, queue_fields, task_data
 from .test_aws import _messages_in, _sqs_queue
@@ -61,30 +63,66 @@ def test_the_limit_is_a_setting() -> None:
     assert found is not None and "over HIPPO_MAX_ITEM_BYTES (1000)" in found
 
 
-@pytest.mark.parametrize("item", ["x" * 200_000, "bad\x00item"])
-def test_an_undeliverable_redis_item_stays_in_its_source(
+def dead_letters(api: TestClient, queue_id: str) -> list[dict[str, Any]]:
+    url = f"/queues/{queue_id}/deadletters/"
+    response = api.get(url)
+    check_exchange(api.get("/openapi.json").json(), "GET", url, None, response)
+    assert response.status_code == 200, response.text
+    return list(response.json())
+
+
+@pytest.mark.parametrize(
+    ("item", "runnable"),
+    [
+        ("x" * 97_000, True),  # over HIPPO_MAX_ITEM_BYTES, within what a process takes
+        ("x" * 200_000, False),
+        ("bad\x00item", False),
+    ],
+)
+def test_an_undeliverable_redis_item_becomes_a_dead_letter_and_the_queue_moves_on(
     api: TestClient,
     raw_redis: redis.Redis,
     redis_source: dict[str, Any],
     start_poller: Callable[..., PollerThread],
     item: str,
+    runnable: bool,
 ) -> None:
     source = redis.Redis(
         host=redis_source["host"], port=redis_source["port"], db=redis_source["db"]
     )
-    source.rpush(redis_source["name"], item)
+    source.rpush(redis_source["name"], "before", item, "after")
     queue_id = create_queue(api, "redis", redis_source)
     start_poller()
-    wait_until(lambda: "last_error" in queue_fields(raw_redis, queue_id), what="the error")
-    error = queue_fields(raw_redis, queue_id)["last_error"]
-    assert "it stays in the source" in error
-    assert task_data(raw_redis, queue_id) == []
+    wait_until(lambda: dead_letters(api, queue_id), what="the dead letter")
+    [dead] = dead_letters(api, queue_id)
+    assert dead["cause"] == "undeliverable"
+    assert dead["data"] == item and dead["runs"] == [] and dead["mesos_state"] is None
+    assert dead["status_message"].startswith("never run: the item ")
+    assert "HIPPO_MAX_ITEM_BYTES" in dead["status_message"] or "NUL" in dead["status_message"]
+    # The items around it became tasks, and nothing is left in the source.
+    wait_until(lambda: sorted(task_data(raw_redis, queue_id)) == ["after", "before"], what="tasks")
     held = [k for k in source.scan_iter(f"{redis_source['name']}*") if source.type(k) == b"list"]
-    assert [v for k in held for v in source.lrange(k, 0, -1)] == [item.encode()]
+    assert [v for k in held for v in source.lrange(k, 0, -1)] == []
+    assert "last_error" not in queue_fields(raw_redis, queue_id)
+    # Run again: an item no process can receive still cannot run (409, naming why); one
+    # only over HIPPO_MAX_ITEM_BYTES, within what a process takes, can.
+    rerun = api.post(f"/queues/{queue_id}/deadletters/{dead['id']}/rerun/")
+    if not runnable:
+        assert rerun.status_code == 409, rerun.text
+        why = "must not contain a NUL character" if "\x00" in item else "is 200000 bytes"
+        assert f"env.HIPPO_DATA: {why}" in rerun.json()["error"]
+        assert len(rerun.json()["error"]) < 2000  # the data is not echoed whole
+        assert [d["id"] for d in dead_letters(api, queue_id)] == [dead["id"]]
+    else:
+        assert rerun.status_code == 201, rerun.text
+        assert rerun.json()["queue_id"] == queue_id
+        assert rerun.json()["mesos_state"] == "WAITING_ON_OFFERS"
+        assert rerun.json()["env"]["HIPPO_DATA"] == item
+        assert dead_letters(api, queue_id) == []
     source.close()
 
 
-def test_an_oversized_sqs_message_is_not_deleted(
+def test_an_oversized_sqs_message_becomes_a_dead_letter(
     api: TestClient,
     raw_redis: redis.Redis,
     moto_endpoint: str,
@@ -95,7 +133,9 @@ def test_an_oversized_sqs_message_is_not_deleted(
     sqs.send_message(QueueUrl=url, MessageBody="x" * 200_000)
     queue_id = create_queue(api, "sqs", {**aws_settings(moto_endpoint), "queuename": name})
     start_poller()
-    wait_until(lambda: "last_error" in queue_fields(raw_redis, queue_id), what="the error")
-    assert "over HIPPO_MAX_ITEM_BYTES" in queue_fields(raw_redis, queue_id)["last_error"]
+    wait_until(lambda: dead_letters(api, queue_id), what="the dead letter")
+    [dead] = dead_letters(api, queue_id)
+    assert "over HIPPO_MAX_ITEM_BYTES" in dead["status_message"]
+    assert len(dead["data"]) == 200_000
     assert task_data(raw_redis, queue_id) == []
-    assert _messages_in(sqs, url) == 1  # still in SQS, not deleted
+    wait_until(lambda: _messages_in(sqs, url) == 0, what="the message deleted from SQS")
