@@ -160,3 +160,20 @@ def test_a_killed_item_is_not_a_dead_letter_and_a_deleted_queue_takes_its_own(
     assert api.get(f"/queues/{queue_id}/deadletters/").status_code == 404
     assert not list(raw_redis.scan_iter(f"hippo:deadletters:*{queue_id}"))
     source.close()
+
+
+def test_an_item_no_offer_was_taken_for_within_max_pending_seconds_is_a_dead_letter(
+    make_cluster: Callable[..., Cluster], api: TestClient, redis_url: str
+) -> None:
+    cluster = make_cluster()
+    cluster.start_worker()
+    cluster.leader()
+    queue_id, name = make_queue(api, redis_url, "true", cpus=500, max_pending_seconds=1)
+    source = list_client(redis_url)
+    source.rpush(name, "too-big")
+    [dead] = wait_until(lambda: dead_letters(api, queue_id), 30, "a dead letter")  # type: ignore[misc]
+    assert dead["cause"] == "retries_exhausted" and dead["data"] == "too-big"
+    assert dead["mesos_state"] == "TASK_FAILED"
+    assert dead["status_reason"] == "HIPPO_MAX_PENDING_EXCEEDED"
+    assert [r["started_tstamp"] for r in dead["runs"]] == [None]
+    source.close()
