@@ -114,8 +114,10 @@ class UpdateRecorder:
         for mesos_id in found.ended:
             self.kills.forget(mesos_id)
         for status, next_run in found.retried:
+            # No budget of its own: a run max_runtime_seconds killed, which the store
+            # retried as the command's failure (leader_scripts.RECORD_UPDATES).
             self.metrics.task_retries.labels(
-                retry_budget(status.state, status.reason, status.message) or ""
+                retry_budget(status.state, status.reason, status.message) or "task"
             ).inc()
             log.info(
                 "task %s: %s; retried as %s",

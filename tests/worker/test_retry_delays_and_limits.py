@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import wait_until
 from tests.mesos.recording_proxy import RecordingProxy
+from tests.sources.conftest import create_queue
 
 from .conftest import Cluster
 from .test_worker import post_task, runs, state_of
@@ -111,3 +112,31 @@ def test_a_run_no_offer_was_taken_for_within_max_pending_seconds_fails(
     assert ended["status_reason"] == "HIPPO_MAX_PENDING_EXCEEDED"
     assert ended["started_tstamp"] is None
     assert len(runs(api, "huge")) == 1  # not retried
+
+
+def test_a_queues_retry_delay_and_time_limit_apply_to_the_tasks_it_makes(
+    make_cluster: Callable[..., Cluster], api: TestClient
+) -> None:
+    cluster = make_cluster()
+    # One fire time on the first poll, then none for a minute.
+    queue_id = create_queue(
+        api,
+        "cron",
+        {"cronstring": "* * * * * *", "maxbacklog": 1},
+        frequency_seconds=60,
+    )
+    body = api.get(f"/queues/{queue_id}/").json()
+    body.update(cmd="sleep 60", task_retries=1, retry_delay_seconds=1.5, max_runtime_seconds=1)
+    api.put(f"/queues/{queue_id}/", json=body).raise_for_status()
+    cluster.start_worker()
+    cluster.leader()
+
+    def both_killed() -> bool:
+        found = runs(api, queue_id)
+        return len(found) == 2 and found[1]["mesos_state"] == "TASK_KILLED"
+
+    wait_until(both_killed, 40, "both runs of the queue's task killed")
+    first, retry = runs(api, queue_id)
+    assert [r["status_reason"] for r in (first, retry)] == ["HIPPO_MAX_RUNTIME_EXCEEDED"] * 2
+    assert retry["retry_due_tstamp"] == first["finished_tstamp"] + 1.5
+    assert retry["started_tstamp"] >= retry["retry_due_tstamp"]
