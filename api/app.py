@@ -186,6 +186,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         app.state.sources = sources
         app.state.box = SecretBox(settings.cipher_keys)
+        app.state.settings = settings
         app.state.report_cache = status.ReportCache()
         try:
             yield

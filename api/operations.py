@@ -57,8 +57,10 @@ LIST_TASKS = Operation(
         _query("queue_id", "Only tasks this queue made", {"type": "string", "pattern": ID_PATTERN}),
         _query(
             "limit",
-            "Page size",
-            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+            f"Page size ({DEFAULT_LIMIT} when only a cursor is given). Without limit and "
+            "cursor, the original Hippo's unpaged list: up to HIPPO_TASKS_UNPAGED_MAX "
+            "records (10000 by default), the rest behind Link",
+            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
         ),
         _query("cursor", "X-Next-Cursor of the previous page", {"type": "integer", "minimum": 0}),
     ),
@@ -67,7 +69,12 @@ CREATE_TASK = Operation(
     "Create a one-off task",
     {
         201: Answer("Created: the new task record", _RECORD),
-        200: Answer("This Idempotency-Key was seen: the task it created", _RECORD),
+        200: Answer(
+            "This Idempotency-Key was seen: the task it created; or, with "
+            "HIPPO_DEDUPE_ONE_OFF_TASKS, a one-off task with this cmd and image still "
+            "waiting or running: that task",
+            _RECORD,
+        ),
     },
     body="TaskDefinition",
     parameters=(

@@ -56,11 +56,17 @@ def _list_params(request: Request) -> dict[str, object]:
             params[name] = int(raw)
     if errors:
         raise ValidationFailed(errors)
+    if "limit" not in query and "cursor" not in query:
+        # The original Hippo's client asks for every task, and pages through nothing: give
+        # it every task up to the bound (the rest, if any, behind Link as usual).
+        params["limit"] = request.app.state.settings.tasks_unpaged_max
     return params
 
 
 async def list_tasks(request: Request) -> Response:
-    """Newest first; `X-Next-Cursor` and a `Link: rel="next"` header give the next page."""
+    """Newest first; `X-Next-Cursor` and a `Link: rel="next"` header give the next page.
+    Without `limit` and `cursor`, up to HIPPO_TASKS_UNPAGED_MAX records (the original
+    Hippo's unpaged list)."""
     params = _list_params(request)
     page = await _store(request).list_tasks(**params)  # type: ignore[arg-type]
     headers = {}
@@ -84,7 +90,10 @@ async def create_task(request: Request) -> Response:
             ]
         )
     record, created = await _store(request).create_task(
-        definition, now=time.time(), idempotency_key=key
+        definition,
+        now=time.time(),
+        idempotency_key=key,
+        dedupe=request.app.state.settings.dedupe_one_off_tasks,
     )
     return JSONBytes(await with_waiting_reasons(request, record, False), 201 if created else 200)
 

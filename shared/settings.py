@@ -40,6 +40,15 @@ def _non_negative_int(raw: str) -> int:
     return value
 
 
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -140,6 +149,21 @@ class Settings:
         "86400",
         _positive_int,
         "How long an Idempotency-Key or a source item key is remembered.",
+    )
+    tasks_unpaged_max: int = _setting(
+        "HIPPO_TASKS_UNPAGED_MAX",
+        "10000",
+        _positive_int,
+        "GET /tasks/ without limit or cursor (the original Hippo's unpaged list) answers at "
+        "most this many records, newest first; a Link header gives the rest.",
+    )
+    dedupe_one_off_tasks: bool = _setting(
+        "HIPPO_DEDUPE_ONE_OFF_TASKS",
+        "false",
+        _bool,
+        "true: a POST /tasks/ whose cmd and image match a one-off task still waiting, "
+        "staging or running answers that task (200) instead of starting another, as the "
+        "original Hippo did. Idempotency-Key is the recommended way.",
     )
     lock_expire_s: int = _setting(
         "HIPPO_LOCK_EXPIRE_S", "10", _positive_int, "Expiry of the worker leader lock."

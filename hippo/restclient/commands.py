@@ -23,6 +23,8 @@ from hippo.restclient.http import (
     LocalInputError,
 )
 
+PAGE_SIZE = 100  # tasks per page when --limit is not given
+
 Command = Callable[[HippoClient, argparse.Namespace], str | None]
 
 
@@ -152,7 +154,12 @@ def tasks_list(client: HippoClient, args: argparse.Namespace) -> str:
     cursor = args.cursor
     while True:
         page = client.list_tasks(
-            state=args.state, task_id=args.id, queue_id=args.queue, limit=args.limit, cursor=cursor
+            state=args.state,
+            task_id=args.id,
+            queue_id=args.queue,
+            # Always paged: without limit the API answers its long unpaged list.
+            limit=args.limit or PAGE_SIZE,
+            cursor=cursor,
         )
         records.extend(page.records)
         cursor = page.next_cursor
@@ -271,7 +278,7 @@ def _register_tasks(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     p.add_argument("--state", help="only this state, e.g. TASK_RUNNING or WAITING_ON_OFFERS")
     p.add_argument("--id", help="only runs of this task id")
     p.add_argument("--queue", help="only tasks made by this queue id")
-    p.add_argument("--limit", type=int, help="tasks per page (API default 100, at most 1000)")
+    p.add_argument("--limit", type=int, help="tasks per page (default 100, at most 1000)")
     p.add_argument("--cursor", help="start at this cursor (from a previous page)")
     p.add_argument("--all", action="store_true", help="follow the cursor to the last page")
 

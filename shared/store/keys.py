@@ -99,6 +99,11 @@ class Keys:
         """SET of mesos_ids whose kill was requested and not yet sent to Mesos."""
         return f"{self.prefix}kills"
 
+    def task_dedupe(self, digest: str) -> str:
+        """STRING mesos_id of the last one-off task posted with this digest of its cmd and
+        image (HIPPO_DEDUPE_ONE_OFF_TASKS); deleted with that task's record."""
+        return f"{self.prefix}tasks:dedupe:{digest}"
+
     def idempotency(self, key: str) -> str:
         """STRING mesos_id of the task a POST with this Idempotency-Key created (with TTL)."""
         return f"{self.prefix}idem:task:{key}"

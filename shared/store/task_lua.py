@@ -158,6 +158,10 @@ end
 
 local function delete_task(mid, st)
   unindex(mid, st)
+  local digest = redis.call('HGET', K.task(mid), 'dedupe')  -- see CREATE_TASK_DEDUPED
+  if digest and redis.call('GET', K.task_dedupe(digest)) == mid then
+    redis.call('DEL', K.task_dedupe(digest))
+  end
   redis.call('DEL', K.task(mid))
 end
 

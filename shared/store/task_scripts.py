@@ -38,6 +38,44 @@ return created
 """
 )
 
+CREATE_TASK_DEDUPED = (
+    TASK_HELPERS
+    + """
+-- create_task_deduped: a one-off task, unless one posted with the same digest of cmd and
+-- image is still waiting or active (HIPPO_DEDUPE_ONE_OFF_TASKS, the original Hippo's
+-- behaviour): then nothing is written and that task is answered. The digest's task is
+-- followed along its retries (next_mesos_id) to the run that is current.
+-- ARGV: prefix, idempotency key ('' for none), its TTL in s, digest, mesos_id, task id,
+--       spec JSON, status JSON.
+-- Returns {1, mesos_id} when created, {0, mesos_id} when the idempotency key was already
+-- used, {2, mesos_id} for the live duplicate. Publishes `waiting` when created.
+local idem, ttl, digest = ARGV[2], ARGV[3], ARGV[4]
+local mid, id, spec, status = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+if idem ~= '' then
+  local seen = redis.call('GET', K.idempotency(idem))
+  if seen then return {0, seen} end
+end
+local other = redis.call('GET', K.task_dedupe(digest))
+local hops = 0
+while other and hops < 1000 do
+  local st = load_status(other)
+  if not st then break end
+  if st.mesos_state == 'WAITING_ON_OFFERS' or ACTIVE[st.mesos_state] then
+    return {2, other}
+  end
+  if type(st.next_mesos_id) ~= 'string' then break end
+  other, hops = st.next_mesos_id, hops + 1
+end
+local seq = redis.call('INCR', K.tasks_seq)
+redis.call('HSET', K.task(mid), 'spec', spec, 'status', status, 'seq', seq, 'dedupe', digest)
+index_new_task(mid, id, nil, seq, spec)
+redis.call('SET', K.task_dedupe(digest), mid)
+if idem ~= '' then redis.call('SET', K.idempotency(idem), mid, 'EX', ttl) end
+redis.call('PUBLISH', K.events, HINT_WAITING)
+return {1, mid}
+"""
+)
+
 LIST_TASKS = (
     PRELUDE
     + """

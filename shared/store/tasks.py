@@ -7,6 +7,7 @@ API lists 100 tasks without decoding one of them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,13 @@ from hippo.shared.records import new_task_status, run_history
 from hippo.shared.store import task_scripts
 from hippo.shared.store.connection import translate_errors
 from hippo.shared.store.keys import Keys
+
+
+def dedupe_digest(definition: TaskDefinition) -> str:
+    """What makes two one-off tasks duplicates for HIPPO_DEDUPE_ONE_OFF_TASKS, as the
+    original Hippo compared them: the same cmd and the same image."""
+    key = json.dumps([definition.cmd, definition.container.docker.image])
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def merge_json_objects(first: bytes, second: bytes) -> bytes:
@@ -52,6 +60,7 @@ class TaskStore:
         self.keep_per_id = keep_per_id
         self.idempotency_ttl_s = idempotency_ttl_s
         self._create_tasks = client.register_script(task_scripts.CREATE_TASKS)
+        self._create_task_deduped = client.register_script(task_scripts.CREATE_TASK_DEDUPED)
         self._list_tasks = client.register_script(task_scripts.LIST_TASKS)
         self._request_kill = client.register_script(task_scripts.REQUEST_KILL)
         self._delete_task = client.register_script(task_scripts.DELETE_TASK)
@@ -65,33 +74,39 @@ class TaskStore:
 
     @translate_errors
     async def create_task(
-        self, definition: TaskDefinition, *, now: float, idempotency_key: str | None = None
+        self,
+        definition: TaskDefinition,
+        *,
+        now: float,
+        idempotency_key: str | None = None,
+        dedupe: bool = False,
     ) -> tuple[bytes, bool]:
         """Store a one-off task; returns its record and whether it was created.
 
-        A key already used returns the task it created instead of a new one.
+        A key already used returns the task it created instead of a new one. With
+        `dedupe`, a one-off task posted with `dedupe` whose cmd and image are the same and
+        which is still waiting or active (or its retry is) is returned instead too.
         """
         task_id = definition.id or uuid.uuid4().hex
         mesos_id = f"{task_id}.{uuid.uuid4()}"
         spec = definition.model_dump_json(exclude={"id"}, exclude_none=True).encode()
         status = pydantic_core.to_json(new_task_status(definition, task_id, mesos_id, now))
-        result = await self._create_tasks(
-            args=[
-                self.keys.prefix,
-                idempotency_key or "",
-                self.idempotency_ttl_s,
-                mesos_id,
-                task_id,
-                "",
-                spec,
-                status,
-            ]
-        )
-        created, found_id = bool(result[0]), result[1].decode()
-        if created:
+        head: list[str | int | bytes] = [
+            self.keys.prefix,
+            idempotency_key or "",
+            self.idempotency_ttl_s,
+        ]
+        if dedupe:
+            result = await self._create_task_deduped(
+                args=[*head, dedupe_digest(definition), mesos_id, task_id, spec, status]
+            )
+        else:
+            result = await self._create_tasks(args=[*head, mesos_id, task_id, "", spec, status])
+        outcome, found_id = int(result[0]), result[1].decode()
+        if outcome == 1:
             return merge_json_objects(spec, status), True
         record = await self.get_task(found_id)
-        if record is None:
+        if record is None:  # only a deleted task's idempotency key can point nowhere
             raise Conflict(
                 f"Idempotency-Key {idempotency_key!r} made task {found_id}, "
                 "which has since been deleted"
