@@ -94,6 +94,33 @@ def test_a_queue_shows_its_active_and_waiting_tasks(page: Any, live: Live) -> No
             api.post(f"/tasks/{task['mesos_id']}/kill/")
 
 
+def test_a_waiting_task_says_why_in_the_list_and_on_its_page(page: Any, live: Live) -> None:
+    with live.api() as api:
+        created = api.post(
+            "/tasks/",
+            json={
+                "id": "ui-too-big",
+                "cmd": "true",
+                "cpus": 8,
+                "mem": 16,
+                "container": {"docker": {"image": "alpine"}},
+            },
+        )
+        assert created.status_code == 201, created.text
+    mesos_id = created.json()["mesos_id"]
+    row = page.locator("#tasks tr", has_text=mesos_id)
+    row.locator("td.reason", has_text="no offer has enough cpus").wait_for()
+
+    row.get_by_role("link", name=mesos_id).click()
+
+    reason = page.locator("#pending-reason")
+    reason.get_by_text("it needs 8 cpus").wait_for()
+    assert "the largest offers seen had" in reason.text_content()
+    screenshot(page, "waiting-reason")
+    with live.api() as api:
+        assert api.post(f"/tasks/{mesos_id}/kill/").status_code == 200
+
+
 def test_a_long_task_run_from_the_form_is_killed_from_its_page(page: Any) -> None:
     page.get_by_role("link", name="Run a task").click()
     form = page.locator("#task-form")
