@@ -6,6 +6,7 @@ import { $ } from "./dom.js";
 import { notify } from "./nav.js";
 import { queueFormView } from "./queueform.js";
 import { queuesView } from "./queues.js";
+import { statusView } from "./status.js";
 import { taskView } from "./task.js";
 import { taskFormView } from "./taskform.js";
 import { tasksView } from "./tasks.js";
@@ -25,6 +26,7 @@ function pick({ parts, params }) {
   if (first === "queues" && second && third === "edit") return ["queues", () => queueFormView(second)];
   if (first === "queues") return ["queues", () => queuesView()];
   if (first === "run") return ["run", () => taskFormView()];
+  if (first === "status") return ["status", () => statusView()];
   if (first === "tasks" && second) return ["tasks", () => taskView(second)];
   return ["tasks", () => tasksView(params)];
 }

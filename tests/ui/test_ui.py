@@ -121,6 +121,15 @@ def test_a_waiting_task_says_why_in_the_list_and_on_its_page(page: Any, live: Li
         assert api.post(f"/tasks/{mesos_id}/kill/").status_code == 200
 
 
+def test_the_cluster_view_shows_the_leader_and_its_master(page: Any, live: Live) -> None:
+    page.get_by_role("link", name="Cluster").click()
+    master = page.locator("[data-fact=master] dd")
+    master.get_by_text(live.devmaster.url.split("//")[-1].rstrip("/")).wait_for()
+    leader = page.locator("[data-fact=leader] dd")
+    assert "no leader" not in leader.text_content()
+    page.locator("[data-fact=agents] dd", has_text="1").wait_for()
+
+
 def test_a_long_task_run_from_the_form_is_killed_from_its_page(page: Any) -> None:
     page.get_by_role("link", name="Run a task").click()
     form = page.locator("#task-form")
