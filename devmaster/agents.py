@@ -82,6 +82,18 @@ def launch(
         run = master.next_serial()
         task.sandbox = master.work_dir / agent.id / framework.id / f"{task_id}.{run}"
         master.sandboxes[task_id] = task.sandbox
+    if "executor" in info:
+        # The dev master runs command tasks only. A Mesos agent none of whose
+        # containerizers can launch an executor fails its tasks with
+        # REASON_CONTAINER_LAUNCH_FAILED (src/slave/slave.cpp, executorLaunched).
+        master.report(
+            task,
+            "TASK_FAILED",
+            "Failed to launch container: the dev master runs tasks with a CommandInfo"
+            " only, not ExecutorInfo executors",
+            "REASON_CONTAINER_LAUNCH_FAILED",
+        )
+        return
     assert master.runner is not None
     master.runner.launch(task, _task_env(framework, agent, task))
 

@@ -20,28 +20,23 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from .call_validation import VALIDATION_PREFIX, call_error
+from .json_call import NotACall, NotJSON, parse_body, to_call
 from .master import CallRefused, Master
+from .media_types import accept_refusal, content_type_refusal
 from .model import Stream
-from .validation import call_error
 
 log = logging.getLogger(__name__)
 
 SCHEDULER_PATH = "/api/v1/scheduler"
 
 
-def _media_type(value: str | None) -> str | None:
-    return value.split(";")[0].strip().lower() if value else None
-
-
-def _accepts_json(accept: str | None) -> bool:
-    if not accept:
-        return True  # no Accept header means anything
-    types = {_media_type(part) for part in accept.split(",")}
-    return bool(types & {"application/json", "application/*", "*/*"})
-
-
 class SchedulerEndpoint:
-    """`POST /api/v1/scheduler`, strict the way src/master/http.cpp is."""
+    """`POST /api/v1/scheduler`, answering as `Master::Http::scheduler` in
+    src/master/http.cpp does, in its order: 401 (libprocess authenticates first),
+    307/503, 405, the Content-Type, the body (json_call.py), the call's validation
+    (call_validation.py), the Accept of SUBSCRIBE and RECONCILE_OPERATIONS, then
+    the framework's checks and the call itself."""
 
     def __init__(self, master: Master) -> None:
         self.master = master
@@ -58,66 +53,49 @@ class SchedulerEndpoint:
     ) -> tuple[int, str, list[tuple[bytes, bytes]]]:
         """Answer (status, text, headers), or stream a subscription and answer status 0."""
         master, config = self.master, self.master.config
-        if scope["method"] != "POST":
-            return 405, f"Expecting 'POST', received '{scope['method']}'", [(b"allow", b"POST")]
+        principal, refusal = self._authenticate(headers.get("authorization"))
+        if refusal:
+            return 401, refusal, [(b"www-authenticate", b'Basic realm="mesos"')]
         if config.redirect_to:
             location = f"//{config.redirect_to}{SCHEDULER_PATH}".encode()
             return 307, "", [(b"location", location)]
         if master.loop.time() < master.unavailable_until:
             return 503, "No leader elected", []
-        principal, refusal = self._authenticate(headers.get("authorization"))
-        if refusal:
-            return 401, refusal, [(b"www-authenticate", b'Basic realm="mesos"')]
-        content_type = _media_type(headers.get("content-type"))
-        if content_type is None:
-            return 400, "Expecting 'Content-Type' to be present", []
-        if content_type != "application/json":
-            return (
-                415,
-                (
-                    f"Expecting 'Content-Type' of application/json or application/x-protobuf,"
-                    f" the dev master speaks application/json only; got {content_type}"
-                ),
-                [],
-            )
-        body = await _read_body(receive)
+        if scope["method"] != "POST":
+            return 405, f"Expecting 'POST', received '{scope['method']}'", [(b"allow", b"POST")]
+        refused = content_type_refusal(headers.get("content-type"))
+        if refused:
+            return *refused, []
         try:
-            call = json.loads(body)
-        except ValueError as e:
+            call = to_call(parse_body(await _read_body(receive)))
+        except NotJSON as e:
             return 400, f"Failed to parse body into JSON: {e}", []
-        error = call_error(call)
+        except NotACall as e:
+            return 400, f"Failed to convert JSON into Call protobuf: {e}", []
+        error = call_error(call, principal)
         if error:
-            return 400, error, []
-        stream_id = headers.get("mesos-stream-id")
-        if master.failing_calls.get(call["type"], 0) > 0:
+            return 400, VALIDATION_PREFIX + error, []
+        kind = call["type"]
+        if master.failing_calls.get(kind, 0) > 0:
             # What a master answers while it recovers its registry (src/master/http.cpp,
             # `Master::Http::scheduler`: ServiceUnavailable), aimed at one call type.
-            master.failing_calls[call["type"]] -= 1
+            master.failing_calls[kind] -= 1
             return 503, "Master has not finished recovery", []
-        if call["type"] != "SUBSCRIBE":
+        if kind in ("SUBSCRIBE", "RECONCILE_OPERATIONS"):
+            refused = accept_refusal(headers.get("accept"))
+            if refused:
+                return *refused, []
+        stream_id = headers.get("mesos-stream-id")
+        if kind != "SUBSCRIBE":
             try:
-                master.handle_call(call, stream_id)
+                return master.handle_call(call, stream_id), "", []
             except CallRefused as e:
                 return e.status_code, e.message, []
-            return 202, "", []
-        if not _accepts_json(headers.get("accept")):
-            return (
-                406,
-                "Expecting 'Accept' to allow 'application/json' or 'application/x-protobuf'",
-                [],
-            )
         if stream_id is not None:
             return 400, "Subscribe calls should not include the 'Mesos-Stream-Id' header", []
-        claimed = call["subscribe"]["framework_info"].get("principal")
-        if principal is not None and claimed != principal:
-            return (
-                403,
-                (
-                    f"Authenticated principal '{principal}' does not match principal"
-                    f" '{claimed}' set in `FrameworkInfo`"
-                ),
-                [],
-            )
+        info = call["subscribe"]["framework_info"]
+        if principal is not None and "principal" not in info:
+            info["principal"] = principal  # as Mesos does, with a warning in its log
         await self._stream(master.subscribe(call), receive, send)
         return 0, "", []
 

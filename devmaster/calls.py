@@ -1,5 +1,7 @@
 """The scheduler calls after SUBSCRIBE: ACCEPT, DECLINE, REVIVE, SUPPRESS, KILL,
-ACKNOWLEDGE, RECONCILE and TEARDOWN, each applied to the master's state in one step."""
+ACKNOWLEDGE, RECONCILE and TEARDOWN, each applied to the master's state in one step;
+the calls Hippo never makes are in rare_calls.py. Each takes its body as
+`json_call.to_call` normalised it."""
 
 from __future__ import annotations
 
@@ -7,11 +9,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from . import rare_calls
 from .agents import forget_task, launch
+from .call_validation import CallRefused
 from .model import EPSILON, JSON, Filter, Framework, Resources, add, subtract
 from .status_updates import master_update, send_first
 from .subscriptions import remove_framework
-from .validation import decode_uuid, id_value, task_error
+from .validation import id_value, task_error
 
 if TYPE_CHECKING:
     from .master import Master
@@ -19,23 +23,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_REFUSE_S = 5.0  # Filters.refuse_seconds default in mesos.proto
+MAX_REFUSE_S = 365 * 86400.0  # src/master/allocator/mesos/hierarchical.cpp
 
 
-class CallRefused(Exception):
-    """A call the master answers with an HTTP error."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-
-
-def handle_call(master: Master, call: JSON, stream_id: str | None) -> None:
-    """Apply a validated non-SUBSCRIBE call, or raise `CallRefused`."""
+def handle_call(master: Master, call: JSON, stream_id: str | None) -> int:
+    """Apply a validated non-SUBSCRIBE call: its HTTP status (202, or 200 for
+    UPDATE_FRAMEWORK), or raise `CallRefused` (src/master/http.cpp's answers)."""
     framework_id = id_value(call["framework_id"]) or ""
     framework = master.frameworks.get(framework_id)
     if framework is None:
-        raise CallRefused(400, f"Framework {framework_id} cannot be found")
+        raise CallRefused(400, "Framework cannot be found")
     if not framework.connected:
         raise CallRefused(403, "Framework is not subscribed")
     assert framework.stream is not None
@@ -52,22 +49,32 @@ def handle_call(master: Master, call: JSON, stream_id: str | None) -> None:
     kind = call["type"]
     handler = _HANDLERS.get(kind)
     if handler is not None:
-        handler(master, framework, call.get(kind.lower()) or {})
+        handler(master, framework, call.get(kind.lower(), {}))
     elif kind == "TEARDOWN":
         remove_framework(master, framework_id, "Framework has been removed")
-    else:
-        raise CallRefused(501, f"The dev master does not implement {kind}")
+    else:  # UNKNOWN: Mesos logs "Received 'UNKNOWN' call" and answers NotImplemented
+        raise CallRefused(501, "")
+    return 200 if kind == "UPDATE_FRAMEWORK" else 202
+
+
+def refuse_s(body: JSON) -> float:
+    """A DECLINE's or ACCEPT's filter time as the allocator takes it: over 365 days is
+    365 days, a negative time is the default 5 s (hierarchical.cpp, recoverResources)."""
+    seconds: float = body.get("filters", {}).get("refuse_seconds", DEFAULT_REFUSE_S)
+    if seconds > MAX_REFUSE_S:
+        return MAX_REFUSE_S
+    return DEFAULT_REFUSE_S if seconds < 0 else seconds
 
 
 def _accept(master: Master, framework: Framework, accept: JSON) -> None:
     offer_ids = [id_value(o) or "" for o in accept.get("offer_ids", [])]
-    refuse_s = float((accept.get("filters") or {}).get("refuse_seconds", DEFAULT_REFUSE_S))
+    refuse = refuse_s(accept)
     operations = accept.get("operations", [])
     launches = [
         task
         for op in operations
-        if op["type"] == "LAUNCH"
-        for task in op["launch"].get("task_infos", [])
+        if op.get("type") == "LAUNCH"
+        for task in op.get("launch", {}).get("task_infos", [])
     ]
     offers, error = master.offers.take(framework, offer_ids)
     if error is not None:
@@ -89,12 +96,14 @@ def _accept(master: Master, framework: Framework, accept: JSON) -> None:
     role = offers[0].role if framework.multi_role else None
     task_ids = set(framework.tasks)
     for op in operations:
-        if op["type"] != "LAUNCH":
+        if op.get("type") != "LAUNCH":
             log.warning(
-                "framework %s: operation %s ignored by the dev master", framework.id, op["type"]
+                "framework %s: operation %s ignored by the dev master",
+                framework.id,
+                op.get("type", "UNKNOWN"),
             )
             continue
-        for info in op["launch"].get("task_infos", []):
+        for info in op.get("launch", {}).get("task_infos", []):
             task_id = id_value(info["task_id"]) or ""
             resources, why = task_error(
                 info,
@@ -111,22 +120,20 @@ def _accept(master: Master, framework: Framework, accept: JSON) -> None:
             available = subtract(available, resources)
             task_ids.add(task_id)
             launch(master, framework, agent, info, resources)
-    if refuse_s > 0 and any(v > EPSILON for v in available.values()):
-        framework.filters[agent.id] = Filter(master.loop.time() + refuse_s, available)
+    if refuse > 0 and any(v > EPSILON for v in available.values()):
+        framework.filters[agent.id] = Filter(master.loop.time() + refuse, available)
     master.offers.schedule()
 
 
 def _decline(master: Master, framework: Framework, decline: JSON) -> None:
-    refuse_s = float((decline.get("filters") or {}).get("refuse_seconds", DEFAULT_REFUSE_S))
+    refuse = refuse_s(decline)
     for offer_id in (id_value(o) or "" for o in decline.get("offer_ids", [])):
         offer = master.offers.get(offer_id)
         if offer is None or offer.framework_id != framework.id:
             continue
         master.offers.remove(offer)
-        if refuse_s > 0:
-            framework.filters[offer.agent_id] = Filter(
-                master.loop.time() + refuse_s, offer.resources
-            )
+        if refuse > 0:
+            framework.filters[offer.agent_id] = Filter(master.loop.time() + refuse, offer.resources)
     master.offers.schedule()
 
 
@@ -148,6 +155,9 @@ def _kill(master: Master, framework: Framework, kill: JSON) -> None:
         # Mesos answers a kill of an unknown task with a reconciliation of it.
         _reconcile(master, framework, {"tasks": [kill]})
         return
+    if "agent_id" in kill and kill["agent_id"]["value"] != task.agent_id:
+        log.warning("framework %s: KILL of %s names another agent", framework.id, task_id)
+        return  # master.cpp, Master::kill: "it belongs to different agent"
     if task.terminal or task.kill_requested:
         return
     nanos = (
@@ -164,7 +174,7 @@ def _acknowledge(master: Master, framework: Framework, ack: JSON) -> None:
     task = framework.tasks.get(id_value(ack["task_id"]) or "")
     if task is None or not task.pending:
         return
-    if decode_uuid(task.pending[0]["uuid"]) != decode_uuid(ack["uuid"]):
+    if task.pending[0]["uuid"] != ack["uuid"]:  # both canonical base64 (json_call.py)
         return  # an old or unknown update: Mesos ignores it
     task.pending.popleft()
     if task.retry_handle is not None:
@@ -226,4 +236,12 @@ _HANDLERS: dict[str, Callable[[Master, Framework, JSON], None]] = {
     "KILL": _kill,
     "ACKNOWLEDGE": _acknowledge,
     "RECONCILE": _reconcile,
+    "UPDATE_FRAMEWORK": rare_calls.update_framework,
+    "SHUTDOWN": rare_calls.shutdown,
+    "MESSAGE": rare_calls.message,
+    "REQUEST": rare_calls.request,
+    "ACCEPT_INVERSE_OFFERS": rare_calls.inverse_offers,
+    "DECLINE_INVERSE_OFFERS": rare_calls.inverse_offers,
+    "RECONCILE_OPERATIONS": rare_calls.reconcile_operations,
+    "ACKNOWLEDGE_OPERATION_STATUS": rare_calls.acknowledge_operation_status,
 }

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 from . import agents, calls, status_updates, subscriptions
-from .calls import CallRefused
+from .call_validation import CallRefused
 from .config import MasterConfig
 from .introspection import master_state
 from .model import JSON, Agent, Framework, Stream, Task
@@ -133,9 +133,9 @@ class Master:
     def remove_framework(self, framework_id: str, reason: str) -> None:
         subscriptions.remove_framework(self, framework_id, reason)
 
-    def handle_call(self, call: JSON, stream_id: str | None) -> None:
-        """Apply a validated non-SUBSCRIBE call, or raise `CallRefused`."""
-        calls.handle_call(self, call, stream_id)
+    def handle_call(self, call: JSON, stream_id: str | None) -> int:
+        """Apply a validated non-SUBSCRIBE call: its HTTP status, or raise `CallRefused`."""
+        return calls.handle_call(self, call, stream_id)
 
     def report(self, task: Task, state: str, message: str | None, reason: str | None) -> None:
         """An agent's status update for `task` (from a runner)."""

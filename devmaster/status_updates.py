@@ -22,13 +22,10 @@ if TYPE_CHECKING:
 def _status(
     task_id: str, state: str, agent_id: str, source: str, message: str | None, reason: str | None
 ) -> JSON:
-    status: JSON = {
-        "task_id": {"value": task_id},
-        "state": state,
-        "source": source,
-        "agent_id": {"value": agent_id},
-        "timestamp": time.time(),
-    }
+    status: JSON = {"task_id": {"value": task_id}, "state": state, "source": source}
+    if agent_id:  # unknown (a reconciliation without agent_id): Mesos leaves it out
+        status["agent_id"] = {"value": agent_id}
+    status["timestamp"] = time.time()
     if message:
         status["message"] = message
     if reason:

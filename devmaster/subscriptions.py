@@ -11,6 +11,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from .agents import forget_task
+from .call_validation import framework_error, framework_roles, stringify_set
 from .model import JSON, Framework, Stream
 from .status_updates import send_first
 from .validation import id_value
@@ -26,10 +27,14 @@ def subscribe(master: Master, call: JSON) -> Stream:
     info = dict(call["subscribe"]["framework_info"])
     framework_id = id_value(info.get("id"))
     stream = Stream(str(uuid.uuid4()), framework_id or "")
-    if framework_id in master.removed_frameworks:
-        stream.close("Framework has been removed")
-        return stream
-    refused = _role_refused(master, info)
+    # Master::validateFramework (src/master/master.cpp): refused with an ERROR event.
+    refused = framework_error(info, master.config.roles)
+    if refused is None and framework_id in master.removed_frameworks:
+        refused = "Framework has been removed"
+    suppressed = set(call["subscribe"].get("suppressed_roles", []))
+    if refused is None and not suppressed <= set(framework_roles(info)):
+        outside = stringify_set(suppressed - set(framework_roles(info)))
+        refused = f"Suppressed roles {outside} are not contained in the set of roles"
     if refused:
         stream.close(refused)
         return stream
@@ -54,7 +59,7 @@ def subscribe(master: Master, call: JSON) -> Stream:
         log.info("framework %s re-subscribed", framework_id)
     framework.stream = stream
     framework.filters.clear()
-    framework.suppressed = set(call["subscribe"].get("suppressed_roles") or [])
+    framework.suppressed = suppressed
     stream.send(
         {
             "type": "SUBSCRIBED",
@@ -71,19 +76,6 @@ def subscribe(master: Master, call: JSON) -> Stream:
             send_first(master, task)
     master.offers.schedule()
     return stream
-
-
-def _role_refused(master: Master, info: JSON) -> str | None:
-    """Mesos' `validateFrameworkSubscription` (src/master/master.cpp) with a --roles
-    whitelist: a role not in it is refused with an ERROR event on the stream."""
-    allowed = master.config.roles
-    if allowed is None:
-        return None
-    roles = list(info.get("roles") or []) or [info.get("role") or "*"]
-    for role in roles:
-        if role != "*" and role not in allowed:
-            return f"Role '{role}' is not present in the master's --roles"
-    return None
 
 
 def stream_closed(master: Master, stream: Stream) -> None:

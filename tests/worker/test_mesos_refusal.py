@@ -18,7 +18,7 @@ from tests.conftest import free_port, wait_until
 
 from .conftest import Cluster
 
-REFUSAL = "Role 'hippo' is not present in the master's --roles"
+REFUSAL = "Roles { hippo } are not present in the master's --roles"  # Mesos' text
 
 
 def healthz(port: int) -> dict[str, Any]:

@@ -1,0 +1,302 @@
+"""A request body into a scheduler Call, converted the way a Mesos master converts it.
+
+A master reads a JSON body with stout's JSON parser (3rdparty/stout/include/stout/json.hpp:
+picojson, at most 200 levels of nesting, a number beyond a double's range refused with
+"Value out of range") and turns it into a `v1::scheduler::Call` with
+`protobuf::parse` (3rdparty/stout/include/stout/protobuf.hpp), answering 400
+"Failed to parse body into JSON: ..." or "Failed to convert JSON into Call protobuf: ..."
+(src/master/http.cpp, `Master::Http::scheduler`). The conversion's rules, kept here:
+
+- `null` is an unset field, in a repeated field's list too; unknown fields are ignored;
+- a repeated field takes a list (nested lists are flattened) or a single value;
+- an unknown enum name unsets an optional field and refuses a required one
+  ("Failed to find enum for 'X'");
+- numbers may come as strings, `double` fields take "Infinity"; integers are cast to
+  their field's width as C++ casts them; `bytes` are base64, decoded leniently;
+- a value of the wrong JSON type is refused ("Not expecting a JSON string for field 'x'"),
+  the first such field in key order (stout keeps an object's keys in a std::map);
+- then required fields are checked ("Missing required fields: a.b, c[0].d").
+
+The result is the call normalised for the rest of the dev master: only the known
+fields of `proto_schema`, every value of its field's type, `bytes` in canonical
+base64, so no later code meets a `null` or a string where it expects a number.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from typing import Any
+
+from .proto_schema import ANY, ENUMS, MESSAGES, Field
+
+JSON = dict[str, Any]
+MAX_DEPTH = 200  # STOUT_JSON_MAX_DEPTH in stout/json.hpp
+_INT64 = (-(2**63), 2**63 - 1)
+_INT_WIDTHS = {
+    "int32": (32, True),
+    "uint32": (32, False),
+    "int64": (64, True),
+    "uint64": (64, False),
+}
+_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_INDEX = {ord(c): i for i, c in enumerate(_B64_ALPHABET)}
+_CANONICAL_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+_C_SPACE = frozenset(b" \t\n\v\f\r")
+_UNSET = object()
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class NotJSON(ValueError):
+    """The body is not JSON as stout parses it: 400 "Failed to parse body into JSON"."""
+
+
+class NotACall(ValueError):
+    """The JSON is no Call protobuf: 400 "Failed to convert JSON into Call protobuf"."""
+
+
+def _int_literal(text: str) -> int | float:
+    value = int(text)
+    if _INT64[0] <= value <= _INT64[1]:
+        return value
+    return _float_literal(text)  # picojson keeps integers beyond int64 as doubles
+
+
+def _float_literal(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("Value out of range")
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise ValueError(f"syntax error near {text}")
+
+
+def _loads(text: str) -> Any:
+    return json.loads(
+        text, parse_int=_int_literal, parse_float=_float_literal, parse_constant=_no_constant
+    )
+
+
+def parse_body(body: bytes) -> Any:
+    """The body as JSON, or `NotJSON`."""
+    try:
+        value = _loads(body.decode("utf-8"))
+    except RecursionError:
+        raise NotJSON("nesting too deep") from None
+    except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise NotJSON(str(e)) from None
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH:  # else it cannot be too deep
+        _check_depth(value)
+    if _SURROGATE_ESCAPE.search(body):  # else no string can hold a lone surrogate
+        _check_surrogates(value)
+    return value
+
+
+def to_call(value: Any) -> JSON:
+    """The normalised Call, or `NotJSON` / `NotACall`."""
+    if not isinstance(value, dict):
+        raise NotACall("Expecting a JSON object")
+    call = _message("Call", value)
+    missing = _missing("Call", call, "")
+    if missing:
+        raise NotACall("Missing required fields: " + ", ".join(missing))
+    return call
+
+
+def _message(name: str, obj: JSON) -> JSON:
+    fields = MESSAGES[name]
+    out: JSON = {}
+    for key in sorted(obj):
+        field = fields.get(key)
+        if field is not None:  # an unknown field is ignored
+            _set(out, field, obj[key])
+    return out
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse what picojson would not parse; iterative, so deep values cost no stack."""
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if level > MAX_DEPTH:
+            raise NotJSON("nesting too deep")
+        pending.extend((child, level + 1) for child in children)
+
+
+def _set(out: JSON, field: Field, value: Any) -> None:
+    if value is None:
+        return  # "We treat 'null' as an unset field" (protobuf.hpp)
+    if isinstance(value, list):
+        if not field.repeated:
+            raise NotACall(f"Not expecting a JSON array for field '{field.name}'")
+        for item in _flatten(value):
+            if item is not None:
+                _store(out, field, _convert(field, item))
+        return
+    _store(out, field, _convert(field, value))
+
+
+def _flatten(items: list[Any]) -> list[Any]:
+    """A repeated field's values: stout parses a list inside the list into the same field."""
+    flat: list[Any] = []
+    pending = list(reversed(items))
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(reversed(item))
+        else:
+            flat.append(item)
+    return flat
+
+
+def _store(out: JSON, field: Field, value: Any) -> None:
+    if value is _UNSET:
+        return
+    if field.repeated:
+        out.setdefault(field.name, []).append(value)
+    else:
+        out[field.name] = value
+
+
+def _convert(field: Field, value: Any) -> Any:
+    kind = field.kind
+    if isinstance(value, dict):
+        if kind == "message":
+            return _message(field.type, value)
+        if kind == ANY:
+            return value
+        raise NotACall(f"Not expecting a JSON object for field '{field.name}'")
+    if isinstance(value, str):
+        return _from_string(field, value)
+    if isinstance(value, bool):
+        if field.type == "bool":
+            return value
+        raise NotACall(f"Not expecting a JSON boolean for field '{field.name}'")
+    return _from_number(field, value)
+
+
+def _from_string(field: Field, text: str) -> Any:
+    kind = field.type if field.kind == "scalar" else field.kind
+    if kind == "string":
+        return text
+    if kind == "bytes":
+        try:
+            return base64.b64encode(stout_b64decode(text)).decode()
+        except ValueError as e:
+            raise NotACall(f"Failed to base64 decode bytes field '{field.name}': {e}") from None
+    if kind == "enum":
+        if text in ENUMS[field.type]:
+            return text
+        if field.required:
+            raise NotACall(f"Failed to find enum for '{text}'")
+        return _UNSET  # proto2 drops an unknown value of an optional enum
+    if kind == "double" and text in ("Infinity", "-Infinity"):
+        return math.inf if text == "Infinity" else -math.inf
+    if kind == "bool":
+        if text.strip() in ("true", "false"):
+            return text.strip() == "true"
+        raise NotACall(f"Failed to parse '{text}' as a JSON boolean for field '{field.name}'")
+    if kind in ("double", *_INT_WIDTHS):
+        try:
+            number = _loads(text)
+        except (ValueError, RecursionError):
+            number = None
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise NotACall(f"Failed to parse '{text}' as a JSON number for field '{field.name}'")
+        return _from_number(field, number)
+    raise NotACall(f"Not expecting a JSON string for field '{field.name}'")
+
+
+def _check_surrogates(value: Any) -> None:
+    """Refuse a lone surrogate (a \\ud800 escape not in a pair), as picojson does."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise NotJSON("invalid unicode escape (a lone surrogate)") from None
+
+
+def _from_number(field: Field, number: int | float) -> Any:
+    if field.type == "double":
+        return float(number)
+    width = _INT_WIDTHS.get(field.type)
+    if width is None:
+        raise NotACall(f"Not expecting a JSON number for field '{field.name}'")
+    return cast_int(number, *width)
+
+
+def cast_int(number: int | float, bits: int, signed: bool) -> int:
+    """`static_cast` of a JSON number to a C++ integer of `bits` (two's complement wrap;
+    a non-finite double, undefined behaviour in C++, becomes 0)."""
+    value = int(number) if math.isfinite(number) else 0
+    value &= (1 << bits) - 1
+    if signed and value >= 1 << (bits - 1):
+        value -= 1 << bits
+    return value
+
+
+def stout_b64decode(text: str) -> bytes:
+    """stout's lenient base64 (3rdparty/stout/include/stout/base64.hpp): it stops at the
+    first '=', skips whitespace and decodes a short last group; another character is an
+    error ("Invalid character 'x'")."""
+    if _CANONICAL_B64.fullmatch(text):
+        try:
+            return base64.b64decode(text, validate=True)
+        except binascii.Error:
+            pass
+    out = bytearray()
+    group: list[int] = []
+    for char in text:
+        code = ord(char)
+        if char == "=":
+            break
+        if code in _C_SPACE:
+            continue
+        if code not in _B64_INDEX:
+            raise ValueError(f"Invalid character '{char}'")
+        group.append(_B64_INDEX[code])
+        if len(group) == 4:
+            out += _decode_group(group, 3)
+            group = []
+    if group:
+        out += _decode_group(group + [0] * (4 - len(group)), len(group) - 1)
+    return bytes(out)
+
+
+def _decode_group(group: list[int], keep: int) -> bytes:
+    a, b, c, d = group
+    return bytes([(a << 2 | b >> 4) & 0xFF, (b << 4 | c >> 2) & 0xFF, (c << 6 | d) & 0xFF][:keep])
+
+
+def _missing(name: str, message: JSON, prefix: str) -> list[str]:
+    """Unset required fields by path, as protobuf's InitializationErrorString lists them."""
+    fields = MESSAGES[name].values()
+    errors = [prefix + f.name for f in fields if f.required and f.name not in message]
+    for field in fields:
+        if field.kind != "message" or field.name not in message:
+            continue
+        if field.repeated:
+            for i, item in enumerate(message[field.name]):
+                errors += _missing(field.type, item, f"{prefix}{field.name}[{i}].")
+        else:
+            errors += _missing(field.type, message[field.name], f"{prefix}{field.name}.")
+    return errors
