@@ -65,7 +65,7 @@ def test_defaults_are_filled_in(api: TestClient) -> None:
         block["frequency_seconds"],
         block["status"],
     ) == (10000, 1, "|", 60, "ENABLED")
-    assert block["cron"] == {"cronstring": "* * * * *", "maxbacklog": 1}
+    assert block["cron"] == {"cronstring": "* * * * *", "maxbacklog": 1, "timezone": "UTC"}
 
 
 @pytest.mark.parametrize("method", ["post", "put"])
@@ -211,7 +211,11 @@ def test_queuetypes_lists_the_five_types_with_parameters(api: TestClient) -> Non
         "filter_field",
         "filter_val",
     }
-    assert {p["name"] for p in types["cron"]["parameters"]} == {"cronstring", "maxbacklog"}
+    assert {p["name"] for p in types["cron"]["parameters"]} == {
+        "cronstring",
+        "maxbacklog",
+        "timezone",
+    }
 
 
 def test_queuetypes_follows_the_enabled_setting(make_client) -> None:  # type: ignore[no-untyped-def]

@@ -71,7 +71,8 @@ def test_the_original_page_creates_edits_disables_enables_and_deletes_each_type_
         assert created["queue"]["type"] == namespace
         assert created["queue"]["status"] == "ENABLED"
         if namespace == "cron":  # left blank: the original's defaults
-            assert created["queue"]["cron"] == {"cronstring": "* * * * *", "maxbacklog": 1}
+            cron = created["queue"]["cron"]
+            assert (cron["cronstring"], cron["maxbacklog"]) == ("* * * * *", 1)
 
         # Edit: the form filled from the listed queue (secrets shown as the API shows
         # them), the command changed, posted to /queues/<id>/.
