@@ -15,12 +15,13 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from hippo.api import deadletters, queues, status, tasks
+from hippo.api import deadletters, logs, queues, status, tasks
 from hippo.api import operations as doc
 from hippo.api.auth import TokenAuth
 from hippo.api.metrics import RequestMetrics, metrics
 from hippo.api.openapi import ApiRoute, Operation, openapi_document
 from hippo.api.responses import error_response, json_response
+from hippo.api.sandbox import SandboxReader, mesos_auth, mesos_http
 from hippo.shared.errors import HippoError, NotFound
 from hippo.shared.secrets import SecretBox
 from hippo.shared.settings import Settings
@@ -138,6 +139,7 @@ ROUTES = [
     *_routes("/tasks/{mesos_id}/", tasks.delete_task, ["DELETE"], doc.DELETE_TASK),
     *_routes("/tasks/{mesos_id}/kill/", tasks.kill_task, ["GET", "POST"], doc.KILL_TASK),
     *_routes("/tasks/{mesos_id}/history/", tasks.task_history, ["GET"], doc.TASK_HISTORY),
+    *_routes("/tasks/{mesos_id}/logs/{name}/", logs.read_log, ["GET"], doc.READ_LOG),
     *_routes("/status/", status.get_status, ["GET"], doc.GET_STATUS),
     _route("/healthz", healthz, ["GET"], doc.HEALTHZ),
     _route("/readyz", readyz, ["GET"], doc.READYZ),
@@ -188,10 +190,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.box = SecretBox(settings.cipher_keys)
         app.state.settings = settings
         app.state.report_cache = status.ReportCache()
-        try:
-            yield
-        finally:
-            await client.aclose()
+        async with mesos_http(settings) as http:
+            app.state.sandbox = SandboxReader(settings.mesos_master, http, mesos_auth(settings))
+            try:
+                yield
+            finally:
+                await client.aclose()
 
     middleware = [Middleware(RequestMetrics)]
     if settings.api_tokens:

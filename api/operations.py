@@ -6,6 +6,7 @@ openapi.py adds the errors every operation may answer (4XX, and 503 while Redis 
 
 from __future__ import annotations
 
+from hippo.api.logs import DEFAULT_LOG_LENGTH, MAX_LOG_LENGTH
 from hippo.api.openapi import Answer, Operation
 from hippo.api.schemas import Schema, array, closed_object, ref
 from hippo.api.tasks import DEFAULT_LIMIT, IDEMPOTENCY_KEY_PATTERN, MAX_LIMIT
@@ -102,6 +103,24 @@ KILL_TASK = Operation(
         200: Answer("Killed: it had not launched (TASK_KILLED)", _RECORD),
         202: Answer("Kill requested: the leader sends it to Mesos", _RECORD),
     },
+)
+
+READ_LOG = Operation(
+    "A piece of a task's stdout or stderr, read from its Mesos sandbox",
+    {200: Answer("The bytes from `offset`, as text", ref("LogChunk"))},
+    parameters=(
+        _query("offset", "Bytes from the file's start", {"type": "integer", "minimum": 0}),
+        _query(
+            "length",
+            "Bytes to read at most",
+            {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_LOG_LENGTH,
+                "default": DEFAULT_LOG_LENGTH,
+            },
+        ),
+    ),
 )
 
 LIST_QUEUES = Operation("List queues (secrets masked)", {200: Answer("Every queue", array(_QUEUE))})

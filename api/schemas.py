@@ -381,6 +381,16 @@ def components(sources: tuple[tuple[str, type[Source]], ...]) -> dict[str, Schem
         "description": "A queue's item that will not run again by itself, with its data, "
         "its runs (oldest first) and the last reason.",
     }
+    components["LogChunk"] = closed_object(
+        {
+            "mesos_id": text,
+            "name": {"enum": ["stdout", "stderr"]},
+            "offset": count,
+            "next_offset": {**count, "description": "where the next read starts"},
+            "size": nullable({**count, "description": "the file's size in bytes, when known"}),
+            "data": {**text, "description": "the bytes as UTF-8 text (invalid bytes replaced)"},
+        }
+    )
     components["Error"] = {
         "type": "object",
         "properties": {

@@ -72,6 +72,13 @@ class NotFound(HippoError):
     http_status = 404
 
 
+class MesosUnreachable(HippoError):
+    """A Mesos master or agent the API asked (for a task's sandbox files) did not
+    answer, or answered with an error; the message names which and why."""
+
+    http_status = 502
+
+
 class Conflict(HippoError):
     """The request clashes with the current state (an existing id, a running task...)."""
 

@@ -214,6 +214,7 @@ ERROR_STATUSES = [
     (errors.StoreUnavailable, 503),
     (errors.StaleEpoch, 500),
     (errors.NotFound, 404),
+    (errors.MesosUnreachable, 502),
     (errors.Conflict, 409),
     (errors.ValidationFailed, 422),
     (errors.BadBody, 400),

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,12 @@ from hippo.restclient.http import (
     HippoClient,
     LocalInputError,
 )
+from hippo.shared.records import TERMINAL_STATES
 
 PAGE_SIZE = 100  # tasks per page when --limit is not given
 
 Command = Callable[[HippoClient, argparse.Namespace], str | None]
+FOLLOW_EVERY_S = 1.0  # `tasks logs --follow` asks for more this often
 
 
 def _connection_flags(parser: argparse.ArgumentParser, *, leaf: bool) -> None:
@@ -188,6 +191,44 @@ def tasks_history(client: HippoClient, args: argparse.Namespace) -> str:
     return output.task_history(found)
 
 
+def tasks_logs(client: HippoClient, args: argparse.Namespace) -> None:
+    """Print a task's stdout (or stderr) as it is; with --follow, keep printing what it
+    adds until the task has ended and everything is printed."""
+    name = "stderr" if args.stderr else "stdout"
+    offset, told_waiting = 0, False
+    while True:
+        try:
+            piece = client.read_log(args.mesos_id, name, offset)
+        except ApiError as e:
+            if not (args.follow and e.status_code == 409):  # 409: not launched yet
+                raise
+            if not told_waiting:
+                print(f"hippo: {e.message}; waiting for it to launch", file=sys.stderr)
+                told_waiting = True
+            piece = {"data": "", "next_offset": offset}
+        sys.stdout.write(piece["data"])
+        sys.stdout.flush()
+        offset = int(piece["next_offset"])
+        if piece["data"] and (piece.get("size") is None or offset < piece["size"]):
+            continue  # more is there already
+        if not args.follow:
+            return None
+        state = client.get_task(args.mesos_id).get("mesos_state")
+        if state in TERMINAL_STATES:
+            last = client.read_log(args.mesos_id, name, offset)  # what it printed last
+            sys.stdout.write(last["data"])
+            if not last["data"]:
+                return None
+            offset = int(last["next_offset"])
+            continue
+        time.sleep(FOLLOW_EVERY_S)
+
+
+def status_show(client: HippoClient, args: argparse.Namespace) -> str:
+    answer = client.status()
+    return output.as_json(answer) if args.json else output.status_listing(answer)
+
+
 def tasks_run(client: HippoClient, args: argparse.Namespace) -> str:
     record, created = client.create_task(task_body(args), args.idempotency_key)
     if args.json:
@@ -273,7 +314,9 @@ def _group(
 
 
 def _register_tasks(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    tasks = _group(subparsers, "tasks", "list, show, run, kill and delete tasks over the API")
+    tasks = _group(
+        subparsers, "tasks", "list, show, run, kill and delete tasks, and print their output"
+    )
     p = _leaf(tasks, "list", tasks_list, "recent tasks, newest first, as a table")
     p.add_argument("--state", help="only this state, e.g. TASK_RUNNING or WAITING_ON_OFFERS")
     p.add_argument("--id", help="only runs of this task id")
@@ -320,6 +363,16 @@ def _register_tasks(subparsers: argparse._SubParsersAction) -> None:  # type: ig
         help="the same key again returns the first task instead of a new one",
     )
 
+    p = _leaf(tasks, "logs", tasks_logs, "print a task's stdout (or stderr) from its sandbox")
+    p.add_argument("mesos_id")
+    p.add_argument("--stderr", action="store_true", help="print stderr instead of stdout")
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep printing what the task adds until it ends",
+    )
+
     for name, command, help_text in (
         ("kill", tasks_kill, "kill a task (a waiting one at once, else through the leader)"),
         ("delete", tasks_delete, "delete a finished task's record"),
@@ -349,6 +402,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     deadletters.register(
         _group(subparsers, "deadletters", "list, show, run again and discard dead letters"), _leaf
     )
+    status = subparsers.add_parser(
+        "status",
+        help="the leader, its Mesos subscription and the task counts",
+        description="The leader, its Mesos subscription, what it saw of offers, the task "
+        "counts and the last error from Mesos (GET /status/).",
+    )
+    _connection_flags(status, leaf=False)
+    status.set_defaults(run=_runner(status_show))
     kinds = subparsers.add_parser("queuetypes", help="queue source types and their parameters")
     _connection_flags(kinds, leaf=False)
     kinds.set_defaults(run=_runner(queue_types))

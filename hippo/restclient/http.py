@@ -175,6 +175,14 @@ class HippoClient:
     def delete_task(self, mesos_id: str) -> dict[str, Any]:
         return self._json("DELETE", f"/tasks/{_segment(mesos_id)}/")  # type: ignore[no-any-return]
 
+    def read_log(self, mesos_id: str, name: str, offset: int = 0) -> dict[str, Any]:
+        """A piece of a task's stdout or stderr from `offset` (bytes): GET .../logs/NAME."""
+        path = f"/tasks/{_segment(mesos_id)}/logs/{name}"
+        return self._json("GET", path, params={"offset": offset})  # type: ignore[no-any-return]
+
+    def status(self) -> dict[str, Any]:
+        return self._json("GET", "/status/")  # type: ignore[no-any-return]
+
     # queues
 
     def list_queues(self) -> list[dict[str, Any]]:

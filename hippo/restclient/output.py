@@ -41,8 +41,15 @@ TASK_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
     ("STATE", lambda t: one_line(t.get("mesos_state"))),
     ("AGENT", lambda t: one_line(t.get("agent_hostname"))),
     ("CREATED (UTC)", lambda t: format_tstamp(t.get("created_tstamp"))),
-    ("MESSAGE", lambda t: one_line(t.get("status_message"))),
+    ("MESSAGE", lambda t: one_line(task_message(t))),
 ]
+
+
+def task_message(task: dict[str, Any]) -> Any:
+    """What a task's row says: why it waits while it waits, else Mesos' last message."""
+    if task.get("mesos_state") == "WAITING_ON_OFFERS" and task.get("pending_reason"):
+        return task.get("pending_reason")
+    return task.get("status_message")
 
 
 def _queue_block(q: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +101,7 @@ TASK_RECORD_ORDER = (
     "id",
     "queue_id",
     "mesos_state",
+    "pending_reason",
     "status_message",
     "status_reason",
     "agent_hostname",
@@ -162,3 +170,16 @@ def task_history(found: dict[str, Any]) -> str:
         ],
     )
     return f"{states}\n\nruns:\n{chain}"
+
+
+def status_listing(status: dict[str, Any]) -> str:
+    """GET /status/ as `key  value` lines, the leader first."""
+    leader = status.get("leader")
+    flat: dict[str, Any] = {
+        "leader": f"{leader.get('worker_id')} (epoch {leader.get('epoch')})" if leader else None,
+        "leader_since_tstamp": leader.get("since") if leader else None,
+    }
+    flat.update({k: v for k, v in status.items() if k != "leader"})
+    if leader is None:
+        flat["leader"] = "none: no worker leads"
+    return record_listing(flat)

@@ -133,6 +133,12 @@ class TaskStore:
         return run_history(mesos_id, history, [json.loads(raw) for raw in found[1:]])
 
     @translate_errors
+    async def task_status(self, mesos_id: str) -> dict[str, Any] | None:
+        """The run-time half of a task record, decoded; None when there is no such task."""
+        raw = await self.redis.hget(self.keys.task(mesos_id), "status")
+        return None if raw is None else dict(json.loads(raw))
+
+    @translate_errors
     async def list_tasks(
         self,
         *,
