@@ -21,10 +21,11 @@ export function outputPanel(mesosId, name) {
     const query = new URLSearchParams({ offset: String(offset), length: String(CHUNK_BYTES) });
     const { response } = await api.call("GET", api.path`/tasks/${mesosId}/logs/${name}` + "?" + query, undefined, { raw: true });
     if ((response.headers.get("content-type") || "").includes("json")) {
-      // Mesos' /files/read shape: {"data": text, "offset": where it starts}.
+      // {"data": text, "offset", "next_offset", "size"}: the API says where to read next
+      // (a character cut at the end of a piece comes whole in the next one).
       const body = await response.json();
       const text = body.data || "";
-      offset = (body.offset ?? offset) + new TextEncoder().encode(text).length;
+      offset = body.next_offset ?? (body.offset ?? offset) + new TextEncoder().encode(text).length;
       return text;
     }
     const bytes = new Uint8Array(await response.arrayBuffer());

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -56,7 +57,6 @@ def test_a_queue_made_in_the_form_runs_pushed_items_and_a_task_shows_its_data(
     finished = page.locator("#tasks tr", has=page.locator("[data-state=TASK_FINISHED]"))
     finished.nth(1).wait_for()
     assert page.locator("#tasks tr").count() == 2
-    screenshot(page, "tasks")
 
     finished.first.get_by_role("link").first.click()
     page.locator("#task-state [data-state=TASK_FINISHED]").wait_for()
@@ -110,6 +110,7 @@ def test_a_waiting_task_says_why_in_the_list_and_on_its_page(page: Any, live: Li
     mesos_id = created.json()["mesos_id"]
     row = page.locator("#tasks tr", has_text=mesos_id)
     row.locator("td.reason", has_text="no offer has enough cpus").wait_for()
+    screenshot(page, "tasks")
 
     row.get_by_role("link", name=mesos_id).click()
 
@@ -294,7 +295,40 @@ def test_no_view_scrolls_sideways_on_a_390_px_phone(browser: Any, live: Live) ->
         for hash_, shown in views.items():
             page.evaluate(f"location.hash = {hash_!r}")
             page.locator(shown).first.wait_for()
+            if hash_ == "#/tasks":
+                screenshot(page, "tasks-phone")
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"{hash_} is {width} px wide"
     finally:
         page.context.close()
+
+
+def test_a_tasks_output_grows_on_its_page_while_it_runs(
+    page: Any, live: Live, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+    script = f"echo before; echo trouble >&2; while [ ! -e {go} ]; do sleep 0.1; done; echo after"
+    with live.api() as api:
+        created = api.post(
+            "/tasks/",
+            json={
+                "id": "ui-output",
+                "cmd": script,
+                "cpus": 0.1,
+                "mem": 16,
+                "container": {"docker": {"image": "alpine"}},
+            },
+        )
+        assert created.status_code == 201, created.text
+    page.evaluate(f"location.hash = '#/tasks/{created.json()['mesos_id']}'")
+    stdout = page.locator("#output-stdout")
+    stdout.get_by_text("before").wait_for()
+    page.locator("#output-stderr").get_by_text("trouble").wait_for()
+    assert "after" not in stdout.text_content()
+
+    go.touch()
+
+    page.locator("#task-state [data-state=TASK_FINISHED]").wait_for()
+    stdout.get_by_text("after").wait_for()
+    assert stdout.text_content() == "before\nafter\n"
+    screenshot(page, "task-output")
