@@ -316,6 +316,7 @@ def components(sources: tuple[tuple[str, type[Source]], ...]) -> dict[str, Schem
             "required": {"type": "boolean"},
             "secret": {"type": "boolean"},
             "label": {"type": "string"},
+            "help": {"type": "string"},
         }
     )
     components["QueueInput"] = {

@@ -204,6 +204,7 @@ def test_queuetypes_lists_the_five_types_with_parameters(api: TestClient) -> Non
         "required": True,
         "secret": False,
         "label": "SQS queue name",
+        "help": "Each message is one item, deleted once its task is stored.",
     }
     assert {p["name"] for p in types["sqlquery"]["parameters"]} == {
         "conn_string",

@@ -15,10 +15,31 @@ class AwsSettings(SourceSettings):
     """What every AWS source needs. Empty key and secret mean boto3's default credential
     chain (instance role, environment...)."""
 
-    awskey: Annotated[Text, Field(title="AWS access key id (empty: default credentials)")] = ""
-    awssecret: Annotated[Secret, Field(title="AWS secret access key")] = ""
-    awsregion: Annotated[Text, Field(title="AWS region")] = "us-east-1"
-    endpoint_url: Annotated[Text, Field(title="Endpoint URL of an AWS-compatible server")] = ""
+    awskey: Annotated[
+        Text,
+        Field(
+            title="AWS access key id (empty: default credentials)",
+            description="Empty: boto3's default chain (instance role, environment, ~/.aws).",
+        ),
+    ] = ""
+    awssecret: Annotated[
+        Secret,
+        Field(
+            title="AWS secret access key",
+            description="The key id's secret; empty with an empty key id.",
+        ),
+    ] = ""
+    awsregion: Annotated[
+        Text,
+        Field(title="AWS region", description="Where the queue or bucket lives, e.g. eu-west-1."),
+    ] = "us-east-1"
+    endpoint_url: Annotated[
+        Text,
+        Field(
+            title="Endpoint URL of an AWS-compatible server",
+            description="Empty for AWS itself; e.g. http://minio:9000 or a moto server.",
+        ),
+    ] = ""
 
 
 class AwsClients:

@@ -89,11 +89,19 @@ class CronSettings(SourceSettings):
     # Every minute by default, as in the original Hippo (its page sends nothing for a
     # field left blank).
     cronstring: Annotated[
-        Text, Field(title="Cron expression (croniter syntax)"), AfterValidator(_valid_cronstring)
+        Text,
+        Field(
+            title="Cron expression (croniter syntax)",
+            description="minute hour day month weekday, e.g. */5 * * * *; a fire time is an item.",
+        ),
+        AfterValidator(_valid_cronstring),
     ] = "* * * * *"
     maxbacklog: Annotated[
         int,
-        Field(title="Missed fire times run after an outage, at most"),
+        Field(
+            title="Missed fire times run after an outage, at most",
+            description="0: none; fire times missed while no worker polled, up to this many.",
+        ),
         AfterValidator(_not_negative),
     ] = 1
     timezone: Annotated[

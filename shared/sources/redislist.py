@@ -51,12 +51,25 @@ def _not_negative(value: int) -> int:
 
 
 class RedisListSettings(SourceSettings):
-    host: Annotated[Text, Field(title="Redis host")]
+    host: Annotated[
+        Text,
+        Field(
+            title="Redis host", description="Host name or address of the Redis holding the list."
+        ),
+    ]
     port: Annotated[int, Field(title="Redis port"), AfterValidator(_tcp_port)] = 6379
     db: Annotated[int, Field(title="Redis database number"), AfterValidator(_not_negative)] = 0
-    name: Annotated[Text, Field(title="Name of the list")]
+    name: Annotated[
+        Text,
+        Field(
+            title="Name of the list",
+            description="Each element is one item (LPUSH or RPUSH; taken from the head).",
+        ),
+    ]
     password: Annotated[Secret, Field(title="Redis password")] = ""
-    ssl: Annotated[bool, Field(title="Connect with TLS")] = False
+    ssl: Annotated[
+        bool, Field(title="Connect with TLS", description="rediss://: TLS to the Redis server.")
+    ] = False
 
 
 # KEYS: source list, processing list, counter hash. ARGV: limit, epoch if the hash is new,

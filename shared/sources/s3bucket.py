@@ -63,13 +63,18 @@ def new_keys(
 
 class S3BucketSettings(AwsSettings):
     bucket_name: Annotated[
-        Text, Field(title="Bucket, or bucket/prefix"), AfterValidator(_names_a_bucket)
+        Text,
+        Field(
+            title="Bucket, or bucket/prefix",
+            description="Each new object key under it is one item.",
+        ),
+        AfterValidator(_names_a_bucket),
     ]
     # Text, as in the original Hippo: '' (the default) or a unix time; a JSON number is
     # taken as its text. Read it with earliest_s().
     earliest_unix_tstamp: Annotated[
         Text,
-        Field(title="Ignore keys modified before this unix time"),
+        Field(title="Ignore keys modified before this unix time", description="Empty: every key."),
         AfterValidator(_unix_time_or_empty),
     ] = ""
 

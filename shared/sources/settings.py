@@ -9,7 +9,8 @@ schema for /openapi.json.
         port: Annotated[int, Field(title="Redis port"), AfterValidator(_tcp_port)] = 6379
         password: Annotated[Secret, Field(title="Redis password")] = ""
 
-A field without a default is required; `Field(title=...)` is its label; an
+A field without a default is required; `Field(title=...)` is its label and
+`Field(description=...)` its help (both on /queuetypes/ and in the UI's form); an
 `AfterValidator` that raises ValueError rejects a value with the error's message.
 """
 
@@ -130,6 +131,7 @@ class SourceSettings(BaseModel):
                 "required": field.is_required(),
                 "secret": secret_kind(field) is not None,
                 "label": field.title or "",
+                "help": field.description or "",
             }
             for name, field in cls.model_fields.items()
         ]

@@ -65,12 +65,36 @@ def _plain_identifier(value: str) -> str:
 
 
 class SqlQuerySettings(SourceSettings):
-    conn_string: Annotated[SecretURL, Field(title="Database URL"), AfterValidator(_database_url)]
-    query: Annotated[Text, Field(title="SELECT returning the rows to run")]
-    filter_field: Annotated[
-        Text, Field(title="Column the query is incremental on"), AfterValidator(_plain_identifier)
+    conn_string: Annotated[
+        SecretURL,
+        Field(
+            title="Database URL",
+            description="postgresql://user:pw@host/db or mysql://...; only the password is secret.",
+        ),
+        AfterValidator(_database_url),
     ]
-    filter_val: Annotated[Text, Field(title="Take rows with filter_field above this value")] = ""
+    query: Annotated[
+        Text,
+        Field(
+            title="SELECT returning the rows to run",
+            description="One SELECT; each row, as JSON, is one item.",
+        ),
+    ]
+    filter_field: Annotated[
+        Text,
+        Field(
+            title="Column the query is incremental on",
+            description="Rows are taken in this column's order, each once.",
+        ),
+        AfterValidator(_plain_identifier),
+    ]
+    filter_val: Annotated[
+        Text,
+        Field(
+            title="Take rows with filter_field above this value",
+            description="Empty: from the first row.",
+        ),
+    ] = ""
 
 
 class SqlQuerySource(BlockingSource):

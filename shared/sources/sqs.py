@@ -23,7 +23,13 @@ RECEIVE_MAX = 10  # SQS's limit per ReceiveMessage and per DeleteMessageBatch
 
 
 class SqsSettings(AwsSettings):
-    queuename: Annotated[Text, Field(title="SQS queue name")]
+    queuename: Annotated[
+        Text,
+        Field(
+            title="SQS queue name",
+            description="Each message is one item, deleted once its task is stored.",
+        ),
+    ]
 
 
 class SqsSource(BlockingSource):

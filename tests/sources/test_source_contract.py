@@ -132,7 +132,30 @@ def test_queuetypes_lists_every_parameter_with_its_type_default_secrecy_and_labe
 ) -> None:
     answered = api.get("/queuetypes/").json()
     # Beside our shape, the original Hippo's (tests/compat/test_original_bodies.py).
-    assert [{k: t[k] for k in ("type", "label", "parameters")} for t in answered] == QUEUETYPES
+    without_help = [
+        {
+            "type": t["type"],
+            "label": t["label"],
+            "parameters": [{k: v for k, v in p.items() if k != "help"} for p in t["parameters"]],
+        }
+        for t in answered
+    ]
+    assert without_help == QUEUETYPES
+
+
+def test_queuetypes_gives_each_parameter_its_help_from_the_settings_model(
+    api: TestClient,
+) -> None:
+    """The UI's queue form shows it under each input; the JSON schema's description too."""
+    for queue_type in api.get("/queuetypes/").json():
+        schema = settings_schema(SOURCES[queue_type["type"]])["properties"]
+        for p in queue_type["parameters"]:
+            assert p["help"] == schema[p["name"]].get("description", "")
+    (redis_type,) = [t for t in api.get("/queuetypes/").json() if t["type"] == "redis"]
+    redis = {p["name"]: p for p in redis_type["parameters"]}
+    assert (
+        redis["name"]["help"] == "Each element is one item (LPUSH or RPUSH; taken from the head)."
+    )
 
 
 def test_settings_schema_declares_the_block_a_queue_of_each_type_takes() -> None:
