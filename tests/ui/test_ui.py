@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -301,34 +300,3 @@ def test_no_view_scrolls_sideways_on_a_390_px_phone(browser: Any, live: Live) ->
             assert width <= 390, f"{hash_} is {width} px wide"
     finally:
         page.context.close()
-
-
-def test_a_tasks_output_grows_on_its_page_while_it_runs(
-    page: Any, live: Live, tmp_path: Path
-) -> None:
-    go = tmp_path / "go"
-    script = f"echo before; echo trouble >&2; while [ ! -e {go} ]; do sleep 0.1; done; echo after"
-    with live.api() as api:
-        created = api.post(
-            "/tasks/",
-            json={
-                "id": "ui-output",
-                "cmd": script,
-                "cpus": 0.1,
-                "mem": 16,
-                "container": {"docker": {"image": "alpine"}},
-            },
-        )
-        assert created.status_code == 201, created.text
-    page.evaluate(f"location.hash = '#/tasks/{created.json()['mesos_id']}'")
-    stdout = page.locator("#output-stdout")
-    stdout.get_by_text("before").wait_for()
-    page.locator("#output-stderr").get_by_text("trouble").wait_for()
-    assert "after" not in stdout.text_content()
-
-    go.touch()
-
-    page.locator("#task-state [data-state=TASK_FINISHED]").wait_for()
-    stdout.get_by_text("after").wait_for()
-    assert stdout.text_content() == "before\nafter\n"
-    screenshot(page, "task-output")
