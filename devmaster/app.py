@@ -87,6 +87,14 @@ class SchedulerEndpoint:
                 return *refused, []
         stream_id = headers.get("mesos-stream-id")
         if kind != "SUBSCRIBE":
+            framework = master.frameworks.get(call["framework_id"]["value"])
+            claimed = framework.info.get("principal", "") if framework is not None else None
+            if principal is not None and claimed is not None and principal != claimed:
+                text = (
+                    f"Authenticated principal '{principal}' does not match principal"
+                    f" '{claimed}' set in `FrameworkInfo`"
+                )
+                return 400, text, []
             try:
                 return master.handle_call(call, stream_id), "", []
             except CallRefused as e:

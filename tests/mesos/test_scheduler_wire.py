@@ -363,3 +363,20 @@ async def test_a_task_with_an_executor_fails_at_its_agent_as_a_container_launch_
     assert failed.message is not None
     assert failed.message.startswith("Failed to launch container: ")
     assert "ExecutorInfo" in failed.message
+
+
+async def test_a_call_authenticated_as_another_principal_gets_400(
+    make_devmaster: Any, connect: Connect
+) -> None:
+    dev = make_devmaster(credentials={"hippo": "s1", "other": "s2"})
+    client, _ = await connect(dev.address, FrameworkSettings(principal="hippo"), secret="s1")
+    call = {"type": "REVIVE", "framework_id": {"value": client.framework_id}}
+    headers = {"Content-Type": "application/json", "Mesos-Stream-Id": client.stream_id or ""}
+    async with httpx.AsyncClient(base_url=dev.url) as http:
+        own = await http.post(SCHEDULER, json=call, headers=headers, auth=("hippo", "s1"))
+        other = await http.post(SCHEDULER, json=call, headers=headers, auth=("other", "s2"))
+    assert own.status_code == 202
+    assert (other.status_code, other.text) == (
+        400,
+        "Authenticated principal 'other' does not match principal 'hippo' set in `FrameworkInfo`",
+    )
