@@ -141,13 +141,21 @@ def _command_error(command: Any) -> str | None:
         return "CommandInfo with 'shell' true needs a 'value'"
     if not shell and not isinstance(command.get("value"), str):
         return "CommandInfo with 'shell' false needs 'value' (the executable)"
-    variables = (command.get("environment") or {}).get("variables") or []
+    error = _environment_error(command.get("environment", {}).get("variables", []))
+    return f"Task's `CommandInfo` is invalid: {error}" if error else None
+
+
+def _environment_error(variables: list[JSON]) -> str | None:
+    """common::validation::validateEnvironment (src/common/validation.cpp)."""
     for variable in variables:
-        if not isinstance(variable, dict) or not isinstance(variable.get("name"), str):
-            return f"Environment variable {variable!r} needs a 'name'"
-        kind = variable.get("type", "VALUE")
-        if kind == "VALUE" and not isinstance(variable.get("value"), str):
-            return f"Environment variable {variable['name']} of type VALUE must have a value set"
+        name, kind = variable["name"], variable.get("type", "VALUE")
+        if kind == "UNKNOWN":
+            return "Environment variable of type 'UNKNOWN' is not allowed"
+        has, lacks = ("value", "secret") if kind == "VALUE" else ("secret", "value")
+        if has not in variable:
+            return f"Environment variable '{name}' of type '{kind}' must have a {has} set"
+        if lacks in variable:
+            return f"Environment variable '{name}' of type '{kind}' must not have a {lacks} set"
     return None
 
 

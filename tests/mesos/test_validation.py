@@ -62,6 +62,23 @@ MALFORMED_TASKS = {
         lambda t: _with(t, resources=[{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}}]),
         "allocation_info",
     ),
+    "environment variable without a value": (
+        lambda t: _with(
+            t, command={"value": "true", "environment": {"variables": [{"name": "A"}]}}
+        ),
+        "Task's `CommandInfo` is invalid: Environment variable 'A' of type 'VALUE'"
+        " must have a value set",
+    ),
+    "environment variable of type UNKNOWN": (
+        lambda t: _with(
+            t,
+            command={
+                "value": "true",
+                "environment": {"variables": [{"name": "A", "type": "UNKNOWN", "value": "1"}]},
+            },
+        ),
+        "Environment variable of type 'UNKNOWN' is not allowed",
+    ),
     "port mappings on host network": (
         lambda t: _with(
             t,
