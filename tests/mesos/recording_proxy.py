@@ -58,6 +58,7 @@ class RecordingProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: dict[int, list[asyncio.StreamWriter]] = {}
+        self._handlers: set[asyncio.Task[None]] = set()
         self._lock = threading.Lock()
         self._calls: list[SeenCall] = []
         self._connections = 0
@@ -93,11 +94,23 @@ class RecordingProxy:
     def stop(self) -> None:
         async def close() -> None:
             assert self._server is not None
+            # Stop accepting first, but leave the server open: a connection already
+            # accepted is still on its way to _serve (in asyncio's accept task, then
+            # in a task of ours not yet started), and closing the server under it
+            # (Python 3.11) or cancelling either task leaks its socket. Once each has
+            # reached _serve, _serve closes what it holds.
+            for sock in self._server.sockets:
+                self._loop.remove_reader(sock.fileno())
+            me = asyncio.current_task()
+            deadline = self._loop.time() + 5
+            while self._loop.time() < deadline and any(
+                t is not me and t not in self._handlers for t in asyncio.all_tasks()
+            ):
+                await asyncio.sleep(0)
             self._server.close()
-            pipes = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in pipes:
-                task.cancel()  # each closes its two connections on the way out
-            await asyncio.gather(*pipes, return_exceptions=True)
+            for handler in self._handlers:
+                handler.cancel()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
             await self._server.wait_closed()
 
         self._run(close())
@@ -109,43 +122,46 @@ class RecordingProxy:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
         self._connections += 1
         number = self._connections
+        closing = [writer]
+        pipes: list[asyncio.Future[None]] = []
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.close()
-            return
-        self._writers[number] = [writer, up_writer]
-        parser = _RequestParser()
+            closing.append(up_writer)
+            self._writers[number] = [writer, up_writer]
+            parser = _RequestParser()
 
-        async def upstream() -> None:
-            while data := await reader.read(65536):
-                for headers, body in parser.feed(data):
-                    self._record(number, headers, body)
-                up_writer.write(data)
-                await up_writer.drain()
+            async def upstream() -> None:
+                while data := await reader.read(65536):
+                    for headers, body in parser.feed(data):
+                        self._record(number, headers, body)
+                    up_writer.write(data)
+                    await up_writer.drain()
 
-        async def downstream() -> None:
-            while data := await up_reader.read(65536):
-                writer.write(data)
-                await writer.drain()
+            async def downstream() -> None:
+                while data := await up_reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
 
-        # Either side ending ends both, as a connection does.
-        pipes = [asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())]
-        try:
+            # Either side ending ends both, as a connection does.
+            pipes = [asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())]
             await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+        except (OSError, asyncio.CancelledError):
+            pass  # the master is gone, or stop() ends every connection
         finally:
             for pipe in pipes:
                 pipe.cancel()
             await asyncio.gather(*pipes, return_exceptions=True)
-            for w in (writer, up_writer):
+            for w in closing:
                 w.close()
             # Wait for the transports to close: the loop may end right after this.
-            await asyncio.gather(
-                writer.wait_closed(), up_writer.wait_closed(), return_exceptions=True
-            )
+            await asyncio.gather(*(w.wait_closed() for w in closing), return_exceptions=True)
             self._writers.pop(number, None)
+            self._handlers.discard(task)
 
     def _record(self, number: int, headers: dict[str, str], body: bytes) -> None:
         try:
