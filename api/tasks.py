@@ -14,6 +14,7 @@ from hippo.api.responses import JSONBytes, json_response
 from hippo.api.status import with_waiting_reasons
 from hippo.shared.errors import FieldError, NotFound, ValidationFailed
 from hippo.shared.model import ID_PATTERN, parse_task
+from hippo.shared.queues import seal_callback_secret
 from hippo.shared.records import ALL_STATES
 from hippo.shared.store import Store
 
@@ -89,11 +90,14 @@ async def create_task(request: Request) -> Response:
                 )
             ]
         )
+    # A one-off task has no stored secret to keep: "********" is refused (422).
+    sealed = seal_callback_secret(definition.callback_secret, None, request.app.state.box)
     record, created = await _store(request).create_task(
         definition,
         now=time.time(),
         idempotency_key=key,
         dedupe=request.app.state.settings.dedupe_one_off_tasks,
+        sealed_callback_secret=sealed,
     )
     return JSONBytes(await with_waiting_reasons(request, record, False), 201 if created else 200)
 

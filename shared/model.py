@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +20,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -233,6 +236,13 @@ def _env_strings_fit(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def _callback_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value
+
+
 ExecText = Annotated[str, AfterValidator(_exec_text)]
 Env = Annotated[
     dict[Annotated[str, Field(min_length=1), AfterValidator(_env_name)], ExecText],
@@ -263,6 +273,19 @@ class JobDefinition(_Strict):
     # A run no offer was taken for within this long ends as TASK_FAILED, not retried;
     # None: it waits as long as it takes.
     max_pending_seconds: float | None = Field(default=None, gt=0)
+    # Each run's end is POSTed here as JSON (worker/callbacks.py); None: no callback.
+    callback_url: Annotated[str, AfterValidator(_callback_url)] | None = Field(
+        default=None, max_length=2048
+    )
+    # Signs each callback (X-Hippo-Signature, HMAC-SHA256); stored encrypted, shown masked.
+    callback_secret: str | None = Field(default=None, min_length=1, max_length=1024)
+
+    @field_validator("callback_secret")
+    @classmethod
+    def _secret_has_a_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and "callback_url" in info.data and info.data["callback_url"] is None:
+            raise ValueError("needs a callback_url to sign callbacks for")
+        return value
 
 
 class TaskDefinition(JobDefinition):
@@ -285,6 +308,10 @@ class QueueBlock(_Strict):
 class QueueDefinition(JobDefinition):
     id: str | None = Field(default=None, pattern=ID_PATTERN)
     queue: QueueBlock
+
+
+# Never echoed in a validation error.
+CALLBACK_SECRET_PATHS = frozenset({"callback_secret"})
 
 
 def _field_errors(
@@ -331,7 +358,7 @@ def parse_task(data: Any) -> TaskDefinition:
     try:
         return TaskDefinition.model_validate(data)
     except ValidationError as e:
-        raise ValidationFailed(_field_errors(e)) from None
+        raise ValidationFailed(_field_errors(e, secret_paths=CALLBACK_SECRET_PATHS)) from None
 
 
 def parse_queue(
@@ -370,7 +397,7 @@ def parse_queue(
     try:
         definition = QueueDefinition.model_validate(data)
     except ValidationError as e:
-        errors.extend(_field_errors(e))
+        errors.extend(_field_errors(e, secret_paths=CALLBACK_SECRET_PATHS))
     settings: dict[str, Any] = {}
     if source is not None:
         try:

@@ -57,12 +57,37 @@ def seal_queue(
                 continue
             value = box.encrypt(value)
         sealed[name] = value
+    spec = definition.model_dump(mode="json", exclude={"id"}, exclude_none=True)
+    stored_secret = pydantic_core.from_json(stored["spec"]).get(CALLBACK_SECRET) if stored else None
+    sealed_secret = None
+    try:
+        sealed_secret = seal_callback_secret(definition.callback_secret, stored_secret, box)
+    except ValidationFailed as e:
+        bad += e.errors
     if bad:
         raise ValidationFailed(bad)
-    spec = definition.model_dump(mode="json", exclude={"id"}, exclude_none=True)
+    if sealed_secret is not None:
+        spec[CALLBACK_SECRET] = sealed_secret
     status = spec["queue"].pop("status")
     spec["queue"][source.namespace] = sealed
     return pydantic_core.to_json(spec), status
+
+
+CALLBACK_SECRET = "callback_secret"
+
+
+def seal_callback_secret(sent: str | None, stored: str | None, box: SecretBox) -> str | None:
+    """The callback secret to store, encrypted: the one sent, or the stored one when it
+    was sent back masked (ValidationFailed when there is none to keep)."""
+    if sent is None:
+        return None
+    if sent == MASK:
+        if not stored:
+            raise ValidationFailed(
+                [FieldError(CALLBACK_SECRET, f"{MASK} keeps a stored secret, and there is none")]
+            )
+        return stored
+    return box.encrypt(sent)
 
 
 def _stored_settings(stored: dict[str, bytes] | None, namespace: str) -> dict[str, Any]:
@@ -111,6 +136,8 @@ def queue_document(
             settings[name] = kind.masked(box.decrypt(value))
         else:
             settings[name] = MASK
+    if doc.get(CALLBACK_SECRET):
+        doc[CALLBACK_SECRET] = box.decrypt(doc[CALLBACK_SECRET]) if reveal else MASK
     block["status"] = stored["status"].decode()
     for name, cast in _POLL_FIELDS.items():
         raw = stored.get(name)
@@ -126,4 +153,6 @@ def reseal_queue(
     settings, secrets = _stored_secrets(spec["queue"], sources)
     for name, value, _ in secrets:
         settings[name] = box.rotate(value)
+    if spec.get(CALLBACK_SECRET):
+        spec[CALLBACK_SECRET] = box.rotate(spec[CALLBACK_SECRET])
     return pydantic_core.to_json(spec), stored["status"].decode()

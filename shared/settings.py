@@ -195,6 +195,19 @@ class Settings:
         "dead letter of its queue instead of a task. The default keeps HIPPO_DATA_BASE64 "
         "within Linux's 128 KiB limit on one environment string.",
     )
+    callback_timeout_s: float = _setting(
+        "HIPPO_CALLBACK_TIMEOUT_S",
+        "10",
+        _positive_float,
+        "How long one callback POST may take (connect and answer) before it counts as failed.",
+    )
+    callback_attempts: int = _setting(
+        "HIPPO_CALLBACK_ATTEMPTS",
+        "10",
+        _positive_int,
+        "Sends of one callback before it is given up (1 s between the first two, doubling "
+        "up to 300 s).",
+    )
     poll_retry_s: float = _setting(
         "HIPPO_POLL_RETRY_S",
         "1",

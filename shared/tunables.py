@@ -83,3 +83,9 @@ LEADER_STATUS_CACHE_S = 1.0
 DEAD_LETTERS_PER_QUEUE = 10_000
 # Runs of one item a dead letter lists (the chain of retries, newest kept).
 DEAD_LETTER_RUNS = 100
+
+# --- Callbacks (worker/callbacks.py) --------------------------------------------------
+CALLBACK_RETRY_FIRST_S = 1.0  # wait after a callback's first failed send, doubling
+CALLBACK_RETRY_MAX_S = 300.0  # the longest wait between two sends of one callback
+CALLBACKS_AT_ONCE = 32  # sends one worker has in flight at most
+CALLBACK_IDLE_S = 0.5  # longest wait between two looks for due callbacks

@@ -11,6 +11,7 @@ from typing import Any
 
 from hippo.shared.settings import Settings
 from hippo.shared.tunables import WORKER_STOP_WAIT_S
+from hippo.worker.callbacks import run_callbacks
 from hippo.worker.health import serve_health
 from hippo.worker.leader import run_leader_election
 from hippo.worker.metrics import WorkerMetrics
@@ -45,6 +46,7 @@ async def run_worker(settings: Settings, *, metrics_port: int) -> int:
         metrics_port, metrics.registry, settings.redis_url, mesos_error=lambda: metrics.mesos_error
     )
     jobs = [asyncio.create_task(run_leader_election(settings, stop, metrics), name="leadership")]
+    jobs.append(asyncio.create_task(run_callbacks(settings, stop), name="callbacks"))
     polling = queue_polling()
     if polling is not None:
         jobs.append(asyncio.create_task(polling(settings, stop), name="polling"))

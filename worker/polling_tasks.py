@@ -104,11 +104,17 @@ def retry_delay_s(failures: int, first_s: float, frequency_s: float) -> float:
     return min(frequency_s, first_s * factor)
 
 
+_QUEUE_ONLY = frozenset({"queue", "callback_url", "callback_secret"})
+
+
 class TaskTemplate:
     """Turns HIPPO_DATA values into task records of one queue."""
 
     def __init__(self, queue_id: str, queue_spec: Mapping[str, Any]) -> None:
-        job = {k: v for k, v in queue_spec.items() if k != "queue"}
+        # The queue's callback stays the queue's: its runs' ends are posted to the callback
+        # of its current definition (shared/store/task_lua.py), and a task's spec never
+        # carries the secret.
+        job = {k: v for k, v in queue_spec.items() if k not in _QUEUE_ONLY}
         job["max_concurrent"] = queue_spec["queue"]["max_concurrent"]
         self.queue_id = queue_id
         self.definition = TaskDefinition.model_validate({**job, "id": queue_id})

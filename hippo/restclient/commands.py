@@ -135,6 +135,8 @@ def task_body(args: argparse.Namespace) -> dict[str, Any]:
         ("retry_max_delay", "retry_max_delay_seconds"),
         ("max_runtime", "max_runtime_seconds"),
         ("max_pending", "max_pending_seconds"),
+        ("callback_url", "callback_url"),
+        ("callback_secret", "callback_secret"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -357,6 +359,16 @@ def _register_tasks(subparsers: argparse._SubParsersAction) -> None:  # type: ig
         ("--max-pending", "max_pending", "max_pending_seconds: fail a run no offer took by then"),
     ):
         p.add_argument(flag, type=float, dest=field, help=help_text)
+    p.add_argument(
+        "--callback-url",
+        dest="callback_url",
+        help="POST each run's end here as JSON (signed with --callback-secret)",
+    )
+    p.add_argument(
+        "--callback-secret",
+        dest="callback_secret",
+        help="HMAC-SHA256 key of the X-Hippo-Signature header (stored encrypted)",
+    )
     p.add_argument(
         "--idempotency-key",
         dest="idempotency_key",

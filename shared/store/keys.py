@@ -140,6 +140,19 @@ class Keys:
         """Counter ordering dead letters (their score, and the cursor of a listing)."""
         return f"{self.prefix}deadletters:seq"
 
+    # --- callbacks (worker/callbacks.py) ---
+
+    def callback(self, delivery_id: str) -> str:
+        """HASH url, secret (encrypted, '' for none), body (the JSON POSTed, fixed when the
+        run ended), attempts: one callback waiting to be delivered (its id: the run's
+        mesos_id)."""
+        return f"{self.prefix}callback:{delivery_id}"
+
+    @property
+    def callbacks_due(self) -> str:
+        """ZSET delivery id -> when it is next due (or its sender's lease expires)."""
+        return f"{self.prefix}callbacks:due"
+
     # --- polling ---
 
     @property

@@ -320,6 +320,8 @@ for i = 5, #ARGV, 7 do
       st.next_mesos_id = new
       local seq = redis.call('INCR', K.tasks_seq)
       redis.call('HSET', K.task(new), 'spec', spec, 'status', cjson.encode(run), 'seq', seq)
+      local callback = redis.call('HGET', K.task(mid), 'callback')  -- a one-off task's
+      if callback then redis.call('HSET', K.task(new), 'callback', callback) end
       index_new_task(new, st.id, type(st.queue_id) == 'string' and st.queue_id or nil,
                      seq, spec, due)
       outcome, detail = 'retried', new

@@ -23,9 +23,42 @@ local function load_status(mid)
   return cjson.decode(raw)
 end
 
+-- Callbacks (worker/callbacks.py): a run's end is POSTed to its callback_url, the one
+-- of its queue's current definition or, for a one-off task, the one kept in its HASH's
+-- `callback` field (url and encrypted secret: the spec shows the secret masked). The
+-- body is fixed here, in the step that records the end, with every field the status
+-- has by the time the script saves it (next_mesos_id of a retry included).
+local ended_in_this_call = {}  -- set_state marks runs ending; save_status enqueues them
+local function enqueue_callback(mid, st)
+  local url, secret
+  if type(st.queue_id) == 'string' then
+    local spec = redis.call('HGET', K.queue(st.queue_id), 'spec')
+    if spec and string.find(spec, '"callback_url"', 1, true) then
+      local q = cjson.decode(spec)
+      url, secret = q.callback_url, q.callback_secret
+    end
+  else
+    local raw = redis.call('HGET', K.task(mid), 'callback')
+    if raw then
+      local cb = cjson.decode(raw)
+      url, secret = cb.url, cb.secret
+    end
+  end
+  if type(url) ~= 'string' then return end
+  if type(secret) ~= 'string' then secret = '' end
+  local body = cjson.encode({delivery_id = mid, event = 'task.ended', task = st})
+  redis.call('HSET', K.callback(mid), 'url', url, 'secret', secret, 'body', body,
+             'attempts', 0)
+  redis.call('ZADD', K.callbacks_due, st.finished_tstamp, mid)
+end
+
 local function save_status(mid, st)
   local raw = cjson.encode(st)
   redis.call('HSET', K.task(mid), 'status', raw)
+  if ended_in_this_call[mid] then
+    ended_in_this_call[mid] = nil
+    enqueue_callback(mid, st)
+  end
   return raw
 end
 
@@ -190,6 +223,7 @@ local function set_state(mid, st, state, now, keep_per_id, note)
   st.status_tstamp = now
   if TERMINAL[state] then
     st.finished_tstamp = now
+    ended_in_this_call[mid] = true
     redis.call('ZREM', K.tasks_runtime_deadlines, mid)
     release(mid, st)
     redis.call('SREM', K.kills, mid)

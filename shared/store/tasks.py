@@ -20,6 +20,7 @@ from hippo.shared import tunables
 from hippo.shared.errors import Conflict, NotFound
 from hippo.shared.model import TaskDefinition
 from hippo.shared.records import new_task_status, run_history
+from hippo.shared.secrets import MASK
 from hippo.shared.store import task_scripts
 from hippo.shared.store.connection import translate_errors
 from hippo.shared.store.keys import Keys
@@ -80,15 +81,24 @@ class TaskStore:
         now: float,
         idempotency_key: str | None = None,
         dedupe: bool = False,
+        sealed_callback_secret: str | None = None,
     ) -> tuple[bytes, bool]:
         """Store a one-off task; returns its record and whether it was created.
 
         A key already used returns the task it created instead of a new one. With
         `dedupe`, a one-off task posted with `dedupe` whose cmd and image are the same and
-        which is still waiting or active (or its retry is) is returned instead too.
+        which is still waiting or active (or its retry is) is returned instead too. With a
+        callback_url, the url and `sealed_callback_secret` (encrypted) go to the record's
+        `callback` field, written first, so no run of it exists without them; the spec
+        shows the secret masked.
         """
         task_id = definition.id or uuid.uuid4().hex
         mesos_id = f"{task_id}.{uuid.uuid4()}"
+        if definition.callback_secret is not None:
+            definition = definition.model_copy(update={"callback_secret": MASK})
+        if definition.callback_url is not None:
+            callback = {"url": definition.callback_url, "secret": sealed_callback_secret}
+            await self.redis.hset(self.keys.task(mesos_id), "callback", json.dumps(callback))
         spec = definition.model_dump_json(exclude={"id"}, exclude_none=True).encode()
         status = pydantic_core.to_json(new_task_status(definition, task_id, mesos_id, now))
         head: list[str | int | bytes] = [
@@ -105,6 +115,8 @@ class TaskStore:
         outcome, found_id = int(result[0]), result[1].decode()
         if outcome == 1:
             return merge_json_objects(spec, status), True
+        if definition.callback_url is not None:
+            await self.redis.delete(self.keys.task(mesos_id))  # the callback of no task
         record = await self.get_task(found_id)
         if record is None:  # only a deleted task's idempotency key can point nowhere
             raise Conflict(
