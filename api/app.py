@@ -184,6 +184,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             client,
             Keys(settings.redis_prefix),
             keep_per_id=settings.task_retention_per_id,
+            keep_per_queue=settings.task_retention_per_queue,
             idempotency_ttl_s=settings.idempotency_ttl_s,
         )
         app.state.sources = sources

@@ -144,6 +144,13 @@ class Settings:
         _positive_int,
         "Finished task records kept per task id (the newest).",
     )
+    task_retention_per_queue: int = _setting(
+        "HIPPO_TASK_RETENTION_PER_QUEUE",
+        "10000",
+        _positive_int,
+        "Finished task records kept per queue (the newest): a queue's tasks share its id, "
+        "so they are counted here instead of under HIPPO_TASK_RETENTION_PER_ID.",
+    )
     idempotency_ttl_s: int = _setting(
         "HIPPO_IDEMPOTENCY_TTL_S",
         "86400",

@@ -35,7 +35,12 @@ async def run_leader_election(
     keys = Keys(settings.redis_prefix)
     lease = LeaderLease(settings.redis_url, keys, settings.lock_expire_s)
     redis = connect(settings.redis_url)
-    store = LeaderStore(redis, keys, keep_per_id=settings.task_retention_per_id)
+    store = LeaderStore(
+        redis,
+        keys,
+        keep_per_id=settings.task_retention_per_id,
+        keep_per_queue=settings.task_retention_per_queue,
+    )
     try:
         while not stop.is_set():
             try:

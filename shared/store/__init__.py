@@ -40,10 +40,16 @@ class Store(TaskStore, QueueStore, StatusStore, DeadLetterStore):
         keys: Keys,
         *,
         keep_per_id: int = 100,
+        keep_per_queue: int = 10000,
         idempotency_ttl_s: int = 86400,
     ) -> None:
         TaskStore.__init__(
-            self, client, keys, keep_per_id=keep_per_id, idempotency_ttl_s=idempotency_ttl_s
+            self,
+            client,
+            keys,
+            keep_per_id=keep_per_id,
+            keep_per_queue=keep_per_queue,
+            idempotency_ttl_s=idempotency_ttl_s,
         )
         QueueStore.__init__(self, client, keys)
         StatusStore.__init__(self, client, keys)

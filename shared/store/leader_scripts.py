@@ -191,9 +191,9 @@ UNCLAIM_TASKS = (
 -- unclaim_tasks: Mesos answered an ACCEPT with an error, so it launched none of its
 -- tasks: put them back to waiting (no retry is spent on a launch never made), or end
 -- those whose kill was requested meanwhile.
--- ARGV: prefix, epoch, now, finished runs kept per task id, then mesos_ids.
+-- ARGV: prefix, epoch, now, retention ("<per id>:<per queue>"), then mesos_ids.
 -- Only tasks still TASK_STAGING move. Returns how many moved.
-local epoch, now, keep = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local epoch, now, keep = ARGV[2], tonumber(ARGV[3]), retention(ARGV[4])
 local stale = fence(epoch); if stale then return stale end
 local moved = 0
 for i = 5, #ARGV do
@@ -226,7 +226,7 @@ RECORD_UPDATES = (
     + _FENCE
     + """
 -- record_updates: store Mesos status updates (before they are acknowledged).
--- ARGV: prefix, epoch, now, finished runs kept per task id, then 7 per update:
+-- ARGV: prefix, epoch, now, retention ("<per id>:<per queue>"), then 7 per update:
 --       mesos_id, state, message, reason, agent id, retry budget ('', 'task' or
 --       'system', from retries.retry_budget), a fresh uuid for a new run.
 -- Idempotent: a repeated state, an older state arriving late, or any update for a task
@@ -244,7 +244,7 @@ RECORD_UPDATES = (
 -- Returns 2 per update: outcome ('stored' | 'retried' | 'same' | 'stale' | 'missing')
 -- and a detail (the new run's mesos_id when retried; created_tstamp on a first
 -- TASK_RUNNING; otherwise '').
-local epoch, now, keep = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local epoch, now, keep = ARGV[2], tonumber(ARGV[3]), retention(ARGV[4])
 local stale = fence(epoch); if stale then return stale end
 -- The wait before the n-th retry of a run of `spec` (seconds, 0: at once):
 -- retry_delay_seconds * retry_backoff_factor ^ (n - 1), at most retry_max_delay_seconds
@@ -364,9 +364,9 @@ FAIL_WAITING = (
     + _FENCE
     + """
 -- fail_waiting: end waiting runs that can never launch as TASK_ERROR (no retry).
--- ARGV: prefix, epoch, now, finished runs kept per task id, then 2 per run: mesos_id,
+-- ARGV: prefix, epoch, now, retention ("<per id>:<per queue>"), then 2 per run: mesos_id,
 --       message. Only runs still WAITING_ON_OFFERS move. Returns how many moved.
-local epoch, now, keep = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local epoch, now, keep = ARGV[2], tonumber(ARGV[3]), retention(ARGV[4])
 local stale = fence(epoch); if stale then return stale end
 local moved = 0
 for i = 5, #ARGV, 2 do
@@ -394,9 +394,9 @@ DUE_DEADLINES = (
 --   (timed_out, reason HIPPO_MAX_PENDING_EXCEEDED; a queue's run becomes a dead letter);
 --   active runs past max_runtime_seconds are marked timed_out and queued in `kills`
 --   (publishes `kill`); their end is recorded by record_updates.
--- ARGV: prefix, epoch, now, finished runs kept per task id, at most this many of each.
+-- ARGV: prefix, epoch, now, retention ("<per id>:<per queue>"), at most this many of each.
 -- Returns {released, failed, killed, seconds until the next time (-1: none)}.
-local epoch, now, keep, batch = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local epoch, now, keep, batch = ARGV[2], tonumber(ARGV[3]), retention(ARGV[4]), tonumber(ARGV[5])
 local stale = fence(epoch); if stale then return stale end
 local function due(key)
   return redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, batch)

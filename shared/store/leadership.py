@@ -22,6 +22,7 @@ from hippo.shared.records import ACTIVE_STATES, WAITING
 from hippo.shared.store import leader_scripts
 from hippo.shared.store.connection import translate_errors
 from hippo.shared.store.keys import Keys
+from hippo.shared.store.retention import retention_arg
 
 # The default of a queue's max_concurrent, from the model (for a queue since deleted).
 DEFAULT_QUEUE_MAX_CONCURRENT: int = QueueBlock.model_fields["max_concurrent"].default
@@ -86,10 +87,17 @@ def _text(value: bytes | str | None) -> str | None:
 
 
 class LeaderStore:
-    def __init__(self, client: aioredis.Redis, keys: Keys, *, keep_per_id: int = 100) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        *,
+        keep_per_id: int = 100,
+        keep_per_queue: int = 10000,
+    ) -> None:
         self.redis = client
         self.keys = keys
-        self.keep_per_id = keep_per_id
+        self.retention = retention_arg(keep_per_id, keep_per_queue)
         self._take_epoch = client.register_script(leader_scripts.TAKE_EPOCH)
         self._save_framework_id = client.register_script(leader_scripts.SAVE_FRAMEWORK_ID)
         self._claim = client.register_script(leader_scripts.CLAIM_TASKS)
@@ -265,7 +273,7 @@ class LeaderStore:
     async def unclaim(self, epoch: int, now: float, mesos_ids: Sequence[str]) -> int:
         """Put claimed tasks Mesos did not launch back to waiting; returns how many."""
         return int(
-            await self._unclaim(args=[self.keys.prefix, epoch, now, self.keep_per_id, *mesos_ids])
+            await self._unclaim(args=[self.keys.prefix, epoch, now, self.retention, *mesos_ids])
         )
 
     @translate_errors
@@ -277,7 +285,7 @@ class LeaderStore:
         longer waiting are left alone. No retry: the definition would fail again."""
         if not failures:
             return 0
-        args: list[Any] = [self.keys.prefix, epoch, now, self.keep_per_id]
+        args: list[Any] = [self.keys.prefix, epoch, now, self.retention]
         for mesos_id, message in failures:
             args += [mesos_id, message]
         return int(await self._fail_waiting(args=args))
@@ -287,9 +295,7 @@ class LeaderStore:
         """Act on the runs' times due by `now` (leader_scripts.DUE_DEADLINES): release
         delayed retries, fail runs past max_pending_seconds, queue kills of runs past
         max_runtime_seconds."""
-        raw = await self._due_deadlines(
-            args=[self.keys.prefix, epoch, now, self.keep_per_id, batch]
-        )
+        raw = await self._due_deadlines(args=[self.keys.prefix, epoch, now, self.retention, batch])
         wait_s = float(raw[3])
         return DueDeadlines(int(raw[0]), int(raw[1]), int(raw[2]), None if wait_s < 0 else wait_s)
 
@@ -316,7 +322,7 @@ class LeaderStore:
     async def record_updates(
         self, epoch: int, now: float, updates: Sequence[StatusUpdate]
     ) -> list[UpdateOutcome]:
-        args: list[Any] = [self.keys.prefix, epoch, now, self.keep_per_id]
+        args: list[Any] = [self.keys.prefix, epoch, now, self.retention]
         for u in updates:
             args += [
                 u.mesos_id,

@@ -198,11 +198,24 @@ local function delete_task(mid, st)
   redis.call('DEL', K.task(mid))
 end
 
+-- Finished runs kept, from a script's retention argument (shared/store/retention.py):
+-- "<per task id>:<per queue>", or one number for both.
+local function retention(arg)
+  local per_id, per_queue = string.match(tostring(arg), '^(%d+):(%d+)$')
+  if per_id then return {id = tonumber(per_id), queue = tonumber(per_queue)} end
+  return {id = tonumber(arg), queue = tonumber(arg)}
+end
+
 -- Move a task to another state index; a terminal state also enters the retention
--- indexes, and the oldest finished runs of its id beyond keep_per_id are deleted.
+-- indexes, and the oldest finished runs of its id beyond what `keep` (retention())
+-- keeps are deleted: keep.queue for a queue's runs (they share the queue's id),
+-- keep.id for one-off tasks.
 -- The state joins the run's history with `note` ({message=, reason=}; default: the
 -- record's status_message and status_reason).
-local function set_state(mid, st, state, now, keep_per_id, note)
+local function set_state(mid, st, state, now, keep, note)
+  if type(keep) ~= 'table' then keep = retention(keep) end
+  local keep_per_id = keep.id
+  if type(st.queue_id) == 'string' then keep_per_id = keep.queue end
   local seq = redis.call('HGET', K.task(mid), 'seq')
   if st.mesos_state == 'WAITING_ON_OFFERS' then
     waiting_remove(mid, st.id)

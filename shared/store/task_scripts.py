@@ -121,11 +121,11 @@ REQUEST_KILL = (
     TASK_HELPERS
     + """
 -- request_kill: record a user's kill request.
--- ARGV: prefix, mesos_id, now, finished runs kept per task id.
+-- ARGV: prefix, mesos_id, now, retention ("<per id>:<per queue>").
 -- A waiting task is killed at once (it is never launched); an active one is flagged and
 -- queued in `kills` for the leader (published as `kill`). A finished one is left alone.
 -- Returns {'missing'} | {'finished', state} | {'killed', status} | {'requested', status}.
-local mid, now, keep = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local mid, now, keep = ARGV[2], tonumber(ARGV[3]), retention(ARGV[4])
 local st = load_status(mid)
 if not st then return {'missing'} end
 if TERMINAL[st.mesos_state] then return {'finished', st.mesos_state} end

@@ -24,6 +24,7 @@ from hippo.shared.secrets import MASK
 from hippo.shared.store import task_scripts
 from hippo.shared.store.connection import translate_errors
 from hippo.shared.store.keys import Keys
+from hippo.shared.store.retention import retention_arg
 
 
 def dedupe_digest(definition: TaskDefinition) -> str:
@@ -54,11 +55,12 @@ class TaskStore:
         keys: Keys,
         *,
         keep_per_id: int = 100,
+        keep_per_queue: int = 10000,
         idempotency_ttl_s: int = 86400,
     ) -> None:
         self.redis = client
         self.keys = keys
-        self.keep_per_id = keep_per_id
+        self.retention = retention_arg(keep_per_id, keep_per_queue)
         self.idempotency_ttl_s = idempotency_ttl_s
         self._create_tasks = client.register_script(task_scripts.CREATE_TASKS)
         self._create_task_deduped = client.register_script(task_scripts.CREATE_TASK_DEDUPED)
@@ -224,7 +226,7 @@ class TaskStore:
     async def request_kill(self, mesos_id: str, *, now: float) -> tuple[str, bytes]:
         """Returns ('killed' | 'requested', record). A waiting task is killed at once."""
         outcome, *rest = await self._request_kill(
-            args=[self.keys.prefix, mesos_id, now, self.keep_per_id]
+            args=[self.keys.prefix, mesos_id, now, self.retention]
         )
         outcome = outcome.decode()
         if outcome == "missing":
