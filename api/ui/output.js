@@ -47,9 +47,11 @@ export function outputPanel(mesosId, name) {
     if (done) return;
     if (!task.started_tstamp && !task.agent_id) {
       status.textContent = isEnded(task) ? "(the task never started)" : "(not started yet)";
+      pre.hidden = true;
       done = isEnded(task);
       return;
     }
+    pre.hidden = false;
     const ended = isEnded(task);
     try {
       for (let i = 0; i < MAX_CHUNKS_PER_REFRESH; i++) {

@@ -15,6 +15,12 @@ const RUN_FIELDS = new Set([
   "pending_reason", "history", "status_tstamp", "attempt", "next_mesos_id",
   "retry_due_tstamp", "timed_out",
 ]);
+// Definition fields the page shows by name; any other is listed as it comes.
+const SHOWN_FIELDS = new Set([
+  "id", "container", "cmd", "cpus", "mem", "env", "constraints", "task_retries", "system_retries",
+  "max_concurrent", "retry_delay_seconds", "retry_backoff_factor", "retry_max_delay_seconds",
+  "max_runtime_seconds", "max_pending_seconds",
+]);
 const MAX_CHAIN = 50;
 
 export function taskView(mesosId) {
@@ -147,9 +153,14 @@ export function taskView(mesosId) {
     fact(definition, "Constraints", constraints.length ? h("ul", {}, constraints.map((c) => h("li", { className: "mono" }, JSON.stringify(c)))) : null);
     fact(definition, "Retries", `${task.task_retries ?? 0} on failure, ${task.system_retries ?? 0} when the cluster loses it`);
     fact(definition, "Max concurrent", task.max_concurrent);
+    if (task.retry_delay_seconds) {
+      fact(definition, "Retry delay", `${task.retry_delay_seconds} s, ×${task.retry_backoff_factor ?? 1} each retry, at most ${task.retry_max_delay_seconds ?? "∞"} s`);
+    }
+    fact(definition, "Max runtime", task.max_runtime_seconds != null ? `${task.max_runtime_seconds} s` : null);
+    fact(definition, "Max pending", task.max_pending_seconds != null ? `${task.max_pending_seconds} s` : null);
     for (const [name, value] of Object.entries(task)) {
       // Fields this page does not know yet (a newer API) are still shown.
-      if (RUN_FIELDS.has(name) || ["id", "container", "cmd", "cpus", "mem", "env", "constraints", "task_retries", "system_retries", "max_concurrent"].includes(name)) continue;
+      if (RUN_FIELDS.has(name) || SHOWN_FIELDS.has(name)) continue;
       if (value === null || value === undefined) continue;
       fact(definition, name, typeof value === "object" ? JSON.stringify(value) : String(value));
     }

@@ -86,6 +86,7 @@ def test_a_queue_shows_its_active_and_waiting_tasks(page: Any, live: Live) -> No
 
     row.locator("td[data-label=Active]", has_text="1").wait_for()
     row.locator("td[data-label=Waiting]", has_text="1").wait_for()
+    screenshot(page, "queues")
     assert row.locator("td[data-label='Items taken']").text_content() == "2"
     with live.api() as api:
         assert api.post("/queues/ui-busy/disable/").status_code == 200
@@ -298,5 +299,43 @@ def test_no_view_scrolls_sideways_on_a_390_px_phone(browser: Any, live: Live) ->
                 screenshot(page, "tasks-phone")
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"{hash_} is {width} px wide"
+    finally:
+        page.context.close()
+
+
+def test_the_live_refresh_keeps_the_filters_the_scroll_and_the_focus(
+    browser: Any, live: Live
+) -> None:
+    with live.api() as api:
+        for n in range(12):
+            body = {"id": f"ui-scroll-{n}", "cmd": "true", "cpus": 0.1, "mem": 16}
+            body["container"] = {"docker": {"image": "alpine"}}
+            assert api.post("/tasks/", json=body).status_code == 201
+    page = open_page(browser, live, viewport={"width": 1000, "height": 300})
+    try:
+        page.get_by_label("Task id").focus()
+        page.keyboard.type("ui-scroll-3")
+        page.keyboard.press("Enter")
+        page.locator("#tasks tr").first.wait_for()
+        assert "id=ui-scroll-3" in page.url
+        page.get_by_role("button", name="Clear").click()
+        page.locator("#tasks tr", has_text="ui-scroll-0.").wait_for()
+        page.get_by_label("State").select_option("TASK_FINISHED")
+        page.locator("#tasks tr", has_text="ui-scroll-0.").wait_for()
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        scrolled = page.evaluate("window.scrollY")
+        assert scrolled > 0
+        link = page.locator("#tasks tr", has_text="ui-scroll-0.").get_by_role("link").first
+        link.focus()
+
+        for _ in range(2):  # two refreshes of the list
+            with page.expect_response(lambda r: "/tasks/?" in r.url):
+                pass
+
+        assert page.evaluate("window.scrollY") == scrolled
+        assert page.get_by_label("State").input_value() == "TASK_FINISHED"
+        assert page.evaluate("document.activeElement.textContent").startswith("ui-scroll-0.")
+        states = page.locator("#tasks [data-state]").all_text_contents()
+        assert set(states) == {"TASK_FINISHED"}
     finally:
         page.context.close()
