@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import redis
@@ -86,7 +87,6 @@ def test_a_queue_shows_its_active_and_waiting_tasks(page: Any, live: Live) -> No
 
     row.locator("td[data-label=Active]", has_text="1").wait_for()
     row.locator("td[data-label=Waiting]", has_text="1").wait_for()
-    screenshot(page, "queues")
     assert row.locator("td[data-label='Items taken']").text_content() == "2"
     with live.api() as api:
         assert api.post("/queues/ui-busy/disable/").status_code == 200
@@ -129,6 +129,41 @@ def test_the_cluster_view_shows_the_leader_and_its_master(page: Any, live: Live)
     leader = page.locator("[data-fact=leader] dd")
     assert "no leader" not in leader.text_content()
     page.locator("[data-fact=agents] dd", has_text="1").wait_for()
+
+
+def test_a_queues_last_error_looks_stale_once_a_later_poll_worked(page: Any, live: Live) -> None:
+    now = time.time()
+    polls = {
+        # Failed an hour ago, polled fine since: old news.
+        "ui-recovered": {"last_error_tstamp": now - 3600, "last_run_tstamp": now - 30},
+        # Failing now: the last good poll is older than the error.
+        "ui-failing": {"last_error_tstamp": now - 20, "last_run_tstamp": now - 7200},
+    }
+    client = redis.Redis.from_url(live.redis_url)
+    try:
+        with live.api() as api:
+            for queue_id, fields in polls.items():
+                body = queue(id=queue_id)
+                body["queue"]["status"] = "DISABLED"  # not polled: the times stay as set
+                assert api.post("/queues/", json=body).status_code == 201
+                # The poll fields as a worker's poll writes them (shared/store/lease_scripts.py).
+                client.hset(
+                    f"hippo:queue:{queue_id}",
+                    mapping={**fields, "last_error": f"{queue_id}: connection refused"},
+                )
+    finally:
+        client.close()
+    page.get_by_role("link", name="Queues").click()
+
+    recovered = page.locator("#queues tr", has_text="ui-recovered").locator(".queue-error")
+    failing = page.locator("#queues tr", has_text="ui-failing").locator(".queue-error")
+    recovered.wait_for()
+    assert "stale" in recovered.get_attribute("class")
+    assert re.search(r"\b(\d+ min|1 h) ago", recovered.text_content())
+    assert "a later poll worked" in recovered.text_content()
+    assert "current" in failing.get_attribute("class")
+    assert re.search(r"\b\d+ (s|min) ago", failing.text_content())
+    screenshot(page, "queues")
 
 
 def test_a_long_task_run_from_the_form_is_killed_from_its_page(page: Any) -> None:
