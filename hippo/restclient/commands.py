@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hippo.restclient import deadletters, output
+from hippo.restclient import deadletters, import_original, output
 from hippo.restclient.http import (
     DEFAULT_URL,
     ApiError,
@@ -422,6 +422,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     _connection_flags(status, leaf=False)
     status.set_defaults(run=_runner(status_show))
+    import_original.register(subparsers)
     kinds = subparsers.add_parser("queuetypes", help="queue source types and their parameters")
     _connection_flags(kinds, leaf=False)
     kinds.set_defaults(run=_runner(queue_types))
