@@ -178,6 +178,14 @@ def _constraint_as_list(operator: Schema) -> Schema:
     }
 
 
+def _empty_id_allowed(schema: Schema) -> Schema:
+    """A definition's id as the API takes it: `""` is no id (model._without), as the
+    original Hippo's page sends it for "generate one"."""
+    schema = copy.deepcopy(schema)
+    schema["anyOf"].append({"const": "", "description": "no id: one is generated"})
+    return schema
+
+
 def _model_components() -> tuple[dict[str, Schema], dict[str, str]]:
     """The models' schemas, and the component name of each (model, mode)."""
     pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = [
@@ -224,6 +232,7 @@ def components(sources: tuple[tuple[str, type[Source]], ...]) -> dict[str, Schem
             }
     for name in original.TASK_RECORD_FIELDS:
         definition["properties"].setdefault(name, _ORIGINAL_FIELD)
+    definition["properties"]["id"] = _empty_id_allowed(definition["properties"]["id"])
     components["TaskDefinition"] = definition
     record_properties = {**record_base["properties"], **record_fields}
     components["TaskRecord"] = {
@@ -267,6 +276,7 @@ def components(sources: tuple[tuple[str, type[Source]], ...]) -> dict[str, Schem
         "oneOf": [{"$ref": target} for target in mapping.values()],
         "discriminator": {"propertyName": "type", "mapping": mapping},
     }
+    queue_definition["properties"]["id"] = _empty_id_allowed(queue_definition["properties"]["id"])
     components["QueueDefinition"] = queue_definition
     components["Queue"] = {
         "description": "A queue as the API answers it: its definition with secrets masked, "

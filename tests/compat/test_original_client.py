@@ -4,6 +4,7 @@ they expect."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,14 +13,26 @@ import pytest
 
 from tests.compat.original_client import OriginalClient
 from tests.conftest import free_port, start_hippo_api
+from tests.test_api_openapi import check_exchange
 
 
 @pytest.fixture
 def old_client(redis_url: str) -> Iterator[OriginalClient]:
+    """The old client on a live API; afterwards, each of its requests and the answer it
+    got are checked against /openapi.json (what the API says it takes and answers)."""
     process, url = start_hippo_api(redis_url)
+    answers: list[httpx.Response] = []
     try:
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with httpx.Client(
+            base_url=url, timeout=30, event_hooks={"response": [answers.append]}
+        ) as http:
             yield OriginalClient(http)
+            document = http.get("/openapi.json").json()
+        for answer in answers:
+            request = answer.request
+            body = json.loads(request.content) if request.content else None
+            target = request.url.raw_path.decode()
+            check_exchange(document, request.method, target, body, answer)
     finally:
         process.terminate()
         process.wait(20)
