@@ -58,7 +58,8 @@ class RecordingProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: dict[int, list[asyncio.StreamWriter]] = {}
-        self._handlers: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # handlers and their pipes
+        self._connecting: set[asyncio.Task[None]] = set()  # handlers connecting upstream
         self._lock = threading.Lock()
         self._calls: list[SeenCall] = []
         self._connections = 0
@@ -97,20 +98,24 @@ class RecordingProxy:
             # Stop accepting first, but leave the server open: a connection already
             # accepted is still on its way to _serve (in asyncio's accept task, then
             # in a task of ours not yet started), and closing the server under it
-            # (Python 3.11) or cancelling either task leaks its socket. Once each has
-            # reached _serve, _serve closes what it holds.
+            # (Python 3.11) or cancelling either task leaks its socket.
             for sock in self._server.sockets:
                 self._loop.remove_reader(sock.fileno())
             me = asyncio.current_task()
             deadline = self._loop.time() + 5
             while self._loop.time() < deadline and any(
-                t is not me and t not in self._handlers for t in asyncio.all_tasks()
+                t is not me and t not in self._tasks for t in asyncio.all_tasks()
             ):
                 await asyncio.sleep(0)
+            # Closing every connection ends each handler, which then waits for its
+            # transports to close; only a handler still connecting upstream is cancelled.
+            for writers in self._writers.values():
+                for writer in writers:
+                    writer.close()
+            for task in self._connecting:
+                task.cancel()  # cancelling a connect leaks nothing
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             self._server.close()
-            for handler in self._handlers:
-                handler.cancel()
-            await asyncio.gather(*self._handlers, return_exceptions=True)
             await self._server.wait_closed()
 
         self._run(close())
@@ -119,49 +124,77 @@ class RecordingProxy:
         self._loop.close()
 
     def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._handlers.add(task)
+        self._track(task)
         self._connections += 1
         number = self._connections
-        closing = [writer]
-        pipes: list[asyncio.Future[None]] = []
+        writers = self._writers[number] = [writer]
+        self._connecting.add(task)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
-            closing.append(up_writer)
-            self._writers[number] = [writer, up_writer]
-            parser = _RequestParser()
-
-            async def upstream() -> None:
-                while data := await reader.read(65536):
-                    for headers, body in parser.feed(data):
-                        self._record(number, headers, body)
-                    up_writer.write(data)
-                    await up_writer.drain()
-
-            async def downstream() -> None:
-                while data := await up_reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-
-            # Either side ending ends both, as a connection does.
-            pipes = [asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())]
-            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
         except (OSError, asyncio.CancelledError):
-            pass  # the master is gone, or stop() ends every connection
+            up_reader, up_writer = None, None  # the master is gone, or stop() came
         finally:
-            for pipe in pipes:
-                pipe.cancel()
-            await asyncio.gather(*pipes, return_exceptions=True)
-            for w in closing:
-                w.close()
-            # Wait for the transports to close: the loop may end right after this.
-            await asyncio.gather(*(w.wait_closed() for w in closing), return_exceptions=True)
-            self._writers.pop(number, None)
-            self._handlers.discard(task)
+            self._connecting.discard(task)
+        if up_reader is not None and up_writer is not None and not writer.is_closing():
+            writers.append(up_writer)
+            await self._pipe(number, reader, writer, up_reader, up_writer)
+        elif up_writer is not None:
+            writers.append(up_writer)  # stop() came while connecting
+        for w in writers:
+            w.close()
+        # Wait for the transports to close: the loop may end right after this.
+        await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
+        self._writers.pop(number, None)
+
+    async def _pipe(
+        self,
+        number: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        up_reader: asyncio.StreamReader,
+        up_writer: asyncio.StreamWriter,
+    ) -> None:
+        parser = _RequestParser()
+
+        async def upstream() -> None:
+            while data := await reader.read(65536):
+                for headers, body in parser.feed(data):
+                    self._record(number, headers, body)
+                up_writer.write(data)
+                await up_writer.drain()
+
+        async def downstream() -> None:
+            while data := await up_reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+
+        async def guarded(pipe: Any) -> None:
+            try:
+                await pipe
+            except OSError:
+                pass  # a reset connection ends the pipe as an EOF does
+
+        # Either side ending ends both, as a connection does: closing both
+        # connections makes the other pipe read its EOF.
+        pipes = [
+            asyncio.ensure_future(guarded(upstream())),
+            asyncio.ensure_future(guarded(downstream())),
+        ]
+        for pipe in pipes:
+            self._track(pipe)
+        await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+        writer.close()
+        up_writer.close()
+        await asyncio.gather(*pipes, return_exceptions=True)
 
     def _record(self, number: int, headers: dict[str, str], body: bytes) -> None:
         try:
