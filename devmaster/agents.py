@@ -46,7 +46,9 @@ def add_agent(
 
 
 def remove_agent(master: Master, agent_id: str) -> None:
-    """The agent is gone for good: its tasks are lost, its offers rescinded."""
+    """The agent is gone for good (it unregistered): its tasks are lost, for every
+    framework, partition-aware or not (`Master::_removeSlave` in src/master/master.cpp
+    sends TASK_LOST), its offers rescinded."""
     agent = master.agents.get(agent_id)
     if agent is None or not agent.active:
         raise KeyError(agent_id)
@@ -60,10 +62,9 @@ def remove_agent(master: Master, agent_id: str) -> None:
                 task.retry_handle.cancel()
             task.pending.clear()
             if not task.terminal:
-                state = "TASK_GONE" if framework.partition_aware else "TASK_LOST"
                 message = f"Agent {agent.hostname} removed"
                 master_update(
-                    framework, task.task_id, agent_id, state, message, "REASON_AGENT_REMOVED"
+                    framework, task.task_id, agent_id, "TASK_LOST", message, "REASON_AGENT_REMOVED"
                 )
             forget_task(master, framework, task)
         framework.send({"type": "FAILURE", "failure": {"agent_id": {"value": agent_id}}})

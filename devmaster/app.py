@@ -172,10 +172,11 @@ class SchedulerEndpoint:
                 return
 
     async def _heartbeats(self, stream: Stream) -> None:
-        # The first HEARTBEAT comes one interval after SUBSCRIBED, like Mesos.
+        # The first HEARTBEAT comes right after SUBSCRIBED, then one per interval
+        # (src/common/heartbeater.hpp: no initial delay for frameworks).
         while True:
-            await asyncio.sleep(self.master.config.heartbeat_interval_s)
             stream.send({"type": "HEARTBEAT"})
+            await asyncio.sleep(self.master.config.heartbeat_interval_s)
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -257,12 +258,32 @@ def build_app(master: Master) -> Starlette:
         master.failing_calls[str(spec["type"])] = int(spec.get("count", 1))
         return JSONResponse({"failing_calls": master.failing_calls})
 
+    async def failover(request: Request) -> Response:
+        late = [str(a) for a in (await body(request)).get("late_agents") or []]
+        try:
+            master.failover(late)
+        except KeyError as e:
+            return PlainTextResponse(f"No such active agent {e}", status_code=404)
+        return JSONResponse({"failover": True, "late_agents": late})
+
+    async def agent_event(request: Request) -> Response:
+        agent_id, event = request.path_params["agent_id"], request.path_params["event"]
+        try:
+            master.agent_link(agent_id, event)
+        except KeyError:
+            return PlainTextResponse("No such active agent", status_code=404)
+        except ValueError as e:
+            return PlainTextResponse(str(e), status_code=404)
+        return JSONResponse({"agent": agent_id, "event": event})
+
     routes = [
         Route(SCHEDULER_PATH, SchedulerEndpoint(master), methods=None),
         Route("/state", state, methods=["GET"]),
         Route("/sandbox/{task_id}/{name}", sandbox, methods=["GET"]),
         Route("/devmaster/agents", add_agent, methods=["POST"]),
         Route("/devmaster/agents/{agent_id}", remove_agent, methods=["DELETE"]),
+        Route("/devmaster/agents/{agent_id}/{event}", agent_event, methods=["POST"]),
+        Route("/devmaster/failover", failover, methods=["POST"]),
         Route("/devmaster/frameworks/{framework_id}/drop-stream", drop_stream, methods=["POST"]),
         Route("/devmaster/delay-updates", delay_updates, methods=["POST"]),
         Route("/devmaster/unavailable", unavailable, methods=["POST"]),

@@ -187,9 +187,16 @@ def _acknowledge(master: Master, framework: Framework, ack: JSON) -> None:
 
 
 def _reconcile(master: Master, framework: Framework, reconcile: JSON) -> None:
+    """`Master::reconcile` (src/master/master.cpp): implicit answers every task the
+    master knows (not those on agents that are not registered); explicit answers each
+    task by the cases there, and not at all for a task that may be on an agent that
+    has not re-registered since a master failover (the framework must retry)."""
     entries = reconcile.get("tasks") or []
     if not entries:  # implicit: every task the master knows
         for task in framework.tasks.values():
+            agent = master.agents.get(task.agent_id)
+            if agent is not None and agent.link != "registered":
+                continue
             master_update(
                 framework,
                 task.task_id,
@@ -199,33 +206,30 @@ def _reconcile(master: Master, framework: Framework, reconcile: JSON) -> None:
                 "REASON_RECONCILIATION",
             )
         return
+    recovered = any(a.active and a.link == "recovered" for a in master.agents.values())
     for entry in entries:
         task_id = id_value(entry["task_id"]) or ""
         agent_id = id_value(entry.get("agent_id"))
         known = framework.tasks.get(task_id)
         if known is not None:
-            master_update(
-                framework,
-                task_id,
-                known.agent_id,
-                known.state,
-                "Reconciliation: Latest task state",
-                "REASON_RECONCILIATION",
-            )
-            continue
+            agent_id = known.agent_id
         agent = master.agents.get(agent_id or "")
-        if framework.partition_aware:
-            state = "TASK_GONE" if agent is not None and agent.active else "TASK_UNKNOWN"
+        link = ""  # an agent the master does not know
+        if agent is not None:
+            link = agent.link if agent.active else "gone" if agent.gone else "removed"
+        if known is not None and link == "registered":
+            state, message = known.state, "Reconciliation: Latest task state"
+        elif link == "recovered" or (agent_id is None and recovered):
+            continue  # (2) the agent has not re-registered yet: no answer
         else:
-            state = "TASK_LOST"
-        master_update(
-            framework,
-            task_id,
-            agent_id or "",
-            state,
-            "Reconciliation: Task is unknown",
-            "REASON_RECONCILIATION",
-        )
+            state, message = {
+                "registered": ("TASK_GONE", "Reconciliation: Task is unknown to the agent"),
+                "unreachable": ("TASK_UNREACHABLE", "Reconciliation: Task is unreachable"),
+                "gone": ("TASK_GONE_BY_OPERATOR", "Reconciliation: Task is gone"),
+            }.get(link, ("TASK_UNKNOWN", "Reconciliation: Task is unknown"))
+            if not framework.partition_aware:
+                state = "TASK_LOST"  # cases (3) to (6) without PARTITION_AWARE
+        master_update(framework, task_id, agent_id or "", state, message, "REASON_RECONCILIATION")
 
 
 _HANDLERS: dict[str, Callable[[Master, Framework, JSON], None]] = {

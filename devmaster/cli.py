@@ -61,6 +61,13 @@ def register(subparsers: Any) -> None:
         help="rescind offers not used within this many seconds (default: never, like Mesos)",
     )
     add(
+        "--agent-reregister-timeout",
+        type=float,
+        default=600.0,
+        help="after POST /devmaster/failover, agents not back by then are unreachable "
+        "(Mesos' --agent_reregister_timeout, 10 min)",
+    )
+    add(
         "--work-dir", default=None, help="where task sandboxes go (default: a new temporary folder)"
     )
     add(
@@ -108,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         work_dir=args.work_dir,
         update_retry_s=args.update_retry,
         offer_timeout_s=args.offer_timeout,
+        agent_reregister_timeout_s=args.agent_reregister_timeout,
         docker=args.docker,
         credentials=credentials,
         redirect_to=args.redirect_to,

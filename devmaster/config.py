@@ -27,6 +27,9 @@ class MasterConfig:
     update_retry_max_s: float = 600.0
     offer_timeout_s: float | None = None  # Mesos has none by default
     allocation_interval_s: float = 1.0  # Mesos' --allocation_interval
+    # Mesos' --agent_reregister_timeout (10 min): after a master failover, agents not
+    # back by then are marked unreachable (POST /devmaster/failover).
+    agent_reregister_timeout_s: float = 600.0
     kill_grace_s: float = 3.0  # the command executor's default
     docker: str = "auto"  # auto: `docker run` when an engine answers; never
     credentials: dict[str, str] = field(default_factory=dict)  # principal -> secret

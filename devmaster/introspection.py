@@ -39,6 +39,12 @@ def master_state(master: Master) -> JSON:
                 "connected": f.connected,
                 "failover_timeout": f.info.get("failover_timeout", 0),
                 "suppressed_roles": sorted(f.suppressed),
+                # agent id -> seconds its refuse_seconds filter still runs
+                "filters": {
+                    agent_id: round(refused.until - master.loop.time(), 3)
+                    for agent_id, refused in f.filters.items()
+                    if refused.until > master.loop.time()
+                },
                 "offers": len(f.offers),
                 "tasks": [task_json(t) for t in f.tasks.values()],
                 "completed_tasks": list(f.completed),
@@ -50,6 +56,8 @@ def master_state(master: Master) -> JSON:
                 "id": a.id,
                 "hostname": a.hostname,
                 "active": a.active,
+                "link": a.link,
+                "draining": a.draining,
                 "resources": a.total,
                 "used_resources": a.used,
                 "offered_resources": a.offered,

@@ -16,15 +16,18 @@ import struct
 import tempfile
 import time
 import uuid
+from collections import deque
 from pathlib import Path
 
-from . import agents, calls, status_updates, subscriptions
+from . import agents, calls, partitions, status_updates, subscriptions
 from .call_validation import CallRefused
 from .config import MasterConfig
 from .introspection import master_state
 from .model import JSON, Agent, Framework, Stream, Task
 from .offers import OfferBook
 from .runner import ProcessRunner, SimulatedRunner, docker_engine_answers
+
+MAX_COMPLETED_FRAMEWORKS = 50  # Mesos' --max_completed_frameworks default
 
 
 class Master:
@@ -36,7 +39,9 @@ class Master:
         self.prefix = time.strftime("%Y%m%d-%H%M%S-") + self.id[:8]
         self.agents: dict[str, Agent] = {}
         self.frameworks: dict[str, Framework] = {}
-        self.removed_frameworks: set[str] = set()
+        # Removed framework ids, refused at SUBSCRIBE with "Framework has been removed":
+        # Mesos keeps the last --max_completed_frameworks (50), in memory only.
+        self.removed_frameworks: deque[str] = deque(maxlen=MAX_COMPLETED_FRAMEWORKS)
         self.offers = OfferBook(self)
         self.update_delay_s = 0.0  # test hook: hold agent updates this long
         self.unavailable_until = 0.0  # test hook: answer 503 until this loop time
@@ -118,6 +123,23 @@ class Master:
     def remove_agent(self, agent_id: str) -> None:
         """The agent is gone for good: its tasks are lost, its offers rescinded."""
         agents.remove_agent(self, agent_id)
+
+    def failover(self, late_agents: list[str]) -> None:
+        """Test hook: a new master takes over; `late_agents` re-register late."""
+        partitions.failover(self, late_agents)
+
+    def agent_link(self, agent_id: str, event: str) -> None:
+        """Test hook: `unreachable`, `reregister`, `drain` or `gone` for an agent
+        (KeyError for an unknown or removed agent, ValueError for another event)."""
+        actions = {
+            "unreachable": partitions.mark_unreachable,
+            "reregister": partitions.reregister,
+            "drain": partitions.drain,
+            "gone": partitions.mark_gone,
+        }
+        if event not in actions:
+            raise ValueError(f"event must be one of {', '.join(actions)}, got {event!r}")
+        actions[event](self, agent_id)
 
     def subscribe(self, call: JSON) -> Stream:
         return subscriptions.subscribe(self, call)

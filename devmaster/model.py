@@ -89,7 +89,17 @@ class Agent:
     attributes: list[JSON]
     used: Resources = field(default_factory=dict)
     offered: Resources = field(default_factory=dict)
-    active: bool = True
+    active: bool = True  # False once removed (DELETE) or marked gone by an operator
+    # How the master knows the agent (src/master/master.hpp, `Master::Slaves`):
+    # "registered"; "recovered" after a master failover until it re-registers (its tasks
+    # unknown to the master); "unreachable" once marked so.
+    link: str = "registered"
+    gone: bool = False  # marked gone by an operator (slaves.gone): never comes back
+    draining: bool = False  # DRAIN_AGENT: no offers, its tasks killed
+
+    @property
+    def offerable(self) -> bool:
+        return self.active and self.link == "registered" and not self.draining
 
     def free(self) -> Resources:
         return subtract(subtract(self.total, self.used), self.offered)
@@ -120,6 +130,9 @@ class Task:
     retry_handle: asyncio.TimerHandle | None = None
     sandbox: Path | None = None
     kill_requested: bool = False
+    # Set when the agent drains: TASK_KILLING/TASK_KILLED carry it whatever the runner
+    # says (src/slave/slave.cpp overwrites the reason with REASON_SLAVE_DRAINING).
+    kill_reason: str | None = None
 
     @property
     def terminal(self) -> bool:

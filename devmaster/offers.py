@@ -170,7 +170,7 @@ class OfferBook:
         now = master.loop.time()
         batches: dict[str, list[JSON]] = {}
         for agent in master.agents.values():
-            if not agent.active:
+            if not agent.offerable:
                 continue
             free = {k: v for k, v in agent.free().items() if v > 0}
             if total_of(free, "cpus") < MIN_CPUS and total_of(free, "mem") < MIN_MEM_MB:

@@ -20,6 +20,10 @@ from .model import Task
 
 log = logging.getLogger(__name__)
 
+# Where a Docker task sees its sandbox (the Mesos agent's --docker_sandbox_directory
+# default, src/slave/flags.cpp).
+DOCKER_SANDBOX = "/mnt/mesos/sandbox"
+
 Report = Callable[[Task, str, "str | None", "str | None"], None]
 
 
@@ -61,13 +65,21 @@ class ProcessRunner:
     def _argv(self, task: Task, env: dict[str, str]) -> list[str]:
         command = task.info["command"]
         value = command.get("value", "")
-        if command.get("shell", True):
-            argv = ["/bin/sh", "-c", value]
-        else:
-            argv = [value, *command.get("arguments", [])[1:]]
+        shell = command.get("shell", True)
         container = task.info.get("container") or {}
         if container.get("type") != "DOCKER" or not self._use_docker:
-            return argv
+            return ["/bin/sh", "-c", value] if shell else [value, *command.get("arguments", [])[1:]]
+        return self._docker_argv(task, env, container)
+
+    @staticmethod
+    def _docker_argv(task: Task, env: dict[str, str], container: dict[str, Any]) -> list[str]:
+        """`docker run` as Mesos' Docker containerizer builds it (src/docker/docker.cpp,
+        `Docker::RunOptions::create` and `Docker::run`): a shell command overrides the
+        image's entrypoint with `--entrypoint /bin/sh` and passes `-c <value>`; otherwise
+        the value and arguments follow the image. The sandbox is mounted at
+        /mnt/mesos/sandbox (the agent's --docker_sandbox_directory), which MESOS_SANDBOX
+        names inside the container; relative container paths of volumes are under it."""
+        command = task.info["command"]
         docker = container["docker"]
         run = ["docker", "run", "--rm", "--name", f"devmaster-{task.task_id}"]
         run += [
@@ -76,15 +88,29 @@ class ProcessRunner:
                 docker.get("network", "HOST"), "bridge"
             ),
         ]
-        for name, val in env.items():
+        for name, val in {**env, "MESOS_SANDBOX": DOCKER_SANDBOX}.items():
             run += ["-e", f"{name}={val}"]
+        run += ["-v", f"{task.sandbox}:{DOCKER_SANDBOX}"]
         for volume in container.get("volumes") or []:
             if volume.get("host_path"):
                 mode = "ro" if volume["mode"] == "RO" else "rw"
-                run += ["-v", f"{volume['host_path']}:{volume['container_path']}:{mode}"]
+                path = volume["container_path"]
+                if not path.startswith("/"):
+                    path = f"{DOCKER_SANDBOX}/{path}"
+                run += ["-v", f"{volume['host_path']}:{path}:{mode}"]
         if docker.get("force_pull_image"):
             run += ["--pull", "always"]
-        return [*run, docker["image"], *argv]
+        if command.get("shell", True):
+            return [
+                *run,
+                "--entrypoint",
+                "/bin/sh",
+                docker["image"],
+                "-c",
+                command.get("value", ""),
+            ]
+        arguments = [command["value"]] if command.get("value") else []
+        return [*run, docker["image"], *arguments, *command.get("arguments", [])]
 
     async def _run(self, task: Task, env: dict[str, str]) -> None:
         assert task.sandbox is not None

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import uvicorn
@@ -193,3 +193,14 @@ class DevMaster:
     def delay_updates(self, seconds: float) -> None:
         assert self.master is not None
         self.call(setattr, self.master, "update_delay_s", seconds)
+
+    def failover(self, late_agents: Sequence[str] = ()) -> None:
+        """A master failover; `late_agents` re-register only when told
+        (POST /devmaster/failover)."""
+        assert self.master is not None
+        self.call(self.master.failover, list(late_agents))
+
+    def agent_event(self, agent_id: str, event: str) -> None:
+        """`unreachable`, `reregister`, `drain` or `gone` (POST /devmaster/agents/<id>/<event>)."""
+        assert self.master is not None
+        self.call(self.master.agent_link, agent_id, event)

@@ -49,6 +49,8 @@ def _agent_update(
     framework = master.frameworks.get(task.framework_id)
     if framework is None or framework.tasks.get(task.task_id) is not task or task.terminal:
         return  # the framework or the agent is gone, or the task already ended
+    if task.kill_reason is not None and state in ("TASK_KILLING", "TASK_KILLED"):
+        reason = task.kill_reason
     task.state = state
     if state in TERMINAL:
         agent = master.agents.get(task.agent_id)
@@ -74,6 +76,11 @@ def _send_head(master: Master, task: Task) -> None:
     """Send the task's oldest unacknowledged update, and resend it until acknowledged."""
     framework = master.frameworks.get(task.framework_id)
     if framework is None or not task.pending:
+        return
+    agent = master.agents.get(task.agent_id)
+    if agent is not None and agent.link != "registered":
+        # The agent cannot reach the master: it keeps the update and sends it again
+        # once it re-registers (partitions.reregister calls send_first).
         return
     framework.send({"type": "UPDATE", "update": {"status": task.pending[0]}})
     if task.retry_handle is not None:

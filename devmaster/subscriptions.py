@@ -107,11 +107,12 @@ def drop_stream(master: Master, framework_id: str, mute: bool = False) -> None:
 
 
 def remove_framework(master: Master, framework_id: str, reason: str) -> None:
-    """The framework is gone for good (TEARDOWN or failover timeout): its tasks are killed."""
+    """The framework is gone for good (TEARDOWN or failover timeout): its tasks are
+    killed, its stream closed without an ERROR event, its id remembered (the last 50)."""
     framework = master.frameworks.pop(framework_id, None)
     if framework is None:
         return
-    master.removed_frameworks.add(framework_id)
+    master.removed_frameworks.append(framework_id)
     if framework.failover_handle is not None:
         framework.failover_handle.cancel()
     master.offers.recover_framework(framework)
@@ -123,5 +124,7 @@ def remove_framework(master: Master, framework_id: str, reason: str) -> None:
             master.runner.kill(task, master.config.kill_grace_s)
         forget_task(master, framework, task)
     if framework.stream is not None:
-        framework.stream.close(reason)
+        # No ERROR on the stream being torn down: the connection just ends. Only a
+        # later SUBSCRIBE with this id is told "Framework has been removed" (MESOS.md).
+        framework.stream.close()
     log.info("framework %s removed: %s", framework_id, reason)

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 MAX_EXEC_STRING_BYTES = 131072
 
 WAITING = "WAITING_ON_OFFERS"
-# Mesos states in which a task holds resources on an agent (or is about to).
+# Mesos states in which a task holds resources on an agent (or is about to). A task
+# TASK_UNREACHABLE keeps its max_concurrent slot: it may still run behind a partition
+# (it is given up after HIPPO_UNREACHABLE_TIMEOUT_S, worker/reconciliation.py).
 ACTIVE_STATES = frozenset(
     {
         "TASK_STAGING",
@@ -29,7 +31,6 @@ ACTIVE_STATES = frozenset(
         "TASK_RUNNING",
         "TASK_KILLING",
         "TASK_UNREACHABLE",
-        "TASK_UNKNOWN",
     }
 )
 TERMINAL_STATES = frozenset(
@@ -42,6 +43,9 @@ TERMINAL_STATES = frozenset(
         "TASK_DROPPED",
         "TASK_GONE",
         "TASK_GONE_BY_OPERATOR",
+        # Not terminal in mesos.proto (the master has forgotten the agent, the task may
+        # come back), but the end of the run for Hippo: retried, killed if it returns.
+        "TASK_UNKNOWN",
     }
 )
 ALL_STATES = frozenset({WAITING}) | ACTIVE_STATES | TERMINAL_STATES

@@ -279,6 +279,13 @@ class Settings:
         _positive_float,
         "A task staging longer than this is reconciled (Mesos not knowing it: lost, retried).",
     )
+    unreachable_timeout_s: float = _setting(
+        "HIPPO_UNREACHABLE_TIMEOUT_S",
+        "900",
+        _positive_float,
+        "A task Mesos has not vouched for this long (TASK_UNREACHABLE, or reconciliation"
+        " unanswered) gives up its slot: ended as TASK_LOST, retried, killed if it returns.",
+    )
     reconcile_interval_s: float = _setting(
         "HIPPO_RECONCILE_INTERVAL_S",
         "900",

@@ -46,6 +46,9 @@ ROUND_IDS_PER_STEP = 1000  # task ids one LAUNCHABLE call looks at
 WAITING_CACHE_LIMIT = 100_000  # decoded waiting runs kept; all dropped at once past it
 QUEUE_CAP_TTL_S = 5.0  # a queue's max_concurrent is read again after this
 REVIVE_MIN_INTERVAL_S = 0.5  # REVIVE at most this often (Mesos re-offers on each one)
+# Filter of offers no waiting run fits (a task bigger than any agent): Mesos re-offers
+# them after this at the latest; a REVIVE for new work or freed resources lifts it.
+UNFIT_REFUSE_S = 300.0
 CALL_RETRY_FIRST_S = 0.5  # a failed REVIVE/SUPPRESS/DECLINE is tried again after this,
 CALL_RETRY_CAP_S = 30.0  # doubling per failure up to this (503 means retry with backoff)
 MESOS_ERROR_FIRST_S = 1.0  # after an ERROR event the master will repeat, SUBSCRIBE again
@@ -57,6 +60,11 @@ RECONCILE_CHUNK = 1000  # tasks per explicit RECONCILE call
 RECONCILE_TICK_S = 0.5  # how often the reconciliation loop looks at its cadences
 RECONCILED_CACHE_LIMIT = 100_000  # reconciliation times kept; all dropped at once past it
 DEADLINES_TICK_S = 0.5  # delayed retries and run time limits are looked at this often, at least
+# Tasks an explicit reconciliation got no answer for are asked again after this, doubling
+# up to the cap (docs/reconciliation.md: "use truncated exponential backoff"; the master
+# answers nothing for an agent that has not re-registered since it failed over).
+RECONCILE_RETRY_FIRST_S = 1.0
+RECONCILE_RETRY_CAP_S = 60.0
 HOUSEKEEPING_TICK_S = 0.5  # how often retention and gauges look at their cadences
 WAITING_GAUGE_S = 2.0  # how often hippo_waiting_tasks is read
 # A leadership term ends within this even if a call is stuck in a library: a standby

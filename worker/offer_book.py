@@ -16,7 +16,7 @@ from typing import Any
 
 from hippo.shared.settings import Settings
 from hippo.shared.store.leadership import LeaderStore
-from hippo.shared.tunables import REVIVE_MIN_INTERVAL_S
+from hippo.shared.tunables import REVIVE_MIN_INTERVAL_S, UNFIT_REFUSE_S
 from hippo.worker.call_retry import call_retry_s
 from hippo.worker.matching import OfferView, Place
 from hippo.worker.mesos import MesosError, MesosSchedulerClient
@@ -32,6 +32,7 @@ EXPIRY_SLACK_S = 0.01
 class HeldOffer:
     view: OfferView
     received: float  # monotonic s
+    stream_id: str | None = None  # the subscription it came on (it dies with it)
 
 
 class OfferBook:
@@ -54,31 +55,50 @@ class OfferBook:
         # Offers whose DECLINE failed: declined again at the next round after a backoff
         # (undeclined, Mesos keeps them allocated to us until they are rescinded).
         self.undeclined: list[str] = []
+        # Offers no waiting run fits: declined with a long filter (UNFIT_REFUSE_S).
+        self._unfit: set[str] = set()
         self.decline_failures = 0
         self._decline_retry_at = -math.inf
 
     # --- offers ----------------------------------------------------------------------
 
-    def receive(self, offers: Iterable[Mapping[str, Any]], now: float) -> int:
-        """Hold offers as received in an OFFERS event; returns how many."""
+    def receive(
+        self, offers: Iterable[Mapping[str, Any]], now: float, stream_id: str | None = None
+    ) -> int:
+        """Hold offers as received in an OFFERS event on `stream_id`; returns how many."""
         count = 0
         for raw in offers:
             view = OfferView.from_json(raw)
-            self.held[view.id] = HeldOffer(view, now)
+            self.held[view.id] = HeldOffer(view, now, stream_id)
             self.places[view.agent_id] = Place(view.hostname, view.attributes)
             count += 1
         return count
 
     def rescind(self, offer_id: str) -> None:
         self.held.pop(offer_id, None)
+        self._unfit.discard(offer_id)
 
-    def take(self, offer_id: str) -> None:
-        """The offer goes out in an ACCEPT: no longer ours to use."""
-        self.held.pop(offer_id, None)
+    def unfit(self, offer_ids: Iterable[str]) -> None:
+        """No waiting run fits these offers: when declined, with a long filter."""
+        self._unfit.update(i for i in offer_ids if i in self.held)
+
+    def split_unfit(self, offer_ids: list[str]) -> tuple[list[str], list[str]]:
+        """(offers no run fitted, the others) of offers about to be declined."""
+        unfit = [i for i in offer_ids if i in self._unfit]
+        self._unfit.difference_update(unfit)
+        return unfit, [i for i in offer_ids if i not in unfit]
+
+    def take(self, offer_id: str) -> str | None:
+        """The offer goes out in an ACCEPT: no longer ours to use. Returns the stream it
+        came on, which the ACCEPT must carry."""
+        held = self.held.pop(offer_id, None)
+        self._unfit.discard(offer_id)
+        return held.stream_id if held is not None else None
 
     def forget_offers(self) -> None:
         """The subscription ended: its offers are void (undeclined ones too)."""
         self.held.clear()
+        self._unfit.clear()
         self.undeclined = []
 
     def subscribed(self) -> None:
@@ -183,15 +203,12 @@ class OfferSupply:
 
     async def settle(self, client: MesosSchedulerClient, now: float) -> None:
         """Decline offers held past the hold time; SUPPRESS when nothing is held or waits."""
-        expired = self.book.declines_due(self.book.expire(now), now)
-        if expired:
-            try:
-                await client.decline(expired, refuse_s=self.settings.decline_refuse_s)
-                self.metrics.offers_declined.inc(len(expired))
-                self.book.decline_done()
-            except MesosError as e:
-                self.book.decline_failed(expired, now)
-                log.warning("leader: DECLINE of %d offers failed (retried): %s", len(expired), e)
+        unfit, expired = self.book.split_unfit(self.book.declines_due(self.book.expire(now), now))
+        # Offers no waiting run fits are refused for long: re-offered sooner, they would
+        # only be declined again. A REVIVE (new work, resources freed) lifts the filter.
+        for offer_ids, refuse_s in ((unfit, UNFIT_REFUSE_S), (expired, None)):
+            if offer_ids:
+                await self._decline(client, offer_ids, refuse_s, now)
         if self.book.may_suppress() and not await self.store.waiting_count():
             try:
                 await client.suppress()
@@ -200,6 +217,17 @@ class OfferSupply:
             except MesosError as e:
                 # `suppressed` stays false: the next round that finds nothing sends it again.
                 log.warning("leader: SUPPRESS failed (sent again next round): %s", e)
+
+    async def _decline(
+        self, client: MesosSchedulerClient, offer_ids: list[str], refuse_s: float | None, now: float
+    ) -> None:
+        try:
+            await client.decline(offer_ids, refuse_s=refuse_s or self.settings.decline_refuse_s)
+            self.metrics.offers_declined.inc(len(offer_ids))
+            self.book.decline_done()
+        except MesosError as e:
+            self.book.decline_failed(offer_ids, now)
+            log.warning("leader: DECLINE of %d offers failed (retried): %s", len(offer_ids), e)
 
     async def revive(self, client: MesosSchedulerClient, now: float) -> float:
         """REVIVE, unless one went out too recently or failed: then returns the seconds

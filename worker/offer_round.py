@@ -20,7 +20,7 @@ from hippo.shared.tunables import ROUND_IDS_PER_STEP, ROUND_MAX_IDS, ROUND_READ_
 from hippo.worker.background import Spawn
 from hippo.worker.candidates import WaitingTask
 from hippo.worker.matching import MatchState, OfferView, Rooms, assign
-from hippo.worker.mesos import MesosError, MesosHTTPError, MesosSchedulerClient
+from hippo.worker.mesos import MesosError, MesosHTTPError, MesosOffersGone, MesosSchedulerClient
 from hippo.worker.mesos.resources import NotEnoughResources, carve
 from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.offer_book import OfferBook, OfferSupply
@@ -79,6 +79,20 @@ def launches_by_offer(
         )
         per_offer.setdefault(o.id, []).append(info)
     return per_offer
+
+
+def leftover(scanned: int, assigned: int, offers_left: int, looked_at_all: bool) -> str | None:
+    """Pure. What the runs a round could not place mean. None: it placed every run it
+    looked at. "unfit": it looked at every waiting run and offers with room are left, so
+    none of them fits these offers (too big, or rules that do not hold): the offers are
+    declined with a long filter, and no REVIVE follows, since only new work or changed
+    resources can change the answer. "more": the offers ran out, or runs were left
+    unread: more offers may place them, so the next round may REVIVE."""
+    if scanned <= assigned:
+        return None
+    if offers_left and looked_at_all:
+        return "unfit"
+    return "more"
 
 
 class RoundTrigger:
@@ -145,12 +159,16 @@ class OfferRound:
             if hinted and await self.store.waiting_count():
                 await self._revive(client)
             return 0
-        assigned, scanned, why = await self._match()
-        if scanned > len(assigned):
+        assigned, scanned, why, left, looked_at_all = await self._match()
+        verdict = leftover(scanned, len(assigned), len(left), looked_at_all)
+        if verdict == "more":
             self.trigger.waiting_hint = True
-        if self.trigger.waiting_hint and self.book.suppressed:
+        elif verdict == "unfit":
+            self.book.unfit(left)
+        if (self.trigger.waiting_hint or verdict == "unfit") and self.book.suppressed:
             # These offers were on their way when SUPPRESS went out: no more come for the
-            # tasks they could not take unless offers are revived.
+            # tasks they could not take unless offers are revived. (Once revived, offers
+            # flow until nothing waits, so an unfit run revives at most once.)
             await self._revive(client)
         await self._note_reasons(why)
         if not assigned:
@@ -163,19 +181,21 @@ class OfferRound:
         # need not wait for these HTTP calls: a task created meanwhile goes out on
         # another offer at once.
         for offer_id, infos in launches_by_offer(assigned, claimed).items():
-            self.book.take(offer_id)
-            self._spawn(self._accept(client, offer_id, infos))
+            stream_id = self.book.take(offer_id)
+            self._spawn(self._accept(client, offer_id, infos, stream_id))
         return len(claimed)
 
-    async def _match(self) -> tuple[list[Assigned], int, Why]:
-        """Runs assigned to offers, oldest first, how many runs were looked at, and why
-        the others that were looked at wait."""
+    async def _match(self) -> tuple[list[Assigned], int, Why, list[str], bool]:
+        """Runs assigned to offers, oldest first; how many runs were looked at; why the
+        others that were looked at wait; the offers with room left; whether every
+        launchable run was looked at."""
         offers = self.book.offers()
         rooms = Rooms(offers)
         state = MatchState()
         assigned: list[Assigned] = []
         looked_at: list[WaitingTask] = []
         capped: dict[str, str] = {}
+        looked_at_all = False
         scanned, ids_from = 0, 0  # ids_from: rank of the next task id to look at
         while rooms and scanned < self.settings.round_max_tasks and ids_from < ROUND_MAX_IDS:
             runs, next_from, at_cap = await self.store.launchable(
@@ -193,11 +213,13 @@ class OfferRound:
                 assigned += [(by_mid[c.mesos_id], o) for c, o in pairs]
                 looked_at += waiting
             if next_from is None:
+                looked_at_all = bool(rooms)  # rooms left: no run was left unread
                 break
             ids_from = next_from
         launched = {w.mesos_id for w, _ in assigned}
         unlaunched = (w.candidate for w in looked_at if w.mesos_id not in launched)
-        return assigned, scanned, (reasons_for(unlaunched, offers, state), capped)
+        why = (reasons_for(unlaunched, offers, state), capped)
+        return assigned, scanned, why, [o.id for o in rooms.offers], looked_at_all
 
     async def _note_reasons(self, why: Why) -> None:
         """Write the round's pending reasons that changed (worker/pending.py)."""
@@ -208,12 +230,26 @@ class OfferRound:
             self.reasons.note(runs, ids, now)
 
     async def _accept(
-        self, client: MesosSchedulerClient, offer_id: str, infos: Sequence[dict[str, Any]]
+        self,
+        client: MesosSchedulerClient,
+        offer_id: str,
+        infos: Sequence[dict[str, Any]],
+        stream_id: str | None = None,
     ) -> None:
         try:
             # Leftovers come back at once while work remains: no filter.
-            await client.launch([offer_id], infos, refuse_s=0)
+            await client.launch([offer_id], infos, refuse_s=0, stream_id=stream_id)
             self.metrics.tasks_launched.inc(len(infos))
+        except MesosOffersGone as e:
+            # The subscription the offer came on ended before the ACCEPT left: Mesos
+            # voided the offer (it would answer TASK_LOST, REASON_INVALID_OFFERS). Nothing
+            # was sent; the runs wait again, no retry spent, and nothing is to be declined.
+            log.info("leader: %s; %d tasks wait again", e, len(infos))
+            mesos_ids = [info["task_id"]["value"] for info in infos]
+            await self.store.unclaim(self.epoch, time.time(), mesos_ids)
+            for mid in mesos_ids:
+                self.reasons.forget(mid)
+            self.trigger.wake(waiting=True)
         except MesosHTTPError as e:
             # Mesos answered: it launched none of them. Back to waiting, no retry spent.
             log.warning(
@@ -226,7 +262,8 @@ class OfferRound:
             await self.store.unclaim(self.epoch, time.time(), mesos_ids)
             for mid in mesos_ids:
                 self.reasons.forget(mid)
-            self.book.give_up([offer_id])
+            if stream_id is None or stream_id == client.stream_id:
+                self.book.give_up([offer_id])  # else it died with its subscription
             self.trigger.wake(waiting=True)
         except MesosError as e:
             # No answer: Mesos may have launched them. The claims stand and the staging

@@ -91,7 +91,7 @@ class LeaderSession:
         self.updates = UpdateRecorder(
             store, epoch, metrics, self.kills, lambda: self.round.trigger.wake(waiting=True)
         )
-        self.reconciler = Reconciler(settings, store)
+        self.reconciler = Reconciler(settings, store, give_up=self.updates.put)
         self.housekeeping = Housekeeping(settings, store, epoch, metrics)
         self.deadlines = Deadlines(
             store, epoch, lambda: self.round.trigger.wake(waiting=True), self.kills.wake
@@ -190,10 +190,11 @@ class LeaderSession:
         async for event in client.events():
             if isinstance(event, Offers):
                 self.status.offers(event.offers, time.time())
-                received = self.book.receive(event.offers, time.monotonic())
+                received = self.book.receive(event.offers, time.monotonic(), event.stream_id)
                 self.metrics.offers_received.inc(received)
                 self.round.trigger.wake()
             elif isinstance(event, Update):
+                self.reconciler.answered(event.status.task_id)
                 self.updates.put(event.status)
             elif isinstance(event, Rescind):
                 self.book.rescind(event.offer_id)

@@ -21,6 +21,9 @@ from hippo.worker.retries import retry_budget
 
 log = logging.getLogger(__name__)
 
+# A task in one of these states is alive on an agent the master can reach.
+RUNS_ON_AN_AGENT = frozenset({"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING"})
+
 
 def to_store(statuses: Sequence[TaskStatus]) -> list[StatusUpdate]:
     """What the record script needs of each update, with the retry budget its end
@@ -67,9 +70,11 @@ def consequences(
                 found.ended.append(status.task_id)
             if result.outcome == "retried":
                 found.retried.append((status, result.detail))
-        elif result.outcome in ("stale", "missing") and not status.terminal:
-            # Running, yet Hippo ended (or never had) it: e.g. lost, retried, then the
-            # partition healed. One run per task: kill this one.
+        elif result.outcome in ("stale", "missing") and status.state in RUNS_ON_AN_AGENT:
+            # Running, yet Hippo ended (or never had) it: e.g. unreachable, given up and
+            # retried, then back with REASON_AGENT_REREGISTERED. One run per task: kill
+            # this one. (Not for TASK_UNREACHABLE: nothing can be killed behind a
+            # partition, and the master would answer the KILL with TASK_UNREACHABLE again.)
             found.to_kill.append((status, result.outcome))
     return found
 

@@ -62,7 +62,7 @@ export function stateGroup(state) {
   if (state === "TASK_FINISHED") return "ok";
   if (state === "TASK_KILLED" || state === "TASK_KILLING") return "killed";
   if (["TASK_FAILED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE",
-       "TASK_GONE_BY_OPERATOR"].includes(state)) return "bad";
+       "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN"].includes(state)) return "bad";
   return "active";
 }
 

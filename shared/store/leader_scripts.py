@@ -227,13 +227,14 @@ RECORD_UPDATES = (
     + """
 -- record_updates: store Mesos status updates (before they are acknowledged).
 -- ARGV: prefix, epoch, now, retention ("<per id>:<per queue>"), then 7 per update:
---       mesos_id, state, message, reason, agent id, retry budget ('', 'task' or
---       'system', from retries.retry_budget), a fresh uuid for a new run.
+--       mesos_id, state, message, reason, agent id, retry budget ('', 'task',
+--       'system' or 'free', from retries.retry_budget), a fresh uuid for a new run.
 -- Idempotent: a repeated state, an older state arriving late, or any update for a task
 -- that already ended (e.g. lost, then retried) changes nothing. A terminal state with a
 -- budget left (and no kill requested) creates the next run in the same step: a new
 -- record `<id>.<uuid>` waiting for offers, linked by previous_mesos_id, its budget one
--- less, ordered like a newly created task; `next_mesos_id` links the ended run to it.
+-- less ('free': both budgets as they were), ordered like a newly created task;
+-- `next_mesos_id` links the ended run to it.
 -- With retry_delay_seconds the new run is a delayed retry (retry_due_tstamp,
 -- pending_reason), launchable only once release_due has released it.
 -- A run max_runtime_seconds killed (timed_out) keeps Hippo's message, gets reason
@@ -260,7 +261,7 @@ local function retry_delay_s(spec, n)
   return wait
 end
 local RANK = {TASK_STAGING = 1, TASK_STARTING = 2, TASK_RUNNING = 3, TASK_UNREACHABLE = 3,
-              TASK_UNKNOWN = 3, TASK_KILLING = 4}
+              TASK_KILLING = 4}
 local out = {}
 local published = false
 for i = 5, #ARGV, 7 do
@@ -298,8 +299,9 @@ for i = 5, #ARGV, 7 do
     end
     set_state(mid, st, state, now, keep, note)
     local left_field = budget .. '_retries_left'
+    local free = budget == 'free'
     if TERMINAL[state] and budget ~= '' and st.kill_requested ~= true
-       and (tonumber(st[left_field]) or 0) > 0 then
+       and (free or (tonumber(st[left_field]) or 0) > 0) then
       local new = st.id .. '.' .. fresh
       local spec = redis.call('HGET', K.task(mid), 'spec')
       local run = new_run()  -- the record template of records.py
@@ -307,7 +309,7 @@ for i = 5, #ARGV, 7 do
       run.task_retries_left, run.system_retries_left = st.task_retries_left, st.system_retries_left
       run.created_tstamp, run.updated_tstamp, run.previous_mesos_id = now, now, mid
       run.status_tstamp = now
-      run[left_field] = tonumber(st[left_field]) - 1
+      if not free then run[left_field] = tonumber(st[left_field]) - 1 end
       local attempt = tonumber(st.attempt) or 1  -- records from before attempts: 1
       run.attempt = attempt + 1
       local wait = retry_delay_s(spec, attempt)

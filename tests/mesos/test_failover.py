@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hippo.devmaster.model import Framework
 from hippo.devmaster.server import DevMaster
 from hippo.worker.mesos import (
     Disconnected,
@@ -17,6 +18,7 @@ from hippo.worker.mesos import (
     FrameworkFailedOver,
     FrameworkRemoved,
     FrameworkSettings,
+    Heartbeat,
     MesosForbidden,
     MesosSchedulerClient,
     Subscribed,
@@ -162,8 +164,15 @@ async def test_teardown_kills_tasks_and_removes_the_framework(
     client, rec = await connect(devmaster.address)
     await rec.launch("sleep 60", "torn.1")
     await rec.wait_update("torn.1", "TASK_RUNNING")
+    start = len(rec.events)
     await client.teardown()
-    await rec.wait_for(lambda e: isinstance(e, Error))
+    # The torn-down stream just ends, with no ERROR on it; only the SUBSCRIBE the client
+    # then sends again is told "Framework has been removed".
+    await rec.wait_for(lambda e: isinstance(e, Disconnected), start=start)
+    error = await rec.wait_for(lambda e: isinstance(e, Error), start=start)
+    assert isinstance(error, Error) and error.message == "Framework has been removed"
+    kinds = [type(e) for e in rec.events[start:]]
+    assert kinds.index(Disconnected) < kinds.index(Error)
     assert devmaster.state()["frameworks"] == []
     again = MesosSchedulerClient(
         devmaster.address, FrameworkSettings(), framework_id=client.framework_id
@@ -190,3 +199,46 @@ async def test_principal_and_secret_are_sent_as_basic_auth(
             await wrong.wait_subscribed(timeout_s=5)
     finally:
         await wrong.close()
+
+
+async def test_removed_framework_ids_are_remembered_fifty_deep_until_the_master_fails_over(
+    devmaster: DevMaster,
+) -> None:
+    master = devmaster.master
+    assert master is not None
+
+    def remove(count: int) -> None:
+        for i in range(count):
+            framework_id = f"gone-{i}"
+            master.frameworks[framework_id] = Framework(framework_id, {"name": "x"})
+            master.remove_framework(framework_id, "torn down")
+
+    devmaster.call(remove, 51)
+
+    async def subscribes(framework_id: str) -> bool:
+        client = MesosSchedulerClient(
+            devmaster.address, FrameworkSettings(), framework_id=framework_id
+        )
+        client.start()
+        try:
+            await client.wait_subscribed(timeout_s=5)
+            return True
+        except FrameworkRemoved:
+            return False
+        finally:
+            await client.close()
+
+    assert not await subscribes("gone-50")
+    assert await subscribes("gone-0")  # the 51st removal pushed it out (Mesos keeps 50)
+    devmaster.failover([])  # a new master knows no removed framework
+    assert await subscribes("gone-50")
+
+
+async def test_the_first_heartbeat_comes_right_after_subscribed(
+    make_devmaster: MakeDev, connect: Connect
+) -> None:
+    dev = make_devmaster(heartbeat_interval_s=3600)
+    _, rec = await connect(dev.address)
+    subscribed = await rec.wait_for(lambda e: isinstance(e, Subscribed))
+    heartbeat = await rec.wait_for(lambda e: isinstance(e, Heartbeat))
+    assert rec.events.index(subscribed) < rec.events.index(heartbeat)

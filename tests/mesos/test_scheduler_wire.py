@@ -335,10 +335,12 @@ async def test_an_unknown_task_reconciled_without_agent_has_no_agent_id(
     calls, recorder = raw
     answer = await calls.post(calls.call("RECONCILE", {"tasks": [{"task_id": {"value": "ghost"}}]}))
     assert answer.status_code == 202
-    lost = await recorder.wait_update("ghost", "TASK_LOST")
+    # The client is PARTITION_AWARE: an unknown task on no known agent is TASK_UNKNOWN
+    # (case 6 of Master::reconcile; TASK_LOST without the capability).
+    lost = await recorder.wait_update("ghost", "TASK_UNKNOWN")
     assert lost.agent_id is None and lost.reason == "REASON_RECONCILIATION"
     await calls.post(calls.call("KILL", {"task_id": {"value": "ghost.2"}}))
-    assert (await recorder.wait_update("ghost.2", "TASK_LOST")).agent_id is None
+    assert (await recorder.wait_update("ghost.2", "TASK_UNKNOWN")).agent_id is None
 
 
 async def test_a_task_with_an_executor_fails_at_its_agent_as_a_container_launch_failure(

@@ -9,7 +9,7 @@ import pytest
 
 from hippo.devmaster.server import DevMaster
 from hippo.worker.mesos import Failure, Offers, Rescind, Subscribed, Update
-from hippo.worker.mesos.messages import offer_role, task_info
+from hippo.worker.mesos.messages import FrameworkSettings, offer_role, task_info
 
 from .conftest import Connect
 
@@ -141,16 +141,22 @@ async def test_removing_an_agent_loses_its_tasks_and_rescinds_its_offers(
     await rec.wait_for(lambda e: isinstance(e, Rescind) and e.offer_id == remaining)
 
 
+@pytest.mark.parametrize(
+    ("capabilities", "unknown_state"),
+    [(("MULTI_ROLE",), "TASK_LOST"), (("MULTI_ROLE", "PARTITION_AWARE"), "TASK_UNKNOWN")],
+)
 async def test_reconciliation_reports_known_and_unknown_tasks_without_uuid(
-    devmaster: DevMaster, connect: Connect
+    devmaster: DevMaster, connect: Connect, capabilities: tuple[str, ...], unknown_state: str
 ) -> None:
-    client, rec = await connect(devmaster.address)
+    settings = FrameworkSettings(name="t", user="nobody", capabilities=capabilities)
+    client, rec = await connect(devmaster.address, settings)
     await rec.launch("sleep 60", "known.1")
     running = await rec.wait_update("known.1", "TASK_RUNNING")
     start = len(rec.events)
     await client.reconcile([("known.1", running.agent_id), ("never.1", None)])
     known = await rec.wait_update("known.1", "TASK_RUNNING", start=start)
-    unknown = await rec.wait_update("never.1", "TASK_LOST", start=start)
+    # Unknown task, unknown agent: case (6) of Master::reconcile (src/master/master.cpp).
+    unknown = await rec.wait_update("never.1", unknown_state, start=start)
     for status in (known, unknown):
         assert status.reason == "REASON_RECONCILIATION" and status.source == "SOURCE_MASTER"
         assert status.uuid is None  # reconciliation answers are not acknowledged

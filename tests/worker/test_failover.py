@@ -97,12 +97,13 @@ def test_sigkill_of_the_leader_while_500_tasks_launch(make_cluster: Callable[...
         time.sleep(0.2)
     s = states(r)
     # None lost: each task id finished exactly once; the only other runs are claims the
-    # dead leader never sent, which Mesos did not know (lost, then retried).
+    # dead leader never sent, which Mesos did not know (TASK_GONE to a partition-aware
+    # framework, then retried).
     finished_ids = Counter(
         m.decode().split(".")[0] for m in r.zrange("hippo:tasks:state:TASK_FINISHED", 0, -1)
     )
     assert len(finished_ids) == COUNT and set(finished_ids.values()) == {1}
-    assert set(s) <= {"TASK_FINISHED", "TASK_LOST", WAITING}, s
+    assert set(s) <= {"TASK_FINISHED", "TASK_GONE", WAITING}, s
     assert s[WAITING] == 0
     # No task ran twice: Mesos launched each task id once.
     launched = Counter(t.split(".")[0] for t in cluster.launched_task_ids())

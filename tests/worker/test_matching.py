@@ -171,7 +171,7 @@ def test_group_by_balances_over_racks() -> None:
         ("TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", "system"),
         ("TASK_LOST", "REASON_RECONCILIATION", "system"),
         ("TASK_DROPPED", None, "system"),
-        ("TASK_ERROR", "REASON_TASK_INVALID", "system"),
+        ("TASK_ERROR", "REASON_TASK_INVALID", None),
         ("TASK_GONE", None, "system"),
         ("TASK_GONE_BY_OPERATOR", None, "system"),
         ("TASK_RUNNING", None, None),

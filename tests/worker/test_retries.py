@@ -1,7 +1,8 @@
 """Which retry budget a task's end spends (worker/retries.py): the command's failures
-spend `task_retries`; the cluster's (lost, dropped, errored, gone, or failed for a
-reason that blames the cluster) spend `system_retries`; a finished or killed task is
-never retried."""
+spend `task_retries`; the cluster's (lost, dropped, gone, unknown, killed by a draining
+agent, or failed for a reason that blames the cluster) spend `system_retries`; a task
+whose offers were invalid is made again for free; a finished, errored (invalid
+TaskInfo) or killed task is never retried."""
 
 from __future__ import annotations
 
@@ -20,11 +21,17 @@ from hippo.worker.retries import retry_budget
         ("TASK_LOST", None, "system"),
         ("TASK_LOST", "REASON_RECONCILIATION", "system"),
         ("TASK_DROPPED", None, "system"),
-        ("TASK_ERROR", "REASON_TASK_INVALID", "system"),
+        ("TASK_ERROR", "REASON_TASK_INVALID", None),
+        ("TASK_ERROR", None, None),
         ("TASK_GONE", None, "system"),
-        ("TASK_GONE_BY_OPERATOR", None, "system"),
+        ("TASK_GONE_BY_OPERATOR", "REASON_AGENT_REMOVED_BY_OPERATOR", "system"),
+        ("TASK_UNKNOWN", "REASON_RECONCILIATION", "system"),
+        ("TASK_KILLED", "REASON_AGENT_DRAINING", "system"),
+        ("TASK_LOST", "REASON_INVALID_OFFERS", "free"),
+        ("TASK_DROPPED", "REASON_INVALID_OFFERS", "free"),
         ("TASK_FINISHED", None, None),
         ("TASK_KILLED", None, None),
+        ("TASK_UNREACHABLE", "REASON_AGENT_REMOVED", None),
         ("TASK_RUNNING", None, None),
     ],
 )

@@ -17,6 +17,7 @@ from .errors import (
     MesosFrameworkError,
     MesosHTTPError,
     MesosNotSubscribed,
+    MesosOffersGone,
     MesosUnavailable,
     RecordIOError,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "MesosFrameworkError",
     "MesosHTTPError",
     "MesosNotSubscribed",
+    "MesosOffersGone",
     "MesosSchedulerClient",
     "MesosUnavailable",
     "Offers",

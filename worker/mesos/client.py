@@ -20,7 +20,13 @@ from typing import Any
 import httpx
 
 from . import messages
-from .errors import MesosConfigError, MesosConnectionError, MesosNotSubscribed, http_error
+from .errors import (
+    MesosConfigError,
+    MesosConnectionError,
+    MesosNotSubscribed,
+    MesosOffersGone,
+    http_error,
+)
 from .events import Event, TaskStatus, Update
 from .masters import parse_masters
 from .pipeline import Answer, PipelineBroken, PipelinedConnection
@@ -169,17 +175,29 @@ class MesosSchedulerClient:
         offer_ids: Iterable[str],
         operations: Sequence[dict[str, Any]],
         refuse_s: float | None = None,
+        *,
+        stream_id: str | None = None,
     ) -> None:
-        await self._call(messages.accept_call(self._fid(), offer_ids, operations, refuse_s))
+        """ACCEPT. With `stream_id` (the subscription the offers came on, `Offers.stream_id`)
+        nothing is sent once that subscription has ended (MesosOffersGone: Mesos voided the
+        offers and would lose the tasks), and the call carries that stream's id, so a
+        master that switched streams meanwhile refuses it (400) instead of losing them."""
+        if stream_id is not None and stream_id != self._subscription.stream_id:
+            raise MesosOffersGone(f"ACCEPT: the offers' subscription {stream_id} has ended")
+        body = messages.accept_call(self._fid(), offer_ids, operations, refuse_s)
+        await self._call(body, stream_id=stream_id)
 
     async def launch(
         self,
         offer_ids: Iterable[str],
         task_infos: Sequence[dict[str, Any]],
         refuse_s: float | None = None,
+        *,
+        stream_id: str | None = None,
     ) -> None:
         """ACCEPT with one LAUNCH operation; resources left unused are declined."""
-        await self.accept(offer_ids, [messages.launch_operation(task_infos)], refuse_s)
+        operations = [messages.launch_operation(task_infos)]
+        await self.accept(offer_ids, operations, refuse_s, stream_id=stream_id)
 
     async def decline(self, offer_ids: Iterable[str], refuse_s: float | None = None) -> None:
         await self._call(messages.decline_call(self._fid(), offer_ids, refuse_s))
@@ -234,9 +252,11 @@ class MesosSchedulerClient:
             raise MesosNotSubscribed("no live subscription: wait for SUBSCRIBED first")
         return framework_id
 
-    def _call_headers(self, what: str) -> tuple[str, dict[str, str]]:
-        """The leading master's URL and the headers of a call there."""
-        url, stream_id = self._subscription.leader_url, self._subscription.stream_id
+    def _call_headers(self, what: str, stream_id: str | None = None) -> tuple[str, dict[str, str]]:
+        """The leading master's URL and the headers of a call there (on `stream_id`,
+        by default the current subscription's)."""
+        url = self._subscription.leader_url
+        stream_id = stream_id or self._subscription.stream_id
         if url is None or stream_id is None or self._calls_http is None:
             raise MesosNotSubscribed(f"{what}: no live subscription")
         return url, {
@@ -245,8 +265,8 @@ class MesosSchedulerClient:
             "Mesos-Stream-Id": stream_id,
         }
 
-    async def _call(self, body: dict[str, Any]) -> None:
-        url, headers = self._call_headers(body["type"])
+    async def _call(self, body: dict[str, Any], stream_id: str | None = None) -> None:
+        url, headers = self._call_headers(body["type"], stream_id)
         http = self._calls_http
         assert http is not None  # _call_headers checked it
         try:

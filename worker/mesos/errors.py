@@ -40,6 +40,12 @@ class MesosNotSubscribed(MesosError):
     """A call needs a live subscription (a stream id) and there is none."""
 
 
+class MesosOffersGone(MesosNotSubscribed):
+    """An ACCEPT with offers of a subscription that has ended: the master invalidated
+    them (it would end the tasks TASK_LOST/TASK_DROPPED, REASON_INVALID_OFFERS), so
+    nothing was sent."""
+
+
 class MesosHTTPError(MesosError):
     """A master answered with an HTTP status the client did not expect."""
 

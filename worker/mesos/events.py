@@ -40,6 +40,9 @@ class Subscribed(Event):
 @dataclass(frozen=True)
 class Offers(Event):
     offers: list[dict[str, Any]]
+    # The subscription (Mesos-Stream-Id) they came on: they die with it, and an ACCEPT
+    # must carry that stream's id (set by the client as it reads the stream).
+    stream_id: str | None = None
 
 
 @dataclass(frozen=True)

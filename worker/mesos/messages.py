@@ -27,7 +27,10 @@ class FrameworkSettings:
     # disconnects (high-availability-framework-guide.md): keep it large.
     failover_timeout_s: float = ONE_WEEK_S
     principal: str | None = None
-    capabilities: Sequence[str] = ("MULTI_ROLE",)
+    # PARTITION_AWARE: TASK_UNREACHABLE, TASK_GONE, TASK_GONE_BY_OPERATOR, TASK_DROPPED
+    # and TASK_UNKNOWN instead of TASK_LOST for all; TASK_KILLING_STATE: TASK_KILLING
+    # while a kill is under way (include/mesos/v1/mesos.proto, FrameworkInfo.Capability).
+    capabilities: Sequence[str] = ("MULTI_ROLE", "PARTITION_AWARE", "TASK_KILLING_STATE")
     webui_url: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
 

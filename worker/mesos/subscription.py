@@ -10,6 +10,7 @@ and stops for good on an ERROR event, a refused FrameworkInfo or refused credent
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -31,7 +32,7 @@ from .errors import (
     framework_error,
     http_error,
 )
-from .events import Disconnected, Error, Event, Subscribed, parse_event
+from .events import Disconnected, Error, Event, Offers, Subscribed, parse_event
 from .masters import backoff_delays, redirect_target, scheduler_url
 from .recordio import RecordIODecoder
 
@@ -216,6 +217,8 @@ class Subscription:
                         event = parse_event(record)
                         if isinstance(event, Subscribed):
                             self._on_subscribed(event, url, stream_id)
+                        elif isinstance(event, Offers):
+                            event = dataclasses.replace(event, stream_id=stream_id)
                         self._queue.put_nowait(event)
                         if isinstance(event, Error):
                             raise framework_error(event.message)
