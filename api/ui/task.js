@@ -88,24 +88,47 @@ export function taskView(mesosId) {
     if (task.kill_requested && !isEnded(task)) fact(summary, "Kill", "requested; waiting for Mesos");
   }
 
-  function renderHistory() {
-    // The record's own history when the API keeps one; else what its timestamps tell.
-    const entries = Array.isArray(task.history) && task.history.length
-      ? task.history.map((e) => ({ state: e.state || e.mesos_state, tstamp: e.tstamp || e.timestamp, message: e.message || e.status_message }))
-      : [
-          { state: "WAITING_ON_OFFERS", tstamp: task.created_tstamp, message: "created" },
-          task.started_tstamp && { state: "TASK_RUNNING", tstamp: task.started_tstamp, message: task.agent_hostname ? `on ${task.agent_hostname}` : "" },
-          task.finished_tstamp && { state: task.mesos_state, tstamp: task.finished_tstamp, message: task.status_message || task.status_reason || "" },
-          !task.finished_tstamp && task.mesos_state !== "WAITING_ON_OFFERS" && task.mesos_state !== "TASK_RUNNING" &&
-            { state: task.mesos_state, tstamp: task.updated_tstamp, message: task.status_message || "" },
-        ].filter(Boolean);
-    history.replaceChildren(...entries.map((e) =>
-      h("li", {}, timeNode(e.tstamp), " ", stateBadge(e.state), e.message ? " " : "", e.message ? h("span", { className: "message" }, e.message) : "")));
+  function entryItem(e) {
+    const words = [e.message, e.reason && e.reason !== e.message ? e.reason : null].filter(Boolean).join(" · ");
+    return h("li", {}, timeNode(e.tstamp), " ", stateBadge(e.state), words ? " " : "", words ? h("span", { className: "message" }, words) : "");
+  }
+
+  function runItem(run, index) {
+    return h("li", {},
+      `run ${run.attempt ?? index + 1}: `,
+      run.mesos_id === task.mesos_id
+        ? h("strong", { className: "mono" }, run.mesos_id, " (this run)")
+        : h("a", { className: "mono", href: links.task(run.mesos_id) }, run.mesos_id),
+      " ", stateBadge(run.mesos_state),
+      run.finished_tstamp ? [" ended ", timeNode(run.finished_tstamp)] : "",
+      run.status_message ? h("span", { className: "message" }, " ", run.status_message) : "");
+  }
+
+  async function renderHistory() {
+    // GET /tasks/{id}/history/ gives the states with their times and messages and the
+    // chain of retries; an API without it gets what the record's timestamps tell.
+    let answer = null;
+    try {
+      answer = (await api.call("GET", api.path`/tasks/${mesosId}/history/`)).data;
+    } catch (error) {
+      if (!(error instanceof api.ApiError && error.status === 404)) throw error;
+    }
+    if (answer) {
+      history.replaceChildren(...answer.history.map(entryItem));
+      chain.replaceChildren(...answer.runs.map(runItem));
+      return;
+    }
+    history.replaceChildren(...[
+      { state: "WAITING_ON_OFFERS", tstamp: task.created_tstamp, message: "created" },
+      task.started_tstamp && { state: "TASK_RUNNING", tstamp: task.started_tstamp, message: task.agent_hostname ? `on ${task.agent_hostname}` : "" },
+      task.finished_tstamp && { state: task.mesos_state, tstamp: task.finished_tstamp, message: task.status_message, reason: task.status_reason },
+    ].filter(Boolean).map(entryItem));
+    await renderChain();
   }
 
   async function renderChain() {
-    // Runs of one task are linked by previous_mesos_id (and next_mesos_id where the API
-    // keeps it): walk back from this run, then forward.
+    // Runs of one task are linked by previous_mesos_id: walk back from this run, then
+    // forward through the runs of the same task id that name the last one found.
     const runs = [task];
     let previous = task.previous_mesos_id;
     while (previous && runs.length < MAX_CHAIN) {
@@ -114,26 +137,14 @@ export function taskView(mesosId) {
       runs.unshift(run);
       previous = run.previous_mesos_id;
     }
-    if ("next_mesos_id" in task) {
-      for (let next = task.next_mesos_id; next && runs.length < MAX_CHAIN;) {
-        const { data: run } = await api.call("GET", api.path`/tasks/${next}/`).catch(() => ({ data: null }));
-        if (!run) break;
-        runs.push(run);
-        next = run.next_mesos_id;
-      }
-    } else {
-      const { data: siblings } = await api.call("GET", `/tasks/?${new URLSearchParams({ id: task.id, limit: "200" })}`);
-      let last = task.mesos_id;
-      for (let next = siblings.find((r) => r.previous_mesos_id === last); next && runs.length < MAX_CHAIN;
-           next = siblings.find((r) => r.previous_mesos_id === last)) {
-        runs.push(next);
-        last = next.mesos_id;
-      }
+    const { data: siblings } = await api.call("GET", `/tasks/?${new URLSearchParams({ id: task.id, limit: "200" })}`);
+    let last = task.mesos_id;
+    for (let next = siblings.find((r) => r.previous_mesos_id === last); next && runs.length < MAX_CHAIN;
+         next = siblings.find((r) => r.previous_mesos_id === last)) {
+      runs.push(next);
+      last = next.mesos_id;
     }
-    chain.replaceChildren(...runs.map((run, index) => h("li", {},
-      `run ${index + 1}: `,
-      run.mesos_id === task.mesos_id ? h("strong", { className: "mono" }, run.mesos_id, " (this run)") : h("a", { className: "mono", href: links.task(run.mesos_id) }, run.mesos_id),
-      " ", stateBadge(run.mesos_state))));
+    chain.replaceChildren(...runs.map(runItem));
   }
 
   function renderDefinition() {
@@ -172,13 +183,13 @@ export function taskView(mesosId) {
     const key = JSON.stringify([isEnded(task), task.kill_requested]);
     if (key === shownActions) return;
     shownActions = key;
-    actions.replaceChildren(
+    actions.replaceChildren(...[
       !isEnded(task) && !task.kill_requested
         ? h("button", { type: "button", className: "write danger", onclick: kill }, "Kill")
         : null,
       h("button", { type: "button", className: "write", onclick: runAgain }, "Run again"),
       h("button", { type: "button", className: "write danger", onclick: remove }, "Delete"),
-    );
+    ].filter(Boolean));
   }
 
   async function kill() {
@@ -215,7 +226,7 @@ export function taskView(mesosId) {
     }
   }
 
-  let chainShown = "";
+  let historyShown = "";
   let refreshes = 0;
 
   async function refresh() {
@@ -223,14 +234,13 @@ export function taskView(mesosId) {
     task = record;
     renderSummary();
     renderActions();
-    renderHistory();
     renderDefinition();
     // A retry appears after its predecessor ends: look again now and then.
     refreshes += 1;
-    const chainKey = JSON.stringify([task.mesos_state, task.previous_mesos_id, task.next_mesos_id, Math.floor(refreshes / 5)]);
-    if (chainKey !== chainShown) {
-      chainShown = chainKey;
-      await renderChain();
+    const historyKey = JSON.stringify([task.mesos_state, task.updated_tstamp, task.next_mesos_id, Math.floor(refreshes / 5)]);
+    if (historyKey !== historyShown) {
+      historyShown = historyKey;
+      await renderHistory();
     }
     await Promise.all([stdout.refresh(task), stderr.refresh(task)]);
   }

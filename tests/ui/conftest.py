@@ -66,9 +66,10 @@ def live(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             remove_work_dir_on_stop=True,
         )
     ).start()
-    env = {"HIPPO_API_TOKENS": f"{WRITE_TOKEN},read:{READ_TOKEN}"}
+    # The API reads task output through the master, as the worker talks to it.
+    env = {"HIPPO_API_TOKENS": f"{WRITE_TOKEN},read:{READ_TOKEN}", "HIPPO_MESOS_MASTER": dev.url}
     worker = WorkerProcess(
-        {**FAST, **env, "HIPPO_REDIS_URL": redis_server, "HIPPO_MESOS_MASTER": dev.url},
+        {**FAST, **env, "HIPPO_REDIS_URL": redis_server},
         Path(tmp) / "worker.log",
     )
     api_log = (Path(tmp) / "api.log").open("wb")

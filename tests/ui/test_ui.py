@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -60,7 +61,9 @@ def test_a_queue_made_in_the_form_runs_pushed_items_and_a_task_shows_its_data(
 
     finished.first.get_by_role("link").first.click()
     page.locator("#task-state [data-state=TASK_FINISHED]").wait_for()
-    assert page.locator("#task-data").text_content() in ("cat.png", "dog.png")
+    data = page.locator("#task-data").text_content()
+    assert data in ("cat.png", "dog.png")
+    page.locator("#output-stdout").get_by_text(f"got {data}").wait_for()
     assert "echo" in page.locator("#task-definition").text_content()
     assert page.locator("#task-history li").count() >= 2
 
@@ -374,3 +377,36 @@ def test_the_live_refresh_keeps_the_filters_the_scroll_and_the_focus(
         assert set(states) == {"TASK_FINISHED"}
     finally:
         page.context.close()
+
+
+def test_a_tasks_output_grows_on_its_page_while_it_runs(
+    page: Any, live: Live, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+    script = f"echo before; echo trouble >&2; while [ ! -e {go} ]; do sleep 0.1; done; echo after"
+    with live.api() as api:
+        created = api.post(
+            "/tasks/",
+            json={
+                "id": "ui-output",
+                "cmd": script,
+                "cpus": 0.1,
+                "mem": 16,
+                "container": {"docker": {"image": "alpine"}},
+            },
+        )
+        assert created.status_code == 201, created.text
+    page.evaluate(f"location.hash = '#/tasks/{created.json()['mesos_id']}'")
+    stdout = page.locator("#output-stdout")
+    stdout.get_by_text("before").wait_for()
+    page.locator("#output-stderr").get_by_text("trouble").wait_for()
+    assert "after" not in stdout.text_content()
+
+    go.touch()
+
+    page.locator("#task-state [data-state=TASK_FINISHED]").wait_for()
+    stdout.get_by_text("after").wait_for()
+    assert stdout.text_content() == "before\nafter\n"
+    actions = page.locator(".title-row .actions").text_content()
+    assert "Kill" not in actions and "null" not in actions
+    screenshot(page, "task-output")
