@@ -221,9 +221,6 @@ def startup_warnings(settings: Settings) -> list[str]:
     warnings = []
     if not settings.api_tokens:
         warnings.append("HIPPO_API_TOKENS is not set: the API is open to anyone who reaches it")
-    if settings.uses_dev_secret_key:
-        warnings.append(
-            "HIPPO_SECRET_KEYS is not set: source secrets are encrypted with the "
-            "public development key"
-        )
+    if settings.dev_secret_key_warning:
+        warnings.append(settings.dev_secret_key_warning)
     return warnings

@@ -15,7 +15,14 @@ log = logging.getLogger("hippo.api")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("api", help="serve the REST API and web UI")
+    parser = subparsers.add_parser(
+        "api",
+        help="serve the REST API and web UI",
+        description="Serve the REST API (/openapi.json describes it) and the web UI "
+        "(/ui/) with uvicorn. Stateless: run as many as you like behind a load balancer, "
+        "all on the same Redis. Settings come from HIPPO_* variables (README, "
+        "Configuration).",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
     parser.add_argument(
@@ -42,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings.from_env()
     except SettingsError as e:
         raise SystemExit(f"hippo api: {e}") from None
+    from hippo.shared.listen import busy_port_message, port_is_free
+
+    if not port_is_free(args.host, args.port):
+        raise SystemExit(busy_port_message("hippo api", args.host, args.port))
     setup_logging(settings.log_level, settings.log_format)
     for warning in startup_warnings(settings):
         log.warning("%s", warning)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 from hippo.shared.errors import HippoError, SettingsError
 from hippo.shared.queues import reseal_queue
@@ -22,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "rotate-secrets",
         help="re-encrypt stored source secrets with the newest HIPPO_SECRET_KEYS key",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(run=run)
 
@@ -43,6 +46,10 @@ async def rotate_secrets(settings: Settings) -> int:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
+        if settings.dev_secret_key_warning:
+            print(
+                f"hippo rotate-secrets: warning: {settings.dev_secret_key_warning}", file=sys.stderr
+            )
         count = asyncio.run(rotate_secrets(settings))
     except SettingsError as e:
         raise SystemExit(f"hippo rotate-secrets: {e}") from None

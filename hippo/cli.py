@@ -22,8 +22,23 @@ SUBCOMMANDS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hippo", description=__doc__.splitlines()[0])
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = argparse.ArgumentParser(
+        prog="hippo",
+        description=__doc__.splitlines()[0],
+        epilog="--url, --token and --json of the API client's commands may come before the "
+        "command too: hippo --url http://host:8080 tasks list. `hippo COMMAND --help` "
+        "says more about each.",
+    )
+    from hippo.restclient.commands import add_top_flags
+
+    add_top_flags(parser)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    def usage(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    parser.set_defaults(run=usage)
     for module_name, attribute in SUBCOMMANDS:
         try:
             module = importlib.import_module(module_name)

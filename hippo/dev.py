@@ -28,7 +28,12 @@ log = logging.getLogger("hippo.dev")
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "dev", help="run all of Hippo on this machine, nothing else needed"
+        "dev",
+        help="run all of Hippo on this machine, nothing else needed",
+        description="Run all of Hippo in one process for trying it out and development: "
+        "an embedded Redis (or HIPPO_REDIS_URL's), the dev master with one local agent "
+        "that runs each task's command as a local process, the API and web UI, and one "
+        "worker. Ctrl-C stops everything, task processes included.",
     )
     parser.add_argument(
         "--port", type=int, default=8080, help="API and UI port (default %(default)s)"
@@ -107,16 +112,23 @@ def banner(
 
     # HIPPO_REDIS_URL may be a real Redis with a password: the terminal is no place for it.
     redis_url = mask_url_password(settings.redis_url)
+    # The tokens are the user's secrets: the banner names the variable, never a value.
+    token_setup = (
+        "  export HIPPO_TOKEN=<a write token of HIPPO_API_TOKENS>\n" if settings.api_tokens else ""
+    )
+    auth = ' -H "Authorization: Bearer $HIPPO_TOKEN"' if settings.api_tokens else ""
     return f"""
 Hippo is up in {took_s:.1f} s.
   web UI:      {url}/ui/
   API:         {url}/  (spec: {url}/openapi.json)
   Redis:       {redis_url}
   dev master:  {master_url}/state  (1 agent, {cpus:g} CPUs, {mem:g} MB)
-Run a first task:
-  curl -s -XPOST {url}/tasks/ -H 'Content-Type: application/json' \\
+For the hippo CLI (hippo tasks list, hippo status ...) in another terminal:
+  export HIPPO_URL={url}
+{token_setup}Run a first task:
+  curl -s -XPOST {url}/tasks/ -H 'Content-Type: application/json'{auth} \\
     -d '{{"id": "hello", "container": {{"docker": {{"image": "alpine"}}}}, "cpus": 0.1, "mem": 32, "cmd": "echo hello from Hippo"}}'
-Ctrl-C stops everything.
+Ctrl-C stops everything, the tasks' processes included.
 """  # noqa: E501 - the curl line is meant to be copied whole
 
 
@@ -140,10 +152,13 @@ def run(args: argparse.Namespace) -> int:
     from hippo.devmaster.config import MasterConfig
     from hippo.devmaster.server import DevMaster
     from hippo.shared.errors import SettingsError
+    from hippo.shared.listen import busy_port_message, port_is_free
     from hippo.shared.logs import setup_logging
     from hippo.shared.settings import Settings
     from hippo.worker.main import run_worker
 
+    if not port_is_free(args.host, args.port):
+        raise SystemExit(busy_port_message("hippo dev", args.host, args.port))
     env = dict(os.environ)
     try:
         # Every variable checked before anything starts; the log settings are used now.
@@ -151,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as e:
         raise SystemExit(f"hippo dev: {e}") from None
     setup_logging(checked.log_level, checked.log_format)
+    if checked.dev_secret_key_warning:
+        log.warning("%s", checked.dev_secret_key_warning)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     redis_url = None
     if "HIPPO_REDIS_URL" not in env:
@@ -178,4 +195,6 @@ def run(args: argparse.Namespace) -> int:
         server.should_exit = True
         api_thread.join(10)
         master.stop()
+        # The worker's last line is about a real cluster, where tasks outlive it.
+        print("hippo dev: stopped; the dev master stopped its tasks with it", flush=True)
     return code

@@ -338,6 +338,18 @@ class Settings:
         return not self.secret_keys
 
     @property
+    def dev_secret_key_warning(self) -> str | None:
+        """What every command that encrypts or decrypts source secrets says at start while
+        HIPPO_SECRET_KEYS is unset; None when it is set."""
+        if not self.uses_dev_secret_key:
+            return None
+        return (
+            "HIPPO_SECRET_KEYS is not set: source secrets are encrypted with the public "
+            "development key (anyone with the source code can read them); set your own "
+            "keys before storing real secrets"
+        )
+
+    @property
     def cipher_keys(self) -> tuple[str, ...]:
         from hippo.shared.secrets import check_keys
 

@@ -86,8 +86,15 @@ def test_hippo_dev_runs_the_readme_task_and_stops_cleanly(tmp_path: Path) -> Non
         process.send_signal(signal.SIGINT)
         code = process.wait(30)
         log.close()
-    assert code == 0, (tmp_path / "dev.log").read_text()
-    assert "Hippo is up in" in (tmp_path / "dev.log").read_text()
+    output = (tmp_path / "dev.log").read_text()
+    assert code == 0, output
+    assert "Hippo is up in" in output
+    # The CLI is told where this API is (it would default to 8080), and the secrets'
+    # development key is warned about, as by every command that uses it.
+    assert f"export HIPPO_URL=http://127.0.0.1:{port}\n" in output
+    assert "HIPPO_SECRET_KEYS is not set" in output
+    # The last word is about the dev master, whose tasks did stop with it.
+    assert output.rstrip().endswith("hippo dev: stopped; the dev master stopped its tasks with it")
     wait_until(
         lambda: not _processes_running(marker),
         timeout_s=10,
@@ -173,3 +180,38 @@ def test_hippo_dev_leaves_the_environment_as_it_found_it(
     assert settings.redis_url == "redis://fake:1/0"
     assert settings.mesos_master[0].startswith("http://127.0.0.1:")
     assert "Hippo is up in" in capsys.readouterr().out
+
+
+def test_with_tokens_the_banner_s_curl_line_sends_one_without_showing_it() -> None:
+    from hippo.dev import banner
+    from hippo.shared.settings import Settings
+
+    settings = Settings.from_env({"HIPPO_API_TOKENS": "s3cret-token,read:peek"})
+    text = banner(settings, "http://127.0.0.1:8091", "http://127.0.0.1:5050", 2, 512, 1.0)
+    assert "s3cret-token" not in text and "peek" not in text
+    assert "export HIPPO_URL=http://127.0.0.1:8091" in text
+    assert "export HIPPO_TOKEN=<a write token of HIPPO_API_TOKENS>" in text
+    assert '-H "Authorization: Bearer $HIPPO_TOKEN"' in text
+    open_text = banner(Settings.from_env({}), "http://127.0.0.1:8080", "http://x", 2, 512, 1.0)
+    assert "Authorization" not in open_text and "HIPPO_TOKEN" not in open_text
+
+
+@pytest.mark.parametrize("command", ["dev", "api"])
+def test_a_busy_port_is_named_with_the_flag_that_avoids_it(command: str) -> None:
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HIPPO_")}
+        done = subprocess.run(
+            [sys.executable, "-m", "hippo", command, "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode != 0
+    assert f"hippo {command}: 127.0.0.1:{port} is in use" in done.stderr
+    assert f"choose another port with --port, e.g. --port {port + 11}" in done.stderr

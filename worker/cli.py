@@ -12,7 +12,12 @@ from hippo.shared.errors import SettingsError
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "worker", help="run a worker: polls queues; the elected leader runs the Mesos framework"
+        "worker",
+        help="run a worker: polls queues; the elected leader runs the Mesos framework",
+        description="Run a worker process. Every worker polls the queues it holds a lease "
+        "on; one, elected through Redis, also runs the Mesos framework (offers, launches, "
+        "status updates, kills). Run as many as you like: they share the work. Settings "
+        "come from HIPPO_* variables (README, Configuration).",
     )
     parser.add_argument(
         "--metrics-port",
@@ -33,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as e:
         raise SystemExit(f"hippo worker: {e}") from None
     setup_logging(settings.log_level, settings.log_format)
+    if settings.dev_secret_key_warning:
+        logging.getLogger("hippo.worker").warning("%s", settings.dev_secret_key_warning)
     # httpx logs every Mesos call at INFO: thousands a second on a busy leader.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     port = settings.metrics_port if args.metrics_port is None else args.metrics_port

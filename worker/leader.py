@@ -104,8 +104,9 @@ async def _lead(
                 job.result()
         if stop.is_set():
             log.warning(
-                "leader: stopping; the lock is released for a standby (no TEARDOWN: "
-                "tasks keep running)"
+                "leader: stopping; the lock is released for a standby (no TEARDOWN: Mesos "
+                "keeps the framework's tasks for HIPPO_FAILOVER_TIMEOUT_S, and the next "
+                "leader takes them over)"
             )
         elif lost.is_set():
             raise LeadershipLost("the leader lock is no longer ours")

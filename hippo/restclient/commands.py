@@ -31,9 +31,12 @@ Command = Callable[[HippoClient, argparse.Namespace], str | None]
 FOLLOW_EVERY_S = 1.0  # `tasks logs --follow` asks for more this often
 
 
-def _connection_flags(parser: argparse.ArgumentParser, *, leaf: bool) -> None:
-    # On a leaf, defaults are SUPPRESS so `hippo tasks --url X list` keeps the group's value.
-    default = argparse.SUPPRESS if leaf else None
+def _connection_flags(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """--url, --token and --json, on `hippo` itself (`top`), a group and each action, so
+    they may come anywhere: `hippo --url X tasks list`, `hippo tasks --url X list`,
+    `hippo tasks list --url X`. Below the top their defaults are SUPPRESS, so a value
+    given higher up is kept (argparse copies a subcommand's defaults over it)."""
+    default = None if top else argparse.SUPPRESS
     parser.add_argument(
         "--url", default=default, help=f"Hippo API address (env HIPPO_URL, default {DEFAULT_URL})"
     )
@@ -41,14 +44,19 @@ def _connection_flags(parser: argparse.ArgumentParser, *, leaf: bool) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        default=argparse.SUPPRESS if leaf else False,
+        default=False if top else argparse.SUPPRESS,
         help="print the API's JSON instead of a table",
     )
 
 
+def add_top_flags(parser: argparse.ArgumentParser) -> None:
+    """The client's flags on `hippo` itself (hippo/cli.py)."""
+    _connection_flags(parser, top=True)
+
+
 def _client(args: argparse.Namespace) -> HippoClient:
-    url = args.url or os.environ.get("HIPPO_URL") or DEFAULT_URL
-    token = args.token or os.environ.get("HIPPO_TOKEN") or None
+    url = getattr(args, "url", None) or os.environ.get("HIPPO_URL") or DEFAULT_URL
+    token = getattr(args, "token", None) or os.environ.get("HIPPO_TOKEN") or None
     return HippoClient(url, token)
 
 
@@ -61,6 +69,7 @@ def _report(error: ClientError) -> None:
 
 def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        args.json = getattr(args, "json", False)
         try:
             with _client(args) as client:
                 text = command(client, args)
@@ -87,7 +96,7 @@ def _leaf(
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name, help=help_text, description=help_text
     )
-    _connection_flags(parser, leaf=True)
+    _connection_flags(parser)
     parser.set_defaults(run=_runner(command))
     return parser
 
@@ -296,11 +305,7 @@ def queues_delete(client: HippoClient, args: argparse.Namespace) -> str:
 
 def queue_types(client: HippoClient, args: argparse.Namespace) -> str:
     kinds = client.list_queue_types()
-    return (
-        output.as_json(kinds)
-        if args.json
-        else output.records_table(output.QUEUE_TYPE_COLUMNS, kinds)
-    )
+    return output.as_json(kinds) if args.json else output.queue_types(kinds)
 
 
 def _group(
@@ -311,8 +316,15 @@ def _group(
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name, help=help_text, description=help_text
     )
-    _connection_flags(parser, leaf=False)
-    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+    _connection_flags(parser)
+
+    def list_actions(args: argparse.Namespace) -> int:
+        # `hippo tasks` alone: what it can do, rather than "ACTION is required".
+        parser.print_help(sys.stderr)
+        return 2
+
+    parser.set_defaults(run=list_actions)
+    return parser.add_subparsers(dest=f"{name}_command", metavar="ACTION", title="actions")
 
 
 def _register_tasks(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -420,9 +432,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="The leader, its Mesos subscription, what it saw of offers, the task "
         "counts and the last error from Mesos (GET /status/).",
     )
-    _connection_flags(status, leaf=False)
+    _connection_flags(status)
     status.set_defaults(run=_runner(status_show))
     import_original.register(subparsers)
-    kinds = subparsers.add_parser("queuetypes", help="queue source types and their parameters")
-    _connection_flags(kinds, leaf=False)
+    kinds = subparsers.add_parser(
+        "queuetypes",
+        help="queue source types and their parameters",
+        description="The queue source types the API has enabled, each with its label and "
+        "parameters: type, default, whether required or secret, and what it is "
+        "(GET /queuetypes/).",
+    )
+    _connection_flags(kinds)
     kinds.set_defaults(run=_runner(queue_types))

@@ -72,19 +72,31 @@ QUEUE_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
 ]
 
 
-def _params(kind: dict[str, Any]) -> str:
-    names = []
-    for param in kind.get("parameters") or []:
-        name = str(param.get("name"))
-        names.append(name + ("*" if param.get("required") else ""))
-    return ", ".join(names) or EMPTY
+def _default(param: dict[str, Any]) -> str:
+    if "default" not in param or param.get("required"):
+        return EMPTY
+    return one_line(json.dumps(param["default"]), 30)
 
 
-QUEUE_TYPE_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
-    ("TYPE", lambda k: one_line(k.get("type"))),
-    ("LABEL", lambda k: one_line(k.get("label"), 40)),
-    ("PARAMETERS (* required)", _params),
-]
+def queue_types(kinds: Sequence[dict[str, Any]]) -> str:
+    """Each queue type: its name and label, then a table of its parameters."""
+    blocks = []
+    for kind in kinds:
+        rows = [
+            [
+                one_line(p.get("name"), 200),
+                one_line(p.get("type")),
+                _default(p),
+                "yes" if p.get("required") else "no",
+                "yes" if p.get("secret") else "no",
+                one_line(p.get("label"), 80),
+            ]
+            for p in kind.get("parameters") or []
+        ]
+        head = f"{kind.get('type')}: {kind.get('label')}"
+        params = table(["PARAMETER", "TYPE", "DEFAULT", "REQUIRED", "SECRET", "LABEL"], rows)
+        blocks.append(f"{head}\n{params}" if rows else f"{head}\n(no parameters)")
+    return "\n\n".join(blocks)
 
 
 def records_table(

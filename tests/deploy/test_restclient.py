@@ -9,53 +9,15 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from hippo.cli import main
 from tests.conftest import free_port
 from tests.examples import SPEC_QUEUE, queue
 
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    def lines(self) -> list[str]:
-        return self.out.rstrip("\n").splitlines()
-
-
-Hippo = Callable[..., Result]
-
-
-@pytest.fixture
-def hippo(
-    hippo_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Hippo:
-    """Runs `hippo ARGS...` in this process, aimed at the test's API through HIPPO_URL."""
-    monkeypatch.setenv("HIPPO_URL", hippo_url)
-    monkeypatch.delenv("HIPPO_TOKEN", raising=False)
-
-    def run(*argv: str, **env: str) -> Result:
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exited:
-            main(list(argv))
-        captured = capsys.readouterr()
-        code = exited.value.code
-        return Result(code if isinstance(code, int) else 1, captured.out, captured.err)
-
-    return run
+from .conftest import Hippo
 
 
 def write_json(tmp_path: Path, name: str, body: Any) -> str:
@@ -342,12 +304,11 @@ def test_bad_local_input_is_exit_2_before_anything_is_sent(hippo: Hippo, tmp_pat
 
 
 def test_queuetypes_lists_every_source_type(hippo: Hippo) -> None:
-    header, *rows = hippo("queuetypes").lines()
-    assert header.startswith("TYPE")
-    types = {row.split()[0] for row in rows}
+    blocks = hippo("queuetypes").out.strip().split("\n\n")
+    types = {block.split(":")[0] for block in blocks}
     assert {"sqs", "s3bucket", "redis", "sqlquery", "cron"} <= types
-    sqs = next(row for row in rows if row.startswith("sqs "))
-    assert "awssecret*" in sqs or "awssecret" in sqs
+    sqs = next(block for block in blocks if block.startswith("sqs: AWS SQS\n"))
+    assert re.search(r"^awssecret +str +\"\" +no +yes ", sqs, re.M)
     assert {k["type"] for k in hippo("queuetypes", "--json").json()} == types
 
 
