@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hippo.shared.errors import SettingsError
+from hippo.shared.redis_urls import check_redis_url
 from hippo.shared.secrets import mask_url_password
 
 # A development-only Fernet key, so `hippo dev` works out of the box. Anyone can
@@ -51,12 +52,6 @@ def _bool(raw: str) -> bool:
 
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
-
-
-def _redis_url(raw: str) -> str:
-    if not raw.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(f"must start with redis://, rediss:// or unix://, got {raw!r}")
-    return raw
 
 
 def _redis_prefix(raw: str) -> str:
@@ -101,8 +96,9 @@ class Settings:
     redis_url: str = _setting(
         "HIPPO_REDIS_URL",
         "redis://127.0.0.1:6379/0",
-        _redis_url,
-        "Redis holding all of Hippo's state.",
+        check_redis_url,
+        "Redis holding all of Hippo's state: `redis://`, `rediss://`, `unix://`, or Redis "
+        "Sentinel as `redis+sentinel://[:password@]host1:26379,host2:26379/mymaster/0`.",
         url=True,
     )
     redis_prefix: str = _setting(

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, ResponseError
+from redis.exceptions import MasterDownError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hippo.shared.errors import StaleEpoch, StoreUnavailable
@@ -26,6 +26,15 @@ from hippo.shared.store.lock import LeaderLease
         (RedisTimeoutError("Timeout reading"), StoreUnavailable),
         (ReadOnlyError("READONLY You can't write against a read only replica."), StoreUnavailable),
         (OSError("Network is unreachable"), StoreUnavailable),
+        (ResponseError("NOREPLICAS Not enough good replicas to write."), StoreUnavailable),
+        (
+            ResponseError("NOREPLICAS Not enough good replicas to write. script: 82ad, on @x:2."),
+            StoreUnavailable,
+        ),
+        (
+            MasterDownError("Link with MASTER is down and replica-serve-stale-data is no"),
+            StoreUnavailable,
+        ),
         (ResponseError("STALE_EPOCH a newer leader holds epoch 7"), StaleEpoch),
     ],
 )

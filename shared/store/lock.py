@@ -13,7 +13,7 @@ import logging
 import redis
 import redis_lock
 
-from hippo.shared.store.connection import translated
+from hippo.shared.store.connection import connect_sync, translated
 from hippo.shared.store.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ class LeaderLease:
     """One attempt at leadership after another; `id` names the current holder attempt."""
 
     def __init__(self, url: str, keys: Keys, expire_s: int) -> None:
-        self._client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+        self._client = connect_sync(url, connect_timeout_s=2, timeout_s=10)
         self._keys = keys
         self.expire_s = expire_s
         self._lock: redis_lock.Lock | None = None
