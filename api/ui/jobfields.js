@@ -60,6 +60,13 @@ export function jobFields(job = {}) {
     seconds("max_runtime_seconds", "A run going longer is killed (counts as a failure)."),
     seconds("max_pending_seconds", "A run not launched within this fails, not retried."),
   ];
+  // Where each run's end is POSTed, and the secret signing it (shown masked once stored:
+  // left empty, the form sends the mask back and the API keeps the stored secret).
+  const callbackUrl = input("callback_url", "callback_url", job.callback_url ?? "", { type: "url", placeholder: "none", autocomplete: "off" });
+  const secretStored = !!job.callback_secret;
+  const callbackSecret = input("callback_secret", "callback_secret", "", {
+    type: "password", autocomplete: "off", placeholder: secretStored ? "unchanged (a secret is stored)" : "none",
+  });
   const LIMIT_LABELS = {
     retry_delay_seconds: "Retry delay (s)", retry_backoff_factor: "Retry backoff factor",
     retry_max_delay_seconds: "Longest retry delay (s)", max_runtime_seconds: "Max runtime (s)",
@@ -84,6 +91,10 @@ export function jobFields(job = {}) {
     h("details", { open: limits.some(([name]) => job[name] != null && job[name] !== "") },
       h("summary", {}, "Retry pacing and time limits"),
       h("div", { className: "row" }, limits.map(([name, el, help]) => field(LIMIT_LABELS[name], el, help)))),
+    h("details", { open: !!job.callback_url },
+      h("summary", {}, "Callback"),
+      field("Callback URL", callbackUrl, "Each run's end is POSTed here as JSON."),
+      field("Callback secret", callbackSecret, "Signs each callback (X-Hippo-Signature); never shown once stored.")),
   );
 
   function read() {
@@ -114,6 +125,9 @@ export function jobFields(job = {}) {
     };
     if (networkName.value.trim()) value.container.docker.networkName = networkName.value.trim();
     for (const [name, el] of limits) if (el.value.trim() !== "") value[name] = Number(el.value);
+    if (callbackUrl.value.trim()) value.callback_url = callbackUrl.value.trim();
+    if (callbackSecret.value) value.callback_secret = callbackSecret.value;
+    else if (secretStored && value.callback_url) value.callback_secret = "********";
     for (const line of lines(env.value)) {
       const at = line.indexOf("=");
       if (at < 1) errors.push({ field: "env", message: `"${line}" is not NAME=value` });

@@ -2,6 +2,7 @@
 // a reload or the back button keeps them), the live refresh, messages, and the token.
 
 import * as api from "./api.js";
+import { deadLettersView } from "./deadletters.js";
 import { $ } from "./dom.js";
 import { notify } from "./nav.js";
 import { queueFormView } from "./queueform.js";
@@ -24,6 +25,7 @@ function pick({ parts, params }) {
   const [first, second, third] = parts;
   if (first === "queues" && second === "new") return ["queues", () => queueFormView(null)];
   if (first === "queues" && second && third === "edit") return ["queues", () => queueFormView(second)];
+  if (first === "queues" && second && third === "deadletters") return ["queues", () => deadLettersView(second)];
   if (first === "queues") return ["queues", () => queuesView()];
   if (first === "run") return ["run", () => taskFormView()];
   if (first === "status") return ["status", () => statusView()];

@@ -90,6 +90,8 @@ export function queuesView() {
       h("td", { className: "actions", "data-label": "" },
         h("a", { className: "tasks-link", href: links.tasks(new URLSearchParams({ queue_id: queue.id })) }, "Tasks"),
         " ",
+        h("a", { className: "dead-link", href: `#/queues/${encodeURIComponent(queue.id)}/deadletters` }, "Dead letters"),
+        " ",
         h("a", { className: "edit button write", href: links.queueEdit(queue.id) }, "Edit"),
         " ",
         h("button", { type: "button", className: "delete write danger", onclick: () => remove(queue) }, "Delete")),

@@ -19,7 +19,7 @@ const RUN_FIELDS = new Set([
 const SHOWN_FIELDS = new Set([
   "id", "container", "cmd", "cpus", "mem", "env", "constraints", "task_retries", "system_retries",
   "max_concurrent", "retry_delay_seconds", "retry_backoff_factor", "retry_max_delay_seconds",
-  "max_runtime_seconds", "max_pending_seconds",
+  "max_runtime_seconds", "max_pending_seconds", "callback_url", "callback_secret",
 ]);
 const MAX_CHAIN = 50;
 
@@ -169,6 +169,7 @@ export function taskView(mesosId) {
     }
     fact(definition, "Max runtime", task.max_runtime_seconds != null ? `${task.max_runtime_seconds} s` : null);
     fact(definition, "Max pending", task.max_pending_seconds != null ? `${task.max_pending_seconds} s` : null);
+    fact(definition, "Callback", task.callback_url ? `${task.callback_url}${task.callback_secret ? " (signed)" : ""}` : null);
     for (const [name, value] of Object.entries(task)) {
       // Fields this page does not know yet (a newer API) are still shown.
       if (RUN_FIELDS.has(name) || SHOWN_FIELDS.has(name)) continue;
@@ -204,10 +205,13 @@ export function taskView(mesosId) {
   }
 
   async function runAgain() {
-    if (!(await confirmAction(`Run ${task.id} again as a new one-off task with this definition?`, "Run again"))) return;
+    const note = task.callback_secret ? " (its callback secret is not copied)" : "";
+    if (!(await confirmAction(`Run ${task.id} again as a new one-off task with this definition${note}?`, "Run again"))) return;
     try {
       // The API ignores the record's run fields (mesos_id, states, times) in a definition.
-      const { data: created } = await api.call("POST", "/tasks/", task);
+      // A callback secret comes masked and a new task has none stored to keep: left out.
+      const { callback_secret: _masked, ...definition } = task;
+      const { data: created } = await api.call("POST", "/tasks/", definition);
       notify(`Created ${created.mesos_id}.`);
       go(links.task(created.mesos_id));
     } catch (error) {

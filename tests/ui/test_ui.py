@@ -169,6 +169,38 @@ def test_a_queues_last_error_looks_stale_once_a_later_poll_worked(page: Any, liv
     screenshot(page, "queues")
 
 
+def test_a_failed_items_dead_letter_is_listed_and_discarded(page: Any, live: Live) -> None:
+    body = queue(id="ui-dead", cmd="echo cannot do $HIPPO_DATA; exit 3", mem=16, cpus=0.1)
+    body.update(task_retries=0, system_retries=0, constraints=[])
+    body["container"] = {"docker": {"image": "alpine"}}
+    body["queue"] = {
+        "type": "redis",
+        "frequency_seconds": 1,
+        "redis": {"host": "127.0.0.1", "port": int(_port(live.redis_url)), "name": "ui:dead"},
+    }
+    with live.api() as api:
+        assert api.post("/queues/", json=body).status_code == 201
+    client = redis.Redis.from_url(live.redis_url)
+    try:
+        client.rpush("ui:dead", "broken.png")
+    finally:
+        client.close()
+    page.get_by_role("link", name="Queues").click()
+    page.locator("#queues tr", has_text="ui-dead").get_by_role("link", name="Dead letters").click()
+
+    row = page.locator("#deadletters tr", has_text="broken.png")
+    row.wait_for()
+    assert "retries spent" in row.text_content()
+    assert row.locator("[data-state=TASK_FAILED]").count() == 1
+
+    row.get_by_role("button", name="Discard").click()
+    page.get_by_role("dialog").get_by_role("button", name="Discard").click()
+
+    page.get_by_text("No dead letters").wait_for()
+    with live.api() as api:
+        assert api.get("/queues/ui-dead/deadletters/").json() == []
+
+
 def test_a_long_task_run_from_the_form_is_killed_from_its_page(page: Any) -> None:
     page.get_by_role("link", name="Run a task").click()
     form = page.locator("#task-form")
@@ -176,6 +208,9 @@ def test_a_long_task_run_from_the_form_is_killed_from_its_page(page: Any) -> Non
     form.get_by_label("Command").fill("sleep 600")
     form.get_by_label("Memory (MB)").fill("16")
     form.get_by_label("Environment").fill("GREETING=hello")
+    form.get_by_text("Callback", exact=True).click()
+    form.get_by_label("Callback URL").fill("http://127.0.0.1:9/hippo-callback")
+    form.get_by_label("Callback secret").fill("sign-me")
     form.get_by_role("button", name="Run task").click()
 
     created = page.locator("#created-link")
@@ -183,7 +218,10 @@ def test_a_long_task_run_from_the_form_is_killed_from_its_page(page: Any) -> Non
     assert created.text_content().startswith("ui-long.")
     created.click()
     page.locator("#task-state [data-state=TASK_RUNNING]").wait_for()
-    assert "GREETING=hello" in page.locator("#task-definition").text_content()
+    definition = page.locator("#task-definition").text_content()
+    assert "GREETING=hello" in definition
+    assert "http://127.0.0.1:9/hippo-callback (signed)" in definition
+    assert "sign-me" not in page.content()
 
     page.get_by_role("button", name="Kill").click()
     with page.expect_request(re.compile(r"/kill/$")) as kill:
