@@ -188,10 +188,13 @@ def status_listing(status: dict[str, Any]) -> str:
     """GET /status/ as `key  value` lines, the leader first."""
     leader = status.get("leader")
     flat: dict[str, Any] = {
-        "leader": f"{leader.get('worker_id')} (epoch {leader.get('epoch')})" if leader else None,
-        "leader_since_tstamp": leader.get("since") if leader else None,
+        "leader": f"{leader.get('worker_id')} (epoch {leader.get('epoch')})"
+        if leader
+        else "none: no worker leads",
+        "leader_since": leader.get("since") if leader else None,
     }
     flat.update({k: v for k, v in status.items() if k != "leader"})
-    if leader is None:
-        flat["leader"] = "none: no worker leads"
+    for key in ("leader_since", "subscribed_since"):  # times, as *_tstamp fields are shown
+        if isinstance(flat.get(key), int | float):
+            flat[key] = f"{format_tstamp(flat[key])} UTC"
     return record_listing(flat)

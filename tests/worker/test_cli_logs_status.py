@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -100,4 +101,5 @@ def test_status_and_the_waiting_reason_in_the_cli(
     lines = dict(line.split(None, 1) for line in shown.stdout.splitlines() if " " in line)
     assert lines["leader"].endswith(f":{cluster.workers[0].pid} (epoch 1)")
     assert lines["master"].startswith(cluster.devmaster.url)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", lines["subscribed_since"])
     assert lines["waiting"] == "1"
