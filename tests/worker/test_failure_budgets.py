@@ -45,9 +45,9 @@ def test_a_task_ended_by_its_agent_leaving_spends_a_system_retry_and_runs_elsewh
         record = api.get(f"/tasks/{first['mesos_id']}/").json()
         return record["agent_id"] if record["mesos_state"] == "TASK_RUNNING" else None
 
-    agent = wait_until(agent_of_running, 30, "the task running")
+    agent = wait_until(agent_of_running, 60, "the task running")
     cluster.devmaster.agent_event(str(agent), event)
-    wait_until(lambda: len(runs(api, event)) == 2, 30, "a second run")
+    wait_until(lambda: len(runs(api, event)) == 2, 60, "a second run")
     ended, again = runs(api, event)
     assert (ended["mesos_state"], ended["status_reason"]) == (state, reason)
     assert (again["system_retries_left"], again["task_retries_left"]) == (0, 3)
@@ -56,7 +56,7 @@ def test_a_task_ended_by_its_agent_leaving_spends_a_system_retry_and_runs_elsewh
         record = api.get(f"/tasks/{again['mesos_id']}/").json()
         return record["mesos_state"] == "TASK_RUNNING" and record["agent_id"] != agent
 
-    wait_until(running_elsewhere, 30, "the second run running on the other agent")
+    wait_until(running_elsewhere, 60, "the second run running on the other agent")
 
 
 KEYS = Keys("hippo:")

@@ -34,7 +34,7 @@ def _running_on(api: TestClient, mesos_id: str) -> str:
         record = _record(api, mesos_id)
         return record["agent_id"] if record["mesos_state"] == "TASK_RUNNING" else None
 
-    found = wait_until(running, 30, f"{mesos_id} running")
+    found = wait_until(running, 60, f"{mesos_id} running")
     assert isinstance(found, str)
     return found
 
@@ -59,7 +59,7 @@ def test_after_a_master_failover_unanswered_tasks_are_asked_again_until_answered
     cluster.devmaster.failover(late_agents=[agent])
     wait_until(
         lambda: _record(api, task["mesos_id"])["mesos_state"] == "TASK_UNREACHABLE",
-        30,
+        60,
         "the task reconciled as unreachable",
     )
     record = _record(api, task["mesos_id"])
@@ -81,7 +81,7 @@ def test_a_task_mesos_cannot_vouch_for_is_given_up_and_run_again_elsewhere(
         found = runs(api, "never-back")
         return found if len(found) == 2 else None
 
-    first, second = wait_until(retried, 40, "the run given up and made again")
+    first, second = wait_until(retried, 60, "the run given up and made again")
     assert first["mesos_state"] == "TASK_LOST"
     assert first["status_message"].startswith("Hippo gave the task up:")
     assert second["previous_mesos_id"] == first["mesos_id"]
@@ -100,7 +100,7 @@ def test_an_unreachable_task_keeps_its_slot_and_carries_on_when_its_agent_return
     cluster.devmaster.agent_event(agent, "unreachable")
     wait_until(
         lambda: _record(api, task["mesos_id"])["mesos_state"] == "TASK_UNREACHABLE",
-        30,
+        60,
         "the task unreachable",
     )
     later = post_task(api, "true", id="partitioned", max_concurrent=1)
@@ -126,13 +126,13 @@ def test_a_given_up_task_that_comes_back_is_killed_and_one_run_stays(
         found = runs(api, "came-back")
         return found if len(found) == 2 else None
 
-    first, second = wait_until(retried, 40, "the unreachable run given up")
+    first, second = wait_until(retried, 60, "the unreachable run given up")
     _running_on(api, second["mesos_id"])
     assert _mesos_state(cluster, first["mesos_id"]) == "TASK_RUNNING"  # behind the partition
     cluster.devmaster.agent_event(agent, "reregister")
     wait_until(
         lambda: _mesos_state(cluster, first["mesos_id"]) in (None, "TASK_KILLED"),
-        30,
+        60,
         "the run that came back killed",
     )
     assert _mesos_state(cluster, second["mesos_id"]) == "TASK_RUNNING"

@@ -36,12 +36,12 @@ def test_offers_for_a_task_too_big_for_any_agent_are_refused_for_long(
     cluster.start_worker(HIPPO_DECLINE_REFUSE_S="1")
     cluster.leader()
     big = post_task(api, "true", id="too-big", cpus=64)
-    wait_until(lambda: _agents_refused_for_long(cluster), 30, "offers declined for long")
+    wait_until(lambda: _agents_refused_for_long(cluster), 60, "offers declined for long")
     # New work can change the answer: it is revived, and launches.
     small = post_task(api, "true", id="small")
-    wait_until(lambda: state_of(api, small["mesos_id"]) == "TASK_FINISHED", 30, "small ran")
+    wait_until(lambda: state_of(api, small["mesos_id"]) == "TASK_FINISHED", 60, "small ran")
     assert state_of(api, big["mesos_id"]) == "WAITING_ON_OFFERS"
-    wait_until(lambda: _agents_refused_for_long(cluster), 30, "declined for long again")
+    wait_until(lambda: _agents_refused_for_long(cluster), 60, "declined for long again")
 
 
 @pytest.mark.parametrize(
