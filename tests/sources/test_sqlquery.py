@@ -531,3 +531,55 @@ def test_replacing_a_queue_checks_it_with_the_stored_password_when_sent_masked(
     shown["queue"]["sqlquery"]["query"] = "SELECT 2 AS id"
     assert api.put(f"/queues/{body['id']}/", json=shown).status_code == 200
     assert checked == ["postgresql://app:pg-pass@127.0.0.1:1/test"] * 2
+
+
+# Injection payloads: each would select every row (or drop the table) if spliced into
+# the SQL; bound as a value, each is a string above every name in the table.
+FILTER_VAL_PAYLOADS = [
+    "z' OR '1'='1",
+    "z'; DROP TABLE {table}; --",
+    "z' UNION SELECT 1, 'x', 1, NULL --",
+    'z" OR "1"="1',
+    "z\\' OR 1=1 -- ",
+    "z' OR 1=1 #",
+]
+
+
+@pytest.mark.parametrize("payload", FILTER_VAL_PAYLOADS)
+def test_filter_val_injection_payloads_are_bound_as_values(
+    database: tuple[Any, str, str], payload: str
+) -> None:
+    conn, url, table = database
+    _insert(conn, table, [(1, "alpha", None, None), (2, "beta", None, None)])
+    hostile = _request(url, table, None, filter_val=payload.format(table=table), field="name")
+    assert _fetch(SqlQuerySource(), hostile).items == []
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM {table}")
+        assert cur.fetchone()[0] == 2
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "id; DROP TABLE {table}",
+        "id) OR (1=1",
+        "id --",
+        '"id"',
+        "`id`",
+        "id OR 1=1",
+        "1",
+        "",
+    ],
+)
+def test_a_filter_field_that_is_not_an_identifier_is_refused_naming_the_field(
+    api: TestClient, raw_redis: redis.Redis, database: tuple[Any, str, str], field: str
+) -> None:
+    conn, url, table = database
+    body = _sql_body(url, f"SELECT * FROM {table}", field.format(table=table))
+    response = api.post("/queues/", json=body)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["queue.sqlquery.filter_field"]
+    assert raw_redis.keys("hippo:queue*") == []
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM {table}")
+        assert cur.fetchone()[0] == 0
