@@ -24,6 +24,10 @@ from hippo.api.app import create_app
 from hippo.shared.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Every wait for a condition is bounded by a deadline, which only matters when the
+# condition never comes. A loaded machine (CI beside other jobs) can be several times
+# slower than a quiet one, so each test's deadline is multiplied by this factor.
+DEADLINE_SCALE = float(os.environ.get("HIPPO_TEST_DEADLINE_SCALE", "3"))
 
 
 def need_service(reason: str) -> None:
@@ -42,7 +46,9 @@ def free_port() -> int:
 def wait_until(
     condition: Callable[[], object], timeout_s: float = 10.0, what: str = "condition"
 ) -> object:
-    """Poll `condition` until it returns something truthy, failing after the deadline."""
+    """Poll `condition` until it returns something truthy, failing after the deadline
+    (`timeout_s` times DEADLINE_SCALE)."""
+    timeout_s *= DEADLINE_SCALE
     deadline = time.monotonic() + timeout_s
     while True:
         result = condition()

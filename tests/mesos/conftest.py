@@ -27,6 +27,7 @@ from hippo.worker.mesos import (
     Update,
 )
 from hippo.worker.mesos.messages import offer_role, task_info
+from tests.conftest import DEADLINE_SCALE
 
 
 @pytest.fixture
@@ -61,8 +62,9 @@ def devmaster(make_devmaster: Callable[..., DevMaster]) -> DevMaster:
 
 
 async def until(condition: Callable[[], object], timeout_s: float, what: str) -> None:
-    """Poll `condition` until it is truthy; the deadline only bounds the wait, failing
-    with `what`."""
+    """Poll `condition` until it is truthy; the deadline (`timeout_s` times
+    DEADLINE_SCALE) only bounds the wait, failing with `what`."""
+    timeout_s *= DEADLINE_SCALE
     try:
         async with asyncio.timeout(timeout_s):
             while not condition():
@@ -110,8 +112,9 @@ class Recorder:
     async def wait_for(
         self, predicate: Callable[[Event], bool], timeout_s: float = 10.0, start: int = 0
     ) -> Event:
-        """The first event from index `start` on that matches, waiting for it."""
-        async with asyncio.timeout(timeout_s):
+        """The first event from index `start` on that matches, waiting for it (at most
+        `timeout_s` times DEADLINE_SCALE)."""
+        async with asyncio.timeout(timeout_s * DEADLINE_SCALE):
             async with self._changed:
                 while True:
                     for event in self.events[start:]:
@@ -203,6 +206,9 @@ async def connect() -> AsyncIterator[Connect]:
     ) -> tuple[MesosSchedulerClient, Recorder]:
         options.setdefault("backoff_initial_s", 0.1)
         options.setdefault("backoff_cap_s", 0.5)
+        # A loaded machine can make a master slow to answer a call (thousands of
+        # launches at once): a call timing out there is not what these tests test.
+        options.setdefault("call_timeout_s", 10.0 * DEADLINE_SCALE)
         client = MesosSchedulerClient(
             masters, settings or FrameworkSettings(name="test", user="nobody"), **options
         )
@@ -210,7 +216,7 @@ async def connect() -> AsyncIterator[Connect]:
         recorder = Recorder(client, auto_ack=auto_ack)
         opened.append((client, recorder))
         if wait:
-            await client.wait_subscribed(timeout_s=10)
+            await client.wait_subscribed(timeout_s=10 * DEADLINE_SCALE)
         return client, recorder
 
     yield open_client
