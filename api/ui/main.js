@@ -73,9 +73,17 @@ async function refreshNow() {
 
 // -- the token ---------------------------------------------------------------
 
-function askForToken(reason) {
+// Set when the user cancels the token dialog: the refresh's next 401s then say so in the
+// message line instead of opening the dialog again every 2 s ("Token…" opens it).
+let declined = false;
+
+function askForToken(reason, { asked = false } = {}) {
   const dialog = $("#login");
   if (dialog.open) return;
+  if (declined && !asked) {
+    notify("The API needs a token: use Token… at the top.", "error");
+    return;
+  }
   $("#login-reason").textContent = reason;
   $("#login-token").value = "";
   dialog.showModal();
@@ -95,12 +103,18 @@ function setup() {
     banner.hidden = !error;
     banner.textContent = error ? error.message : "";
   });
+  $("#login").addEventListener("cancel", () => { declined = true; });
+  $("#login-cancel").addEventListener("click", () => {
+    declined = true;
+    $("#login").close();
+  });
   $("#login-form").addEventListener("submit", () => {
+    declined = false;
     api.setToken($("#login-token").value.trim());
     $("#sign-out").hidden = !api.token();
     route();
   });
-  $("#sign-in").addEventListener("click", () => askForToken("Enter an API token."));
+  $("#sign-in").addEventListener("click", () => askForToken("Enter an API token.", { asked: true }));
   $("#sign-out").hidden = !api.token();
   $("#sign-out").addEventListener("click", () => {
     api.setToken("");
