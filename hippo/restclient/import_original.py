@@ -77,7 +77,10 @@ def _aes_key(args: argparse.Namespace) -> bytes | None:
 def _read(args: argparse.Namespace) -> list[OriginalQueue]:
     import redis
 
-    client = redis.Redis.from_url(args.original_redis, socket_timeout=30)
+    try:
+        client = redis.Redis.from_url(args.original_redis, socket_timeout=30)
+    except ValueError as e:
+        raise LocalInputError(f"--original-redis: {e}") from None
     try:
         return read_original_queues(client, _aes_key(args))
     except redis.RedisError as e:

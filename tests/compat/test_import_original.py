@@ -213,3 +213,15 @@ def test_a_wrong_key_imports_no_encrypted_queue_and_says_why(
         "hippo-queue.cron": "created",  # stored in clear: no key needed
     }
     assert "is AES_CIPHER_KEY the original's?" in result.stdout
+
+
+def test_a_bad_or_unreachable_original_redis_is_one_line_and_exit_2() -> None:
+    closed = free_port()
+    for url, says in (
+        ("old-host:6379", "hippo: --original-redis: "),
+        (f"redis://:pw-of-old@127.0.0.1:{closed}/0", "hippo: cannot read the original's Redis"),
+    ):
+        result = _import(f"http://127.0.0.1:{closed}", url)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr.startswith(says) and result.stderr.count("\n") == 1
+        assert "pw-of-old" not in result.stderr
