@@ -6,8 +6,10 @@ process (flushed between tests), never the machine's shared one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -72,6 +74,7 @@ def start_hippo_api(
         env={**os.environ, "HIPPO_REDIS_URL": redis_url, **env},
         stdout=output,
         stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: stop_process reaches its workers
     )
     url = f"http://127.0.0.1:{port}"
 
@@ -86,10 +89,25 @@ def start_hippo_api(
     try:
         wait_until(up, timeout_s=20, what="hippo api to answer")
     except AssertionError:
-        process.kill()
-        process.communicate(timeout=10)  # also closes its output pipe, if any
+        stop_process(process, timeout_s=0)
         raise
     return process, url
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> bytes:
+    """Stop a process started in its own session and everything it started: SIGTERM
+    to its group, SIGKILL after `timeout_s` (times DEADLINE_SCALE); always reaped, its
+    pipes closed, so that nothing is left running into a later test. Returns what it
+    wrote to a stdout pipe (b"" without one)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            output = process.communicate(timeout=timeout_s * DEADLINE_SCALE)[0]
+            return output or b""
+        except subprocess.TimeoutExpired:
+            continue
+    return process.communicate()[0] or b""
 
 
 class RedisServer:

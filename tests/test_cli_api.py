@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import start_hippo_api
+from tests.conftest import start_hippo_api, stop_process
 from tests.examples import SPEC_QUEUE
 
 
@@ -20,8 +20,7 @@ def api_process(redis_url: str) -> Iterator[str]:
     try:
         yield url
     finally:
-        process.terminate()
-        output = process.communicate(timeout=20)[0].decode()
+        output = stop_process(process).decode()
     assert "HIPPO_API_TOKENS is not set" in output
 
 
