@@ -27,6 +27,8 @@ from pydantic import (
 )
 
 from hippo.shared import original
+from hippo.shared.deadletter_targets import SECRET_PATHS as DEADLETTER_TARGET_SECRETS
+from hippo.shared.deadletter_targets import DeadLetterTarget
 from hippo.shared.errors import FieldError, ValidationFailed
 from hippo.shared.records import MAX_EXEC_STRING_BYTES, TASK_RECORD_FIELDS
 from hippo.shared.sources.base import Source
@@ -303,6 +305,8 @@ class QueueBlock(_Strict):
     batch_separator: str = "|"
     frequency_seconds: float = Field(default=60, gt=0)
     status: QueueStatus = QueueStatus.ENABLED
+    # Dead letters are also pushed to this Redis list or SQS queue (shared/deadletter_targets.py).
+    deadletter_target: DeadLetterTarget | None = None
 
 
 class QueueDefinition(JobDefinition):
@@ -311,7 +315,7 @@ class QueueDefinition(JobDefinition):
 
 
 # Never echoed in a validation error.
-CALLBACK_SECRET_PATHS = frozenset({"callback_secret"})
+CALLBACK_SECRET_PATHS = frozenset({"callback_secret"}) | DEADLETTER_TARGET_SECRETS
 
 
 def _field_errors(

@@ -12,6 +12,8 @@ from typing import Any
 
 import pydantic_core
 
+from hippo.shared.deadletter_targets import FIELD as TARGET_FIELD
+from hippo.shared.deadletter_targets import TARGET_MODELS
 from hippo.shared.errors import FieldError, ValidationFailed
 from hippo.shared.model import QueueDefinition
 from hippo.shared.secrets import MASK, SecretBox
@@ -64,6 +66,12 @@ def seal_queue(
         sealed_secret = seal_callback_secret(definition.callback_secret, stored_secret, box)
     except ValidationFailed as e:
         bad += e.errors
+    target = spec["queue"].get(TARGET_FIELD)
+    if isinstance(target, dict):
+        stored_target = (
+            pydantic_core.from_json(stored["spec"])["queue"].get(TARGET_FIELD) if stored else None
+        )
+        bad += _seal_target(target, stored_target, box)
     if bad:
         raise ValidationFailed(bad)
     if sealed_secret is not None:
@@ -88,6 +96,39 @@ def seal_callback_secret(sent: str | None, stored: str | None, box: SecretBox) -
             )
         return stored
     return box.encrypt(sent)
+
+
+def _target_secrets(target: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A deadletter_target block's settings and the names of its non-empty secrets."""
+    kind = target.get("type")
+    settings = target.get(kind) if isinstance(kind, str) else None
+    if kind not in TARGET_MODELS or not isinstance(settings, dict):
+        return {}, []
+    names = [n for n in TARGET_MODELS[kind].secret_fields() if settings.get(n) not in ("", None)]
+    return settings, names
+
+
+def _seal_target(
+    target: dict[str, Any], stored: dict[str, Any] | None, box: SecretBox
+) -> list[FieldError]:
+    """Encrypt a deadletter_target block's secrets in place (a masked one keeps the stored
+    secret of the same type); the errors of masks with nothing to keep."""
+    settings, names = _target_secrets(target)
+    previous: dict[str, Any] = {}
+    if isinstance(stored, dict) and stored.get("type") == target.get("type"):
+        previous, _ = _target_secrets(stored)
+    bad = []
+    for name in names:
+        value = settings[name]
+        if value == MASK:
+            if previous.get(name) in ("", None):
+                path = f"queue.{TARGET_FIELD}.{target['type']}.{name}"
+                bad.append(FieldError(path, f"{MASK} keeps a stored secret, and there is none"))
+                continue
+            settings[name] = previous[name]
+        else:
+            settings[name] = box.encrypt(value)
+    return bad
 
 
 def _stored_settings(stored: dict[str, bytes] | None, namespace: str) -> dict[str, Any]:
@@ -138,6 +179,11 @@ def queue_document(
             settings[name] = MASK
     if doc.get(CALLBACK_SECRET):
         doc[CALLBACK_SECRET] = box.decrypt(doc[CALLBACK_SECRET]) if reveal else MASK
+    if isinstance(block.get(TARGET_FIELD), dict):
+        target_settings, names = _target_secrets(block[TARGET_FIELD])
+        for name in names:
+            value = target_settings[name]
+            target_settings[name] = box.decrypt(value) if reveal else MASK
     block["status"] = stored["status"].decode()
     for name, cast in _POLL_FIELDS.items():
         raw = stored.get(name)
@@ -155,4 +201,8 @@ def reseal_queue(
         settings[name] = box.rotate(value)
     if spec.get(CALLBACK_SECRET):
         spec[CALLBACK_SECRET] = box.rotate(spec[CALLBACK_SECRET])
+    if isinstance(spec["queue"].get(TARGET_FIELD), dict):
+        target_settings, names = _target_secrets(spec["queue"][TARGET_FIELD])
+        for name in names:
+            target_settings[name] = box.rotate(target_settings[name])
     return pydantic_core.to_json(spec), stored["status"].decode()

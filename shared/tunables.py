@@ -91,6 +91,9 @@ LEADER_STATUS_CACHE_S = 1.0
 DEAD_LETTERS_PER_QUEUE = 10_000
 # Runs of one item a dead letter lists (the chain of retries, newest kept).
 DEAD_LETTER_RUNS = 100
+# Pushes of one dead letter to its queue's deadletter_target before it is given up
+# (1 s between the first two, doubling up to 300 s, as callbacks).
+DEAD_LETTER_PUSH_ATTEMPTS = 10
 
 # --- Callbacks (worker/callbacks.py) --------------------------------------------------
 CALLBACK_RETRY_FIRST_S = 1.0  # wait after a callback's first failed send, doubling

@@ -12,6 +12,7 @@ from typing import Any
 from hippo.shared.settings import Settings
 from hippo.shared.tunables import WORKER_STOP_WAIT_S
 from hippo.worker.callbacks import run_callbacks
+from hippo.worker.deadletter_push import run_deadletter_push
 from hippo.worker.health import serve_health
 from hippo.worker.leader import run_leader_election
 from hippo.worker.metrics import WorkerMetrics
@@ -47,6 +48,7 @@ async def run_worker(settings: Settings, *, metrics_port: int) -> int:
     )
     jobs = [asyncio.create_task(run_leader_election(settings, stop, metrics), name="leadership")]
     jobs.append(asyncio.create_task(run_callbacks(settings, stop), name="callbacks"))
+    jobs.append(asyncio.create_task(run_deadletter_push(settings, stop), name="deadletter-push"))
     polling = queue_polling()
     if polling is not None:
         jobs.append(asyncio.create_task(polling(settings, stop), name="polling"))

@@ -5,6 +5,7 @@ Dead letters are written by the scripts that decide them (task_lua.py's
 these are the user's actions on them.
 """
 
+from hippo.shared.store.lua import PRELUDE
 from hippo.shared.store.task_lua import TASK_HELPERS
 
 RERUN_DEAD_LETTERS = (
@@ -58,5 +59,56 @@ for i = 3, #ARGV do
   redis.call('ZREM', order, ARGV[i])
 end
 return dropped
+"""
+)
+
+CLAIM_PUSHES = (
+    PRELUDE
+    + """
+-- claim_pushes: lease up to N due pushes of dead letters to their queue's target.
+-- ARGV: prefix, lease s, N. A push whose dead letter or queue is gone is dropped.
+-- Returns 5 per push: member ('<queue id> <dead letter id>'), dead letter id, record,
+-- the queue's spec (secrets encrypted), failed pushes so far.
+local lease, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local out = {}
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', K.deadletters_push_due, '-inf', now,
+                                   'LIMIT', 0, limit)) do
+  local qid, id = string.match(member, '^(%S+) (%S+)$')
+  local record = qid and redis.call('HGET', K.deadletters(qid), id)
+  local spec = qid and redis.call('HGET', K.queue(qid), 'spec')
+  if not record or not spec then
+    redis.call('ZREM', K.deadletters_push_due, member)
+    redis.call('HDEL', K.deadletters_push_attempts, member)
+  else
+    redis.call('ZADD', K.deadletters_push_due, now + lease, member)
+    out[#out + 1] = member
+    out[#out + 1] = id
+    out[#out + 1] = record
+    out[#out + 1] = spec
+    out[#out + 1] = redis.call('HGET', K.deadletters_push_attempts, member) or '0'
+  end
+end
+return out
+"""
+)
+
+END_PUSH = (
+    PRELUDE
+    + """
+-- end_push: a push is over ('' delay: done or given up) or due again after a delay.
+-- ARGV: prefix, member, delay s or ''. Returns 1.
+local member, delay = ARGV[2], ARGV[3]
+if delay == '' then
+  redis.call('ZREM', K.deadletters_push_due, member)
+  redis.call('HDEL', K.deadletters_push_attempts, member)
+else
+  local t = redis.call('TIME')
+  redis.call('HINCRBY', K.deadletters_push_attempts, member, 1)
+  redis.call('ZADD', K.deadletters_push_due,
+             tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(delay), member)
+end
+return 1
 """
 )

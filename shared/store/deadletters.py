@@ -136,3 +136,37 @@ class DeadLetterStore:
     ) -> int:
         """Drop these dead letters (None: every one of the queue); returns how many."""
         return int(await self._discard(args=[self.keys.prefix, queue_id, *(dead_letter_ids or ())]))
+
+
+@dataclass(frozen=True)
+class DeadLetterPush:
+    member: str  # '<queue id> <dead letter id>'
+    dead_letter_id: str
+    record: bytes  # the stored dead letter
+    queue_spec: bytes  # its queue's definition, secrets encrypted
+    attempts: int  # pushes that failed before this one
+
+
+class DeadLetterPushStore:
+    """The outbox of pushes to queues' deadletter_target (worker/deadletter_push.py)."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self.redis = client
+        self.keys = keys
+        self._claim = client.register_script(deadletter_scripts.CLAIM_PUSHES)
+        self._end = client.register_script(deadletter_scripts.END_PUSH)
+
+    @translate_errors
+    async def claim_pushes(self, limit: int, lease_s: float) -> list[DeadLetterPush]:
+        raw = await self._claim(args=[self.keys.prefix, lease_s, limit])
+        return [
+            DeadLetterPush(
+                raw[i].decode(), raw[i + 1].decode(), raw[i + 2], raw[i + 3], int(raw[i + 4])
+            )
+            for i in range(0, len(raw), 5)
+        ]
+
+    @translate_errors
+    async def end_push(self, member: str, retry_in_s: float | None) -> None:
+        delay = "" if retry_in_s is None else retry_in_s
+        await self._end(args=[self.keys.prefix, member, delay])

@@ -136,6 +136,17 @@ class Keys:
         return f"{self.prefix}deadletters:order:{queue_id}"
 
     @property
+    def deadletters_push_due(self) -> str:
+        """ZSET `<queue id> <dead letter id>` -> when its push to the queue's
+        deadletter_target is due (or its pusher's lease ends)."""
+        return f"{self.prefix}deadletters:push:due"
+
+    @property
+    def deadletters_push_attempts(self) -> str:
+        """HASH `<queue id> <dead letter id>` -> pushes of it that failed."""
+        return f"{self.prefix}deadletters:push:attempts"
+
+    @property
     def deadletters_seq(self) -> str:
         """Counter ordering dead letters (their score, and the cursor of a listing)."""
         return f"{self.prefix}deadletters:seq"

@@ -271,6 +271,13 @@ local function store_dead_letter(qid, id, record)
     redis.call('ZREMRANGEBYRANK', order, 0, excess - 1)
     redis.call('HDEL', K.deadletters(qid), unpack(old))
   end
+  -- Also pushed to the queue's deadletter_target, if it names one (worker/deadletter_push.py).
+  local spec = redis.call('HGET', K.queue(qid), 'spec')
+  if spec and string.find(spec, '"deadletter_target"', 1, true) then
+    local t = redis.call('TIME')
+    redis.call('ZADD', K.deadletters_push_due, tonumber(t[1]) + tonumber(t[2]) / 1000000,
+               qid .. ' ' .. id)
+  end
 end
 
 -- The dead letter of a queue task whose last run `mid` (status `st`, already in its
