@@ -53,7 +53,7 @@ def test_dead_letters_are_pushed_to_a_redis_list(
     source.lpush(items, "fails", "no\x00process")
     cluster = make_cluster()
     cluster.start_worker()
-    wait_until(lambda: source.llen(dead) == 2, 30, "both dead letters pushed")
+    wait_until(lambda: source.llen(dead) == 2, 60, "both dead letters pushed")
     pushed = {d["data"]: d for d in (json.loads(raw) for raw in source.lrange(dead, 0, -1))}
     assert pushed["fails"]["cause"] == "retries_exhausted"
     assert pushed["fails"]["mesos_state"] == "TASK_FAILED" and len(pushed["fails"]["runs"]) == 1
@@ -94,7 +94,7 @@ def test_dead_letters_are_pushed_to_sqs_and_its_secret_is_masked(
         answer = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)
         return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
 
-    [message] = wait_until(received, 30, "the dead letter in SQS")  # type: ignore[misc]
+    [message] = wait_until(received, 60, "the dead letter in SQS")  # type: ignore[misc]
     assert message["cause"] == "undeliverable" and message["data"] == "no\x00process"
     assert message["queue_id"] == body["id"]
 
