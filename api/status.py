@@ -24,12 +24,11 @@ from hippo.shared.leader_status import (
     waiting_reason,
 )
 from hippo.shared.store import Store
+from hippo.shared.store.status import StatusFacts
 from hippo.shared.tunables import LEADER_STATUS_CACHE_S
 
-_UNKNOWN = object()
 
-
-def status_body(report: LeaderReport | None, facts: Any, now: float) -> dict[str, Any]:
+def status_body(report: LeaderReport | None, facts: StatusFacts) -> dict[str, Any]:
     """The /status/ answer from the leader's report and the store's counts."""
     r: dict[str, Any] = dict(report or {})
     leader = (
@@ -60,7 +59,7 @@ def status_body(report: LeaderReport | None, facts: Any, now: float) -> dict[str
 async def get_status(request: Request) -> Response:
     store: Store = request.app.state.store
     facts = await store.status_facts()
-    return json_response(status_body(parse_report(facts.report), facts, time.time()))
+    return json_response(status_body(parse_report(facts.report), facts))
 
 
 class ReportCache:

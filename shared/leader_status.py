@@ -54,8 +54,9 @@ def shared_reason(report: LeaderReport | None) -> str | None:
         )
     if report.get("subscribed_since") is None:
         error = report.get("last_mesos_error")
-        why = f": {error}" if error else ""
-        return f"the Mesos master is unreachable, or refused the framework{why}"
+        if not error:  # a new leader, subscribing: nothing failed yet
+            return "the leader is not subscribed to Mesos yet: it is subscribing"
+        return f"the Mesos master is unreachable, or refused the framework: {error}"
     return None
 
 

@@ -211,9 +211,11 @@ def tasks_logs(client: HippoClient, args: argparse.Namespace) -> None:
         try:
             piece = client.read_log(args.mesos_id, name, offset)
         except ApiError as e:
-            if not (args.follow and e.status_code == 409):  # 409: not launched yet
+            # 409: not launched yet; 404: launched, its sandbox file not made yet (or
+            # gone: then the task has ended, and the check below ends the loop).
+            if not (args.follow and e.status_code in (404, 409)):
                 raise
-            if not told_waiting:
+            if e.status_code == 409 and not told_waiting:
                 print(f"hippo: {e.message}; waiting for it to launch", file=sys.stderr)
                 told_waiting = True
             piece = {"data": "", "next_offset": offset}
@@ -226,7 +228,12 @@ def tasks_logs(client: HippoClient, args: argparse.Namespace) -> None:
             return None
         state = client.get_task(args.mesos_id).get("mesos_state")
         if state in TERMINAL_STATES:
-            last = client.read_log(args.mesos_id, name, offset)  # what it printed last
+            try:
+                last = client.read_log(args.mesos_id, name, offset)  # what it printed last
+            except ApiError as e:
+                if e.status_code != 404:
+                    raise
+                return None  # ended before its sandbox file was made: nothing to print
             sys.stdout.write(last["data"])
             if not last["data"]:
                 return None

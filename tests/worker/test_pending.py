@@ -114,6 +114,8 @@ WAITING = {"mesos_state": "WAITING_ON_OFFERS", "created_tstamp": 900.0, "pending
             WAITING,
             "the Mesos master is unreachable, or refused the framework: connection refused",
         ),
+        # A new leader still subscribing: nothing failed, nothing to blame yet.
+        (report(subscribed_since=None), WAITING, "the leader is not subscribed to Mesos yet"),
         (report(last_offer_tstamp=100.0), WAITING, "no offers from Mesos in the last 100 s"),
         # Created moments ago: the leader has just revived offers, give them time.
         (report(last_offer_tstamp=100.0), {**WAITING, "created_tstamp": 990.0}, "stored"),
