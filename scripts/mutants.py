@@ -393,6 +393,33 @@ MUTANTS = (
         "(unfit, None)",
         ("tests/worker/test_unfit_tasks.py",),
     ),
+    Mutant(
+        "noreplicas-is-a-bug",
+        "a master refusing writes for want of replicas is Redis unavailable (503, retry)",
+        "shared/store/connection.py",
+        '_REFUSED_FOR_WANT_OF_REPLICAS = "NOREPLICAS"',
+        '_REFUSED_FOR_WANT_OF_REPLICAS = "NO-SUCH-CODE"',
+        ("tests/test_store_errors.py",),
+    ),
+    Mutant(
+        "toggle-get-not-a-write",
+        "a read-only token changes nothing",
+        "api/auth.py",
+        '_WRITE_SUFFIXES = ("/kill", "/toggle", "/enable", "/disable")',
+        '_WRITE_SUFFIXES = ("/kill", "/enable", "/disable")',
+        ("tests/test_security.py",),
+    ),
+    Mutant(
+        "sql-filter-field-unchecked",
+        "settings are never SQL",
+        "shared/sources/sqlquery.py",
+        "if not _IDENTIFIER.fullmatch(value):",
+        "if not value:",
+        (
+            "tests/sources/test_sqlquery.py"
+            "::test_a_filter_field_that_is_not_an_identifier_is_refused_naming_the_field",
+        ),
+    ),
 )
 
 

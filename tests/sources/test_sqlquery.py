@@ -568,7 +568,6 @@ def test_filter_val_injection_payloads_are_bound_as_values(
         "`id`",
         "id OR 1=1",
         "1",
-        "",
     ],
 )
 def test_a_filter_field_that_is_not_an_identifier_is_refused_naming_the_field(
@@ -578,7 +577,10 @@ def test_a_filter_field_that_is_not_an_identifier_is_refused_naming_the_field(
     body = _sql_body(url, f"SELECT * FROM {table}", field.format(table=table))
     response = api.post("/queues/", json=body)
     assert response.status_code == 422, response.text
-    assert [e["field"] for e in response.json()["errors"]] == ["queue.sqlquery.filter_field"]
+    [error] = response.json()["errors"]
+    assert error["field"] == "queue.sqlquery.filter_field"
+    # refused for what it is, before any SQL runs (not for naming no column)
+    assert "must be a plain column name" in error["message"]
     assert raw_redis.keys("hippo:queue*") == []
     with conn.cursor() as cur:
         cur.execute(f"SELECT COUNT(*) FROM {table}")
