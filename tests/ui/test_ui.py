@@ -277,6 +277,12 @@ def test_a_queue_is_toggled_and_edited(page: Any, live: Live) -> None:
     assert block["status"] == "DISABLED", "an edit keeps the status the switch set"
     assert _stored_secret(live, "ui-toggled", "sqs", "awssecret") == "someSecret"
 
+    row.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    row.wait_for(state="detached")
+    with live.api() as api:
+        assert api.get("/queues/ui-toggled/").status_code == 404
+
 
 def _stored_secret(live: Live, queue_id: str, namespace: str, name: str) -> str:
     """A queue's secret as the poller will read it (decrypted from Redis)."""
@@ -454,3 +460,30 @@ def test_a_tasks_output_grows_on_its_page_while_it_runs(
     actions = page.locator(".title-row .actions").text_content()
     assert "Kill" not in actions and "null" not in actions
     screenshot(page, "task-output")
+
+
+def test_a_task_is_run_again_and_deleted_from_its_page(page: Any, live: Live) -> None:
+    with live.api() as api:
+        body = {"id": "ui-again", "cmd": "echo again", "cpus": 0.1, "mem": 16}
+        body["container"] = {"docker": {"image": "alpine"}}
+        first = api.post("/tasks/", json=body).json()["mesos_id"]
+    page.evaluate(f"location.hash = '#/tasks/{first}'")
+    page.locator("#task-state [data-state=TASK_FINISHED]").wait_for()
+
+    page.get_by_role("button", name="Run again").click()
+    page.get_by_role("dialog").get_by_role("button", name="Run again").click()
+
+    heading = page.get_by_role("heading", name=re.compile(r"^ui-again\."))
+    page.wait_for_function(f"!location.hash.endsWith({first!r})")
+    again = heading.text_content()
+    assert again != first
+    page.locator("#task-state [data-state=TASK_FINISHED]").wait_for()
+    page.locator("#output-stdout").get_by_text("again").wait_for()
+
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+
+    page.locator("#tasks").wait_for()
+    with live.api() as api:
+        assert api.get(f"/tasks/{again}/").status_code == 404
+        assert api.get(f"/tasks/{first}/").status_code == 200
