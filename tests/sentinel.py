@@ -1,6 +1,6 @@
 """A Redis Sentinel deployment of our own: a master, one replica and three sentinels,
 each a `redis-server` process on a free port (`redis-server sentinel.conf --sentinel` is
-redis-sentinel), configured the way docs/operations.md recommends. Everything started
+redis-sentinel), configured the way docs/operating.md recommends. Everything started
 is stopped by `stop()`."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class SentinelDeployment:
         args += ["--appendfsync", "everysec"]
         args += ["--requirepass", self.password, "--masterauth", self.password]
         # A master cut off from its replica refuses writes instead of taking writes that
-        # the failover then throws away (docs/operations.md).
+        # the failover then throws away (docs/operating.md).
         args += ["--min-replicas-to-write", "1", "--min-replicas-max-lag", "10"]
         if replica_of is not None:
             args += ["--replicaof", "127.0.0.1", str(replica_of)]

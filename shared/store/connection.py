@@ -37,7 +37,7 @@ def translated(e: Exception) -> Exception:
     Redis unreachable, timing out, or taking no writes (a replica after a failover) is
     StoreUnavailable (the API answers 503, a leader steps down), and so is a master
     refusing writes for want of replicas (NOREPLICAS: `min-replicas-to-write`, the
-    setting docs/operations.md recommends with Sentinel) or a replica cut off from its
+    setting docs/operating.md recommends with Sentinel) or a replica cut off from its
     master (MASTERDOWN); a fenced script's refusal is
     StaleEpoch. Anything else is returned unchanged: a bug, not weather."""
     if isinstance(e, RedisConnectionError | RedisTimeoutError | ReadOnlyError | OSError):

@@ -1,7 +1,7 @@
 """Hippo on Redis Sentinel: the API, two workers (poller and leader) and the leader lock
 all reach Redis through `redis+sentinel://`, and a failover of the master in the middle
 of polling and launches loses no item, runs none twice, and keeps one leader acting at a
-time (docs/operations.md says what the guarantees become and which settings keep them)."""
+time (docs/operating.md says what the guarantees become and which settings keep them)."""
 
 from __future__ import annotations
 
