@@ -91,9 +91,13 @@ class SentinelDeployment:
             client.close()
 
     def _linked(self, master: int) -> bool:
+        """The master takes writes: with min-replicas-to-write 1 that needs a replica done
+        with its first sync and acknowledging within the lag (`min_slaves_good_slaves`);
+        a replica merely connected still gets writes refused with NOREPLICAS."""
         client = self.data_client(master)
         try:
-            return int(client.info("replication")["connected_slaves"]) >= 1
+            info = client.info("replication")
+            return int(info.get("min_slaves_good_slaves", info["connected_slaves"])) >= 1
         except redis.RedisError:
             return False
         finally:
