@@ -9,13 +9,11 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hippo.api.paging import page_params
 from hippo.api.responses import JSONBytes, json_response
 from hippo.shared.deadletters import public_dead_letter
-from hippo.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from hippo.shared.errors import Conflict, NotFound, ValidationFailed
 from hippo.shared.store import Store
-
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 
 
 def _store(request: Request) -> Store:
@@ -30,25 +28,10 @@ async def _queue_id(request: Request) -> str:
 
 
 def _page_params(request: Request) -> tuple[int, int | None]:
-    values: dict[str, int | None] = {}
-    errors = []
-    for name, default, low, high in (
-        ("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-        ("cursor", None, 0, None),
-    ):
-        raw = request.query_params.get(name)
-        if raw is None:
-            values[name] = default
-        elif not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
-            bounds = f"{low}..{high}" if high else f">= {low}"
-            errors.append(FieldError(name, f"must be an integer {bounds}, got {raw!r}"))
-        else:
-            values[name] = int(raw)
+    limit, cursor, errors = page_params(request.query_params)
     if errors:
         raise ValidationFailed(errors)
-    limit = values["limit"]
-    assert limit is not None
-    return limit, values["cursor"]
+    return limit, cursor
 
 
 async def list_dead_letters(request: Request) -> Response:

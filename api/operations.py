@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from hippo.api.logs import DEFAULT_LOG_LENGTH, MAX_LOG_LENGTH
 from hippo.api.openapi import Answer, Operation
+from hippo.api.paging import DEFAULT_LIMIT, MAX_LIMIT
 from hippo.api.schemas import Schema, array, closed_object, ref
-from hippo.api.tasks import DEFAULT_LIMIT, IDEMPOTENCY_KEY_PATTERN, MAX_LIMIT
+from hippo.api.tasks import IDEMPOTENCY_KEY_PATTERN
 from hippo.shared.model import ID_PATTERN
 
 TRUE = {"const": True}

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hippo.api.body import read_json
+from hippo.api.paging import page_params
 from hippo.api.responses import JSONBytes, json_response
 from hippo.api.status import with_waiting_reasons
 from hippo.shared.errors import FieldError, NotFound, ValidationFailed
@@ -18,8 +19,6 @@ from hippo.shared.queues import seal_callback_secret
 from hippo.shared.records import ALL_STATES
 from hippo.shared.store import Store
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 # Printable ASCII without spaces; /openapi.json states the same pattern.
 IDEMPOTENCY_KEY_PATTERN = r"[\x21-\x7e]{1,200}"
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
@@ -42,19 +41,8 @@ def _list_params(request: Request) -> dict[str, object]:
         if value is not None and not re.fullmatch(ID_PATTERN, value):
             errors.append(FieldError(name, f"is not a valid id, got {value!r}"))
         params[key] = value
-    for name, default, low, high in (
-        ("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-        ("cursor", None, 0, None),
-    ):
-        raw = query.get(name)
-        if raw is None:
-            params[name] = default
-            continue
-        if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
-            bounds = f"{low}..{high}" if high else f">= {low}"
-            errors.append(FieldError(name, f"must be an integer {bounds}, got {raw!r}"))
-        else:
-            params[name] = int(raw)
+    params["limit"], params["cursor"], page_errors = page_params(query)
+    errors += page_errors
     if errors:
         raise ValidationFailed(errors)
     if "limit" not in query and "cursor" not in query:
