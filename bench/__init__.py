@@ -1,0 +1,1 @@
+"""Hippo's benchmarks: `bench/run` runs them all and writes one report (bench/README.md)."""

@@ -1,0 +1,74 @@
+"""The benchmark report (bench/report.py) turns bench/run's JSON into the markdown table
+and PNG charts of docs/benchmarks.md, without running any benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import report
+
+SAMPLE = {
+    "machine": {"cpus": 2, "cpu_model": "Test CPU", "python": "3.11.7", "redis": "7.0.15"},
+    "started": "2026-11-30T17:00:00+00:00",
+    "quick": True,
+    "loadavg_start": [0.5, 0.4, 0.3],
+    "loadavg_end": [1.5, 0.9, 0.5],
+    "benchmarks": {
+        "scheduler": {
+            "title": "Scheduler",
+            "seconds": 12.5,
+            "quick": True,
+            "loadavg_before": [0.5, 0.4, 0.3],
+            "loadavg_after": [1.2, 0.8, 0.4],
+            "measures": [
+                {
+                    "name": "tasks/s to RUNNING, 10,000 waiting",
+                    "value": 2500.0,
+                    "unit": "tasks/s",
+                    "reference": 10000.0,
+                    "reference_name": "bare loop",
+                    "goal": "≥ 10,000",
+                    "better": "higher",
+                },
+                {"name": "leader CPU per launch", "value": 0.25, "unit": "ms"},
+            ],
+            "charts": [
+                {
+                    "file": "bench-sample-rate.png",
+                    "title": "tasks/s by waiting count",
+                    "x_label": "waiting",
+                    "y_label": "tasks/s",
+                    "x_log": True,
+                    "series": [
+                        {"label": "Hippo", "points": [[1000, 3000.0], [10000, 2500.0]]},
+                        {
+                            "label": "reference",
+                            "points": [[1000, 9000.0], [10000, 10000.0]],
+                            "reference": True,
+                        },
+                    ],
+                }
+            ],
+            "notes": "The reference is a bare loop.",
+        },
+        "broken": {"title": "Broken", "error": "Traceback ...\nRuntimeError: boom"},
+    },
+}
+
+
+def test_the_report_shows_each_figure_with_its_reference_ratio_and_chart(tmp_path: Path) -> None:
+    md = tmp_path / "benchmarks.md"
+    report.write(SAMPLE, md, tmp_path / "img")
+    text = md.read_text()
+    assert (
+        "| tasks/s to RUNNING, 10,000 waiting | 2,500 tasks/s "
+        "| 10,000 tasks/s (bare loop) | 0.25× | ≥ 10,000 |" in text
+    )
+    assert "| leader CPU per launch | 0.25 ms |  |  |  |" in text
+    assert "![tasks/s by waiting count](img/bench-sample-rate.png)" in text
+    assert "## Scheduler" in text and "The reference is a bare loop." in text
+    assert "2 CPUs (Test CPU), Python 3.11.7, Redis 7.0.15" in text
+    assert "0.5, 0.4, 0.3" in text  # the load average the reader needs to judge the run
+    assert "RuntimeError: boom" in text  # a failed module shows as failed
+    png = (tmp_path / "img" / "bench-sample-rate.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
