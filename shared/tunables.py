@@ -99,4 +99,4 @@ DEAD_LETTER_PUSH_ATTEMPTS = 10
 CALLBACK_RETRY_FIRST_S = 1.0  # wait after a callback's first failed send, doubling
 CALLBACK_RETRY_MAX_S = 300.0  # the longest wait between two sends of one callback
 CALLBACKS_AT_ONCE = 32  # sends one worker has in flight at most
-CALLBACK_IDLE_S = 0.5  # longest wait between two looks for due callbacks
+CALLBACK_IDLE_S = 0.5  # longest wait between two looks at an outbox (worker/outbox.py)

@@ -24,7 +24,8 @@ from hippo.shared.settings import Settings
 from hippo.shared.store import connect
 from hippo.shared.store.callbacks import CallbackStore, PendingCallback
 from hippo.shared.store.keys import Keys
-from hippo.shared.tunables import CALLBACK_IDLE_S, CALLBACKS_AT_ONCE
+from hippo.shared.tunables import CALLBACKS_AT_ONCE
+from hippo.worker.outbox import Claimed, drain_outbox
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +39,13 @@ class CallbackSender:
         # A claim's lease covers every send of the batch and its timeout, with room.
         self.lease_s = 2 * settings.callback_timeout_s + 5
 
+    async def claim(self) -> Claimed[PendingCallback]:
+        claim = await self.store.claim(CALLBACKS_AT_ONCE, self.lease_s)
+        due_in_s = None if claim.next_due is None else claim.next_due - claim.now
+        return claim.callbacks, due_in_s
+
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            wait_s = CALLBACK_IDLE_S
-            try:
-                claim = await self.store.claim(CALLBACKS_AT_ONCE, self.lease_s)
-                if claim.callbacks:
-                    await asyncio.gather(*(self.send(c) for c in claim.callbacks))
-                    wait_s = 0
-                elif claim.next_due is not None:
-                    wait_s = min(CALLBACK_IDLE_S, max(0.0, claim.next_due - claim.now))
-            except Exception as e:
-                log.warning("callbacks: claiming or ending callbacks failed: %s", e)
-            if wait_s:
-                try:
-                    await asyncio.wait_for(stop.wait(), wait_s)
-                except TimeoutError:
-                    pass
+        await drain_outbox(self.claim, self.send, stop, "callbacks")
 
     async def send(self, pending: PendingCallback) -> None:
         """One POST; the outcome is written back to the outbox."""

@@ -27,7 +27,8 @@ from hippo.shared.sources.sqs import SqsSettings
 from hippo.shared.store import connect
 from hippo.shared.store.deadletters import DeadLetterPush, DeadLetterPushStore
 from hippo.shared.store.keys import Keys
-from hippo.shared.tunables import CALLBACK_IDLE_S, DEAD_LETTER_PUSH_ATTEMPTS
+from hippo.shared.tunables import DEAD_LETTER_PUSH_ATTEMPTS
+from hippo.worker.outbox import Claimed, drain_outbox
 
 log = logging.getLogger(__name__)
 PUSHES_AT_ONCE = 16
@@ -54,21 +55,11 @@ class DeadLetterPusher:
         self.box = SecretBox(settings.cipher_keys)
         self.aws = AwsClients()
 
+    async def claim(self) -> Claimed[DeadLetterPush]:
+        return await self.store.claim_pushes(PUSHES_AT_ONCE, LEASE_S), None
+
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            wait_s = CALLBACK_IDLE_S
-            try:
-                pushes = await self.store.claim_pushes(PUSHES_AT_ONCE, LEASE_S)
-                if pushes:
-                    await asyncio.gather(*(self.push(p) for p in pushes))
-                    wait_s = 0
-            except Exception as e:
-                log.warning("dead letters: claiming or ending pushes failed: %s", e)
-            if wait_s:
-                try:
-                    await asyncio.wait_for(stop.wait(), wait_s)
-                except TimeoutError:
-                    pass
+        await drain_outbox(self.claim, self.push, stop, "dead letters")
 
     async def push(self, pending: DeadLetterPush) -> None:
         try:
@@ -95,15 +86,7 @@ class DeadLetterPusher:
         if isinstance(settings, RedisListSettings):
             import redis
 
-            client = redis.Redis(
-                host=settings.host,
-                port=settings.port,
-                db=settings.db,
-                password=settings.password or None,
-                ssl=settings.ssl,
-                socket_connect_timeout=5,
-                socket_timeout=30,
-            )
+            client = redis.Redis(**settings.connection_kwargs())
             try:
                 client.lpush(settings.name, body)  # producers' end: a redis queue takes it
             finally:

@@ -71,6 +71,19 @@ class RedisListSettings(SourceSettings):
         bool, Field(title="Connect with TLS", description="rediss://: TLS to the Redis server.")
     ] = False
 
+    def connection_kwargs(self) -> dict[str, Any]:
+        """redis-py client arguments for this server (sync or asyncio client alike):
+        connect within 5 s, any call within 30 s."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "db": self.db,
+            "password": self.password or None,
+            "ssl": self.ssl,
+            "socket_connect_timeout": 5,
+            "socket_timeout": 30,
+        }
+
 
 # KEYS: source list, processing list, counter hash. ARGV: limit, epoch if the hash is new,
 # the poll's generation. Returns {epoch, head seq, at most `limit` processing items oldest
@@ -188,15 +201,7 @@ class RedisListSource(Source):
         if connection is None:
             import redis.asyncio as aioredis
 
-            client = aioredis.Redis(
-                host=settings.host,
-                port=settings.port,
-                db=settings.db,
-                password=settings.password or None,
-                ssl=settings.ssl,
-                socket_connect_timeout=5,
-                socket_timeout=30,
-            )
+            client = aioredis.Redis(**settings.connection_kwargs())
             connection = _Connection(
                 client=client,
                 take=client.register_script(_TAKE),
