@@ -122,7 +122,7 @@ def _accept(master: Master, framework: Framework, accept: JSON) -> None:
             launch(master, framework, agent, info, resources)
     if refuse > 0 and any(v > EPSILON for v in available.values()):
         framework.filters[agent.id] = Filter(master.loop.time() + refuse, available)
-    master.offers.schedule()
+    master.offers.recovered()
 
 
 def _decline(master: Master, framework: Framework, decline: JSON) -> None:
@@ -134,7 +134,7 @@ def _decline(master: Master, framework: Framework, decline: JSON) -> None:
         master.offers.remove(offer)
         if refuse > 0:
             framework.filters[offer.agent_id] = Filter(master.loop.time() + refuse, offer.resources)
-    master.offers.schedule()
+    master.offers.recovered()
 
 
 def _revive(master: Master, framework: Framework, revive: JSON) -> None:

@@ -47,6 +47,18 @@ def register(subparsers: Any) -> None:
         default=None,
         help="run no process: every task finishes after SECONDS (for benchmarks)",
     )
+    add(
+        "--allocation-interval",
+        type=float,
+        default=1.0,
+        help="seconds between periodic allocations (Mesos' --allocation_interval, default 1)",
+    )
+    add(
+        "--batch-allocation",
+        action="store_true",
+        help="offer recovered resources (declined, unused, of ended tasks) only at the next"
+        " allocation interval, as Mesos does (default: at once)",
+    )
     add("--heartbeat-interval", type=float, default=15.0, help="seconds between HEARTBEATs")
     add(
         "--update-retry",
@@ -112,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         attributes=args.attributes,
         heartbeat_interval_s=args.heartbeat_interval,
         simulate_s=args.simulate,
+        allocation_interval_s=args.allocation_interval,
+        batch_allocation=args.batch_allocation,
         work_dir=args.work_dir,
         update_retry_s=args.update_retry,
         offer_timeout_s=args.offer_timeout,

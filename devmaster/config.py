@@ -27,6 +27,12 @@ class MasterConfig:
     update_retry_max_s: float = 600.0
     offer_timeout_s: float | None = None  # Mesos has none by default
     allocation_interval_s: float = 1.0  # Mesos' --allocation_interval
+    # Like Mesos: resources recovered (declined, left unused by an ACCEPT, freed by a task
+    # that ended) wait for the next periodic allocation. Mesos' allocator does not
+    # allocate in recoverResources (src/master/allocator/mesos/hierarchical.cpp); only
+    # the batch timer, a new framework or agent, or a REVIVE do. False (the default)
+    # re-offers them at once, which keeps tests fast.
+    batch_allocation: bool = False
     # Mesos' --agent_reregister_timeout (10 min): after a master failover, agents not
     # back by then are marked unreachable (POST /devmaster/failover).
     agent_reregister_timeout_s: float = 600.0

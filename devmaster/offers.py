@@ -64,6 +64,12 @@ class OfferBook:
             self._scheduled = True
             self._master.loop.call_soon(self.allocate)
 
+    def recovered(self) -> None:
+        """Resources came back (DECLINE, an ACCEPT's unused part, a task's end): offered
+        at the next allocation interval with `batch_allocation`, else at once."""
+        if not self._master.config.batch_allocation:
+            self.schedule()
+
     def get(self, offer_id: str) -> Offer | None:
         return self._offers.get(offer_id)
 

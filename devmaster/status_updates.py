@@ -56,7 +56,7 @@ def _agent_update(
         agent = master.agents.get(task.agent_id)
         if agent is not None and agent.active:
             agent.used = subtract(agent.used, task.resources)
-        master.offers.schedule()
+        master.offers.recovered()
     source = "SOURCE_AGENT" if reason == "REASON_CONTAINER_LAUNCH_FAILED" else "SOURCE_EXECUTOR"
     status = _status(task.task_id, state, task.agent_id, source, message, reason)
     status["executor_id"] = {"value": task.task_id}
