@@ -113,9 +113,12 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> b
 class RedisServer:
     """A redis-server process of our own; can be stopped and started on the same port."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, appendonly: bool = False) -> None:
+        """`appendonly`: every write fsynced to an AOF in `directory` before it is
+        answered, so a restart on the same port and directory loses nothing."""
         self.port = port or free_port()
         self.directory = directory
+        self.appendonly = appendonly
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -133,7 +136,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.appendonly else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 str(self.directory),
             ],
