@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -20,7 +21,8 @@ from hippo.api import operations as doc
 from hippo.api.auth import TokenAuth
 from hippo.api.metrics import RequestMetrics, metrics
 from hippo.api.openapi import ApiRoute, Operation, openapi_document
-from hippo.api.responses import error_response, json_response
+from hippo.api.responses import JSONBytes, error_response, json_response
+from hippo.api.routing import IndexedRouter, slash_optional
 from hippo.api.sandbox import SandboxReader, mesos_auth, mesos_http
 from hippo.shared.errors import HippoError, NotFound
 from hippo.shared.secrets import SecretBox
@@ -34,22 +36,21 @@ log = logging.getLogger(__name__)
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _routes(path: str, endpoint: Endpoint, methods: list[str], operation: Operation) -> list[Route]:
-    """The route with and without its trailing slash: old clients use both, and a
-    redirect would turn their POSTs into GETs."""
-    bare = path.rstrip("/")
-    return [
-        ApiRoute(path, endpoint, methods=methods, operation=operation),
-        ApiRoute(bare, endpoint, methods=methods, operation=operation),
-    ]
+def _slashed(path: str, endpoint: Endpoint, methods: list[str], operation: Operation) -> Route:
+    """The route, answering with and without its trailing slash: old clients use both,
+    and a redirect would turn their POSTs into GETs (api/routing.py)."""
+    return slash_optional(ApiRoute(path, endpoint, methods=methods, operation=operation))
 
 
 def _route(path: str, endpoint: Endpoint, methods: list[str], operation: Operation) -> Route:
     return ApiRoute(path, endpoint, methods=methods, operation=operation)
 
 
+_HEALTHY = pydantic_core.to_json({"status": "ok"})
+
+
 async def healthz(request: Request) -> Response:
-    return json_response({"status": "ok"})
+    return JSONBytes(_HEALTHY)
 
 
 async def readyz(request: Request) -> Response:
@@ -86,66 +87,66 @@ async def openapi(request: Request) -> Response:
 
 # The one list of paths and methods: the router's, and /openapi.json's (api/openapi.py).
 ROUTES = [
-    *_routes("/queues/", queues.list_queues, ["GET"], doc.LIST_QUEUES),
-    *_routes("/queues/", queues.create_queue, ["POST", "PUT"], doc.CREATE_QUEUE),
-    *_routes("/queues/{queue_id}/", queues.get_queue, ["GET"], doc.GET_QUEUE),
-    *_routes("/queues/{queue_id}/", queues.replace_queue, ["POST", "PUT"], doc.REPLACE_QUEUE),
-    *_routes("/queues/{queue_id}/", queues.delete_queue, ["DELETE"], doc.DELETE_QUEUE),
-    *_routes("/queues/{queue_id}/toggle/", queues.toggle_queue, ["GET", "POST"], doc.TOGGLE_QUEUE),
-    *_routes("/queues/{queue_id}/enable/", queues.enable_queue, ["GET", "POST"], doc.ENABLE_QUEUE),
-    *_routes(
+    _slashed("/queues/", queues.list_queues, ["GET"], doc.LIST_QUEUES),
+    _slashed("/queues/", queues.create_queue, ["POST", "PUT"], doc.CREATE_QUEUE),
+    _slashed("/queues/{queue_id}/", queues.get_queue, ["GET"], doc.GET_QUEUE),
+    _slashed("/queues/{queue_id}/", queues.replace_queue, ["POST", "PUT"], doc.REPLACE_QUEUE),
+    _slashed("/queues/{queue_id}/", queues.delete_queue, ["DELETE"], doc.DELETE_QUEUE),
+    _slashed("/queues/{queue_id}/toggle/", queues.toggle_queue, ["GET", "POST"], doc.TOGGLE_QUEUE),
+    _slashed("/queues/{queue_id}/enable/", queues.enable_queue, ["GET", "POST"], doc.ENABLE_QUEUE),
+    _slashed(
         "/queues/{queue_id}/disable/", queues.disable_queue, ["GET", "POST"], doc.DISABLE_QUEUE
     ),
-    *_routes(
+    _slashed(
         "/queues/{queue_id}/deadletters/",
         deadletters.list_dead_letters,
         ["GET"],
         doc.LIST_DEAD_LETTERS,
     ),
-    *_routes(
+    _slashed(
         "/queues/{queue_id}/deadletters/",
         deadletters.discard_dead_letters,
         ["DELETE"],
         doc.DISCARD_DEAD_LETTERS,
     ),
-    *_routes(
+    _slashed(
         "/queues/{queue_id}/deadletters/rerun/",
         deadletters.rerun_dead_letters,
         ["POST"],
         doc.RERUN_DEAD_LETTERS,
     ),
-    *_routes(
+    _slashed(
         "/queues/{queue_id}/deadletters/{deadletter_id}/",
         deadletters.get_dead_letter,
         ["GET"],
         doc.GET_DEAD_LETTER,
     ),
-    *_routes(
+    _slashed(
         "/queues/{queue_id}/deadletters/{deadletter_id}/",
         deadletters.discard_dead_letter,
         ["DELETE"],
         doc.DISCARD_DEAD_LETTER,
     ),
-    *_routes(
+    _slashed(
         "/queues/{queue_id}/deadletters/{deadletter_id}/rerun/",
         deadletters.rerun_dead_letter,
         ["POST"],
         doc.RERUN_DEAD_LETTER,
     ),
-    *_routes("/queuetypes/", queues.list_queue_types, ["GET"], doc.LIST_QUEUE_TYPES),
-    *_routes("/tasks/", tasks.list_tasks, ["GET"], doc.LIST_TASKS),
-    *_routes("/tasks/", tasks.create_task, ["POST"], doc.CREATE_TASK),
-    *_routes("/tasks/{mesos_id}/", tasks.get_task, ["GET"], doc.GET_TASK),
-    *_routes("/tasks/{mesos_id}/", tasks.delete_task, ["DELETE"], doc.DELETE_TASK),
-    *_routes("/tasks/{mesos_id}/kill/", tasks.kill_task, ["GET", "POST"], doc.KILL_TASK),
-    *_routes("/tasks/{mesos_id}/history/", tasks.task_history, ["GET"], doc.TASK_HISTORY),
-    *_routes("/tasks/{mesos_id}/logs/{name}/", logs.read_log, ["GET"], doc.READ_LOG),
-    *_routes("/status/", status.get_status, ["GET"], doc.GET_STATUS),
+    _slashed("/queuetypes/", queues.list_queue_types, ["GET"], doc.LIST_QUEUE_TYPES),
+    _slashed("/tasks/", tasks.list_tasks, ["GET"], doc.LIST_TASKS),
+    _slashed("/tasks/", tasks.create_task, ["POST"], doc.CREATE_TASK),
+    _slashed("/tasks/{mesos_id}/", tasks.get_task, ["GET"], doc.GET_TASK),
+    _slashed("/tasks/{mesos_id}/", tasks.delete_task, ["DELETE"], doc.DELETE_TASK),
+    _slashed("/tasks/{mesos_id}/kill/", tasks.kill_task, ["GET", "POST"], doc.KILL_TASK),
+    _slashed("/tasks/{mesos_id}/history/", tasks.task_history, ["GET"], doc.TASK_HISTORY),
+    _slashed("/tasks/{mesos_id}/logs/{name}/", logs.read_log, ["GET"], doc.READ_LOG),
+    _slashed("/status/", status.get_status, ["GET"], doc.GET_STATUS),
     _route("/healthz", healthz, ["GET"], doc.HEALTHZ),
     _route("/readyz", readyz, ["GET"], doc.READYZ),
     _route("/openapi.json", openapi, ["GET"], doc.OPENAPI),
     _route("/metrics", metrics, ["GET"], doc.METRICS),
-    *_routes("/ui/", ui, ["GET"], doc.UI),
+    _slashed("/ui/", ui, ["GET"], doc.UI),
     _route("/ui/{asset}", ui, ["GET"], doc.UI_ASSET),
     _route("/", root, ["GET"], doc.ROOT),
 ]
@@ -202,9 +203,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.api_tokens:
         middleware.append(Middleware(TokenAuth, tokens=settings.api_tokens))
     handlers: dict[Any, Any] = {HTTPException: _http_error, HippoError: _hippo_error}
-    return Starlette(
-        routes=ROUTES, middleware=middleware, exception_handlers=handlers, lifespan=lifespan
-    )
+    app = Starlette(middleware=middleware, exception_handlers=handlers)
+    app.router = IndexedRouter(ROUTES, lifespan=lifespan)
+    return app
 
 
 def serve_app() -> Starlette:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -39,6 +40,10 @@ class RequestMetrics:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Each label set's series, looked up once: labels() takes a lock and checks its
+        # arguments on every call.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,11 +61,28 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            route = scope.get("route")
-            # Templates, not paths, so ids do not multiply the series.
-            name = getattr(route, "path", "unmatched")
-            REQUESTS.labels(scope["method"], name, str(status)).inc()
-            LATENCY.labels(scope["method"], name).observe(time.perf_counter() - started)
+            elapsed_s = time.perf_counter() - started
+            method = scope["method"]
+            name = route_label(scope)
+            counter = self._counters.get((method, name, status))
+            if counter is None:
+                counter = REQUESTS.labels(method, name, str(status))
+                self._counters[method, name, status] = counter
+            counter.inc()
+            timer = self._timers.get((method, name))
+            if timer is None:
+                timer = self._timers[method, name] = LATENCY.labels(method, name)
+            timer.observe(elapsed_s)
+
+
+def route_label(scope: Scope) -> str:
+    """The route template (not the path, so ids do not multiply the series); without its
+    trailing slash when the request had none, as when each path had a second route."""
+    route = scope.get("route")
+    name: str = getattr(route, "path", "unmatched")
+    if name != "/" and name.endswith("/") and not scope["path"].endswith("/"):
+        return name[:-1]
+    return name
 
 
 async def metrics(request: Request) -> Response:

@@ -8,10 +8,11 @@ unless a reason derived from it may apply.
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import pydantic_core
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,7 +26,12 @@ from hippo.shared.leader_status import (
 )
 from hippo.shared.store import Store
 from hippo.shared.store.status import StatusFacts
+from hippo.shared.store.tasks import merge_json_objects
 from hippo.shared.tunables import LEADER_STATUS_CACHE_S
+
+# A record holds this only while its run waits (its mesos_state); JSON writers may put a
+# space after the colon, never inside the quoted value.
+_WAITING = b'"WAITING_ON_OFFERS"'
 
 
 def status_body(report: LeaderReport | None, facts: StatusFacts) -> dict[str, Any]:
@@ -77,17 +83,44 @@ class ReportCache:
         return self._report
 
 
-async def with_waiting_reasons(request: Request, records: bytes, many: bool) -> bytes:
-    """Task record JSON (one, or an array when `many`) with the pending_reason of waiting
-    runs as it stands now (README: Why is my task waiting?)."""
-    if b'"WAITING_ON_OFFERS"' not in records:
-        return records
+async def _reasons_may_change(request: Request) -> tuple[LeaderReport | None, float] | None:
+    """(the leader's report, now) when a waiting run's pending_reason may differ from
+    the stored one; None when every record can be answered as stored."""
     cache: ReportCache = request.app.state.report_cache
     report = await cache.get(request.app.state.store)
     now = time.time()
-    if not may_override(report, now):
-        return records
-    found = json.loads(records)
-    for record in found if many else [found]:
-        record["pending_reason"] = waiting_reason(report, record, now)
-    return json.dumps(found).encode()
+    return (report, now) if may_override(report, now) else None
+
+
+def _with_reason(record: dict[str, Any], report: LeaderReport | None, now: float) -> None:
+    record["pending_reason"] = waiting_reason(report, record, now)
+
+
+async def with_waiting_reason(request: Request, record: bytes) -> bytes:
+    """A task record's JSON with its pending_reason as it stands now, when it waits
+    (README: Why is my task waiting?)."""
+    if _WAITING not in record:
+        return record
+    reasons = await _reasons_may_change(request)
+    if reasons is None:
+        return record
+    found = pydantic_core.from_json(record)
+    _with_reason(found, *reasons)
+    return pydantic_core.to_json(found)
+
+
+async def page_with_waiting_reasons(request: Request, rows: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """A page's records, each a (spec, status) pair of JSON object texts, as one JSON
+    array, with the pending_reason of waiting runs as it stands now. Only the statuses
+    of waiting runs are decoded: the reason depends on nothing else."""
+    reasons = None
+    if any(_WAITING in status for _, status in rows):
+        reasons = await _reasons_may_change(request)
+    records = []
+    for spec, status in rows:
+        if reasons is not None and _WAITING in status:
+            found = pydantic_core.from_json(status)
+            _with_reason(found, *reasons)
+            status = pydantic_core.to_json(found)
+        records.append(merge_json_objects(spec, status))
+    return b"[" + b",".join(records) + b"]"

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from hippo.api.body import read_json
 from hippo.api.paging import page_params
 from hippo.api.responses import JSONBytes, json_response
-from hippo.api.status import with_waiting_reasons
+from hippo.api.status import page_with_waiting_reasons, with_waiting_reason
 from hippo.shared.errors import FieldError, NotFound, ValidationFailed
 from hippo.shared.model import ID_PATTERN, parse_task
 from hippo.shared.queues import seal_callback_secret
@@ -64,7 +64,7 @@ async def list_tasks(request: Request) -> Response:
         query["cursor"] = str(page.next_cursor)
         headers["X-Next-Cursor"] = str(page.next_cursor)
         headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
-    return JSONBytes(await with_waiting_reasons(request, page.records, True), headers=headers)
+    return JSONBytes(await page_with_waiting_reasons(request, page.rows), headers=headers)
 
 
 async def create_task(request: Request) -> Response:
@@ -87,7 +87,7 @@ async def create_task(request: Request) -> Response:
         dedupe=request.app.state.settings.dedupe_one_off_tasks,
         sealed_callback_secret=sealed,
     )
-    return JSONBytes(await with_waiting_reasons(request, record, False), 201 if created else 200)
+    return JSONBytes(await with_waiting_reason(request, record), 201 if created else 200)
 
 
 async def get_task(request: Request) -> Response:
@@ -95,7 +95,7 @@ async def get_task(request: Request) -> Response:
     record = await _store(request).get_task(mesos_id)
     if record is None:
         raise NotFound(f"no task {mesos_id}")
-    return JSONBytes(await with_waiting_reasons(request, record, False))
+    return JSONBytes(await with_waiting_reason(request, record))
 
 
 async def task_history(request: Request) -> Response:

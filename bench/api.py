@@ -1,10 +1,14 @@
-"""API benchmark: GET /tasks/?limit=100 with 100,000 task records stored, and POST /tasks/.
+"""API benchmark: req/s, latency and CPU per request of Hippo's API beside an empty
+Starlette endpoint (bench/empty_app.py) served by the same uvicorn settings and driven by
+the same load generator (bench/loadgen.py) in the same run.
 
-Starts its own redis-server and `hippo api` (one uvicorn worker, uvloop + httptools)
-on free ports, seeds the records, then drives 32 keep-alive clients from a separate
-process.
+Starts its own redis-server, `hippo api` (one uvicorn worker, uvloop + httptools) and the
+reference on free ports, stores task records through the store's own creation script,
+then keeps 32 keep-alive clients busy on each request in turn from a separate process.
 
-    python bench/api.py [--records 100000] [--clients 32] [--seconds 10]
+    python bench/api.py [--quick] [--records 100000] [--clients 32] [--seconds 10] [--json FILE]
+
+`run(quick)` returns the same figures as a dict, for bench/run.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -32,6 +40,7 @@ from hippo.shared.model import parse_task
 from hippo.shared.records import new_task_status
 from hippo.shared.store import task_scripts
 
+BENCH = Path(__file__).parent
 TASK = {
     "id": "bench",
     "container": {"docker": {"image": "alpine"}},
@@ -40,6 +49,8 @@ TASK = {
     "cmd": "echo hello",
     "env": {"A": "1"},
 }
+# Issue 16's goals, as fractions of the empty endpoint's req/s.
+GOALS = {"GET /tasks/{mesos_id}/": 1 / 3, "GET /healthz": 0.8}
 
 
 def free_port() -> int:
@@ -48,7 +59,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(check, what: str, timeout_s: float = 30) -> None:  # type: ignore[no-untyped-def]
+def wait_for(check: Callable[[], object], what: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -60,27 +71,108 @@ def wait_for(check, what: str, timeout_s: float = 30) -> None:  # type: ignore[n
     raise SystemExit(f"{what} did not come up")
 
 
-def seed(client: redis.Redis, count: int) -> None:
-    """Store `count` task records through the store's own creation script, in batches."""
+def seed(client: redis.Redis, count: int, prefix: str = "hippo:") -> list[str]:
+    """Store `count` waiting task records through the store's own creation script, in
+    batches; returns their mesos ids."""
     definition = parse_task(TASK)
     spec = definition.model_dump_json(exclude={"id"}, exclude_none=True)
     create = client.register_script(task_scripts.CREATE_TASKS)
     now = time.time()
+    ids = []
     for start in range(0, count, 1000):
-        args: list[object] = ["hippo:", "", 60]
+        args: list[object] = [prefix, "", 60]
         for _ in range(min(1000, count - start)):
             mesos_id = f"bench.{uuid.uuid4()}"
+            ids.append(mesos_id)
             status = json.dumps(new_task_status(definition, "bench", mesos_id, now))
             args += [mesos_id, "bench", "", spec, status]
         create(args=args)
+    return ids
 
 
-def _load(port: int, request: bytes, clients: int, seconds: float, queue) -> None:  # type: ignore[no-untyped-def]
+@dataclass
+class Servers:
+    """The processes a run measures, on free ports."""
+
+    redis: subprocess.Popen[bytes]
+    redis_port: int
+    api: subprocess.Popen[bytes]
+    api_port: int
+    empty: subprocess.Popen[bytes]
+    empty_port: int
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+
+def start_redis(workdir: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        + ["--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    wait_for(client.ping, "redis-server")
+    client.close()
+    return process, port
+
+
+def start_api(redis_port: int, **env: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`hippo api` with one uvicorn worker: the process measured is the server itself."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hippo", "api", "--port", str(port), "--workers", "1"],
+        env={
+            **os.environ,
+            "HIPPO_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "HIPPO_LOG_LEVEL": "WARNING",
+            **env,
+        },
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200, "hippo api")
+    return process, port
+
+
+def start_empty() -> tuple[subprocess.Popen[bytes], int]:
+    """The reference, with the uvicorn settings of `hippo api` (api/cli.py)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "empty_app:app", "--app-dir", str(BENCH)]
+        + ["--port", str(port), "--workers", "1", "--loop", "uvloop", "--http", "httptools"]
+        + ["--no-access-log", "--log-level", "warning"],
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/").status_code == 200, "empty app")
+    return process, port
+
+
+@contextmanager
+def servers() -> Iterator[Servers]:
+    workdir = tempfile.mkdtemp(prefix="hippo-bench-")
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        redis_proc, redis_port = start_redis(workdir)
+        started.append(redis_proc)
+        api_proc, api_port = start_api(redis_port)
+        started.append(api_proc)
+        empty_proc, empty_port = start_empty()
+        started.append(empty_proc)
+        yield Servers(redis_proc, redis_port, api_proc, api_port, empty_proc, empty_port)
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            process.wait(10)
+
+
+def _load(port: int, request: bytes | list[bytes], clients: int, seconds: float, queue) -> None:  # type: ignore[no-untyped-def]
     queue.put(run_load("127.0.0.1", port, request, clients, seconds))
 
 
 def measure(
-    port: int, request: bytes, clients: int, seconds: float, pids: dict[str, int]
+    port: int, request: bytes | list[bytes], clients: int, seconds: float, pids: dict[str, int]
 ) -> tuple[Result, dict[str, float]]:
     """Load results, and the CPU seconds each watched process spent meanwhile."""
     before = {who: cpu_seconds(pid) for who, pid in pids.items()}
@@ -98,88 +190,143 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def report(name: str, result: Result, cpu: dict[str, float]) -> None:
-    per_request = ", ".join(
-        f"{who} {seconds / result.requests * 1000:.2f} ms" for who, seconds in cpu.items()
+def figures(result: Result, cpu: dict[str, float]) -> dict[str, Any]:
+    """One measurement as plain data: rates, latencies in ms, CPU ms per request."""
+    return {
+        "req_s": round(result.rate, 1),
+        "p50_ms": round(result.percentile(0.5), 2),
+        "p99_ms": round(result.percentile(0.99), 2),
+        "requests": result.requests,
+        "errors": result.errors,
+        "statuses": {str(code): n for code, n in sorted(result.statuses.items())},
+        "cpu_ms_per_request": {
+            who: round(seconds / max(result.requests, 1) * 1000, 4) for who, seconds in cpu.items()
+        },
+    }
+
+
+def machine() -> dict[str, Any]:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or platform.machine(),
     )
-    print(
-        f"{name}: {result.rate:,.0f} req/s, p50 {result.percentile(0.5):.1f} ms, "
-        f"p99 {result.percentile(0.99):.1f} ms, {result.requests:,} requests, "
-        f"{result.errors} errors; CPU per request: {per_request}"
+    return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version()}
+
+
+def run(
+    quick: bool = False,
+    *,
+    records: int | None = None,
+    clients: int = 32,
+    seconds: float | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Measure every API request and the empty endpoint in one run; `quick` stores 10,000
+    records and loads 3 s per request (100,000 and 10 s otherwise)."""
+    records = records if records is not None else (10_000 if quick else 100_000)
+    seconds = seconds if seconds is not None else (3.0 if quick else 10.0)
+    out: dict[str, Any] = {
+        "machine": machine(),
+        "clients": clients,
+        "seconds": seconds,
+        "records": records,
+    }
+    with servers() as s:
+        client = redis.Redis(port=s.redis_port)
+        started = time.perf_counter()
+        ids = seed(client, records)
+        client.close()
+        log(f"seeded {records:,} task records in {time.perf_counter() - started:.1f} s")
+        body = json.dumps(TASK).encode()
+        requests: dict[str, tuple[int, bytes | list[bytes], dict[str, int]]] = {}
+        api_pids = {"api": s.api.pid, "redis": s.redis.pid}
+        requests["empty Starlette endpoint"] = (
+            s.empty_port,
+            http_request("GET", "/"),
+            {"server": s.empty.pid},
+        )
+        requests["GET /healthz"] = (s.api_port, http_request("GET", "/healthz"), api_pids)
+        requests["GET /tasks/{mesos_id}/"] = (
+            s.api_port,
+            [http_request("GET", f"/tasks/{mesos_id}/") for mesos_id in ids[-1000:]],
+            api_pids,
+        )
+        requests["GET /tasks/?limit=100"] = (
+            s.api_port,
+            http_request("GET", "/tasks/?limit=100"),
+            api_pids,
+        )
+        requests["POST /tasks/"] = (
+            s.api_port,
+            http_request("POST", "/tasks/", body, {"Content-Type": "application/json"}),
+            api_pids,
+        )
+        out["load_average_before"] = os.getloadavg()[0]
+        log(f"load: {out['load_average_before']:.2f} (1-minute average before the runs)")
+        for port, request, _ in list(requests.values())[:3]:
+            measure(port, request, clients, 1, {})  # warm up
+        results = {}
+        for name, (port, request, pids) in requests.items():
+            results[name] = figures(*measure(port, request, clients, seconds, pids))
+            log(describe(name, results[name]))
+        out["load_average_after"] = os.getloadavg()[0]
+    empty = results["empty Starlette endpoint"]["req_s"]
+    for found in results.values():
+        found["vs_empty"] = round(found["req_s"] / empty, 3)
+    out["results"] = results
+    out["goals"] = {
+        name: {"vs_empty_at_least": goal, "met": results[name]["vs_empty"] >= goal}
+        for name, goal in GOALS.items()
+    }
+    return out
+
+
+def describe(name: str, found: dict[str, Any]) -> str:
+    cpu = ", ".join(f"{who} {ms:.3f} ms" for who, ms in found["cpu_ms_per_request"].items())
+    return (
+        f"{name}: {found['req_s']:,.0f} req/s, p50 {found['p50_ms']:.1f} ms, "
+        f"p99 {found['p99_ms']:.1f} ms, {found['requests']:,} requests, "
+        f"{found['errors']} errors; CPU per request: {cpu}"
     )
+
+
+def table(out: dict[str, Any]) -> str:
+    """The Markdown table docs/benchmarks.md shows."""
+    lines = [
+        f"| request ({out['clients']} clients, {out['seconds']:g} s) | req/s | vs empty | "
+        "p50 ms | p99 ms | CPU ms/request (API / Redis) | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in out["results"].items():
+        cpu = r["cpu_ms_per_request"]
+        cpu_text = " / ".join(f"{ms:.3f}" for ms in cpu.values())
+        lines.append(
+            f"| `{name}` | {r['req_s']:,.0f} | {r['vs_empty']:.0%} | {r['p50_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {cpu_text} | {r['errors']} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true", help="10,000 records, 3 s per request")
+    parser.add_argument("--records", type=int, default=None)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
-
-    workdir = tempfile.mkdtemp(prefix="hippo-bench-")
-    redis_port, api_port = free_port(), free_port()
-    redis_proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(redis_port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=redis_port)
-    wait_for(client.ping, "redis-server")
-    env = {
-        **os.environ,
-        "HIPPO_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "HIPPO_LOG_LEVEL": "WARNING",
-    }
-    api_proc = subprocess.Popen(
-        [sys.executable, "-m", "hippo", "api", "--port", str(api_port), "--workers", "1"],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        started = time.perf_counter()
-        seed(client, args.records)
-        print(f"seeded {args.records:,} task records in {time.perf_counter() - started:.1f} s")
-        wait_for(
-            lambda: httpx.get(f"http://127.0.0.1:{api_port}/readyz").status_code == 200, "hippo api"
-        )
-        cpu = platform.processor() or platform.machine()
-        model = next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            cpu,
-        )
-        print(f"machine: {os.cpu_count()} cores, {model}, Python {platform.python_version()}")
-        print(f"{args.clients} clients, {args.seconds:.0f} s each, one uvicorn worker")
-
-        get = http_request("GET", "/tasks/?limit=100")
-        body = json.dumps(TASK).encode()
-        post = http_request("POST", "/tasks/", body, {"Content-Type": "application/json"})
-        pids = {"api": api_proc.pid, "redis": redis_proc.pid}
-        print(f"load: {os.getloadavg()[0]:.2f} (1-minute average before the runs)")
-        measure(api_port, get, args.clients, 2, pids)  # warm up
-        for name, request in [
-            ("GET /tasks/?limit=100", get),
-            ("POST /tasks/", post),
-            ("GET /tasks/?limit=100 (after the POSTs)", get),
-        ]:
-            report(name, *measure(api_port, request, args.clients, args.seconds, pids))
-    finally:
-        api_proc.terminate()
-        api_proc.wait(10)
-        redis_proc.terminate()
-        redis_proc.wait(10)
+    found = run(args.quick, records=args.records, clients=args.clients, seconds=args.seconds)
+    m = found["machine"]
+    print(f"machine: {m['cores']} cores, {m['cpu']}, Python {m['python']}")
+    print(table(found))
+    for name, goal in found["goals"].items():
+        print(f"goal {name} >= {goal['vs_empty_at_least']:.0%} of empty: {goal['met']}")
+    if args.json:
+        args.json.write_text(json.dumps(found, indent=2) + "\n")
 
 
 if __name__ == "__main__":

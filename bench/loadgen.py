@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 
 @dataclass
 class Result:
-    requests: int
-    errors: int
+    requests: int  # answers received
+    errors: int  # answers other than 2xx, and connections lost or refused
     seconds: float
     latencies_ms: list[float]
+    statuses: Counter[int] = field(default_factory=Counter)  # answers by status code
+    connection_errors: int = 0  # connections refused, reset or closed mid-answer
 
     @property
     def rate(self) -> float:
@@ -27,33 +30,57 @@ class Result:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
+    """Send one request and read its answer; returns the status code."""
+    writer.write(request)
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("connection closed by the server")
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return int(status_line.split(b" ", 2)[1])
+
+
 async def _client(
-    host: str, port: int, request: bytes | list[bytes], deadline: float, result: Result
+    host: str, port: int, requests: list[bytes], start: int, deadline: float, result: Result
 ) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    requests = request if isinstance(request, list) else [request]
-    n = 0
+    """One keep-alive connection sending `requests` in turn from `start` until the
+    deadline; a lost connection is counted and opened again."""
+    n = start
+    writer = None
     try:
         while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            writer.write(requests[n % len(requests)])
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(host, port)
+                started = time.perf_counter()
+                status = await _exchange(reader, writer, requests[n % len(requests)])
+            except (OSError, asyncio.IncompleteReadError):
+                result.connection_errors += 1
+                result.errors += 1
+                if writer is not None:
+                    writer.close()
+                writer = None
+                await asyncio.sleep(0.01)  # a refused connection would spin otherwise
+                continue
             n += 1
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                name, _, value = line.partition(b":")
-                if name.lower() == b"content-length":
-                    length = int(value)
-            await reader.readexactly(length)
             result.latencies_ms.append((time.perf_counter() - started) * 1000)
             result.requests += 1
-            if not status_line.startswith((b"HTTP/1.1 2", b"HTTP/1.0 2")):
+            result.statuses[status] += 1
+            if not 200 <= status < 300:
                 result.errors += 1
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
 
 
 def http_request(
@@ -67,15 +94,18 @@ def http_request(
 def run_load(
     host: str, port: int, request: bytes | list[bytes], clients: int, seconds: float
 ) -> Result:
-    """Keep `clients` connections busy for `seconds`; count answers and latencies."""
+    """Keep `clients` connections busy for `seconds`; count answers and latencies. With a
+    list of requests, each client sends them in turn, client i starting at the i-th."""
     import uvloop
+
+    requests = request if isinstance(request, list) else [request]
 
     async def main() -> Result:
         result = Result(0, 0, 0.0, [])
         started = time.perf_counter()
         deadline = started + seconds
         await asyncio.gather(
-            *(_client(host, port, request, deadline, result) for _ in range(clients))
+            *(_client(host, port, requests, i, deadline, result) for i in range(clients))
         )
         result.seconds = time.perf_counter() - started
         return result

@@ -41,8 +41,13 @@ def merge_json_objects(first: bytes, second: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class TaskPage:
-    records: bytes  # a JSON array
+    rows: list[tuple[bytes, bytes]]  # each record's (spec, status) JSON object texts
     next_cursor: int | None
+
+    @property
+    def records(self) -> bytes:
+        """The page as one JSON array of records."""
+        return b"[" + b",".join(merge_json_objects(*row) for row in self.rows) + b"]"
 
 
 class TaskStore:
@@ -188,9 +193,8 @@ class TaskStore:
             ]
         )
         pairs = result[1:]
-        records = [merge_json_objects(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
         next_cursor = int(result[0][1:]) if result[0] else None
-        return TaskPage(b"[" + b",".join(records) + b"]", next_cursor)
+        return TaskPage([(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)], next_cursor)
 
     async def _read_page(self, index: str, cursor: int | None, limit: int) -> TaskPage:
         """One index, no other filter: a single SORT ... GET reads the page.
@@ -257,5 +261,4 @@ def _page(found: list[bytes | None], limit: int) -> TaskPage:
         if spec and status
     ]
     next_cursor = page[-1][2] if len(rows) > limit and page else None
-    records = [merge_json_objects(spec, status) for spec, status, _ in page]
-    return TaskPage(b"[" + b",".join(records) + b"]", next_cursor)
+    return TaskPage([(spec, status) for spec, status, _ in page], next_cursor)
