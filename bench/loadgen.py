@@ -20,13 +20,18 @@ class Result:
     latencies_ms: list[float]
     statuses: Counter[int] = field(default_factory=Counter)  # answers by status code
     connection_errors: int = 0  # connections refused, reset or closed mid-answer
+    # With kinds given to run_load: each kind's latencies and answers by status code.
+    kind_latencies_ms: dict[str, list[float]] = field(default_factory=dict)
+    kind_statuses: dict[str, Counter[int]] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
 
-    def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.latencies_ms)
+    def percentile(self, fraction: float, kind: str | None = None) -> float:
+        """A latency percentile in ms, of all requests or of one kind's."""
+        found = self.latencies_ms if kind is None else self.kind_latencies_ms[kind]
+        ordered = sorted(found)
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
@@ -51,7 +56,13 @@ async def _exchange(
 
 
 async def _client(
-    host: str, port: int, requests: list[bytes], start: int, deadline: float, result: Result
+    host: str,
+    port: int,
+    requests: list[bytes],
+    kinds: list[str] | None,
+    start: int,
+    deadline: float,
+    result: Result,
 ) -> None:
     """One keep-alive connection sending `requests` in turn from `start` until the
     deadline; a lost connection is counted and opened again."""
@@ -72,10 +83,15 @@ async def _client(
                 writer = None
                 await asyncio.sleep(0.01)  # a refused connection would spin otherwise
                 continue
-            n += 1
-            result.latencies_ms.append((time.perf_counter() - started) * 1000)
+            latency_ms = (time.perf_counter() - started) * 1000
+            result.latencies_ms.append(latency_ms)
             result.requests += 1
             result.statuses[status] += 1
+            if kinds is not None:
+                kind = kinds[n % len(kinds)]
+                result.kind_latencies_ms.setdefault(kind, []).append(latency_ms)
+                result.kind_statuses.setdefault(kind, Counter())[status] += 1
+            n += 1
             if not 200 <= status < 300:
                 result.errors += 1
     finally:
@@ -92,10 +108,16 @@ def http_request(
 
 
 def run_load(
-    host: str, port: int, request: bytes | list[bytes], clients: int, seconds: float
+    host: str,
+    port: int,
+    request: bytes | list[bytes],
+    clients: int,
+    seconds: float,
+    kinds: list[str] | None = None,
 ) -> Result:
     """Keep `clients` connections busy for `seconds`; count answers and latencies. With a
-    list of requests, each client sends them in turn, client i starting at the i-th."""
+    list of requests, each client sends them in turn, client i starting at the i-th;
+    `kinds` (one per request) groups latencies and statuses by kind as well."""
     import uvloop
 
     requests = request if isinstance(request, list) else [request]
@@ -105,7 +127,7 @@ def run_load(
         started = time.perf_counter()
         deadline = started + seconds
         await asyncio.gather(
-            *(_client(host, port, requests, i, deadline, result) for i in range(clients))
+            *(_client(host, port, requests, kinds, i, deadline, result) for i in range(clients))
         )
         result.seconds = time.perf_counter() - started
         return result
