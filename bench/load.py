@@ -8,9 +8,9 @@ which leads and launches. A queue takes items from a Redis list that this script
 throughout the run. 64 keep-alive clients (bench/loadgen.py, a separate process) send, in
 turn: GET of one task, GET of a page of 100, POST of a task, GET /queues/.
 
-    python bench/load.py [--quick] [--clients 64] [--seconds 60] [--json FILE]
+    python -m bench.load [--quick] [--clients 64] [--seconds 60] [--json FILE]
 
-`run(quick)` returns the figures as a dict, for bench/run.
+`run(quick)` is bench/run's entry (bench/README.md).
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from typing import Any
 import httpx
 import redis
 
-sys.path.insert(0, str(Path(__file__).parent))
-from loadgen import Result, http_request, run_load
+from bench import common
+from bench.api import TASK, cpu_seconds, free_port, machine, seed, start_api, start_redis, wait_for
+from bench.loadgen import Result, http_request, run_load
 
-from api import TASK, cpu_seconds, free_port, machine, seed, start_api, start_redis, wait_for
+ORDER = 45
 
 KINDS = ["GET /tasks/{mesos_id}/", "GET /tasks/?limit=100", "POST /tasks/", "GET /queues/"]
 ITEMS = "bench-items"  # the Redis list the queue takes items from
@@ -190,12 +191,69 @@ def run(
             if kind in result.kind_latencies_ms
         },
         "items_pushed": pushed[0] if pushed else 0,
-        "items_taken": facts.get("items_taken"),
+        "items_taken": facts.get("queue", {}).get("items_taken"),
         "tasks_finished": launched,
         "cpu_s": {who: round(s, 2) for who, s in cpu.items()},
+        "percentiles_ms": {
+            kind: [[p, round(result.percentile(p / 100, kind), 2)] for p in PERCENTILES]
+            for kind in result.kind_latencies_ms
+        },
     }
+    out["title"] = f"API under load ({clients} clients, a worker launching)"
+    out["measures"] = measures(out)
+    out["charts"] = [
+        {
+            "file": "bench-api-load-latency.png",
+            "title": f"Latency under load: {clients} clients, a worker polling and launching",
+            "x_label": "percentile",
+            "y_label": "ms",
+            "y_log": True,
+            "series": [
+                {"label": kind, "points": points} for kind, points in out["percentiles_ms"].items()
+            ],
+        }
+    ]
+    out["notes"] = notes(out)
     log(describe(out))
     return out
+
+
+PERCENTILES = [50, 75, 90, 95, 99, 99.9]
+
+
+def measures(out: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = [
+        common.measure(
+            "errors (non-2xx answers and lost connections)",
+            out["errors"],
+            "",
+            goal="0",
+            better="lower",
+        ),
+        common.measure("all requests: rate", out["req_s"], "req/s"),
+        common.measure("all requests: p50 latency", out["p50_ms"], "ms", better="lower"),
+        common.measure("all requests: p99 latency", out["p99_ms"], "ms", better="lower"),
+    ]
+    for kind, r in out["by_request"].items():
+        rows.append(common.measure(f"`{kind}` p50 latency", r["p50_ms"], "ms", better="lower"))
+        rows.append(common.measure(f"`{kind}` p99 latency", r["p99_ms"], "ms", better="lower"))
+    return rows
+
+
+def notes(out: dict[str, Any]) -> str:
+    cpu = ", ".join(f"{who} {s:g} s" for who, s in out["cpu_s"].items())
+    return (
+        f"`python -m bench.load`: its own redis-server, `hippo api` (one uvicorn worker), a "
+        f"dev master running each task virtually for {SIMULATE_S * 1000:g} ms (`--simulate`) "
+        f"and a `hippo worker` that leads; a queue takes items from a Redis list fed "
+        f"{ITEMS_PER_S} items/s. {out['clients']} keep-alive clients send in turn GET of "
+        f"one task, GET of a page of 100, POST of a task and GET /queues/ for "
+        f"{out['seconds']:g} s. Answers by status: {out['statuses']}; "
+        f"{out['connection_errors']} connection errors. Queue: {out['items_pushed']:,} items "
+        f"pushed, {out['items_taken']} taken; {out['tasks_finished']:,} tasks finished. CPU "
+        f"spent meanwhile: {cpu}. No physical reference: this run checks for errors and "
+        "records latencies; bench/api.py compares the API with an empty endpoint."
+    )
 
 
 def describe(out: dict[str, Any]) -> str:
@@ -222,8 +280,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
-    found = run(args.quick, clients=args.clients, seconds=args.seconds, log=lambda s: None)
-    print(describe(found))
+    found = run(args.quick, clients=args.clients, seconds=args.seconds)
     if args.json:
         args.json.write_text(json.dumps(found, indent=2) + "\n")
 
