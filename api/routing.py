@@ -29,6 +29,14 @@ def slash_optional(route: Route) -> Route:
     return route
 
 
+def answered_paths(route: Route) -> tuple[str, ...]:
+    """The path templates a route answers: its own, and the one without the trailing
+    slash when `slash_optional` made it so."""
+    if route.path_regex.pattern.endswith("/?$"):
+        return (route.path, route.path.rstrip("/"))
+    return (route.path,)
+
+
 def _head(path: str) -> str | None:
     """The first segment of a route template, None when it is a parameter."""
     first = path.split("/", 2)[1] if path.startswith("/") else ""

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from hippo.api.app import ROUTES
 from hippo.api.openapi import ApiRoute
+from hippo.api.routing import answered_paths
 from hippo.shared.tunables import MAX_BODY_BYTES
 from tests.examples import queue, task
 
@@ -42,7 +43,8 @@ def route_cases() -> Iterator[tuple[str, str, bool]]:
     for route in ROUTES:
         assert isinstance(route, ApiRoute)
         for method in sorted((route.methods or set()) - {"HEAD"}):
-            yield method, route.path, route.operation.body is not None
+            for path in answered_paths(route):  # with and without the trailing slash
+                yield method, path, route.operation.body is not None
 
 
 CASES = sorted(set(route_cases()))

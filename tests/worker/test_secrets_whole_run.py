@@ -8,6 +8,7 @@ searched for each secret."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import redis
 from cryptography.fernet import Fernet
 
 from hippo.api.app import ROUTES
+from hippo.api.routing import answered_paths
 from hippo.devmaster.config import MasterConfig
 from hippo.devmaster.server import DevMaster
 from tests.conftest import free_port, need_service, start_hippo_api, wait_until
@@ -204,9 +206,11 @@ def test_no_secret_in_any_answer_log_line_or_metric_of_a_whole_run(
                 ("/toggle/", "/toggle", "/enable/", "/enable", "/disable/", "/disable")
                 + ("/kill/", "/kill")
             ):
-                for token in (WRITE_TOKEN, READ_TOKEN):
+                for path, token in itertools.product(
+                    answered_paths(route), (WRITE_TOKEN, READ_TOKEN)
+                ):
                     answer = http.get(
-                        route.path.format(**params), headers={"Authorization": f"Bearer {token}"}
+                        path.format(**params), headers={"Authorization": f"Bearer {token}"}
                     )
                     seen.append(answer.text)
                     seen.append(str(answer.headers))
