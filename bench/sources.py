@@ -1,47 +1,34 @@
-"""Benchmark of queue polling: Redis-list items turned into stored tasks per second, and
-the CPU a worker spends on idle queues.
-
-Starts its own redis-server on a free port and real worker processes
-(`python -m hippo.worker.polling`, polling only). Run: `python bench/sources.py`
-(`--quick` for smaller numbers).
-"""
+"""Ingest: Redis-list items turned into stored tasks per second by 1, 2 and 4 polling
+workers, Redis commands per item, and the CPU idle queues cost; beside a bare mover
+(LMOVE -> HSET with a minimal script) as the physical reference."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import json
+import multiprocessing
 import os
-import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from typing import Any
 
 import redis
 
+from bench.common import cpu_seconds, free_port, measure, step
 from hippo.shared.model import parse_queue
 from hippo.shared.queues import seal_queue
+from hippo.shared.records import TASK_RECORD_TEMPLATE
 from hippo.shared.secrets import SecretBox
 from hippo.shared.settings import Settings
 from hippo.shared.sources import load_sources
 from hippo.shared.store import Store, connect
 from hippo.shared.store.keys import Keys
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+ORDER = 20
 
 
 class Bench:
@@ -152,34 +139,108 @@ class Bench:
         return sum(pipe.execute())
 
 
-def throughput(queues: int, items_per_queue: int, workers: int) -> float:
-    """Items/s turned into stored tasks, from the first stored task to the last."""
+def throughput(queues: int, items_per_queue: int, workers: int) -> dict[str, float]:
+    """Items/s turned into stored tasks, from the first stored task to the last, and
+    Redis commands per item (INFO commandstats, Lua's own calls included, without the
+    benchmark's own ZCARDs); the bare mover's items/s with as many processes."""
     bench = Bench()
     try:
         source = redis.Redis(port=bench.port, db=1)
         ids = [f"bench-{n}" for n in range(queues)]
-        for n in range(queues):
-            for start in range(0, items_per_queue, 10_000):
-                source.lpush(
-                    f"list-{n}",
-                    *[f"item-{i}" for i in range(start, min(start + 10_000, items_per_queue))],
-                )
+        fill(source, queues, items_per_queue)
         bench.create_queues([bench.queue_body(i, f"list-{n}", 1.0) for n, i in enumerate(ids)])
         total = queues * items_per_queue
+        before = commands(bench.redis)
         bench.start_workers(workers)
+        own = 0
         first = 0
         while (first := bench.stored(ids)) == 0:
+            own += queues
             time.sleep(0.005)
         started = time.monotonic()
         deadline = started + 300
         while (done := bench.stored(ids)) < total:
+            own += queues
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {done} of {total} stored after 300 s")
             time.sleep(0.01)
         elapsed = time.monotonic() - started
-        return (total - first) / elapsed
+        used = sum(commands(bench.redis).values()) - sum(before.values()) - own - queues
+        bench.stop_workers()
+        source.flushdb()
+        fill(source, queues, items_per_queue)
+        bare = bare_ingest(bench.port, [f"list-{n}" for n in range(queues)], workers, total)
+        source.close()
+        return {"rate": (total - first) / elapsed, "commands_per_item": used / total, "bare": bare}
     finally:
         bench.close()
+
+
+def fill(source: redis.Redis, queues: int, items_per_queue: int) -> None:
+    for n in range(queues):
+        for start in range(0, items_per_queue, 10_000):
+            source.lpush(
+                f"list-{n}",
+                *[f"item-{i}" for i in range(start, min(start + 10_000, items_per_queue))],
+            )
+
+
+def commands(r: redis.Redis) -> dict[str, int]:
+    stats = r.info("commandstats")
+    return {k: int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info"}
+
+
+# The bare mover: up to 1,000 items from the list to a processing list (LMOVE), one
+# call; their records (HSET spec + status of Hippo's size, ZADD to the queue's index) in
+# one pipeline; the processing list dropped. Three round trips per 1,000 items.
+BARE_TAKE = """
+local moved = {}
+for i = 1, 1000 do
+  local item = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+  if not item then break end
+  moved[#moved + 1] = item
+end
+return moved
+"""
+
+
+def _bare_mover(port: int, lists: list[str]) -> None:
+    source, store = redis.Redis(port=port, db=1), redis.Redis(port=port, db=0)
+    take = source.register_script(BARE_TAKE)
+    spec = json.dumps({"container": {"docker": {"image": "busybox"}}, "cmd": "echo $HIPPO_DATA"})
+    for name in lists:
+        processing = f"{name}:processing"
+        while items := take(keys=[name, processing]):
+            pipe = store.pipeline(transaction=False)
+            now = time.time()
+            for item in items:
+                mid = f"bare.{uuid.uuid4()}"
+                status = {
+                    **TASK_RECORD_TEMPLATE,
+                    "id": "bare",
+                    "mesos_id": mid,
+                    "data": item.decode(),
+                }
+                status["created_tstamp"] = now
+                pipe.hset(f"hippo:task:{mid}", mapping={"spec": spec, "status": json.dumps(status)})
+                pipe.zadd(f"hippo:tasks:queue:{name}", {mid: now})
+            pipe.execute()
+            source.delete(processing)
+    source.close()
+    store.close()
+
+
+def bare_ingest(port: int, lists: list[str], processes: int, total: int) -> float:
+    """Items/s of `processes` bare movers sharing the lists."""
+    context = multiprocessing.get_context("fork")
+    shares = [lists[k::processes] for k in range(processes)]
+    movers = [context.Process(target=_bare_mover, args=(port, share)) for share in shares if share]
+    began = time.perf_counter()
+    for mover in movers:
+        mover.start()
+    for mover in movers:
+        mover.join(300)
+    return total / (time.perf_counter() - began)
 
 
 def idle_cpu(queues: int, frequency_s: float, window_s: float) -> tuple[float, float, int]:
@@ -211,40 +272,92 @@ def _last_runs(bench: Bench, ids: list[str]) -> list[bytes | None]:
     return pipe.execute()  # type: ignore[no-any-return]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller runs")
-    args = parser.parse_args()
-    one_list = 20_000 if args.quick else 100_000
-    per_queue = 5_000 if args.quick else 25_000
-    window_s = 10.0 if args.quick else 30.0
-    cpu_model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    print(
-        f"machine: {os.cpu_count()} cores (nproc), {cpu_model}, Python "
-        f"{platform.python_version()}, {subprocess.check_output(['redis-server', '--version']).decode().split()[2]}"
-    )
-    rate = throughput(1, one_list, 1)
-    print(f"one Redis list, batch_size 1, 1 worker: {one_list} items, {rate:,.0f} items/s")
+def run(quick: bool) -> dict[str, Any]:
+    per_queue = 1_500 if quick else 25_000
+    queues, frequency_s, window_s = (200, 1.0, 3.0) if quick else (1000, 10.0, 30.0)
+    figures: dict[str, Any] = {}
     for workers in (1, 2, 4):
-        rate = throughput(8, per_queue, workers)
-        print(
-            f"8 Redis-list queues x {per_queue} items, {workers} worker(s): "
-            f"{rate:,.0f} items/s in total"
+        with step(f"ingest 8 x {per_queue:,}, {workers} worker(s)"):
+            figures[str(workers)] = throughput(8, per_queue, workers)
+    with step(f"idle {queues} queues"):
+        worker_cpu, redis_cpu, polls = idle_cpu(queues, frequency_s, window_s)
+    measures = []
+    for workers in ("1", "2", "4"):
+        f = figures[workers]
+        measures.append(
+            measure(
+                f"items/s stored, 8 Redis-list queues x {per_queue:,}, {workers} worker(s)",
+                f["rate"],
+                "items/s",
+                reference=f["bare"],
+                reference_name=f"bare mover, {workers} process(es)",
+                goal="≥ 5,000" if workers == "1" else "",
+            )
         )
-    worker_cpu, redis_cpu, polls = idle_cpu(1000, 10.0, window_s)
-    print(
-        f"1,000 idle Redis-list queues polled every 10 s, 1 worker, {window_s:.0f} s window: "
-        f"worker {worker_cpu:.1f}% of one core ({worker_cpu * 10:.2f} ms CPU/s per 1,000 "
-        f"queues), redis-server {redis_cpu:.1f}%, {polls} queues polled in the window"
+    measures.append(
+        measure(
+            "Redis commands per item, 1 worker",
+            figures["1"]["commands_per_item"],
+            "",
+            reference=3 / 1000 + 3,  # LMOVE, HSET, ZADD per item; three calls per 1,000
+            reference_name="bare mover",
+            better="lower",
+        )
     )
+    per_queue_poll_ms = worker_cpu / 100 * window_s * 1000 / max(polls, 1)
+    measures += [
+        measure(
+            f"idle queues: worker CPU, {queues:,} empty queues polled every {frequency_s:g} s",
+            worker_cpu,
+            "% of a core",
+            goal="< 10% (1,000 every 10 s)",
+            better="lower",
+        ),
+        measure("idle queues: redis-server CPU, same", redis_cpu, "% of a core", better="lower"),
+        measure("idle queues: worker CPU per idle poll", per_queue_poll_ms, "ms", better="lower"),
+    ]
+    return {
+        "title": "Ingest (queue polling)",
+        "measures": measures,
+        "charts": [
+            {
+                "file": "bench-ingest-rate.png",
+                "title": "Items stored per second by polling workers",
+                "x_label": "workers (processes)",
+                "y_label": "items/s",
+                "series": [
+                    {"label": "Hippo", "points": [[int(w), f["rate"]] for w, f in figures.items()]},
+                    {
+                        "label": "bare mover",
+                        "points": [[int(w), f["bare"]] for w, f in figures.items()],
+                        "reference": True,
+                    },
+                ],
+            }
+        ],
+        "figures": figures,
+        "idle": {
+            "queues": queues,
+            "frequency_s": frequency_s,
+            "window_s": window_s,
+            "polls": polls,
+        },
+        "notes": NOTES,
+    }
 
 
-if __name__ == "__main__":
-    main()
+NOTES = """
+**How.** A private redis-server (source lists in its db 1); polling-only worker
+processes (`python -m hippo.worker.polling`, default settings: `HIPPO_POLL_MAX_ITEMS`
+1000, `HIPPO_POLL_CONCURRENCY` 16); queues with `batch_size` 1 and `max_concurrent`
+10,000,000 (no backpressure: no leader runs tasks). Rate: stored task records per second
+from the first to the last. Commands per item: `INFO commandstats` deltas over the run
+(commands inside Lua scripts included) over the items. Idle queues: CPU of one worker and
+of redis-server from /proc over the window, after every queue was polled once.
+
+**Reference (bare mover).** The same items moved by as many processes with no Hippo
+logic: one Lua call LMOVEs up to 1,000 items to a processing list, one pipeline writes
+each item's record (HSET spec + a status of Hippo's record size, ZADD to the queue's
+index), then the processing list is dropped: the least an at-least-once mover does.
+On 2 cores, workers and redis-server share the CPUs, so more than 2 processes add little.
+"""
