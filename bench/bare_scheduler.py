@@ -20,6 +20,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import redis.asyncio
@@ -65,7 +66,7 @@ class Bare:
             popped = await self.r.zpopmin(WAITING, room) if room else []
             mids = [m.decode() for m, _ in popped]
             if not mids:
-                await self.client.decline([offer["id"]["value"]])
+                self.call(self.client.decline([offer["id"]["value"]]))
                 continue
             pipe = self.r.pipeline(transaction=False)
             for mid in mids:
@@ -83,9 +84,13 @@ class Bare:
                 )
                 for mid, spec in zip(mids, specs, strict=True)
             ]
-            call = asyncio.create_task(self.launch(offer["id"]["value"], infos))
-            self.calls.add(call)
-            call.add_done_callback(self.calls.discard)
+            self.call(self.launch(offer["id"]["value"], infos))
+
+    def call(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """A Mesos call in the background: the event stream goes on meanwhile."""
+        task = asyncio.create_task(coroutine)
+        self.calls.add(task)
+        task.add_done_callback(self.calls.discard)
 
     async def launch(self, offer_id: str, infos: list[dict[str, Any]]) -> None:
         await self.client.launch([offer_id], infos, stream_id=None)

@@ -44,7 +44,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _commands(svc: Services) -> dict[str, int]:
-    return {k: v for k, v in svc.redis.commands().items() if k != "info"}
+    """Calls per command so far, and under "(reads)" the socket reads Redis processed
+    (INFO stats total_reads_processed): one per round trip, or a few for a big pipeline."""
+    calls = {k: v for k, v in svc.redis.commands().items() if k != "info"}
+    calls["(reads)"] = int(svc.r.info("stats")["total_reads_processed"])
+    return calls
 
 
 def _figures(
@@ -59,6 +63,7 @@ def _figures(
 ) -> dict[str, Any]:
     delta = {k: v - commands_before.get(k, 0) for k, v in commands_after.items()}
     delta = {k: v for k, v in delta.items() if v}
+    reads = delta.pop("(reads)", 0) - 2  # the benchmark's own INFO calls
     return {
         "waiting": waiting,
         "accept_rate": waiting / (t_accept - t0),
@@ -67,6 +72,7 @@ def _figures(
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "cpu_ms_per_launch": {who: s * 1000 / waiting for who, s in cpu.items()},
         "commands_per_launch": sum(delta.values()) / waiting,
+        "round_trips_per_launch": reads / waiting,
         "commands": delta,
     }
 
@@ -99,6 +105,7 @@ def hippo_launches(svc: Services, cluster: Cluster, waiting: int) -> dict[str, A
             cpu = {who: cpu_seconds(pid) - cpu0[who] for who, pid in pids.items()}
             after = _commands(svc)
             after["zcard"] = after.get("zcard", 0) - 2 * polls[0]
+            after["(reads)"] -= polls[0]
     finally:
         svc.stop_workers()
     latencies = [t - t0 for t in _started_tstamps(svc.r)]
@@ -304,6 +311,16 @@ def report(
             better="lower",
         )
     )
+    measures.append(
+        measure(
+            f"Redis round trips per launch, {largest:,} waiting",
+            h["round_trips_per_launch"],
+            "",
+            reference=b["round_trips_per_launch"],
+            reference_name="bare",
+            better="lower",
+        )
+    )
     rh, rb = realistic["hippo"], realistic["bare"]
     n = rh["waiting"]
     measures += [
@@ -432,7 +449,9 @@ created before the leader could see them. CPU per launch: user+system time from
 /proc/PID/stat of the leader, the dev master and redis-server over the same span, over
 the tasks launched; the leader's includes answering /metrics every 10 ms until the last
 ACCEPT. Redis commands: `INFO commandstats` deltas (commands Lua scripts call included),
-without the benchmark's own INFO and ZCARD polls; round trips are not measured separately.
+without the benchmark's own INFO and ZCARD polls. Round trips: socket reads Redis
+processed (`INFO stats` `total_reads_processed`, all clients), about one per request or
+pipeline (a pipeline larger than Redis' 16 KB read buffer takes a few).
 The offer round is `OfferRound.once()` run in the benchmark process with 10 held offers
 and Mesos calls answered at once, median of 5.
 

@@ -12,7 +12,7 @@ SAMPLE = {
     "started": "2026-11-30T17:00:00+00:00",
     "quick": True,
     "loadavg_start": [0.5, 0.4, 0.3],
-    "loadavg_end": [1.5, 0.9, 0.5],
+    "loadavg_end": [0.9, 0.7, 0.5],
     "benchmarks": {
         "scheduler": {
             "title": "Scheduler",
@@ -69,6 +69,11 @@ def test_the_report_shows_each_figure_with_its_reference_ratio_and_chart(tmp_pat
     assert "## Scheduler" in text and "The reference is a bare loop." in text
     assert "2 CPUs (Test CPU), Python 3.11.7, Redis 7.0.15" in text
     assert "0.5, 0.4, 0.3" in text  # the load average the reader needs to judge the run
+    assert "Measured on a loaded machine" not in text
+    loaded = {**SAMPLE, "loadavg_end": [3.5, 2.0, 1.0]}
+    assert "Measured on a loaded machine** (1-minute load average up to 3.5 on 2" in (
+        report.markdown(loaded)
+    )
     assert "RuntimeError: boom" in text  # a failed module shows as failed
     png = (tmp_path / "img" / "bench-sample-rate.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
