@@ -109,10 +109,12 @@ async def with_waiting_reason(request: Request, record: bytes) -> bytes:
     return pydantic_core.to_json(found)
 
 
-async def page_with_waiting_reasons(request: Request, rows: Sequence[tuple[bytes, bytes]]) -> bytes:
-    """A page's records, each a (spec, status) pair of JSON object texts, as one JSON
-    array, with the pending_reason of waiting runs as it stands now. Only the statuses
-    of waiting runs are decoded: the reason depends on nothing else."""
+async def records_with_waiting_reasons(
+    request: Request, rows: Sequence[tuple[bytes, bytes]]
+) -> list[bytes]:
+    """Task records, each given as a (spec, status) pair of JSON object texts, as record
+    texts with the pending_reason of waiting runs as it stands now. Only the statuses of
+    waiting runs are decoded: the reason depends on nothing else."""
     reasons = None
     if any(_WAITING in status for _, status in rows):
         reasons = await _reasons_may_change(request)
@@ -123,4 +125,4 @@ async def page_with_waiting_reasons(request: Request, rows: Sequence[tuple[bytes
             _with_reason(found, *reasons)
             status = pydantic_core.to_json(found)
         records.append(merge_json_objects(spec, status))
-    return b"[" + b",".join(records) + b"]"
+    return records

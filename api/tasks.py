@@ -12,7 +12,7 @@ from starlette.responses import Response
 from hippo.api.body import read_json
 from hippo.api.paging import page_params
 from hippo.api.responses import JSONBytes, json_response
-from hippo.api.status import page_with_waiting_reasons, with_waiting_reason
+from hippo.api.status import records_with_waiting_reasons, with_waiting_reason
 from hippo.shared.errors import FieldError, NotFound, ValidationFailed
 from hippo.shared.model import ID_PATTERN, parse_task
 from hippo.shared.queues import seal_callback_secret
@@ -64,7 +64,8 @@ async def list_tasks(request: Request) -> Response:
         query["cursor"] = str(page.next_cursor)
         headers["X-Next-Cursor"] = str(page.next_cursor)
         headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
-    return JSONBytes(await page_with_waiting_reasons(request, page.rows), headers=headers)
+    records = await records_with_waiting_reasons(request, page.rows)
+    return JSONBytes(b"[" + b",".join(records) + b"]", headers=headers)
 
 
 async def create_task(request: Request) -> Response:
@@ -92,10 +93,10 @@ async def create_task(request: Request) -> Response:
 
 async def get_task(request: Request) -> Response:
     mesos_id = request.path_params["mesos_id"]
-    record = await _store(request).get_task(mesos_id)
-    if record is None:
+    found = await _store(request).get_task_parts(mesos_id)
+    if found is None:
         raise NotFound(f"no task {mesos_id}")
-    return JSONBytes(await with_waiting_reason(request, record))
+    return JSONBytes((await records_with_waiting_reasons(request, [found]))[0])
 
 
 async def task_history(request: Request) -> Response:

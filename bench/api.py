@@ -52,6 +52,7 @@ TASK = {
 }
 # Issue 16's goals, as fractions of the empty endpoint's req/s.
 GOALS = {"GET /tasks/{mesos_id}/": 1 / 3, "GET /healthz": 0.8}
+ROUND_S = 2.0  # each request's load time is spread over rounds of about this long
 
 
 free_port = common.free_port
@@ -187,6 +188,22 @@ def measure(
     return result, {who: cpu_seconds(pid) - before[who] for who, pid in pids.items()}
 
 
+def merged(
+    a: tuple[Result, dict[str, float]], b: tuple[Result, dict[str, float]]
+) -> tuple[Result, dict[str, float]]:
+    """Two measurements of one request as one."""
+    (x, x_cpu), (y, y_cpu) = a, b
+    result = Result(
+        x.requests + y.requests,
+        x.errors + y.errors,
+        x.seconds + y.seconds,
+        x.latencies_ms + y.latencies_ms,
+        x.statuses + y.statuses,
+        x.connection_errors + y.connection_errors,
+    )
+    return result, {who: x_cpu[who] + y_cpu[who] for who in x_cpu}
+
+
 def figures(result: Result, cpu: dict[str, float]) -> dict[str, Any]:
     """One measurement as plain data: rates, latencies in ms, CPU ms per request."""
     return {
@@ -266,10 +283,20 @@ def run(
         log(f"load: {out['load_average_before']:.2f} (1-minute average before the runs)")
         for port, request, _ in list(requests.values())[:3]:
             measure(port, request, clients, 1, {})  # warm up
+        # In rounds, each request loaded for a slice of its time in turn, so that a change
+        # in the machine's load (other jobs) falls on all of them alike.
+        found: dict[str, tuple[Result, dict[str, float]]] = {}
+        rounds = out["rounds"] = max(1, round(seconds / ROUND_S))
+        for n in range(rounds):
+            with common.step(f"round {n + 1} of {rounds}"):
+                for name, (port, request, pids) in requests.items():
+                    result, cpu = measure(port, request, clients, seconds / rounds, pids)
+                    found[name] = (
+                        merged(found[name], (result, cpu)) if name in found else (result, cpu)
+                    )
         results = {}
-        for name, (port, request, pids) in requests.items():
-            with common.step(name):
-                results[name] = figures(*measure(port, request, clients, seconds, pids))
+        for name, (result, cpu) in found.items():
+            results[name] = figures(result, cpu)
             log(describe(name, results[name]))
         out["load_average_after"] = os.getloadavg()[0]
     empty = results[EMPTY]
@@ -342,7 +369,9 @@ def notes(out: dict[str, Any]) -> str:
         f"through the store's own creation script (no leader runs, so every waiting "
         f"record's reason is derived when it is answered). {out['clients']} keep-alive "
         f"clients (bench/loadgen.py, a separate process) load each request for "
-        f"{out['seconds']:g} s in turn; GET of one task cycles through 1,000 records. "
+        f"{out['seconds']:g} s, in {out['rounds']} rounds of every request in turn (so that a change "
+        "in the machine's load falls on all alike); GET of one task cycles through 1,000 "
+        "records. "
         "Load generator, API and Redis share the cores, so req/s moves with the "
         "machine's load; CPU per request, read from /proc, does not.\n\n" + table(out)
     )

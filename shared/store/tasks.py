@@ -134,13 +134,19 @@ class TaskStore:
 
     @translate_errors
     async def get_task(self, mesos_id: str) -> bytes | None:
+        found = await self.get_task_parts(mesos_id)
+        return None if found is None else merge_json_objects(*found)
+
+    @translate_errors
+    async def get_task_parts(self, mesos_id: str) -> tuple[bytes, bytes] | None:
+        """A task record's (spec, status) JSON object texts; None when there is none."""
         spec, status = cast(
             list[bytes | None],
             await self.redis.hmget(self.keys.task(mesos_id), ["spec", "status"]),
         )
         if spec is None or status is None:
             return None
-        return merge_json_objects(spec, status)
+        return spec, status
 
     @translate_errors
     async def task_history(self, mesos_id: str) -> dict[str, Any] | None:
