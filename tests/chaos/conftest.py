@@ -13,7 +13,11 @@ from typing import Any
 import pytest
 
 from tests.chaos.harness import Rig
+from tests.chaos.sources import Feed, cron_feed, redis_feed, s3_feed, sql_feed, sqs_feed
 from tests.conftest import need_service
+from tests.sources.conftest import moto_endpoint, mysql, postgres  # noqa: F401  (fixtures)
+
+postgresql = postgres
 
 RUNS_ENV = "HIPPO_CHAOS_RUNS"
 
@@ -56,3 +60,24 @@ def make_rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
     yield make
     for rig in rigs:
         rig.stop()
+
+
+@pytest.fixture
+def feed(request: pytest.FixtureRequest) -> Iterator[Feed]:
+    """A source of the kind given by indirect parametrization (sources.SOURCE_KINDS),
+    closed after the test, on the source tests' backends (set up before it, so torn
+    down after it)."""
+    kind = request.param
+    if kind == "redis":
+        made = redis_feed(request.getfixturevalue("redis_server"))
+    elif kind in ("sqs", "s3bucket"):
+        endpoint = request.getfixturevalue("moto_endpoint")
+        made = sqs_feed(endpoint) if kind == "sqs" else s3_feed(endpoint)
+    elif kind.startswith("sqlquery-"):
+        dialect = kind.split("-", 1)[1]
+        made = sql_feed(request.getfixturevalue(dialect), dialect)
+    else:
+        made = cron_feed()
+    made.kind = kind
+    yield made
+    made.close()
