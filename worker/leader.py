@@ -18,7 +18,7 @@ from hippo.shared.store.leadership import LeaderStore
 from hippo.shared.store.lock import LeaderLease
 from hippo.shared.tunables import LEADER_SHUTDOWN_WAIT_S
 from hippo.worker.metrics import WorkerMetrics
-from hippo.worker.session import LeaderSession, LeadershipLost
+from hippo.worker.session import LeaderSession, LeadershipLost, MesosSilent
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,18 @@ async def run_leader_election(
                 continue
             if not acquired:
                 continue
+            cool_down_s = 0.0
             try:
                 if not stop.is_set():
                     await _lead(settings, stop, metrics, lease, store, redis)
+            except MesosSilent as e:
+                log.error(
+                    "leader: stepping down: %s; standing by again in %g s, so that a worker "
+                    "that reaches Mesos leads",
+                    e,
+                    settings.mesos_silence_s,
+                )
+                cool_down_s = settings.mesos_silence_s
             except (StaleEpoch, LeadershipLost) as e:
                 log.error("leader: stepping down: %s", e)
             except (StoreUnavailable, RedisError) as e:  # RedisError: the events' pub/sub
@@ -64,6 +73,8 @@ async def run_leader_election(
             finally:
                 metrics.leader.set(0)
                 await asyncio.to_thread(lease.release)
+            if cool_down_s:
+                await _sleep_unless(stop, cool_down_s)
     finally:
         await asyncio.to_thread(lease.close)
         await redis.aclose()

@@ -14,7 +14,8 @@ while the leader holds its epoch.
 | why waiting runs wait (pending_reason) | pending.py, from offer_round.py |
 
 Every Redis write goes through LeaderStore's fenced scripts; a StaleEpoch there, a
-"Framework failed over" from Mesos, or the watchdog in leader.py ends the term.
+"Framework failed over" from Mesos, a Mesos silent for HIPPO_MESOS_SILENCE_S, or the
+watchdog in leader.py ends the term.
 """
 
 from __future__ import annotations
@@ -67,6 +68,16 @@ log = logging.getLogger(__name__)
 
 class LeadershipLost(Exception):
     """Another scheduler took over the framework (Mesos said so)."""
+
+
+class MesosSilent(LeadershipLost):
+    """No Mesos master sent this leader anything for HIPPO_MESOS_SILENCE_S: it may be cut
+    off from Mesos while still holding Redis, so it makes way for a worker that is not."""
+
+
+def mesos_silent(heard_at: float, now: float, limit_s: float) -> bool:
+    """Whether a master last heard at `heard_at` (monotonic s) is silent past `limit_s`."""
+    return now - heard_at > limit_s
 
 
 class LeaderSession:
@@ -166,6 +177,7 @@ class LeaderSession:
             "leader-reconcile": self.reconciler.serve(client),
             "leader-housekeeping": self.housekeeping.serve(client),
             "leader-deadlines": self.deadlines.serve(client),
+            "leader-mesos-silence": self._watch_silence(client),
             "leader-status": serve_status(
                 self.status, self.store, lambda: self.client, lambda: len(self.book.held)
             ),
@@ -185,6 +197,21 @@ class LeaderSession:
         finally:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(client.close(), LEADER_SHUTDOWN_WAIT_S)
+
+    async def _watch_silence(self, client: MesosSchedulerClient) -> None:
+        """Raise MesosSilent once no master has sent anything for HIPPO_MESOS_SILENCE_S.
+
+        A leader partitioned from Mesos but not from Redis would otherwise keep the lock
+        and launch nothing until the partition heals. Heartbeats count, so a live but idle
+        subscription is never silent."""
+        limit_s = self.settings.mesos_silence_s
+        while True:
+            await asyncio.sleep(min(1.0, limit_s / 4))
+            if mesos_silent(client.heard_at, time.monotonic(), limit_s):
+                raise MesosSilent(
+                    f"no Mesos master heard from for {limit_s:g} s (last error: "
+                    f"{client.last_error[0] if client.last_error else 'none'})"
+                )
 
     async def _events(self, client: MesosSchedulerClient) -> None:
         async for event in client.events():
@@ -228,4 +255,4 @@ class LeaderSession:
                 self.kills.wake()
 
 
-__all__ = ["LeaderSession", "LeadershipLost"]
+__all__ = ["LeaderSession", "LeadershipLost", "MesosSilent", "mesos_silent"]

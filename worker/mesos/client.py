@@ -152,6 +152,11 @@ class MesosSchedulerClient:
         return self._subscription.heartbeat_s
 
     @property
+    def heard_at(self) -> float:
+        """When a master last sent an event (time.monotonic()); the start until the first."""
+        return self._subscription.heard_at
+
+    @property
     def subscriptions(self) -> int:
         """How many SUBSCRIBED events so far."""
         return self._subscription.subscriptions

@@ -68,6 +68,9 @@ class Subscription:
         self.leader_url: str | None = None
         self.heartbeat_s = DEFAULT_HEARTBEAT_S
         self.subscriptions = 0  # how many SUBSCRIBED events so far
+        # When a master last sent anything (time.monotonic()): the start until then. The
+        # leader steps down when it stays too old (worker/mesos_silence.py).
+        self.heard_at = time.monotonic()
         # Why the subscription last failed or ended, and when (unix s): GET /status/.
         self.last_error: tuple[str, float] | None = None
         self._first_event_timeout_s = first_event_timeout_s
@@ -214,6 +217,7 @@ class Subscription:
             async with asyncio.timeout(self._first_event_timeout_s) as deadline:
                 async for chunk in response.aiter_bytes():
                     for record in decoder.feed(chunk):
+                        self.heard_at = time.monotonic()
                         event = parse_event(record)
                         if isinstance(event, Subscribed):
                             self._on_subscribed(event, url, stream_id)
