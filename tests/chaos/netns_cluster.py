@@ -28,8 +28,9 @@ from hippo.devmaster.config import MasterConfig
 from hippo.devmaster.server import DevMaster
 from tests.conftest import free_port, need_service, stop_process, wait_until
 
+from .checker import Sample
+from .harness import LIVE
 from .netns import Link, NetLab, ip_available
-from .partition_check import TERMINAL
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -197,15 +198,14 @@ def _pings(client: redis.Redis) -> bool:
 
 class Sampler:
     """Samples, on a thread, how many tasks of each queue the dev master runs at once
-    (staging, starting, running),
-    and keeps the highest count seen per queue."""
+    (staging, starting, running, killing): the checker's `Sample`s."""
 
-    def __init__(self, devmaster: DevMaster, queue_ids: list[str], every_s: float = 0.05) -> None:
+    def __init__(self, devmaster: DevMaster, caps: dict[str, int], every_s: float = 0.05) -> None:
         self.devmaster = devmaster
-        self.queue_ids = queue_ids
+        self.caps = caps
         self.every_s = every_s
-        self.highest = dict.fromkeys(queue_ids, 0)
-        self.samples = 0
+        self.samples: list[Sample] = []
+        self._started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="concurrency-sampler", daemon=True)
 
@@ -221,11 +221,11 @@ class Sampler:
         while not self._stop.wait(self.every_s):
             # A task ended but not yet acknowledged is still listed, in its end state.
             tasks = self.devmaster.state()["tasks"]
-            running = [t["id"] for t in tasks if t["state"] not in TERMINAL]
-            for queue_id in self.queue_ids:
-                count = sum(1 for mid in running if mid.startswith(queue_id + "."))
-                self.highest[queue_id] = max(self.highest[queue_id], count)
-            self.samples += 1
+            live = [t["id"] for t in tasks if t["state"] in LIVE]
+            at_s = time.monotonic() - self._started
+            for queue_id, cap in self.caps.items():
+                count = sum(1 for mid in live if mid.startswith(queue_id + "."))
+                self.samples.append(Sample(at_s, queue_id, count, cap))
 
 
 def queue_runs(r: redis.Redis, queue_id: str) -> list[dict[str, Any]]:
@@ -248,18 +248,3 @@ def queue_runs(r: redis.Redis, queue_id: str) -> list[dict[str, Any]]:
             }
         )
     return runs
-
-
-def finished_per_item(devmaster: DevMaster) -> dict[str, int]:
-    """Mesos task id -> 1 for each task the dev master ran to TASK_FINISHED (or still runs)."""
-    seen: dict[str, int] = {}
-    for framework in devmaster.state()["frameworks"]:
-        for task in framework["tasks"]:
-            seen[task["id"]] = seen.get(task["id"], 0) + 1
-        for mesos_id in framework["completed_tasks"]:
-            seen[mesos_id] = seen.get(mesos_id, 0) + 1
-    return seen
-
-
-def recovery_clock() -> float:
-    return time.monotonic()

@@ -7,7 +7,7 @@ and a dev master on the host, Redis-list queues fed while a link is cut and heal
   from Mesos for HIPPO_MESOS_SILENCE_S, steps down, a worker that reaches the master
   leads, and once healed everything reconciles.
 
-Each run ends with the checker (partition_check.py): every item became exactly one
+Each run ends with the checker (checker.py): every item became exactly one
 finished task, max_concurrent held in every sample, no run left non-terminal, and the
 recovery time, reported (not asserted) to $HIPPO_CHAOS_REPORT. Needs root and iproute2.
 """
@@ -29,17 +29,11 @@ from hippo.shared.settings import Settings
 from tests.conftest import wait_until
 from tests.sources.conftest import queue_body
 
-from .netns_cluster import (
-    NetCluster,
-    NetWorker,
-    Sampler,
-    finished_per_item,
-    net_cluster,
-    queue_runs,
-)
-from .partition_check import TERMINAL, check, report, runs_wanted
+from .checker import TERMINAL, Collected, Run, append_report, check
+from .harness import assert_kept
+from .netns_cluster import NetCluster, NetWorker, Sampler, net_cluster, queue_runs
 
-pytestmark = [pytest.mark.slow, pytest.mark.chaos]
+pytestmark = pytest.mark.slow  # and `chaos`, from tests/chaos/conftest.py
 
 QUEUES = 6
 CAP = 3  # max_concurrent of each queue
@@ -88,6 +82,10 @@ class Load:
             for queue_id in self.queue_ids
             if any(run["created"] > since for run in queue_runs(self.redis, queue_id))
         }
+
+    def sampler(self) -> Sampler:
+        """How many tasks of each queue run at once, sampled while the run goes on."""
+        return Sampler(self.cluster.devmaster, dict.fromkeys(self.queue_ids, CAP))
 
     def leases(self) -> dict[str, str]:
         """{queue id: lease token} of the queues being polled right now."""
@@ -140,18 +138,17 @@ def load_on(cluster: NetCluster) -> Iterator[Load]:
 
 
 def verdict_of(fault: str, load: Load, sampler: Sampler, recovery_s: float) -> None:
-    verdict = check(
+    """The checker's verdict on the run, reported to $HIPPO_CHAOS_REPORT and asserted."""
+    collected = Collected(
         fault,
-        load.items,
-        load.runs(),
-        finished_per_item(load.cluster.devmaster),
-        sampler.highest,
-        CAP,
-        recovery_s=recovery_s,
+        items=set(load.items),
+        runs=[Run(r["mesos_id"], r["item"], r["state"]) for r in load.runs()],
         samples=sampler.samples,
+        recovery_s=recovery_s,
     )
-    report(verdict)
-    assert verdict.ok, verdict
+    result = check(collected)
+    append_report(result)
+    assert_kept(result)
 
 
 def cut_while_polling(load: Load, victim: NetWorker) -> tuple[dict[str, str], float, float]:
@@ -178,7 +175,6 @@ def cut_while_polling(load: Load, victim: NetWorker) -> tuple[dict[str, str], fl
     return held, cut_at, started
 
 
-@pytest.mark.parametrize("run", range(runs_wanted()))
 def test_a_worker_cut_off_from_redis_loses_its_queues_to_another_and_rejoins(
     cluster: NetCluster, run: int
 ) -> None:
@@ -186,7 +182,10 @@ def test_a_worker_cut_off_from_redis_loses_its_queues_to_another_and_rejoins(
     leader = cluster.start_worker(**env)
     assert cluster.leader() is leader
     victim, _ = cluster.start_worker(**env), cluster.start_worker(**env)
-    with load_on(cluster) as load, Sampler(cluster.devmaster, load.queue_ids) as sampler:
+    with (
+        load_on(cluster) as load,
+        load.sampler() as sampler,
+    ):
         load.push("before", 30)
         wait_until(lambda: load.finished() >= QUEUES * CAP, 30, "tasks from every queue")
 
@@ -208,7 +207,6 @@ def test_a_worker_cut_off_from_redis_loses_its_queues_to_another_and_rejoins(
         verdict_of("worker cut off from Redis", load, sampler, recovery_s)
 
 
-@pytest.mark.parametrize("run", range(runs_wanted()))
 def test_a_leader_cut_off_from_the_master_makes_way_for_one_that_reaches_it(
     cluster: NetCluster, run: int
 ) -> None:
@@ -217,7 +215,10 @@ def test_a_leader_cut_off_from_the_master_makes_way_for_one_that_reaches_it(
     assert cluster.leader() is old
     old_epoch = cluster.epoch()
     others = [cluster.start_worker(**env), cluster.start_worker(**env)]
-    with load_on(cluster) as load, Sampler(cluster.devmaster, load.queue_ids) as sampler:
+    with (
+        load_on(cluster) as load,
+        load.sampler() as sampler,
+    ):
         load.push("before", 30)
         wait_until(lambda: load.finished() >= QUEUES * CAP, 30, "tasks under the first leader")
 
