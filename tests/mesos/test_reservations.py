@@ -5,6 +5,7 @@ task's resources out of an offer exactly as offered."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -188,3 +189,12 @@ async def test_a_task_on_resources_carved_as_offered_finishes(
     )
     await rec.client.launch([offer["id"]["value"]], [info])
     await rec.wait_update("carved.1", "TASK_FINISHED")
+
+
+def test_carve_leaves_the_offered_pieces_as_they_were() -> None:
+    offered = [scalar("cpus", 2, "hippo", **ALLOCATED), scalar("mem", 64)]
+    before = copy.deepcopy(offered)
+    taken, rest = carve(offered, {"cpus": 0.5, "mem": 32}, "hippo")
+    carve(rest, {"cpus": 1, "mem": 16}, "hippo")
+    assert offered == before
+    assert taken[0]["scalar"] is not offered[0]["scalar"]

@@ -11,7 +11,6 @@ first, unreserved ones for the rest.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,7 +37,7 @@ def _amount(resource: Mapping[str, Any]) -> float:
 
 
 def _piece(resource: Mapping[str, Any], value: float, allocation_role: str | None) -> JSON:
-    piece = copy.deepcopy(dict(resource))
+    piece = dict(resource)
     piece["scalar"] = {"value": round(value, 3)}
     if allocation_role is not None and "allocation_info" not in piece:
         piece["allocation_info"] = {"role": allocation_role}
@@ -56,7 +55,10 @@ def carve(
     Pieces keep their role, reservation and allocation_info; `allocation_role` is added
     where a piece has no allocation_info. Raises NotEnoughResources.
     """
-    left = [copy.deepcopy(dict(r)) for r in offered]
+    # Shallow copies: a piece's nested values (role, reservation, allocation_info) are
+    # shared, never changed; only its `scalar` is replaced, by a new dict. (A deep copy
+    # of the offer per task was a tenth of a busy leader's CPU.)
+    left = [dict(r) for r in offered]
     taken: list[JSON] = []
     for name, amount in wanted.items():
         need = round(amount, 3)
