@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scheduler import KEYS, Services, metric, seed_waiting, wait  # noqa: E402
+from scheduler import KEYS, Services, metric, seed_waiting, wait
 
 TICKS_S = os.sysconf("SC_CLK_TCK")
 

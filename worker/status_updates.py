@@ -27,7 +27,8 @@ RUNS_ON_AN_AGENT = frozenset({"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "
 
 def to_store(statuses: Sequence[TaskStatus]) -> list[StatusUpdate]:
     """What the record script needs of each update, with the retry budget its end
-    spends and a fresh uuid to name the next run, should the script make one."""
+    spends and, for an end, a fresh uuid to name the next run, should the script make
+    one."""
     return [
         StatusUpdate(
             s.task_id,
@@ -36,7 +37,7 @@ def to_store(statuses: Sequence[TaskStatus]) -> list[StatusUpdate]:
             s.reason or "",
             s.agent_id or "",
             retry_budget(s.state, s.reason, s.message) or "",
-            str(uuid.uuid4()),
+            str(uuid.uuid4()) if s.terminal else "",
         )
         for s in statuses
     ]

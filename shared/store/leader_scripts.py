@@ -226,9 +226,12 @@ RECORD_UPDATES = (
     + _FENCE
     + """
 -- record_updates: store Mesos status updates (before they are acknowledged).
--- ARGV: prefix, epoch, now, retention ("<per id>:<per queue>"), then 7 per update:
---       mesos_id, state, message, reason, agent id, retry budget ('', 'task',
---       'system' or 'free', from retries.retry_budget), a fresh uuid for a new run.
+-- ARGV: prefix, epoch, now, retention ("<per id>:<per queue>"), then the updates as one
+--       JSON array of strings, 7 per update: mesos_id, state, message, reason, agent id,
+--       retry budget ('', 'task', 'system' or 'free', from retries.retry_budget), a
+--       fresh uuid for a new run ('' for a state that is not terminal). One argument,
+--       not 7 per update: packing thousands of arguments cost the leader more than this
+--       script's work.
 -- Idempotent: a repeated state, an older state arriving late, or any update for a task
 -- that already ended (e.g. lost, then retried) changes nothing. A terminal state with a
 -- budget left (and no kill requested) creates the next run in the same step: a new
@@ -264,9 +267,10 @@ local RANK = {TASK_STAGING = 1, TASK_STARTING = 2, TASK_RUNNING = 3, TASK_UNREAC
               TASK_KILLING = 4}
 local out = {}
 local published = false
-for i = 5, #ARGV, 7 do
-  local mid, state, message, reason = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local agent, budget, fresh = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+local updates = cjson.decode(ARGV[5])
+for i = 1, #updates, 7 do
+  local mid, state, message, reason = updates[i], updates[i + 1], updates[i + 2], updates[i + 3]
+  local agent, budget, fresh = updates[i + 4], updates[i + 5], updates[i + 6]
   local st = load_status(mid)
   local outcome, detail = 'stored', ''
   if not st then

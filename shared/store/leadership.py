@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 from hippo.shared.model import QueueBlock
@@ -322,9 +323,9 @@ class LeaderStore:
     async def record_updates(
         self, epoch: int, now: float, updates: Sequence[StatusUpdate]
     ) -> list[UpdateOutcome]:
-        args: list[Any] = [self.keys.prefix, epoch, now, self.retention]
+        packed: list[str] = []
         for u in updates:
-            args += [
+            packed += (
                 u.mesos_id,
                 u.state,
                 u.message,
@@ -332,8 +333,10 @@ class LeaderStore:
                 u.agent_id,
                 u.retry_budget,
                 u.fresh_uuid,
-            ]
-        result = await self._record(args=args)
+            )
+        result = await self._record(
+            args=[self.keys.prefix, epoch, now, self.retention, orjson.dumps(packed)]
+        )
         return [
             UpdateOutcome(result[i].decode(), result[i + 1].decode())
             for i in range(0, len(result), 2)

@@ -10,7 +10,6 @@ carry the same credentials and TLS settings, and raise the same errors.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import ssl
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -18,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+import orjson
 
 from . import messages
 from .errors import (
@@ -275,7 +275,7 @@ class MesosSchedulerClient:
         http = self._calls_http
         assert http is not None  # _call_headers checked it
         try:
-            response = await http.post(url, content=json.dumps(body).encode(), headers=headers)
+            response = await http.post(url, content=orjson.dumps(body), headers=headers)
         except httpx.HTTPError as e:
             raise MesosConnectionError(f"{body['type']} to {url}: {e!r}") from e
         if response.status_code in (200, 202):
@@ -288,7 +288,7 @@ class MesosSchedulerClient:
             return
         url, headers = self._call_headers(what)
         headers.update(self._auth_headers)
-        encoded = [json.dumps(body).encode() for body in bodies]
+        encoded = [orjson.dumps(body) for body in bodies]
         answers: list[Answer] = []
         while True:
             try:

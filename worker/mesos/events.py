@@ -6,9 +6,10 @@ stay reachable. `Disconnected` is the only event made by the client itself.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from hippo.shared.records import TERMINAL_STATES
 
@@ -132,7 +133,7 @@ class Disconnected(Event):
 def parse_event(record: bytes) -> Event:
     """Decode one RecordIO record into a typed event."""
     try:
-        raw = json.loads(record)
+        raw = orjson.loads(record)
     except ValueError as e:
         raise RecordIOError(f"event is not JSON: {record[:80]!r}") from e
     if not isinstance(raw, dict):
