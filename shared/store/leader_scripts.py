@@ -64,17 +64,19 @@ CLAIM_TASKS = (
     + _FENCE
     + """
 -- claim_tasks: move waiting tasks to TASK_STAGING on an agent, before ACCEPT is sent.
--- ARGV: prefix, epoch, now, then 5 per task: mesos_id, agent id, agent hostname,
---       max_concurrent of the task id ('' none), max_concurrent of its queue ('' none).
+-- ARGV: prefix, epoch, now, then the claims as one JSON array of strings, 5 per task:
+--       mesos_id, agent id, agent hostname, max_concurrent of the task id ('' none),
+--       max_concurrent of its queue ('' none).
 -- A task is claimed only if it is still WAITING_ON_OFFERS, no kill was requested, and
 -- its task id's and queue's active counts are below the caps; claimed tasks enter the
 -- active sets, so the caps hold across leaders. Returns the mesos_ids claimed.
 local epoch, now = ARGV[2], tonumber(ARGV[3])
 local stale = fence(epoch); if stale then return stale end
 local claimed = {}
-for i = 4, #ARGV, 5 do
-  local mid, agent, host = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local id_cap, queue_cap = ARGV[i + 3], ARGV[i + 4]
+local claims = cjson.decode(ARGV[4])
+for i = 1, #claims, 5 do
+  local mid, agent, host = claims[i], claims[i + 1], claims[i + 2]
+  local id_cap, queue_cap = claims[i + 3], claims[i + 4]
   local st = load_status(mid)
   if st and st.mesos_state == 'WAITING_ON_OFFERS' and st.kill_requested ~= true then
     local by_id = K.tasks_active_by_id(st.id)

@@ -258,16 +258,16 @@ class LeaderStore:
         """Move these waiting tasks to TASK_STAGING; returns the mesos_ids claimed."""
         if not claims:
             return []
-        args: list[Any] = [self.keys.prefix, epoch, now]
+        packed: list[str] = []
         for c in claims:
-            args += [
+            packed += (
                 c.mesos_id,
                 c.agent_id,
                 c.hostname,
-                "" if c.id_cap is None else c.id_cap,
-                "" if c.queue_cap is None else c.queue_cap,
-            ]
-        claimed = await self._claim(args=args)
+                "" if c.id_cap is None else str(c.id_cap),
+                "" if c.queue_cap is None else str(c.queue_cap),
+            )
+        claimed = await self._claim(args=[self.keys.prefix, epoch, now, orjson.dumps(packed)])
         return [m.decode() for m in claimed]
 
     @translate_errors
