@@ -144,9 +144,10 @@ class Reconciler:
     async def stuck(self, client: MesosSchedulerClient) -> None:
         """Tasks staging past the deadline: ask Mesos (an unknown one comes back lost)."""
         timeout_s = self.settings.staging_timeout_s
+        now = time.time()
         stuck = stuck_staging(
-            await self.store.active_tasks(("TASK_STAGING",)),
-            now=time.time(),
+            await self.store.staging_since(now - timeout_s),
+            now=now,
             monotonic_now=time.monotonic(),
             staging_timeout_s=timeout_s,
             reconciled=self.reconciled,

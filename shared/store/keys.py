@@ -85,6 +85,12 @@ class Keys:
         return f"{self.prefix}tasks:delayed"
 
     @property
+    def tasks_staging_since(self) -> str:
+        """ZSET mesos_id -> when it entered TASK_STAGING (unix s): the runs staging now,
+        so the leader reads only those staging too long (worker/reconciliation.py)."""
+        return f"{self.prefix}tasks:staging:since"
+
+    @property
     def tasks_pending_deadlines(self) -> str:
         """ZSET mesos_id -> by when an offer must be taken for it (max_pending_seconds)."""
         return f"{self.prefix}tasks:deadline:pending"

@@ -354,6 +354,14 @@ class LeaderStore:
         return await self._statuses([m.decode() for ms in members for m in ms])
 
     @translate_errors
+    async def staging_since(self, before: float) -> list[ActiveTask]:
+        """The runs that entered TASK_STAGING before `before` (epoch s) and stage still,
+        from the index of staging runs by that time: the others are not read."""
+        mids = await self.redis.zrangebyscore(self.keys.tasks_staging_since, "-inf", before)
+        found = await self._statuses([m.decode() for m in mids])
+        return [t for t in found if t.state == "TASK_STAGING"]
+
+    @translate_errors
     async def _statuses(self, mesos_ids: Sequence[str]) -> list[ActiveTask]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for mid in mesos_ids:

@@ -187,6 +187,7 @@ local function unindex(mid, st)
   redis.call('ZREM', K.tasks_delayed, mid)
   redis.call('ZREM', K.tasks_pending_deadlines, mid)
   redis.call('ZREM', K.tasks_runtime_deadlines, mid)
+  redis.call('ZREM', K.tasks_staging_since, mid)
 end
 
 local function delete_task(mid, st)
@@ -206,7 +207,8 @@ local function retention(arg)
   return {id = tonumber(arg), queue = tonumber(arg)}
 end
 
--- Move a task to another state index; a terminal state also enters the retention
+-- Move a task to another state index (and TASK_STAGING in or out of the index of
+-- staging runs by the time they entered it); a terminal state also enters the retention
 -- indexes, and the oldest finished runs of its id beyond what `keep` (retention())
 -- keeps are deleted: keep.queue for a queue's runs (they share the queue's id),
 -- keep.id for one-off tasks.
@@ -229,6 +231,11 @@ local function set_state(mid, st, state, now, keep, note)
   add_history(mid, {state = state, tstamp = now, message = note.message or cjson.null,
                     reason = note.reason or cjson.null, agent_id = agent})
   if state == 'WAITING_ON_OFFERS' then waiting_add(mid, st.id, seq) end
+  if state == 'TASK_STAGING' then
+    redis.call('ZADD', K.tasks_staging_since, now, mid)
+  elseif st.mesos_state == 'TASK_STAGING' then
+    redis.call('ZREM', K.tasks_staging_since, mid)
+  end
   redis.call('ZREM', K.tasks_by_state(st.mesos_state), mid)
   redis.call('ZADD', K.tasks_by_state(state), seq, mid)
   st.mesos_state = state

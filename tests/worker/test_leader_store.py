@@ -13,7 +13,7 @@ from hippo.shared.errors import StaleEpoch
 from hippo.shared.model import parse_task
 from hippo.shared.store import Store, connect
 from hippo.shared.store.keys import Keys
-from hippo.shared.store.leadership import CappedId, Claim, LeaderStore
+from hippo.shared.store.leadership import CappedId, Claim, LeaderStore, StatusUpdate
 from tests.examples import task
 
 
@@ -123,3 +123,34 @@ def test_launchable_goes_on_from_where_it_stopped(redis_url: str) -> None:
         return seen
 
     assert _run(redis_url, scenario) == ["t0", "t1", "t2", "t3", "t4"]
+
+
+def test_staging_runs_are_indexed_by_when_they_entered_staging(
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
+    """The staging check reads only runs staging since before its deadline; a run leaves
+    the index with TASK_STAGING (launched, given back, or deleted)."""
+
+    async def scenario(store: Store, leader: LeaderStore, client: Any) -> dict[str, Any]:
+        started, _ = await _claimed_task(store, leader, client, id="started")
+        back, _ = await _claimed_task(store, leader, client, id="back")
+        stays, epoch = await _claimed_task(store, leader, client, id="stays")  # the latest
+        found: dict[str, Any] = {
+            "early": await leader.staging_since(1.5),
+            "late": {t.mesos_id for t in await leader.staging_since(2.5)},
+            "ids": (started, back, stays),
+        }
+        update = StatusUpdate(started, "TASK_STARTING", "", "", "S1", "", "")
+        await leader.record_updates(epoch, 3.0, [update])
+        await leader.unclaim(epoch, 3.0, [back])
+        found["after"] = [t.mesos_id for t in await leader.staging_since(10.0)]
+        return found
+
+    found = _run(redis_url, scenario)
+    started, back, stays = found["ids"]
+    assert found["early"] == []
+    assert found["late"] == {started, back, stays}
+    assert found["after"] == [stays]
+    assert raw_redis.zrange("hippo:tasks:staging:since", 0, -1, withscores=True) == [
+        (stays.encode(), 2.0)
+    ]
