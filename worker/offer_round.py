@@ -198,14 +198,18 @@ class OfferRound:
         looked_at_all = False
         scanned, ids_from = 0, 0  # ids_from: rank of the next task id to look at
         while rooms and scanned < self.settings.round_max_tasks and ids_from < ROUND_MAX_IDS:
-            runs, next_from, at_cap = await self.store.launchable(
-                ROUND_READ_BATCH, ROUND_IDS_PER_STEP, ids_from
+            found = await self.store.launchable(ROUND_READ_BATCH, ROUND_IDS_PER_STEP, ids_from)
+            capped.update(
+                (c.task_id, capped_reason(c.task_id, c.cap, c.active)) for c in found.capped
             )
-            capped.update((c.task_id, capped_reason(c.task_id, c.cap, c.active)) for c in at_cap)
+            for task_id, active in found.active_by_id.items():
+                # Counts of this round's earlier steps include its own assignments.
+                state.active_by_id.setdefault(task_id, active)
+            runs, next_from = found.runs, found.next_start
             for start in range(0, len(runs), ROUND_READ_BATCH):
                 if not rooms:
                     break
-                batch = [mid for mid, _ in runs[start : start + ROUND_READ_BATCH]]
+                batch = runs[start : start + ROUND_READ_BATCH]
                 scanned += len(batch)
                 waiting = await self.inputs.prepare(await self.inputs.waiting(batch), state)
                 by_mid = {w.mesos_id: w for w in waiting}

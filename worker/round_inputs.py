@@ -1,6 +1,7 @@
-"""What an offer round reads besides the offers: the waiting runs, decoded once and
-cached by mesos id, and what matching needs to know about them (active counts of their
-task ids and queues, their queues' caps, where their task ids' runs are placed).
+"""What an offer round reads besides the offers: the waiting runs (read by LAUNCHABLE
+with the active counts of their task ids), decoded once and cached by mesos id, and
+what matching needs to know about them (active counts of their queues, their queues'
+caps, where their task ids' runs are placed).
 
 A run whose stored definition cannot be decoded can never launch: it is ended as
 TASK_ERROR, with the reason as its status_message, through a fenced store call.
@@ -14,7 +15,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
-from hippo.shared.store.leadership import LeaderStore
+from hippo.shared.store.leadership import LeaderStore, WaitingRun
 from hippo.shared.tunables import QUEUE_CAP_TTL_S, WAITING_CACHE_LIMIT
 from hippo.worker.candidates import UnusableDefinition, WaitingTask, parse_waiting
 from hippo.worker.matching import MatchState
@@ -65,16 +66,15 @@ class RoundInputs:
         """The run was claimed (or lost its claim): it is read afresh if it waits again."""
         self._cache.pop(mesos_id, None)
 
-    async def waiting(self, mesos_ids: Sequence[str]) -> list[WaitingTask]:
+    async def waiting(self, runs: Sequence[WaitingRun]) -> list[WaitingTask]:
         """The runs, in the order given, decoded (from the cache when it has them); runs
         gone meanwhile are left out, and runs that can never launch are ended."""
-        missing = [m for m in mesos_ids if m not in self._cache]
+        missing = [r for r in runs if r.mesos_id not in self._cache]
         if missing:
             if len(self._cache) > WAITING_CACHE_LIMIT:
                 self._cache.clear()
             unusable: list[tuple[str, str]] = []
-            fields = await self.store.task_fields(missing)
-            for mid, (spec, status) in zip(missing, fields, strict=True):
+            for mid, _, spec, status in missing:
                 if spec is None or status is None:
                     continue
                 try:
@@ -83,7 +83,7 @@ class RoundInputs:
                     unusable.append((mid, str(e)))
             if unusable:
                 await self._fail(unusable)
-        return [self._cache[m] for m in mesos_ids if m in self._cache]
+        return [self._cache[r.mesos_id] for r in runs if r.mesos_id in self._cache]
 
     async def _fail(self, unusable: Sequence[tuple[str, str]]) -> None:
         ended = await self.store.fail_waiting(self.epoch, time.time(), unusable)

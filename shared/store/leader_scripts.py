@@ -113,12 +113,15 @@ LAUNCHABLE = (
 --       ids looked at, start rank.
 -- Returns {next start rank ('' when no id is left), number of ids at their cap N,
 --          then N times: task id, its cap, its active runs,
---          then mesos_id, seq, mesos_id, seq, ...}. The ids at their cap let the leader
--- say why their runs wait (worker/pending.py).
+--          number of ids with runs taken M, then M times: task id, its active runs,
+--          then per run: mesos_id, seq, spec, status (nil when the record is gone)}.
+-- The ids at their cap let the leader say why their runs wait (worker/pending.py); the
+-- active counts and the records spare the round a read per id and per run.
 local limit, max_ids = tonumber(ARGV[2]), tonumber(ARGV[3])
 local rank = tonumber(ARGV[4])
 local out = {''}
 local capped = {}
+local counted = {}
 local taken, looked = 0, 0
 while taken < limit and looked < max_ids do
   local ids = redis.call('ZRANGE', K.tasks_waiting_ids, rank, rank + 99)
@@ -134,7 +137,12 @@ while taken < limit and looked < max_ids do
     end
     if free > 0 then
       local runs = redis.call('ZRANGE', K.tasks_waiting_by_id(id), 0, free - 1, 'WITHSCORES')
-      for j = 1, #runs do out[#out + 1] = runs[j] end
+      counted[#counted + 1] = id; counted[#counted + 1] = active
+      for j = 1, #runs, 2 do
+        local fields = redis.call('HMGET', K.task(runs[j]), 'spec', 'status')
+        out[#out + 1] = runs[j]; out[#out + 1] = runs[j + 1]
+        out[#out + 1] = fields[1]; out[#out + 1] = fields[2]
+      end
       taken = taken + #runs / 2
     end
     if taken >= limit or looked >= max_ids then break end
@@ -143,6 +151,8 @@ end
 if #redis.call('ZRANGE', K.tasks_waiting_ids, rank, rank) > 0 then out[1] = rank end
 local result = {out[1], #capped / 3}
 for _, v in ipairs(capped) do result[#result + 1] = v end
+result[#result + 1] = #counted / 2
+for _, v in ipairs(counted) do result[#result + 1] = v end
 for j = 2, #out do result[#result + 1] = out[j] end
 return result
 """

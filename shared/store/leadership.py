@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis.asyncio as aioredis
@@ -45,6 +45,28 @@ class CappedId:
     task_id: str
     cap: int
     active: int
+
+
+class WaitingRun(NamedTuple):
+    """A waiting run as LAUNCHABLE read it: its record's spec and status JSON (None
+    when the record is gone)."""
+
+    mesos_id: str
+    seq: float
+    spec: bytes | None
+    status: bytes | None
+
+
+@dataclass(frozen=True)
+class Launchable:
+    """What one LAUNCHABLE call found: `runs` oldest first, the rank to go on from (None
+    at the end), the ids stepped past at their cap, and the active runs of each id whose
+    runs were taken (read in the same step)."""
+
+    runs: list[WaitingRun]
+    next_start: int | None
+    capped: list[CappedId]
+    active_by_id: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -142,21 +164,24 @@ class LeaderStore:
     # --- offer rounds --------------------------------------------------------------
 
     @translate_errors
-    async def launchable(
-        self, limit: int, max_ids: int, start: int = 0
-    ) -> tuple[list[tuple[str, float]], int | None, list[CappedId]]:
-        """(mesos_id, seq) of waiting runs below their id's cap, oldest first, from the
-        id at rank `start` on (LAUNCHABLE), the rank to go on from (None at the end),
-        and the ids stepped past because they are at their cap.
-        Whole ids: the runs can exceed `limit` by the last id's free slots."""
+    async def launchable(self, limit: int, max_ids: int, start: int = 0) -> Launchable:
+        """The waiting runs below their id's cap, with their records, from the id at rank
+        `start` on (LAUNCHABLE), in one step. Whole ids: the runs can exceed `limit` by
+        the last id's free slots."""
         raw = await self._launchable(args=[self.keys.prefix, limit, max_ids, start])
         next_start = int(raw[0]) if raw[0] not in (b"", "") else None
         end = 2 + 3 * int(raw[1])
         capped = [
             CappedId(raw[i].decode(), int(raw[i + 1]), int(raw[i + 2])) for i in range(2, end, 3)
         ]
-        runs = [(raw[i].decode(), float(raw[i + 1])) for i in range(end, len(raw), 2)]
-        return sorted(runs, key=lambda run: run[1]), next_start, capped
+        counts_end = end + 1 + 2 * int(raw[end])
+        active = {raw[i].decode(): int(raw[i + 1]) for i in range(end + 1, counts_end, 2)}
+        runs = [
+            WaitingRun(raw[i].decode(), float(raw[i + 1]), raw[i + 2], raw[i + 3])
+            for i in range(counts_end, len(raw), 4)
+        ]
+        runs.sort(key=lambda run: run.seq)
+        return Launchable(runs, next_start, capped, active)
 
     @translate_errors
     async def set_pending_reasons(
@@ -186,17 +211,6 @@ class LeaderStore:
             pipe.zcard(self.keys.tasks_delayed)
             waiting, delayed = await pipe.execute()
         return max(0, int(waiting) - int(delayed))
-
-    @translate_errors
-    async def task_fields(
-        self, mesos_ids: Sequence[str]
-    ) -> list[tuple[bytes | None, bytes | None]]:
-        """(spec, status) JSON of each task, None where it is gone."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for mid in mesos_ids:
-                pipe.hmget(self.keys.task(mid), ["spec", "status"])
-            found = await pipe.execute()
-        return [(spec, status) for spec, status in found]
 
     @translate_errors
     async def active_counts(
@@ -358,7 +372,7 @@ class LeaderStore:
         """The runs that entered TASK_STAGING before `before` (epoch s) and stage still,
         from the index of staging runs by that time: the others are not read."""
         mids = await self.redis.zrangebyscore(self.keys.tasks_staging_since, "-inf", before)
-        found = await self._statuses([m.decode() for m in mids])
+        found = await self._statuses([m.decode() for m in mids if isinstance(m, bytes)])
         return [t for t in found if t.state == "TASK_STAGING"]
 
     @translate_errors

@@ -46,7 +46,7 @@ def test_each_retry_waits_its_backoff_out_of_the_launchable_runs(redis_url: str)
                     "reason": st["pending_reason"],
                     "expected_reason": f"retry due at {iso(due)}",
                     "counted": await t.leader.waiting_count(),
-                    "launchable": (await t.leader.launchable(100, 100))[0],
+                    "launchable": (await t.leader.launchable(100, 100)).runs,
                     "released_early": before.released,
                     "next_in_s": before.next_in_s,
                 }
@@ -56,7 +56,7 @@ def test_each_retry_waits_its_backoff_out_of_the_launchable_runs(redis_url: str)
             seen[-1].update(
                 released=released.released,
                 counted_after=await t.leader.waiting_count(),
-                launchable_after=[m for m, _ in (await t.leader.launchable(100, 100))[0]],
+                launchable_after=[r.mesos_id for r in (await t.leader.launchable(100, 100)).runs],
                 reason_after=after["pending_reason"],
                 new=new,
             )

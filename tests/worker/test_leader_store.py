@@ -83,10 +83,12 @@ def test_runs_behind_an_id_at_its_cap_are_not_starved(redis_url: str) -> None:
         for _ in range(1500):  # more than a round looks at, all blocked by x's cap
             await store.create_task(parse_task(task(id="x", max_concurrent=1)), now=1.0)
         other, _ = await store.create_task(parse_task(task(id="other")), now=1.0)
-        launchable, next_from, capped = await leader.launchable(1000, 10_000)
-        assert next_from is None
-        assert capped == [CappedId("x", 1, 1)]  # why x's runs wait: worker/pending.py
-        return [mid.split(".")[0] for mid, _ in launchable]
+        found = await leader.launchable(1000, 10_000)
+        assert found.next_start is None
+        assert found.capped == [CappedId("x", 1, 1)]  # why x's runs wait: worker/pending.py
+        assert found.active_by_id == {"other": 0}
+        assert json.loads(found.runs[0].status or b"{}")["mesos_id"] == found.runs[0].mesos_id
+        return [run.mesos_id.split(".")[0] for run in found.runs]
 
     assert _run(redis_url, scenario) == ["other"]
 
@@ -100,7 +102,7 @@ def test_launchable_takes_each_id_up_to_its_free_slots_oldest_first(redis_url: s
                     parse_task(task(id=task_id, max_concurrent=cap)), now=float(n)
                 )
                 made.append(json.loads(record)["mesos_id"])
-        launchable = [mid for mid, _ in (await leader.launchable(1000, 10_000))[0]]
+        launchable = [run.mesos_id for run in (await leader.launchable(1000, 10_000)).runs]
         # a: its 2 oldest runs (cap 2, none active); b: all 4; in creation order
         assert launchable == [
             m
@@ -118,8 +120,9 @@ def test_launchable_goes_on_from_where_it_stopped(redis_url: str) -> None:
             await store.create_task(parse_task(task(id=f"t{n}")), now=float(n))
         seen, start = [], 0
         while start is not None:
-            runs, start, _ = await leader.launchable(2, 10_000, start)
-            seen += [mid.split(".")[0] for mid, _ in runs]
+            found = await leader.launchable(2, 10_000, start)
+            seen += [run.mesos_id.split(".")[0] for run in found.runs]
+            start = found.next_start
         return seen
 
     assert _run(redis_url, scenario) == ["t0", "t1", "t2", "t3", "t4"]
