@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 from tests.chaos.harness import Rig
-from tests.chaos.sources import Feed, cron_feed, redis_feed, s3_feed, sql_feed, sqs_feed
+from tests.chaos.sources import (
+    SOURCE_KINDS,
+    Feed,
+    cron_feed,
+    redis_feed,
+    s3_feed,
+    sql_feed,
+    sqs_feed,
+)
 from tests.conftest import need_service
 from tests.sources.conftest import moto_endpoint, mysql, postgres  # noqa: F401  (fixtures)
 
@@ -63,21 +71,24 @@ def make_rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
 
 
 @pytest.fixture
-def feed(request: pytest.FixtureRequest) -> Iterator[Feed]:
-    """A source of the kind given by indirect parametrization (sources.SOURCE_KINDS),
-    closed after the test, on the source tests' backends (set up before it, so torn
-    down after it)."""
-    kind = request.param
-    if kind == "redis":
-        made = redis_feed(request.getfixturevalue("redis_server"))
-    elif kind in ("sqs", "s3bucket"):
-        endpoint = request.getfixturevalue("moto_endpoint")
-        made = sqs_feed(endpoint) if kind == "sqs" else s3_feed(endpoint)
-    elif kind.startswith("sqlquery-"):
-        dialect = kind.split("-", 1)[1]
-        made = sql_feed(request.getfixturevalue(dialect), dialect)
-    else:
-        made = cron_feed()
-    made.kind = kind
+def feeds(
+    redis_server: str,
+    moto_endpoint: str,  # noqa: F811 (the fixture imported above)
+    postgresql: Any,
+    mysql: Any,  # noqa: F811
+) -> Iterator[list[Feed]]:
+    """One source of each kind (sources.SOURCE_KINDS, in that order) on the source tests'
+    backends, which are set up before and torn down after them."""
+    made = [
+        redis_feed(redis_server),
+        sqs_feed(moto_endpoint),
+        s3_feed(moto_endpoint),
+        sql_feed(postgresql, "postgresql"),
+        sql_feed(mysql, "mysql"),
+        cron_feed(),
+    ]
+    for kind, feed in zip(SOURCE_KINDS, made, strict=True):
+        feed.kind = kind
     yield made
-    made.close()
+    for feed in made:
+        feed.close()

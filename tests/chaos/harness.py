@@ -6,8 +6,9 @@ A `Rig` (the `make_rig` fixture of tests/chaos/conftest.py builds one per run) h
   again on the same port and directory;
 - a dev master on a background thread of the test process (`rig.devmaster`, a
   devmaster.server.DevMaster; its HTTP routes are at `rig.devmaster.url`);
-- `python -m hippo worker` processes (`rig.cluster`, a tests.worker.conftest.Cluster:
-  `rig.cluster.start_worker(**env)`, `rig.cluster.leader()`), with short timings (FAST);
+- `workers` `python -m hippo worker` processes (2 by default, with RIG_ENV and
+  `worker_env`) in `rig.cluster`, a tests.worker.conftest.Cluster (`rig.leader()`;
+  more with `rig.cluster.start_worker(**env)`), with short timings (FAST, RIG_ENV);
 - a `python -m hippo api` process (`rig.api_url`);
 - after `rig.start_load()`: a thread that every LOAD_PERIOD_S pushes one item to a
   Redis-list queue (`rig.load_queue`, capped at LOAD_QUEUE_CAP) and POSTs one one-off
@@ -56,7 +57,7 @@ from tests.chaos.checker import (
     check,
 )
 from tests.conftest import DEADLINE_SCALE, RedisServer, start_hippo_api, stop_process, wait_until
-from tests.worker.conftest import Cluster
+from tests.worker.conftest import Cluster, WorkerProcess
 
 PREFIX = "hippo:"
 KEYS = Keys(PREFIX)
@@ -112,7 +113,14 @@ def read_runs(client: redis.Redis) -> list[tuple[Run, dict[str, Any], dict[str, 
 class Rig:
     """One fault run's Hippo; see the module docstring. Stop it with `stop()`."""
 
-    def __init__(self, fault: str, tmp: Path, **master: Any) -> None:
+    def __init__(
+        self,
+        fault: str,
+        tmp: Path,
+        workers: int = 2,
+        worker_env: dict[str, str] | None = None,
+        **master: Any,
+    ) -> None:
         self.collected = Collected(fault=fault)
         self.started_at = time.monotonic()
         (tmp / "redis").mkdir(parents=True)
@@ -131,6 +139,9 @@ class Rig:
         }
         self.devmaster = DevMaster(MasterConfig(**options)).start()
         self.cluster = Cluster(self.redis_url, self.devmaster, tmp)
+        # The workers start (and import) while the API does: a rig is ready sooner.
+        for _ in range(workers):
+            self.cluster.start_worker(**{**RIG_ENV, **(worker_env or {})})
         self._api_process, self.api_url = start_hippo_api(self.redis_url)
         self.http = httpx.Client(base_url=self.api_url, timeout=10)
         self.caps: dict[str, int] = {f"oneoff-{k}": ONE_OFF_CAP for k in range(ONE_OFF_IDS)}
@@ -191,10 +202,8 @@ class Rig:
         with self._lock:
             self.collected.items.add(f"source:{queue_id}:{data}")
 
-    def start_workers(self, count: int, **env: str) -> Any:
-        """`count` workers; returns the leader once one leads."""
-        for _ in range(count):
-            self.cluster.start_worker(**{**RIG_ENV, **env})
+    def leader(self) -> WorkerProcess:
+        """The worker leading now, once one leads."""
         return self.cluster.leader(timeout_s=30)
 
     def start_load(self) -> None:

@@ -17,8 +17,12 @@ BURST = 1000
 def test_sigkill_of_the_leader_during_a_burst_of_1000_launches(
     make_rig: Callable[..., Rig], run: int
 ) -> None:
-    rig = make_rig("leader SIGKILL during a 1,000-launch burst", agents=4)
-    leader = rig.start_workers(2, HIPPO_ROUND_MAX_TASKS="60")
+    rig = make_rig(
+        "leader SIGKILL during a 1,000-launch burst",
+        agents=4,
+        worker_env={"HIPPO_ROUND_MAX_TASKS": "60"},
+    )
+    leader = rig.leader()
     rig.start_load()
     epoch = rig.cluster.epoch()
     create_tasks(rig.cluster.redis, BURST)  # ids job0..job999, max_concurrent 1 each
@@ -41,7 +45,7 @@ def test_sigstop_of_the_leader_past_its_lock_expiry_then_sigcont(
     make_rig: Callable[..., Rig], run: int
 ) -> None:
     rig = make_rig("leader SIGSTOP past its lock expiry, SIGCONT")
-    leader = rig.start_workers(2)
+    leader = rig.leader()
     rig.start_load()
     epoch = rig.cluster.epoch()
     with rig.fault():

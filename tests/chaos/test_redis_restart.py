@@ -16,7 +16,7 @@ def test_a_redis_restart_during_polling_and_api_load(
     make_rig: Callable[..., Rig], run: int
 ) -> None:
     rig = make_rig("Redis restart (AOF) during polling and API load")
-    rig.start_workers(2)
+    rig.leader()
     rig.start_load()
     before = rig.answers(503)
     with rig.fault(clock_from_end=True):

@@ -3,10 +3,11 @@
 Run as `python -m tests.sources.polling_worker` with HIPPO_* variables and:
   OBSERVE_REDIS_URL   where to record polls (the test's Redis, db 0 key prefix `observe:`)
   STORE_DELAY_S       sleep this long just before storing a poll that has items
-  STORE_DELAY_QUEUE   only for this queue id (default: every queue)
+  STORE_DELAY_QUEUE   only for these queue ids, comma-separated (default: every queue)
   ACK_DELAY_S         sleep this long just after storing a poll that has items, before
                       acknowledging it to the source
-The hooks mark `observe:in-store:<pid>` / `observe:in-ack:<pid>` so a test knows when to
+The hooks mark `observe:in-store:<pid>` / `observe:in-ack:<pid>` (and add each queue held
+in store to the set `observe:held:<pid>`) so a test knows when to
 SIGKILL the process, count polls per pid, and flag a queue polled by two workers at once.
 """
 
@@ -29,7 +30,7 @@ def install_hooks() -> None:
     pid = str(os.getpid())
     lease_ms = int(Settings.from_env().queue_lease_s * 1000)
     store_delay = float(os.environ.get("STORE_DELAY_S", "0"))
-    delay_queue = os.environ.get("STORE_DELAY_QUEUE")
+    delay_queues = set(filter(None, os.environ.get("STORE_DELAY_QUEUE", "").split(",")))
     ack_delay = float(os.environ.get("ACK_DELAY_S", "0"))
     original_poll = polling.Poller.poll
     original_store = PollStore.store_poll
@@ -65,8 +66,9 @@ def install_hooks() -> None:
 
     async def store_poll(self: Any, queue_id: str, token: str, **kwargs: Any) -> int:
         has_items = kwargs["items_taken"] > 0
-        if has_items and store_delay and delay_queue in (None, queue_id):
+        if has_items and store_delay and (not delay_queues or queue_id in delay_queues):
             observe.set(f"observe:in-store:{pid}", queue_id)
+            observe.sadd(f"observe:held:{pid}", queue_id)
             await asyncio.sleep(store_delay)
         if kwargs["delay_s"] is not None:
             end_observation(queue_id)
