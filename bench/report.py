@@ -101,6 +101,7 @@ def chart(spec: dict[str, Any], img_dir: Path) -> Path:
             marker="o",
             linestyle="--" if series.get("reference") else "-",
             label=series["label"],
+            color=series.get("color"),
         )
     if spec.get("x_log"):
         ax.set_xscale("log")

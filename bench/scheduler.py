@@ -381,24 +381,29 @@ def report(
             "series": [
                 {
                     "label": "Hippo to ACCEPT",
+                    "color": "tab:blue",
                     "points": [[n, generous[n]["hippo"]["accept_rate"]] for n in sizes],
                 },
                 {
                     "label": "Hippo to RUNNING recorded",
+                    "color": "tab:orange",
                     "points": [[n, generous[n]["hippo"]["running_rate"]] for n in sizes],
                 },
                 {
                     "label": "bare to ACCEPT",
+                    "color": "tab:blue",
                     "points": [[n, generous[n]["bare"]["accept_rate"]] for n in sizes],
                     "reference": True,
                 },
                 {
                     "label": "bare to RUNNING recorded",
+                    "color": "tab:orange",
                     "points": [[n, generous[n]["bare"]["running_rate"]] for n in sizes],
                     "reference": True,
                 },
                 {
                     "label": "original Hippo (scheduler time)",
+                    "color": "tab:gray",
                     "points": [[n, v] for n, v in ORIGINAL.items()],
                     "reference": True,
                 },
