@@ -29,18 +29,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
-TERMINAL = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_LOST",
-        "TASK_ERROR",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
+from hippo.shared.records import TERMINAL_STATES
+
+TERMINAL = TERMINAL_STATES  # the end of a run for Hippo (shared/records.py)
 SUCCESS = "TASK_FINISHED"
 REPORT_ENV = "HIPPO_CHAOS_REPORT"
 
@@ -104,6 +95,7 @@ class RunResult:
     api_recovered: bool
     recovery_s: float | None
     samples: int
+    samples_at_cap: int  # samples with a key exactly at its cap: the cap was exercised
 
     def failures(self) -> list[str]:
         """What broke a promise, in words (empty when the run kept them all)."""
@@ -170,6 +162,7 @@ def check(collected: Collected) -> RunResult:
         api_recovered=recovered,
         recovery_s=collected.recovery_s,
         samples=len(collected.samples),
+        samples_at_cap=sum(1 for s in collected.samples if s.live == s.cap),
     )
 
 

@@ -26,7 +26,12 @@ def collected(**fields: object) -> Collected:
 def test_a_run_that_kept_every_promise_has_no_failures() -> None:
     result = check(collected())
     assert result.failures() == []
-    assert (result.items, result.recovery_s, result.samples) == (2, 1.5, 1)
+    assert (result.items, result.recovery_s, result.samples, result.samples_at_cap) == (
+        2,
+        1.5,
+        1,
+        1,
+    )
 
 
 def test_losses_duplicates_caps_and_stuck_runs_are_each_listed() -> None:
