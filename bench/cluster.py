@@ -84,6 +84,7 @@ class Services:
         self.devmaster: subprocess.Popen[bytes] | None = None
         self.master = ""
         self.workers: list[tuple[subprocess.Popen[bytes], int]] = []
+        self.started = 0  # workers started so far: each its own log file
 
     def start_devmaster(self, cluster: Cluster) -> int:
         self.stop_devmaster()
@@ -116,7 +117,8 @@ class Services:
     def start_worker(self, *command: str, **extra: str) -> tuple[subprocess.Popen[bytes], int]:
         """`python -m hippo worker` (or `command`) with a metrics port; waits for /metrics."""
         port = free_port()
-        log = (self.tmp / f"worker{len(self.workers)}.log").open("wb")
+        log = (self.tmp / f"worker{self.started}.log").open("wb")
+        self.started += 1
         proc = subprocess.Popen(
             [sys.executable, "-m", *(command or ("hippo", "worker"))]
             + ["--metrics-port", str(port)],

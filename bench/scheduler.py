@@ -130,7 +130,7 @@ def _started(r: redis.Redis, *processes: subprocess.Popen[bytes]) -> int:
     counts = pipe.execute()
     failed = {state: n for state, n in zip(FAILED, counts[2:], strict=True) if n}
     if failed:
-        raise RuntimeError(f"runs ended {failed}: see the worker's log")
+        raise RuntimeError(f"runs ended {failed}: see the worker's log (in /tmp/hippo-bench-*)")
     for proc in processes:
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args} exited ({proc.returncode})")
