@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -113,8 +114,8 @@ class UpdateRecorder:
         """Store updates, act on the outcomes, then acknowledge (never before storing)."""
         outcomes = await self.store.record_updates(self.epoch, time.time(), to_store(statuses))
         found = consequences(statuses, outcomes, time.time())
-        for status in found.stored:
-            self.metrics.status_updates.labels(status.state).inc()
+        for state, count in Counter(s.state for s in found.stored).items():
+            self.metrics.status_updates.labels(state).inc(count)
         for latency_s in found.launch_latencies_s:
             self.metrics.launch_latency.observe(latency_s)
         for mesos_id in found.ended:

@@ -1,4 +1,5 @@
-"""The pipelined transport's encoding and answer parsing, on bytes: no server."""
+"""The pipelined transport's encoding and answer parsing, on bytes; its answer deadline
+against a local server that stops answering."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import asyncio
 
 import pytest
 
-from hippo.worker.mesos.pipeline import Answer, encode_posts, read_answer
+from hippo.worker.mesos.pipeline import (
+    Answer,
+    PipelineBroken,
+    PipelinedConnection,
+    encode_posts,
+    read_answer,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -65,3 +72,28 @@ async def test_an_answer_that_ends_the_connection_says_so(raw: bytes, answer: by
 async def test_a_malformed_or_cut_answer_raises(raw: bytes, error: type[Exception]) -> None:
     with pytest.raises(error):
         await read_answer(reader_of(raw))
+
+
+async def test_a_batch_whose_answers_stop_coming_fails_with_those_read() -> None:
+    served = asyncio.Event()
+
+    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+        await reader.read()  # the second POST is never answered
+        writer.close()
+        await writer.wait_closed()
+        served.set()
+
+    server = await asyncio.start_server(answer_once, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    connection = PipelinedConnection(answer_timeout_s=0.2)
+    try:
+        with pytest.raises(PipelineBroken) as broken:
+            await connection.post(f"http://127.0.0.1:{port}/api", [b"", b""], {})
+        assert broken.value.answers == [Answer(202, b"")]
+    finally:
+        await connection.aclose()
+        await asyncio.wait_for(served.wait(), 10)
+        server.close()
+        await server.wait_closed()

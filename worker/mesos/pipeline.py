@@ -142,20 +142,7 @@ class PipelinedConnection:
                 # The transport sends what does not fit in the socket at once while the
                 # answers are read, so a large batch cannot deadlock against the server.
                 writer.write(payload)
-                for n in range(len(bodies)):
-                    async with asyncio.timeout(self._answer_timeout_s):
-                        answer, keep_alive = await read_answer(reader)
-                    answers.append(answer)
-                    if not keep_alive:
-                        self.close()
-                        if n + 1 < len(bodies):
-                            raise PipelineBroken(
-                                f"{url} closed the connection after {n + 1} of {len(bodies)}"
-                                " answers",
-                                answers,
-                                reused,
-                            )
-                        break
+                await self._read_answers(reader, len(bodies), answers, url, reused)
             except PipelineBroken:
                 raise
             except (OSError, EOFError, ValueError, TimeoutError, asyncio.LimitOverrunError) as e:
@@ -169,6 +156,35 @@ class PipelinedConnection:
                 self.close()  # cancelled mid-batch: the connection's state is unknown
                 raise
         return answers
+
+    async def _read_answers(
+        self,
+        reader: asyncio.StreamReader,
+        count: int,
+        answers: list[Answer],
+        url: str,
+        reused: bool,
+    ) -> None:
+        """Read `count` answers into `answers`; TimeoutError when none came for
+        answer_timeout_s. One deadline for the batch, pushed back whenever less than half
+        of it is left after an answer: a timeout per answer cost as much as its read."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(self._answer_timeout_s) as deadline:
+            for n in range(count):
+                answer, keep_alive = await read_answer(reader)
+                answers.append(answer)
+                if not keep_alive:
+                    self.close()
+                    if n + 1 < count:
+                        raise PipelineBroken(
+                            f"{url} closed the connection after {n + 1} of {count} answers",
+                            answers,
+                            reused,
+                        )
+                    return
+                now, when = loop.time(), deadline.when()
+                if when is not None and when - now < self._answer_timeout_s / 2:
+                    deadline.reschedule(now + self._answer_timeout_s)
 
     async def _open(
         self, origin: tuple[str, str, int]
