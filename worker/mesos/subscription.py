@@ -216,8 +216,14 @@ class Subscription:
         try:
             async with asyncio.timeout(self._first_event_timeout_s) as deadline:
                 async for chunk in response.aiter_bytes():
-                    for record in decoder.feed(chunk):
-                        self.heard_at = time.monotonic()
+                    records = decoder.feed(chunk)
+                    if not records:
+                        continue
+                    # Any event proves the stream alive, not only HEARTBEAT; once per
+                    # chunk (a chunk holds many events in a burst, and rescheduling per
+                    # event cost the leader as much as decoding one).
+                    self.heard_at = time.monotonic()
+                    for record in records:
                         event = parse_event(record)
                         if isinstance(event, Subscribed):
                             self._on_subscribed(event, url, stream_id)
@@ -226,8 +232,7 @@ class Subscription:
                         self._queue.put_nowait(event)
                         if isinstance(event, Error):
                             raise framework_error(event.message)
-                        # Any event proves the stream alive, not only HEARTBEAT.
-                        deadline.reschedule(loop.time() + self._heartbeat_misses * self.heartbeat_s)
+                    deadline.reschedule(loop.time() + self._heartbeat_misses * self.heartbeat_s)
         except TimeoutError:
             return (
                 f"no event from {url} for {self._heartbeat_misses} heartbeat intervals:"
