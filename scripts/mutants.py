@@ -338,6 +338,14 @@ MUTANTS = (
         ("tests/worker/test_task_history.py",),
     ),
     Mutant(
+        "staging-index-kept-after-staging",
+        "a run staging too long is reconciled (and only those are read)",
+        "shared/store/task_lua.py",
+        "  elseif st.mesos_state == 'TASK_STAGING' then\n    redis.call('ZREM', K.tasks_staging_since, mid)",
+        "  elseif false then",
+        ("tests/worker/test_leader_store.py",),
+    ),
+    Mutant(
         "unanswered-never-asked-again",
         "reconciliation until answered",
         "worker/reconciliation.py",
