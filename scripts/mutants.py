@@ -341,7 +341,8 @@ MUTANTS = (
         "staging-index-kept-after-staging",
         "a run staging too long is reconciled (and only those are read)",
         "shared/store/task_lua.py",
-        "  elseif st.mesos_state == 'TASK_STAGING' then\n    redis.call('ZREM', K.tasks_staging_since, mid)",
+        "  elseif st.mesos_state == 'TASK_STAGING' then\n"
+        "    redis.call('ZREM', K.tasks_staging_since, mid)",
         "  elseif false then",
         ("tests/worker/test_leader_store.py",),
     ),
