@@ -208,6 +208,14 @@ MUTANTS = (
         ("tests/sources/test_workers.py", "tests/sources/test_redislist.py"),
     ),
     Mutant(
+        "acknowledge-unreplicated",
+        "no source item lost",
+        "worker/polling.py",
+        "            acknowledging=bool(items),\n",
+        "            acknowledging=False,\n",
+        ("tests/sources/test_redis_failover.py",),
+    ),
+    Mutant(
         "item-key-ignored",
         "no item run twice because of Hippo",
         "shared/store/lease_scripts.py",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hippo.shared.errors import SettingsError
-from hippo.shared.redis_urls import check_redis_url
+from hippo.shared.redis_urls import check_redis_url, is_sentinel_url
 from hippo.shared.secrets import mask_url_password
 
 # A development-only Fernet key, so `hippo dev` works out of the box. Anyone can
@@ -39,6 +39,11 @@ def _non_negative_int(raw: str) -> int:
     if value < 0:
         raise ValueError(f"must be >= 0, got {raw}")
     return value
+
+
+def _replica_count(raw: str) -> int | None:
+    """Empty: None (the default for the URL's kind); else a count of replicas, 0 or more."""
+    return None if raw.strip() == "" else _non_negative_int(raw)
 
 
 def _bool(raw: str) -> bool:
@@ -103,6 +108,14 @@ class Settings:
     )
     redis_prefix: str = _setting(
         "HIPPO_REDIS_PREFIX", "hippo:", _redis_prefix, "Prefix of every Redis key Hippo writes."
+    )
+    redis_wait_replicas: int | None = _setting(
+        "HIPPO_REDIS_WAIT_REPLICAS",
+        "",
+        _replica_count,
+        "How many Redis replicas a poll's stored tasks must reach (Redis `WAIT`) before its "
+        "items are acknowledged to the source; a poll that falls short leaves them in the "
+        "source, to come again. Unset: 1 with a Sentinel URL, 0 (no wait) otherwise.",
     )
     mesos_master: tuple[str, ...] = _setting(
         "HIPPO_MESOS_MASTER",
@@ -336,6 +349,16 @@ class Settings:
         settings = cls(**values)
         settings.cipher_keys  # noqa: B018 - validates the keys now, not at the first secret
         return settings
+
+    @property
+    def replicas_to_wait_for(self) -> int:
+        """HIPPO_REDIS_WAIT_REPLICAS, or its default: with Sentinel the master has a
+        replica that a failover promotes, and a write only the old master had is lost
+        (docs/operating.md), so a poll waits for one; a standalone Redis has none to wait
+        for."""
+        if self.redis_wait_replicas is not None:
+            return self.redis_wait_replicas
+        return 1 if is_sentinel_url(self.redis_url) else 0
 
     @property
     def uses_dev_secret_key(self) -> bool:

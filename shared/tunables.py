@@ -15,6 +15,9 @@ REDIS_POOL_WAIT_S = 5.0  # a call waits this long for a free connection
 REDIS_CONNECT_TIMEOUT_S = 2.0  # fail fast while Redis is down (the API answers 503)
 REDIS_SOCKET_TIMEOUT_S = 5.0  # a reply slower than this counts as Redis unreachable
 REDIS_HEALTH_CHECK_S = 30.0  # an idle pooled connection is PINGed before reuse after this
+# A poll waits this long for HIPPO_REDIS_WAIT_REPLICAS replicas to have its writes; short
+# of them, its items stay in the source and come again at a later poll (worker/polling.py).
+REDIS_WAIT_TIMEOUT_S = 2.0
 REDIS_PROBE_TIMEOUT_S = 1.0  # /healthz and /readyz answer within about this
 # Members a filtered task listing scans for one page before answering it short (with a
 # cursor): bounds one Lua call when filters match rarely.

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,12 +113,20 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> b
 class RedisServer:
     """A redis-server process of our own; can be stopped and started on the same port."""
 
-    def __init__(self, directory: Path, port: int | None = None, appendonly: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        appendonly: bool = False,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         """`appendonly`: every write fsynced to an AOF in `directory` before it is
-        answered, so a restart on the same port and directory loses nothing."""
+        answered, so a restart on the same port and directory loses nothing.
+        `extra_args`: more redis-server options (`--replicaof 127.0.0.1 6390`)."""
         self.port = port or free_port()
         self.directory = directory
         self.appendonly = appendonly
+        self.extra_args = tuple(extra_args)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -141,6 +149,7 @@ class RedisServer:
                 "always",
                 "--dir",
                 str(self.directory),
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -105,3 +105,23 @@ def test_repr_names_every_setting_but_the_secret_ones() -> None:
         assert f"{name}=" in shown
     for name in ("secret_keys", "api_tokens", "mesos_secret"):
         assert f"{name}=" not in shown
+
+
+@pytest.mark.parametrize(
+    "env, replicas",
+    [
+        ({"HIPPO_REDIS_URL": "redis://r:6379/0"}, 0),
+        ({"HIPPO_REDIS_URL": "redis+sentinel://s1:26379,s2/mymaster/0"}, 1),
+        ({"HIPPO_REDIS_URL": "redis+sentinel://s1/mymaster", "HIPPO_REDIS_WAIT_REPLICAS": "0"}, 0),
+        ({"HIPPO_REDIS_URL": "redis://r:6379/0", "HIPPO_REDIS_WAIT_REPLICAS": "2"}, 2),
+    ],
+)
+def test_polls_wait_for_a_replica_by_default_only_with_sentinel(
+    env: dict[str, str], replicas: int
+) -> None:
+    assert Settings.from_env(env).replicas_to_wait_for == replicas
+
+
+def test_a_negative_replica_count_is_refused_by_name() -> None:
+    with pytest.raises(SettingsError, match="HIPPO_REDIS_WAIT_REPLICAS"):
+        Settings.from_env({"HIPPO_REDIS_WAIT_REPLICAS": "-1"})

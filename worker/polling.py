@@ -64,6 +64,7 @@ class Poller:
             Keys(settings.redis_prefix),
             idempotency_ttl_s=settings.idempotency_ttl_s,
             in_flight_location={t: s.in_flight_location for t, s in self.source_types.items()},
+            wait_replicas=settings.replicas_to_wait_for,
         )
         self.definitions = DefinitionReader(self.source_types, SecretBox(settings.cipher_keys))
         self.drainer = Drainer(
@@ -329,6 +330,7 @@ class Poller:
             items_taken=len(fresh),
             watermark=new_watermark,
             delay_s=delay_s if not items else None,
+            acknowledging=bool(items),
         )
         if outcome == StoreOutcome.KEY_SEEN:
             # Another poll stored some of these items meanwhile: nothing stored, nothing
@@ -336,6 +338,22 @@ class Poller:
             log.info("queue %s: items stored by another poll meanwhile; polling again", queue_id)
             await self.store.release_lease(queue_id, claimed.token, 0)
             return True
+        if outcome == StoreOutcome.NOT_REPLICATED:
+            # Stored on the master, but not yet on HIPPO_REDIS_WAIT_REPLICAS replicas: a
+            # failover now would lose the tasks, and the items too if they were
+            # acknowledged. They stay in the source and come again: a later poll finds
+            # their keys stored and acknowledges them then, or, a failover having lost
+            # the keys, makes their tasks again (a retry, not a loss).
+            metrics.TASKS_CREATED.labels(prepared.queue_type).inc(len(tasks))
+            log.warning(
+                "queue %s: %s items stored but not yet on %s Redis replica(s); "
+                "they stay in the source until they are",
+                queue_id,
+                len(items),
+                self.store.wait_replicas,
+            )
+            await self.store.release_lease(queue_id, claimed.token, self.settings.poll_retry_s)
+            return False
         if outcome != StoreOutcome.STORED:
             # The lease expired (another worker may be polling) or the queue was deleted
             # or disabled: nothing was stored, so nothing is acknowledged. The items wait

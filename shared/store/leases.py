@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from hippo.shared.store import lease_scripts
 from hippo.shared.store.connection import translate_errors
 from hippo.shared.store.keys import Keys
+from hippo.shared.tunables import REDIS_WAIT_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class StoreOutcome:
     STORED = 1
     LEASE_LOST = 0
     KEY_SEEN = -1
+    # Stored, but fewer replicas than asked have it: a failover now could lose it, so its
+    # items must not be acknowledged to the source yet (PollStore's wait_replicas).
+    NOT_REPLICATED = 2
 
 
 def _text(raw: Any) -> str:
@@ -83,13 +87,18 @@ class PollStore:
         *,
         idempotency_ttl_s: int,
         in_flight_location: Mapping[str, Sequence[str]] | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_s: float = REDIS_WAIT_TIMEOUT_S,
     ) -> None:
         """`in_flight_location`: {queue type: its Source.in_flight_location}, the poller's
         types; an edit of a queue whose type is not there retires its generation whenever
-        its settings change at all."""
+        its settings change at all. `wait_replicas`: a stored poll is NOT_REPLICATED until
+        that many replicas have it (Redis WAIT, at most `wait_timeout_s`)."""
         self.redis = client
         self.keys = keys
         self.idempotency_ttl_s = idempotency_ttl_s
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = max(1, round(wait_timeout_s * 1000))
         location = {t: list(names) for t, names in (in_flight_location or {}).items()}
         self._location = json.dumps(location)
         self._claim = client.register_script(lease_scripts.CLAIM_DUE_QUEUES)
@@ -143,8 +152,13 @@ class PollStore:
         items_taken: int,
         watermark: str | None,
         delay_s: float | None,
+        acknowledging: bool = False,
     ) -> int:
-        """One of StoreOutcome's values; nothing is written unless it is STORED.
+        """One of StoreOutcome's values; nothing is written unless it is STORED (or
+        NOT_REPLICATED). `acknowledging`: the caller acknowledges items to their source
+        once this is stored, so with `wait_replicas` it is STORED only once that many
+        replicas have every write made before (this poll's, and an earlier poll's that
+        stored the items it finds already seen).
         `dead_letters`: (id, record JSON) of items no process can receive, kept in the
         queue's dead letters instead of becoming tasks.
 
@@ -165,7 +179,17 @@ class PollStore:
             args += [dead_letter_id, record]
         for task in tasks:
             args += [task.mesos_id, task.task_id, task.spec, task.status]
-        return int(await self._store(args=args))
+        if not (acknowledging and self.wait_replicas):
+            return int(await self._store(args=args))
+        # WAIT counts the replicas that have every write made so far on its own
+        # connection: the script and the WAIT go down one connection, as a pipeline.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await self._store(args=args, client=pipe)
+            pipe.wait(self.wait_replicas, self.wait_timeout_ms)
+            outcome, replicas = await pipe.execute()
+        if int(outcome) == StoreOutcome.STORED and int(replicas) < self.wait_replicas:
+            return StoreOutcome.NOT_REPLICATED
+        return int(outcome)
 
     @translate_errors
     async def fail_poll(self, queue_id: str, token: str, error: str, delay_s: float) -> bool:
