@@ -10,6 +10,7 @@ import json
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,8 @@ def bare_launches(svc: Services, cluster: Cluster, waiting: int) -> dict[str, An
             text=True,
         )
         assert proc.stdout is not None
+        watchdog = threading.Timer(600, proc.kill)  # a framework stuck past any sane time
+        watchdog.start()
         seen: dict[str, dict[str, float]] = {}
         for line in proc.stdout:
             said = json.loads(line)
@@ -177,7 +180,12 @@ def bare_launches(svc: Services, cluster: Cluster, waiting: int) -> dict[str, An
             elif said["event"] == "running":
                 cpu = {who: cpu_seconds(pid) - cpu0[who] for who, pid in pids.items()}
                 after = _commands(svc)
-        if proc.wait(60) != 0 or "running" not in seen:
+                break  # measured: its shutdown is not
+        watchdog.cancel()
+        proc.terminate()
+        proc.wait(30)
+        proc.stdout.close()
+        if "running" not in seen:
             raise RuntimeError(f"the bare scheduler failed ({proc.returncode}): {seen}")
     cpu["leader"] = seen["running"]["cpu_s"] - seen["offer"]["cpu_s"]
     t0 = seen["offer"]["t"]
