@@ -314,8 +314,8 @@ def _last_runs(bench: Bench, ids: list[str]) -> list[bytes | None]:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    per_queue = 1_500 if quick else 25_000
-    queues, frequency_s, window_s = (200, 1.0, 3.0) if quick else (1000, 10.0, 30.0)
+    per_queue = 1_500 if quick else 12_500
+    queues, frequency_s, window_s = (200, 1.0, 3.0) if quick else (1000, 10.0, 20.0)
     figures: dict[str, Any] = {}
     for workers in (1, 2, 4):
         with step(f"ingest 8 x {per_queue:,}, {workers} worker(s)"):
