@@ -1,6 +1,6 @@
 """Failover: a leader's SIGKILL to the first launch by the new leader, and a polling
-worker's SIGKILL to its queue's next stored item; beside the lock or lease expiry that
-bounds each from below (the physical reference: a standby cannot take over sooner)."""
+worker's SIGKILL to its queue served again; beside the lock or lease expiry (the physical
+reference: the longest a standby must wait for a killed holder's lock to lapse)."""
 
 from __future__ import annotations
 
@@ -164,7 +164,10 @@ clock stops once every item pushed before the kill (those the dead worker had ta
 included) and one after it are stored, runs:
 {", ".join(f"{t:.2f}" for t in resumes)} s.
 
-**Reference.** The lock or lease expiry: a killed holder cannot release, so a standby
-takes over no sooner (ratio 1.00 = no time lost beyond it).
+**Reference.** The lock or lease expiry: a killed holder cannot release it, so it lapses
+`expiry` after the holder's last renewal, which came up to a renewal period before the
+kill: a run can take less than the expiry, and anything beyond it is Hippo's own time
+(subscribing, the first round). A queue the dead worker was not polling at that moment
+is served again without waiting for its lease.
 """,
     }
