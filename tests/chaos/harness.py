@@ -12,7 +12,8 @@ A `Rig` (the `make_rig` fixture of tests/chaos/conftest.py builds one per run) h
 - a `python -m hippo api` process (`rig.api_url`);
 - after `rig.start_load()`: a thread that every LOAD_PERIOD_S pushes one item to a
   Redis-list queue (`rig.load_queue`, capped at LOAD_QUEUE_CAP) and POSTs one one-off
-  task (ids `oneoff-0..2`, capped at ONE_OFF_CAP), recording every API answer, and a
+  task on average (every third tick ONE_OFF_CAP + 1 at once for one of the ids
+  `oneoff-0..2`, capped at ONE_OFF_CAP), recording every API answer, and a
   thread sampling the runs live at the dev master per task id against `rig.caps`.
 
 A fault test: build the rig, start workers and load, inject the fault inside
@@ -64,7 +65,7 @@ KEYS = Keys(PREFIX)
 SOURCE_DB = 1  # the Redis-list sources live beside Hippo's keys, in database 1
 LOAD_PERIOD_S = 0.1
 LOAD_QUEUE_CAP = 5
-ONE_OFF_IDS = 3  # at 10 tasks/s, their caps are reached often
+ONE_OFF_IDS = 3
 ONE_OFF_CAP = 2
 SAMPLE_PERIOD_S = 0.05
 RECOVERY_WAIT_S = 30  # times DEADLINE_SCALE
@@ -313,7 +314,12 @@ class Rig:
         n = 0
         while not self._stop.wait(LOAD_PERIOD_S):
             self.push_item(self.load_queue, "load", f"item-{n}")
-            self.post_task(f"oneoff-{n % ONE_OFF_IDS}", ONE_OFF_CAP)
+            # Every third tick, one more than the cap of one id at once: without the
+            # cap, they would launch in the same offer round and run together.
+            if n % (ONE_OFF_CAP + 1) == 0:
+                task_id = f"oneoff-{n // (ONE_OFF_CAP + 1) % ONE_OFF_IDS}"
+                for _ in range(ONE_OFF_CAP + 1):
+                    self.post_task(task_id, ONE_OFF_CAP)
             n += 1
 
     def _live_runs(self) -> list[str]:
