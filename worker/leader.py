@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 
 from redis.exceptions import RedisError
 
@@ -135,15 +136,33 @@ async def _watch_lease(
     interval_s: float,
     lost: asyncio.Event,
 ) -> None:
-    """Step down on any doubt: the lock holds another id, a newer epoch, or Redis fails."""
+    """Step down once the lock is not certainly ours: it holds another id, a newer epoch
+    was taken, or Redis has not confirmed it for as long as the last confirmation
+    guaranteed (the lock's remaining expiry then), less one interval to stop in.
+
+    A slow or failed check is not a doubt by itself: python-redis-lock renews the lock
+    from its own thread, so the lock outlives a busy event loop or a Redis slow for a
+    moment (a leader that stepped down at each, on a loaded machine, lost its runs to
+    TASK_GONE and retried them). Only time without confirmation is."""
+    # The lock was taken moments ago with its full expiry, at least 4 intervals
+    # (watchdog_interval_s): ours for 2 more, at the least.
+    certain_until = time.monotonic() + 2 * interval_s
     while True:
         await asyncio.sleep(interval_s)
+        asked = time.monotonic()
         try:
-            ours = await asyncio.wait_for(store.still_leader(lock_key, lock_id, epoch), interval_s)
+            left_s = await asyncio.wait_for(
+                store.still_leader(lock_key, lock_id, epoch), interval_s
+            )
         except (StoreUnavailable, TimeoutError) as e:
-            log.error("leader: cannot check the leader lock (%s)", e)
-            ours = False
-        if not ours:
+            log.warning("leader: cannot check the leader lock (%s)", e or type(e).__name__)
+        else:
+            if not left_s:
+                lost.set()
+                return
+            certain_until = asked + left_s
+        if time.monotonic() >= certain_until - interval_s:
+            log.error("leader: the leader lock could not be confirmed before it may expire")
             lost.set()
             return
 

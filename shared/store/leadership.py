@@ -11,6 +11,7 @@ and nothing it reads grows with the number of finished task records.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -142,10 +143,18 @@ class LeaderStore:
         return epoch or None
 
     @translate_errors
-    async def still_leader(self, lock_key: str, lock_id: str, epoch: int) -> bool:
-        """The lock still holds our id and no newer epoch was taken."""
-        holder, current = await self.redis.mget([lock_key, self.keys.leader_epoch])
-        return _text(holder) == lock_id and _text(current) == str(epoch)
+    async def still_leader(self, lock_key: str, lock_id: str, epoch: int) -> float:
+        """For how many more seconds, counted from when this was asked, the lock is
+        certainly ours: its remaining expiry (inf without one) while it holds our id and
+        no newer epoch was taken; 0.0 otherwise. One round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.mget([lock_key, self.keys.leader_epoch])
+            pipe.pttl(lock_key)
+            (holder, current), ttl_ms = await pipe.execute()
+        if not (_text(holder) == lock_id and _text(current) == str(epoch)):
+            return 0.0
+        # PTTL: -1 the key has no expiry, -2 it is gone (expired since the MGET).
+        return math.inf if ttl_ms == -1 else max(0.0, ttl_ms / 1000)
 
     @translate_errors
     async def framework_id(self) -> str | None:
