@@ -69,8 +69,13 @@ ONE_OFF_IDS = 3
 ONE_OFF_CAP = 2
 SAMPLE_PERIOD_S = 0.05
 RECOVERY_WAIT_S = 30  # times DEADLINE_SCALE
-# What every worker of a rig runs with: fast failover and leases, so a run takes seconds.
+# What every process of a rig runs with (the API too): no record trimmed by the per-id
+# retention (keep 100 runs per id by default: a one-off id of the load makes hundreds in
+# a long run on a loaded machine, and a trimmed success would read as a lost item), and
+# fast failover and leases, so a run takes seconds.
+RETENTION_ENV = {"HIPPO_TASK_RETENTION_PER_ID": "1000000"}
 RIG_ENV = {
+    **RETENTION_ENV,
     "HIPPO_QUEUE_LEASE_S": "2",
     "HIPPO_POLL_IDLE_S": "0.05",
     "HIPPO_POLL_RETRY_S": "0.5",
@@ -143,7 +148,7 @@ class Rig:
         # The workers start (and import) while the API does: a rig is ready sooner.
         for _ in range(workers):
             self.cluster.start_worker(**{**RIG_ENV, **(worker_env or {})})
-        self._api_process, self.api_url = start_hippo_api(self.redis_url)
+        self._api_process, self.api_url = start_hippo_api(self.redis_url, **RETENTION_ENV)
         self.http = httpx.Client(base_url=self.api_url, timeout=10)
         self.caps: dict[str, int] = {f"oneoff-{k}": ONE_OFF_CAP for k in range(ONE_OFF_IDS)}
         self.redis_away = False
