@@ -21,7 +21,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -110,17 +109,12 @@ class Servers:
         return f"redis://127.0.0.1:{self.redis_port}/0"
 
 
-def start_redis(workdir: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        + ["--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    wait_for(client.ping, "redis-server")
-    client.close()
-    return process, port
+def start_redis() -> tuple[subprocess.Popen[bytes], int]:
+    """A private redis-server (bench.common.RedisServer) and its port; the caller
+    terminates the process."""
+    server = common.RedisServer()
+    server.client.close()
+    return server.proc, server.port
 
 
 def start_api(redis_port: int, **env: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -155,10 +149,9 @@ def start_empty() -> tuple[subprocess.Popen[bytes], int]:
 
 @contextmanager
 def servers() -> Iterator[Servers]:
-    workdir = tempfile.mkdtemp(prefix="hippo-bench-")
     started: list[subprocess.Popen[bytes]] = []
     try:
-        redis_proc, redis_port = start_redis(workdir)
+        redis_proc, redis_port = start_redis()
         started.append(redis_proc)
         api_proc, api_port = start_api(redis_port)
         started.append(api_proc)

@@ -21,7 +21,6 @@ import multiprocessing
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -72,10 +71,9 @@ def start_worker(redis_port: int, master_port: int) -> subprocess.Popen[bytes]:
 @contextmanager
 def cluster() -> Iterator[dict[str, Any]]:
     """Redis, the API, a dev master and a worker that leads, subscribed to the master."""
-    workdir = tempfile.mkdtemp(prefix="hippo-load-")
     started: list[subprocess.Popen[bytes]] = []
     try:
-        redis_proc, redis_port = start_redis(workdir)
+        redis_proc, redis_port = start_redis()
         started.append(redis_proc)
         api_proc, api_port = start_api(redis_port)
         started.append(api_proc)

@@ -123,15 +123,17 @@ def chart(spec: dict[str, Any], img_dir: Path) -> Path:
 
 
 def loaded_warning(results: dict[str, Any]) -> str:
-    """A warning when the load average exceeded half the CPUs at the start or end."""
+    """A warning when the 1-minute load average exceeded half the CPUs when the run
+    started: other work was using the machine. (Not at the end: by then the average
+    holds the benchmarks' own processes, which is what they measure.)"""
     cpus = results["machine"].get("cpus") or 1
-    worst = max([results.get("loadavg_start", [0])[0], results.get("loadavg_end", [0])[0]])
-    if worst <= cpus / 2:
+    before = results.get("loadavg_start", [0])[0]
+    if before <= cpus / 2:
         return ""
     return (
-        f"\n**Measured on a loaded machine** (1-minute load average up to {worst} on {cpus}"
-        " CPUs): other work shared the CPUs, so these figures show the format, not what"
-        " Hippo does on a quiet machine.\n"
+        f"\n**Measured on a loaded machine** (1-minute load average {before} on {cpus}"
+        " CPUs when the run started): other work shared the CPUs, so these figures show"
+        " the format, not what Hippo does on a quiet machine.\n"
     )
 
 

@@ -185,8 +185,11 @@ def bare_launches(svc: Services, cluster: Cluster, waiting: int) -> dict[str, An
         proc.terminate()
         proc.wait(30)
         proc.stdout.close()
-        if "running" not in seen:
-            raise RuntimeError(f"the bare scheduler failed ({proc.returncode}): {seen}")
+        if "running" not in seen or "accepted" not in seen:
+            raise RuntimeError(
+                f"the bare scheduler did not finish (exit {proc.returncode}; it reported"
+                f" {sorted(seen)}): an ACCEPT or the updates failed, see its stderr above"
+            )
     cpu["leader"] = seen["running"]["cpu_s"] - seen["offer"]["cpu_s"]
     t0 = seen["offer"]["t"]
     latencies = [score - t0 for _, score in svc.r.zrange(RUNNING, 0, -1, withscores=True)]

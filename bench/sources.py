@@ -8,17 +8,15 @@ import asyncio
 import json
 import multiprocessing
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from typing import Any
 
 import redis
 
-from bench.common import cpu_seconds, free_port, measure, step
+from bench.common import RedisServer, cpu_seconds, measure, step
 from hippo.shared.model import parse_queue
 from hippo.shared.queues import seal_queue
 from hippo.shared.records import TASK_RECORD_TEMPLATE
@@ -33,43 +31,15 @@ ORDER = 20
 
 class Bench:
     def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.dir = tempfile.mkdtemp(prefix="hippo-bench-")
-        self.server = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.redis = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.redis.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        self.server = RedisServer()
+        self.port = self.server.port
+        self.url = self.server.url
+        self.redis = self.server.client
         self.workers: list[subprocess.Popen[bytes]] = []
 
     def close(self) -> None:
         self.stop_workers()
-        self.server.terminate()
-        self.server.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.server.stop()
 
     def start_workers(self, count: int, **env: str) -> None:
         for _ in range(count):
