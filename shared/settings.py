@@ -247,8 +247,8 @@ class Settings:
         "120",
         _positive_float,
         "The leader steps down when no Mesos master has sent it anything for this long (a "
-        "partition between it and Mesos), and stands by again only this long after, so "
-        "that a worker that reaches Mesos leads.",
+        "partition between it and Mesos; never less than two heartbeat intervals), and "
+        "stands by again only this long after, so that a worker that reaches Mesos leads.",
     )
     metrics_port: int = _setting(
         "HIPPO_METRICS_PORT", "9090", _non_negative_int, "Worker /metrics port; 0 turns it off."

@@ -44,6 +44,9 @@ async def run_leader_election(
     )
     try:
         while not stop.is_set():
+            # The lock, if we get it, is set after this moment with the full expiry: it is
+            # certainly ours until this plus the expiry (the watchdog's first bound).
+            standing_by_since = time.monotonic()
             try:
                 acquired = await asyncio.to_thread(lease.acquire, 1)
             except StoreUnavailable as e:
@@ -55,7 +58,8 @@ async def run_leader_election(
             cool_down_s = 0.0
             try:
                 if not stop.is_set():
-                    await _lead(settings, stop, metrics, lease, store, redis)
+                    certain_until = standing_by_since + settings.lock_expire_s
+                    await _lead(settings, stop, metrics, lease, store, redis, certain_until)
             except MesosSilent as e:
                 log.error(
                     "leader: stepping down: %s; standing by again in %g s, so that a worker "
@@ -88,7 +92,10 @@ async def _lead(
     lease: LeaderLease,
     store: LeaderStore,
     redis: object,
+    certain_until: float,
 ) -> None:
+    """Lead until stopped or deposed; `certain_until`: the monotonic time until which the
+    lock is certainly ours (see _watch_lease)."""
     lock_id = lease.id
     assert lock_id is not None
     epoch = await store.take_epoch(lease.key, lock_id)
@@ -103,7 +110,13 @@ async def _lead(
         asyncio.create_task(session.run(), name="leader-session"),
         asyncio.create_task(
             _watch_lease(
-                store, lease.key, lock_id, epoch, watchdog_interval_s(settings.lock_expire_s), lost
+                store,
+                lease.key,
+                lock_id,
+                epoch,
+                watchdog_interval_s(settings.lock_expire_s),
+                lost,
+                certain_until,
             ),
             name="leader-watchdog",
         ),
@@ -135,36 +148,42 @@ async def _watch_lease(
     epoch: int,
     interval_s: float,
     lost: asyncio.Event,
+    certain_until: float | None = None,
 ) -> None:
     """Step down once the lock is not certainly ours: it holds another id, a newer epoch
-    was taken, or Redis has not confirmed it for as long as the last confirmation
-    guaranteed (the lock's remaining expiry then), less one interval to stop in.
+    was taken, or Redis has not confirmed it by one interval before the time the last
+    confirmation guaranteed (the lock's remaining expiry then; at first `certain_until`,
+    by default two intervals from now), so that the leader has an interval to stop in.
 
     A slow or failed check is not a doubt by itself: python-redis-lock renews the lock
     from its own thread, so the lock outlives a busy event loop or a Redis slow for a
     moment (a leader that stepped down at each, on a loaded machine, lost its runs to
     TASK_GONE and retried them). Only time without confirmation is."""
-    # The lock was taken moments ago with its full expiry, at least 4 intervals
-    # (watchdog_interval_s): ours for 2 more, at the least.
-    certain_until = time.monotonic() + 2 * interval_s
+    if certain_until is None:
+        certain_until = time.monotonic() + 2 * interval_s
     while True:
-        await asyncio.sleep(interval_s)
-        asked = time.monotonic()
-        try:
-            left_s = await asyncio.wait_for(
-                store.still_leader(lock_key, lock_id, epoch), interval_s
-            )
-        except (StoreUnavailable, TimeoutError) as e:
-            log.warning("leader: cannot check the leader lock (%s)", e or type(e).__name__)
-        else:
-            if not left_s:
-                lost.set()
-                return
-            certain_until = asked + left_s
-        if time.monotonic() >= certain_until - interval_s:
+        # Neither the wait nor the check may run past the time to step down, and the
+        # wait leaves time for a check before it (half of what is left, at the most).
+        left_s = certain_until - interval_s - time.monotonic()
+        if left_s > 0:
+            await asyncio.sleep(min(interval_s, left_s / 2))
+            left_s = certain_until - interval_s - time.monotonic()
+        if left_s <= 0:
             log.error("leader: the leader lock could not be confirmed before it may expire")
             lost.set()
             return
+        asked = time.monotonic()
+        try:
+            ours_for_s = await asyncio.wait_for(
+                store.still_leader(lock_key, lock_id, epoch), min(interval_s, left_s)
+            )
+        except (StoreUnavailable, TimeoutError) as e:
+            log.warning("leader: cannot check the leader lock (%s)", e or type(e).__name__)
+            continue
+        if not ours_for_s:
+            lost.set()
+            return
+        certain_until = asked + ours_for_s
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -344,6 +344,7 @@ class Poller:
             # acknowledged. They stay in the source and come again: a later poll finds
             # their keys stored and acknowledges them then, or, a failover having lost
             # the keys, makes their tasks again (a retry, not a loss).
+            metrics.ITEMS_TAKEN.labels(prepared.queue_type).inc(len(fresh))
             metrics.TASKS_CREATED.labels(prepared.queue_type).inc(len(tasks))
             log.warning(
                 "queue %s: %s items stored but not yet on %s Redis replica(s); "

@@ -203,9 +203,10 @@ class LeaderSession:
 
         A leader partitioned from Mesos but not from Redis would otherwise keep the lock
         and launch nothing until the partition heals. Heartbeats count, so a live but idle
-        subscription is never silent."""
-        limit_s = self.settings.mesos_silence_s
+        subscription is never silent: the limit is at least two of the master's heartbeat
+        intervals (15 s by default, from SUBSCRIBED), whatever the setting says."""
         while True:
+            limit_s = max(self.settings.mesos_silence_s, 2 * client.heartbeat_interval_s)
             await asyncio.sleep(min(1.0, limit_s / 4))
             if mesos_silent(client.heard_at, time.monotonic(), limit_s):
                 raise MesosSilent(

@@ -30,8 +30,9 @@ def test_mesos_is_silent_only_past_the_limit(
 
 
 class FakeClient:
-    def __init__(self, heard_at: float) -> None:
+    def __init__(self, heard_at: float, heartbeat_interval_s: float = 0.05) -> None:
         self.heard_at = heard_at
+        self.heartbeat_interval_s = heartbeat_interval_s
         self.last_error = ("no event for 5 heartbeat intervals", time.time())
 
 
@@ -62,3 +63,11 @@ def test_a_leader_that_keeps_hearing_from_mesos_keeps_leading() -> None:
         watch.cancel()
 
     asyncio.run(hear_for(1.0))
+
+
+def test_the_limit_is_never_shorter_than_two_heartbeat_intervals() -> None:
+    """An idle leader hears only heartbeats: a setting below two of their intervals must
+    not depose it between two of them."""
+    client = FakeClient(heard_at=time.monotonic(), heartbeat_interval_s=0.5)
+    with pytest.raises(MesosSilent, match="no Mesos master heard from for 1 s"):
+        asyncio.run(asyncio.wait_for(session("0.2")._watch_silence(client), 30))

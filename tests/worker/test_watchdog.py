@@ -94,24 +94,32 @@ async def until(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.01)
 
 
+@pytest.mark.parametrize("from_the_start", [False, True])
 def test_checks_failing_while_the_lock_is_certainly_ours_do_not_step_down(
-    redis_url: str,
+    redis_url: str, from_the_start: bool
 ) -> None:
+    """`from_the_start`: the new leader's first checks fail (it starts heavy work at
+    once); the lock it has just taken with a 60 s expiry is its own meanwhile. Else one
+    check confirms 60 s first, then checks fail."""
+
     async def scenario() -> bool:
         client = connect(redis_url)
         try:
             store = LeaderStore(client, Keys("hippo:"))
+            taken_at = time.monotonic()
             await client.set(LOCK, "me", px=60_000)  # its renewal thread keeps it so
             epoch = await store.take_epoch(LOCK, "me")
             assert epoch is not None
             flaky, lost = FlakyChecks(store), asyncio.Event()
+            certain_until = taken_at + 60 if from_the_start else None
             watch = asyncio.create_task(
-                _watch_lease(flaky, LOCK, "me", epoch, 0.05, lost)  # type: ignore[arg-type]
+                _watch_lease(flaky, LOCK, "me", epoch, 0.05, lost, certain_until)  # type: ignore[arg-type]
             )
             try:
-                await until(lambda: lost.is_set() or flaky.checks >= 1)  # 60 s confirmed
+                if not from_the_start:
+                    await until(lambda: lost.is_set() or flaky.checks >= 1)  # 60 s confirmed
                 # Six failed checks, 0.3 s: past the 2 intervals a lock not yet
-                # confirmed is trusted, well within the confirmed 60 s.
+                # confirmed is trusted by default, well within the 60 s.
                 flaky.failing, failed_from = True, flaky.checks
                 await until(lambda: lost.is_set() or flaky.checks >= failed_from + 6)
                 flaky.failing, answered_from = False, flaky.checks

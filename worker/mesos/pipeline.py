@@ -166,8 +166,8 @@ class PipelinedConnection:
         reused: bool,
     ) -> None:
         """Read `count` answers into `answers`; TimeoutError when none came for
-        answer_timeout_s. One deadline for the batch, pushed back whenever less than half
-        of it is left after an answer: a timeout per answer cost as much as its read."""
+        answer_timeout_s. One deadline for the batch, pushed back after each answer (a
+        new timeout context per answer cost as much as its read)."""
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self._answer_timeout_s) as deadline:
             for n in range(count):
@@ -182,9 +182,7 @@ class PipelinedConnection:
                             reused,
                         )
                     return
-                now, when = loop.time(), deadline.when()
-                if when is not None and when - now < self._answer_timeout_s / 2:
-                    deadline.reschedule(now + self._answer_timeout_s)
+                deadline.reschedule(loop.time() + self._answer_timeout_s)
 
     async def _open(
         self, origin: tuple[str, str, int]

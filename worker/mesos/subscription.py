@@ -69,7 +69,7 @@ class Subscription:
         self.heartbeat_s = DEFAULT_HEARTBEAT_S
         self.subscriptions = 0  # how many SUBSCRIBED events so far
         # When a master last sent anything (time.monotonic()): the start until then. The
-        # leader steps down when it stays too old (worker/mesos_silence.py).
+        # leader steps down when it stays too old (LeaderSession._watch_silence).
         self.heard_at = time.monotonic()
         # Why the subscription last failed or ended, and when (unix s): GET /status/.
         self.last_error: tuple[str, float] | None = None
