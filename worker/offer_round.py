@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hippo.shared.settings import Settings
@@ -21,7 +21,7 @@ from hippo.worker.background import Spawn
 from hippo.worker.candidates import WaitingTask
 from hippo.worker.matching import MatchState, OfferView, Rooms, assign
 from hippo.worker.mesos import MesosError, MesosHTTPError, MesosOffersGone, MesosSchedulerClient
-from hippo.worker.mesos.resources import NotEnoughResources, carve
+from hippo.worker.mesos.resources import Carver, NotEnoughResources
 from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.offer_book import OfferBook, OfferSupply
 from hippo.worker.pending import ReasonBook, capped_reason, reasons_for
@@ -56,15 +56,18 @@ def launches_by_offer(
     so one allocation role). Each task's resources are carved out of what its offer
     has left, reserved pieces first, as offered."""
     per_offer: dict[str, list[dict[str, Any]]] = {}
-    left: dict[str, Sequence[Mapping[str, Any]]] = {}
+    carvers: dict[str, Carver] = {}
     for w, o in assigned:
         if w.mesos_id not in claimed:
             continue
         resources: list[dict[str, Any]] | None = None
         if o.resources:
             wanted = {"cpus": w.candidate.cpus, "mem": w.candidate.mem}
+            carver = carvers.get(o.id)
+            if carver is None:
+                carver = carvers[o.id] = Carver(o.resources, o.role)
             try:
-                resources, left[o.id] = carve(left.get(o.id, o.resources), wanted, o.role)
+                resources = carver.take(wanted)
             except NotEnoughResources as e:
                 # Matching counted the same totals, so this is a bug: Mesos will say
                 # TASK_ERROR, and the run is not lost silently.
