@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
+    from hippo.shared.gc_tuning import tune_for_service
     from hippo.shared.logs import setup_logging
     from hippo.shared.settings import Settings
     from hippo.worker.main import run_worker
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
     except ImportError:
         runner = asyncio.Runner()
+    tune_for_service()
     code = runner.run(run_worker(settings, metrics_port=port))
     # run_worker released the lock and closed what matters. Exit now rather than wait in
     # the runner's shutdown for a stray task or thread (e.g. a blocked Redis read).
