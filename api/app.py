@@ -28,7 +28,7 @@ from hippo.shared.errors import HippoError, NotFound
 from hippo.shared.secrets import SecretBox
 from hippo.shared.settings import Settings
 from hippo.shared.sources import load_sources
-from hippo.shared.store import Store, connect
+from hippo.shared.store import PipelinedConnection, Store, connect
 from hippo.shared.store.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -181,12 +181,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         client = connect(settings.redis_url)
+        pipelined = PipelinedConnection.for_client(client)
         app.state.store = Store(
             client,
             Keys(settings.redis_prefix),
             keep_per_id=settings.task_retention_per_id,
             keep_per_queue=settings.task_retention_per_queue,
             idempotency_ttl_s=settings.idempotency_ttl_s,
+            pipelined=pipelined,
         )
         app.state.sources = sources
         app.state.box = SecretBox(settings.cipher_keys)
@@ -197,6 +199,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             try:
                 yield
             finally:
+                if pipelined is not None:
+                    await pipelined.aclose()
                 await client.aclose()
 
     middleware = [Middleware(RequestMetrics)]

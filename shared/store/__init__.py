@@ -12,6 +12,7 @@
 - leadership.py: the leader's epoch, framework id and fenced writes (claims, status
   updates, retention) (leader_scripts.py); lock.py: the python-redis-lock lease.
 - status.py: what GET /status/ reads (the leader's report, counts).
+- pipelined.py: one connection shared by concurrent callers, for the API's hot reads.
 - events.py: the pub/sub channel between the API, the pollers and the leader.
 
 Every state change is one Lua script or one MULTI/EXEC: nothing is half-written.
@@ -25,6 +26,7 @@ import redis.asyncio as aioredis
 from hippo.shared.store.connection import RedisProbe, connect
 from hippo.shared.store.deadletters import DeadLetterStore
 from hippo.shared.store.keys import Keys
+from hippo.shared.store.pipelined import PipelinedConnection
 from hippo.shared.store.queues import QueueStore
 from hippo.shared.store.status import StatusStore
 from hippo.shared.store.tasks import TaskPage, TaskStore
@@ -42,6 +44,7 @@ class Store(TaskStore, QueueStore, StatusStore, DeadLetterStore):
         keep_per_id: int = 100,
         keep_per_queue: int = 10000,
         idempotency_ttl_s: int = 86400,
+        pipelined: PipelinedConnection | None = None,
     ) -> None:
         TaskStore.__init__(
             self,
@@ -50,10 +53,20 @@ class Store(TaskStore, QueueStore, StatusStore, DeadLetterStore):
             keep_per_id=keep_per_id,
             keep_per_queue=keep_per_queue,
             idempotency_ttl_s=idempotency_ttl_s,
+            pipelined=pipelined,
         )
         QueueStore.__init__(self, client, keys)
         StatusStore.__init__(self, client, keys)
         DeadLetterStore.__init__(self, client, keys)
 
 
-__all__ = ["Keys", "QueueStore", "RedisProbe", "Store", "TaskPage", "TaskStore", "connect"]
+__all__ = [
+    "Keys",
+    "PipelinedConnection",
+    "QueueStore",
+    "RedisProbe",
+    "Store",
+    "TaskPage",
+    "TaskStore",
+    "connect",
+]

@@ -24,6 +24,7 @@ from hippo.shared.secrets import MASK
 from hippo.shared.store import task_scripts
 from hippo.shared.store.connection import translate_errors
 from hippo.shared.store.keys import Keys
+from hippo.shared.store.pipelined import PipelinedConnection
 from hippo.shared.store.retention import retention_arg
 
 
@@ -62,8 +63,11 @@ class TaskStore:
         keep_per_id: int = 100,
         keep_per_queue: int = 10000,
         idempotency_ttl_s: int = 86400,
+        pipelined: PipelinedConnection | None = None,
     ) -> None:
         self.redis = client
+        # The hot reads' faster path to the same server, when there is one (pipelined.py).
+        self.pipelined = pipelined
         self.keys = keys
         self.retention = retention_arg(keep_per_id, keep_per_queue)
         self.idempotency_ttl_s = idempotency_ttl_s
@@ -140,10 +144,12 @@ class TaskStore:
     @translate_errors
     async def get_task_parts(self, mesos_id: str) -> tuple[bytes, bytes] | None:
         """A task record's (spec, status) JSON object texts; None when there is none."""
-        spec, status = cast(
-            list[bytes | None],
-            await self.redis.hmget(self.keys.task(mesos_id), ["spec", "status"]),
-        )
+        key = self.keys.task(mesos_id)
+        if self.pipelined is not None:
+            found = await self.pipelined.execute("HMGET", key, "spec", "status")
+        else:
+            found = await self.redis.hmget(key, ["spec", "status"])
+        spec, status = cast(list[bytes | None], found)
         if spec is None or status is None:
             return None
         return spec, status
