@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -42,6 +43,7 @@ BODIES: dict[str, str | None] = {
 NAME_MAX = 255  # bytes in an ID (common::validation::validateID)
 _ROLE_INVALID_CHARACTERS = frozenset("\b\f\n\r\t\v ")  # src/common/roles.cpp
 _INT64_MAX = 2**63 - 1
+_INVALID_ID_CHARACTERS = re.compile(r"[\x00-\x1f\x7f/\\]")  # control characters, slashes
 
 
 class CallRefused(Exception):
@@ -111,7 +113,7 @@ def id_error(value: str) -> str | None:
         return f"ID must not be greater than {NAME_MAX} characters"
     if value in (".", ".."):
         return f"'{value}' is disallowed"
-    if any(ord(c) < 32 or ord(c) == 127 or c in "/\\" for c in value):
+    if _INVALID_ID_CHARACTERS.search(value):
         return f"'{value}' contains invalid characters"
     return None
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 JSON = dict[str, Any]
 # Scalar resources by key, in Mesos' text form: `cpus` unreserved, `cpus(hippo)`
 # statically reserved for role hippo, e.g. {"cpus(hippo)": 2.0, "mem": 8192.0}.
@@ -76,8 +78,18 @@ def format_resources(resources: Resources) -> str:
 
 
 def record(event: JSON) -> bytes:
-    """One RecordIO record: decimal length, newline, JSON bytes."""
-    payload = json.dumps(event, separators=(",", ":")).encode()
+    """One RecordIO record: decimal length, newline, JSON bytes.
+
+    orjson writes what json.dumps wrote, several times faster, but for the spelling of
+    some doubles (`1e-7` for `1e-07`, the same number) and for non-ASCII text, which
+    json.dumps escapes: such an event, and one orjson refuses (an integer beyond 64
+    bits), is written by json.dumps as before."""
+    try:
+        payload = orjson.dumps(event)
+    except orjson.JSONEncodeError:
+        payload = b""
+    if not payload or not payload.isascii():
+        payload = json.dumps(event, separators=(",", ":")).encode()
     return b"%d\n%s" % (len(payload), payload)
 
 

@@ -135,21 +135,26 @@ _MESSAGES: dict[str, str] = {
 }
 
 
+def _kind(type_name: str) -> str:
+    if type_name in SCALARS:
+        return "scalar"
+    if type_name in ENUMS:
+        return "enum"
+    return "message" if type_name in _MESSAGES else ANY
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
     type: str  # a scalar, an enum name, a message name, or ANY
     required: bool = False
     repeated: bool = False
+    # 'scalar', 'enum', 'message' or 'any': kept, not derived per use (json_call's hot path)
+    kind: str = ""
 
-    @property
-    def kind(self) -> str:
-        """'scalar', 'enum', 'message' or 'any'."""
-        if self.type in SCALARS:
-            return "scalar"
-        if self.type in ENUMS:
-            return "enum"
-        return "message" if self.type in MESSAGES else ANY
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", _kind(self.type))
 
 
 def _fields(spec: str) -> dict[str, Field]:

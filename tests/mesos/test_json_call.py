@@ -131,6 +131,36 @@ def test_bodies_stout_would_not_parse_are_not_json(body: bytes) -> None:
         parse_body(body)
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"[9223372036854775807]", [2**63 - 1]),
+        (b"[9223372036854775808]", [float(2**63)]),  # beyond int64: a double, as picojson
+        (b"[18446744073709551615]", [float(2**64 - 1)]),
+        (b"[-9223372036854775809]", [-float(2**63)]),
+        (b'{"a": "\\ud83d\\ude00", "b": 1.5e300}', {"a": "\U0001f600", "b": 1.5e300}),
+    ],
+)
+def test_numbers_parse_as_picojson_reads_them(body: bytes, expected: Any) -> None:
+    value = parse_body(body)
+    assert value == expected
+    assert [type(v) for v in value] == [type(v) for v in expected]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"[1e400]", "Value out of range"),
+        (b'{"a": NaN}', "syntax error near NaN"),
+        (b'["\\ud800"]', "lone surrogate"),
+        (b"{} x", "Extra data"),
+    ],
+)
+def test_a_refused_body_is_explained_as_before(body: bytes, error: str) -> None:
+    with pytest.raises(NotJSON, match=error):
+        parse_body(body)
+
+
 def test_two_hundred_levels_of_nesting_still_parse() -> None:
     assert parse_body(b"[" * 200 + b"]" * 200) is not None
 

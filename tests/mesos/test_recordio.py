@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from hippo.devmaster.model import record
 from hippo.worker.mesos import RecordIOError, Subscribed, Update
 from hippo.worker.mesos.events import parse_event
 from hippo.worker.mesos.masters import backoff_delays, parse_masters, redirect_target
@@ -108,3 +109,18 @@ def test_redirect_location_is_resolved_against_the_current_scheme(
 def test_backoff_doubles_up_to_its_cap() -> None:
     delays = backoff_delays(0.5, 4.0, jitter=0.0)
     assert [next(delays) for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "HEARTBEAT"},
+        {"type": "UPDATE", "update": {"status": {"task_id": {"value": "t"}, "timestamp": 1.5}}},
+        {"type": "UPDATE", "update": {"status": {"task_id": {"value": "t\u00e9\U0001f600"}}}},
+        {"type": "SUBSCRIBED", "subscribed": {"master_info": {"ip": 2**64, "port": 5050}}},
+    ],
+)
+def test_the_dev_masters_records_are_the_json_it_always_wrote(event: dict[str, object]) -> None:
+    """Non-ASCII text escaped, integers beyond 64 bits written: json.dumps' bytes."""
+    payload = json.dumps(event, separators=(",", ":")).encode()
+    assert record(event) == b"%d\n%s" % (len(payload), payload)
