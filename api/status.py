@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import pydantic_core
 from starlette.requests import Request
 from starlette.responses import Response
@@ -92,8 +93,18 @@ async def _reasons_may_change(request: Request) -> tuple[LeaderReport | None, fl
     return (report, now) if may_override(report, now) else None
 
 
-def _with_reason(record: dict[str, Any], report: LeaderReport | None, now: float) -> None:
-    record["pending_reason"] = waiting_reason(report, record, now)
+def _with_reason_now(text: bytes, report: LeaderReport | None, now: float) -> bytes:
+    """A waiting run's status (or whole record) JSON object text with its pending_reason
+    as it stands now. orjson reads and writes it in half pydantic_core's time; what it
+    refuses (NaN, integers past 64 bits) pydantic_core reads and writes, as before."""
+    try:
+        found = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        found = pydantic_core.from_json(text)
+        found["pending_reason"] = waiting_reason(report, found, now)
+        return pydantic_core.to_json(found)
+    found["pending_reason"] = waiting_reason(report, found, now)
+    return orjson.dumps(found)
 
 
 async def with_waiting_reason(request: Request, record: bytes) -> bytes:
@@ -104,9 +115,7 @@ async def with_waiting_reason(request: Request, record: bytes) -> bytes:
     reasons = await _reasons_may_change(request)
     if reasons is None:
         return record
-    found = pydantic_core.from_json(record)
-    _with_reason(found, *reasons)
-    return pydantic_core.to_json(found)
+    return _with_reason_now(record, *reasons)
 
 
 async def records_with_waiting_reasons(
@@ -118,11 +127,12 @@ async def records_with_waiting_reasons(
     reasons = None
     if any(_WAITING in status for _, status in rows):
         reasons = await _reasons_may_change(request)
-    records = []
-    for spec, status in rows:
-        if reasons is not None and _WAITING in status:
-            found = pydantic_core.from_json(status)
-            _with_reason(found, *reasons)
-            status = pydantic_core.to_json(found)
-        records.append(merge_json_objects(spec, status))
-    return records
+    if reasons is None:
+        return [merge_json_objects(spec, status) for spec, status in rows]
+    report, now = reasons
+    return [
+        merge_json_objects(
+            spec, _with_reason_now(status, report, now) if _WAITING in status else status
+        )
+        for spec, status in rows
+    ]
