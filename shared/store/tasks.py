@@ -219,13 +219,16 @@ class TaskStore:
         pattern = self.keys.task("*")
         get = [f"{pattern}->spec", f"{pattern}->status", f"{pattern}->seq"]
         if cursor is None:
-            found = cast(
-                list[bytes | None],
-                await self.redis.sort(
+            if self.pipelined is not None:
+                gets = [arg for pattern in get for arg in ("GET", pattern)]
+                first = await self.pipelined.execute(
+                    "SORT", index, "BY", "nosort", "LIMIT", 0, limit + 1, *gets, "DESC"
+                )
+            else:
+                first = await self.redis.sort(
                     index, start=0, num=limit + 1, by="nosort", get=get, desc=True
-                ),
-            )
-            return _page(found, limit)
+                )
+            return _page(cast(list[bytes | None], first), limit)
         offset = await self.redis.zcount(index, cursor, "+inf")
         while True:
             async with self.redis.pipeline(transaction=True) as pipe:
