@@ -3,6 +3,8 @@
 
 The scheduler endpoint is a raw ASGI app so that it controls exactly which
 status codes and headers go out, and notices at once when a subscriber leaves.
+Its decisions are one synchronous `answer`, which call_protocol.py also calls to
+answer a framework's calls without the ASGI machinery.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from .model import Stream
 log = logging.getLogger(__name__)
 
 SCHEDULER_PATH = "/api/v1/scheduler"
+# (status, text, extra headers): a plain-text answer to a scheduler call.
+Answer = tuple[int, str, list[tuple[bytes, bytes]]]
 
 
 class SchedulerEndpoint:
@@ -43,15 +47,15 @@ class SchedulerEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        status, text, extra = await self._check(scope, receive, send, headers)
-        if status == 0:
-            return  # a subscription was streamed
-        await _plain(send, status, text, extra)
+        answer = self.answer(scope["method"], headers, await _read_body(receive))
+        if isinstance(answer, Stream):
+            await self._stream(answer, receive, send)
+        else:
+            await _plain(send, *answer)
 
-    async def _check(
-        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]
-    ) -> tuple[int, str, list[tuple[bytes, bytes]]]:
-        """Answer (status, text, headers), or stream a subscription and answer status 0."""
+    def answer(self, method: str, headers: dict[str, str], body: bytes) -> Answer | Stream:
+        """The answer to a request (`headers` by lower-case name), or the stream of the
+        subscription it made. Only a SUBSCRIBE without a Mesos-Stream-Id header streams."""
         master, config = self.master, self.master.config
         principal, refusal = self._authenticate(headers.get("authorization"))
         if refusal:
@@ -61,13 +65,13 @@ class SchedulerEndpoint:
             return 307, "", [(b"location", location)]
         if master.loop.time() < master.unavailable_until:
             return 503, "No leader elected", []
-        if scope["method"] != "POST":
-            return 405, f"Expecting 'POST', received '{scope['method']}'", [(b"allow", b"POST")]
+        if method != "POST":
+            return 405, f"Expecting 'POST', received '{method}'", [(b"allow", b"POST")]
         refused = content_type_refusal(headers.get("content-type"))
         if refused:
             return *refused, []
         try:
-            call = to_call(parse_body(await _read_body(receive)))
+            call = to_call(parse_body(body))
         except NotJSON as e:
             return 400, f"Failed to parse body into JSON: {e}", []
         except NotACall as e:
@@ -104,8 +108,7 @@ class SchedulerEndpoint:
         info = call["subscribe"]["framework_info"]
         if principal is not None and "principal" not in info:
             info["principal"] = principal  # as Mesos does, with a warning in its log
-        await self._stream(master.subscribe(call), receive, send)
-        return 0, "", []
+        return master.subscribe(call)
 
     def _authenticate(self, authorization: str | None) -> tuple[str | None, str | None]:
         credentials = self.master.config.credentials
@@ -196,18 +199,23 @@ async def _wait_disconnect(receive: Receive) -> None:
         pass
 
 
-async def _plain(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]]) -> None:
-    body = text.encode()
-    headers = [
+def plain_headers(body: bytes, extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers of a plain-text answer with `body`, `extra` last."""
+    return [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),
         *extra,
     ]
+
+
+async def _plain(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]]) -> None:
+    body = text.encode()
+    headers = plain_headers(body, extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-def build_app(master: Master) -> Starlette:
+def build_app(master: Master, scheduler: SchedulerEndpoint | None = None) -> Starlette:
     async def state(request: Request) -> Response:
         return JSONResponse(master.state())
 
@@ -277,7 +285,7 @@ def build_app(master: Master) -> Starlette:
         return JSONResponse({"agent": agent_id, "event": event})
 
     routes = [
-        Route(SCHEDULER_PATH, SchedulerEndpoint(master), methods=None),
+        Route(SCHEDULER_PATH, scheduler or SchedulerEndpoint(master), methods=None),
         Route("/state", state, methods=["GET"]),
         Route("/sandbox/{task_id}/{name}", sandbox, methods=["GET"]),
         Route("/devmaster/agents", add_agent, methods=["POST"]),

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-from .app import build_app
+from .app import SchedulerEndpoint, build_app
+from .call_protocol import SchedulerCallProtocol
 from .config import MasterConfig
 from .master import Master
 
@@ -57,13 +58,15 @@ async def serve(
     """Run a master on `sock` until the server is told to exit."""
     master = Master(master_config)
     master.start()
+    scheduler = SchedulerEndpoint(master)
     uv_config = uvicorn.Config(
-        build_app(master),
+        build_app(master, scheduler),
         lifespan="off",
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=2,
-        http="httptools",
+        http=SchedulerCallProtocol.for_endpoint(scheduler),  # httptools, calls answered early
+        proxy_headers=False,  # no proxy in front; X-Forwarded-* would change nothing here
     )
     server = _Server(uv_config, master)
 
