@@ -66,6 +66,27 @@ def test_an_error_reply_raises_redis_pys_class_and_the_connection_carries_on(
     assert asyncio.run(scenario()) == b"x"
 
 
+def test_a_script_runs_by_its_sha_once_the_server_has_its_text(
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
+    raw_redis.script_flush()
+    client = connect(redis_url)
+    script = client.register_script("return {ARGV[1], #ARGV}")
+
+    async def scenario() -> list[object]:
+        connection = _pipelined(redis_url)
+        try:
+            first = await connection.run_script(script, ["a", 2])
+            known = await connection.execute("SCRIPT", "EXISTS", script.sha)
+            again = await connection.run_script(script, [b"b"])
+            return [first, known, again]
+        finally:
+            await connection.aclose()
+            await client.aclose()
+
+    assert asyncio.run(scenario()) == [[b"a", 2], [1], [b"b", 1]]
+
+
 def test_the_urls_password_and_database_are_used(tmp_path: Path) -> None:
     server = RedisServer(tmp_path)
     server.start()

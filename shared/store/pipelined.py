@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import hiredis
 import redis.asyncio as aioredis
 from redis._parsers.base import BaseParser  # redis-py's error reply -> exception class
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse
+from redis.exceptions import InvalidResponse, NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # How often, as a fraction of the reply timeout, the oldest command in flight is checked.
@@ -185,6 +187,19 @@ class PipelinedConnection:
         if replies is None or replies.closed or replies.loop is not asyncio.get_running_loop():
             replies = await self._connected()
         return await replies.send(_pack(args))
+
+    async def run_script(
+        self, script: AsyncScript, args: Sequence[str | bytes | int | float]
+    ) -> Any:
+        """A script registered with redis-py (`register_script`), with no KEYS: by its
+        SHA, and by its text the first time this server has not seen it."""
+        try:
+            return await self.execute("EVALSHA", script.sha, 0, *args)
+        except NoScriptError:
+            text = script.script
+            return await self.execute(
+                "EVAL", text.tobytes() if isinstance(text, memoryview) else text, 0, *args
+            )
 
     async def _connected(self) -> _Replies:
         async with self._connecting:

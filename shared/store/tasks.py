@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import pydantic_core
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 
 from hippo.shared import tunables
 from hippo.shared.errors import Conflict, NotFound
@@ -78,6 +79,12 @@ class TaskStore:
         self._delete_task = client.register_script(task_scripts.DELETE_TASK)
         self._read_history = client.register_script(task_scripts.READ_HISTORY)
 
+    async def _run(self, script: AsyncScript, args: list[str | int | bytes]) -> Any:
+        """`script` (no KEYS) over the pipelined connection when there is one."""
+        if self.pipelined is not None:
+            return await self.pipelined.run_script(script, args)
+        return await script(args=args)
+
     @translate_errors
     async def ping(self) -> None:
         await self.redis.ping()
@@ -118,11 +125,14 @@ class TaskStore:
             self.idempotency_ttl_s,
         ]
         if dedupe:
-            result = await self._create_task_deduped(
-                args=[*head, dedupe_digest(definition), mesos_id, task_id, spec, status]
+            result = await self._run(
+                self._create_task_deduped,
+                [*head, dedupe_digest(definition), mesos_id, task_id, spec, status],
             )
         else:
-            result = await self._create_tasks(args=[*head, mesos_id, task_id, "", spec, status])
+            result = await self._run(
+                self._create_tasks, [*head, mesos_id, task_id, "", spec, status]
+            )
         outcome, found_id = int(result[0]), result[1].decode()
         if outcome == 1:
             return merge_json_objects(spec, status), True
