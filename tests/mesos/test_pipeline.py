@@ -7,13 +7,8 @@ import asyncio
 
 import pytest
 
-from hippo.worker.mesos.pipeline import (
-    Answer,
-    PipelineBroken,
-    PipelinedConnection,
-    encode_posts,
-    read_answer,
-)
+from hippo.worker.mesos.http1 import encode_posts
+from hippo.worker.mesos.pipeline import Answer, PipelineBroken, PipelinedConnection, read_answer
 
 pytestmark = pytest.mark.anyio
 

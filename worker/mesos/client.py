@@ -74,7 +74,7 @@ class MesosSchedulerClient:
                 raise MesosConfigError(f"cannot load CA bundle {ca_bundle!r}: {e}") from e
         self._call_timeout = httpx.Timeout(call_timeout_s, connect=connect_timeout_s)
         # The stream has no read timeout: the heartbeat watchdog decides when it is dead.
-        self._stream_timeout = httpx.Timeout(connect_timeout_s, read=None)
+        self._connect_timeout_s = connect_timeout_s
         self._subscription = Subscription(
             parsed,
             settings,
@@ -106,7 +106,11 @@ class MesosSchedulerClient:
         """Start subscribing in the background; events arrive on `events()`."""
         if self._calls_http is not None:
             return
-        self._subscription.start(self._http(self._stream_timeout))
+        self._subscription.start(
+            self._verify if isinstance(self._verify, ssl.SSLContext) else None,
+            self._auth_headers,
+            self._connect_timeout_s,
+        )
         self._calls_http = self._http(self._call_timeout)
 
     def _http(self, timeout: httpx.Timeout) -> httpx.AsyncClient:

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .errors import MesosConnectionError
-
-MAX_HEAD_BYTES = 64 * 1024  # status line and headers of one answer
+from .http1 import Origin, connect, encode_posts, origin_of, read_body, read_head
 
 
 @dataclass(frozen=True)
@@ -46,57 +45,12 @@ class PipelineBroken(MesosConnectionError):
         self.reused = reused
 
 
-def encode_posts(
-    path: str, host: str, headers: Mapping[str, str], bodies: Sequence[bytes]
-) -> bytes:
-    """The bytes of one POST per body, ready to be written at once."""
-    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\n" + "".join(
-        f"{name}: {value}\r\n" for name, value in headers.items()
-    )
-    return b"".join(
-        f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body for body in bodies
-    )
-
-
 async def read_answer(reader: asyncio.StreamReader) -> tuple[Answer, bool]:
-    """One answer from `reader` and whether the connection stays open after it.
-
-    Raises ValueError on a malformed answer and EOFError (IncompleteReadError) when the
-    connection ends within it.
-    """
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    version, _, rest = lines[0].partition(" ")
-    if not version.startswith("HTTP/1."):
-        raise ValueError(f"not an HTTP/1.x answer: {lines[0][:80]!r}")
-    status = int(rest.split(" ", 1)[0])
-    headers = {
-        name.strip().lower(): value.strip()
-        for name, _, value in (line.partition(":") for line in lines[1:] if line)
-    }
-    connection = headers.get("connection", "").lower()
-    keep_alive = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = await _read_chunked(reader)
-    elif "content-length" in headers:
-        body = await reader.readexactly(int(headers["content-length"]))
-    elif status in (204, 304) or 100 <= status < 200:
-        body = b""
-    else:  # delimited by the end of the connection
-        body, keep_alive = await reader.read(), False
-    return Answer(status, body), keep_alive
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts = []
-    while True:
-        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-        if size == 0:
-            break
-        parts.append((await reader.readexactly(size + 2))[:-2])
-    while await reader.readuntil(b"\r\n") != b"\r\n":  # trailer fields, if any
-        pass
-    return b"".join(parts)
+    """One answer from `reader`, read exactly, and whether the connection stays open
+    after it. Raises as http1.read_head."""
+    head = await read_head(reader)
+    body, keep_alive = await read_body(reader, head)
+    return Answer(head.status, body), keep_alive
 
 
 class PipelinedConnection:
@@ -114,7 +68,7 @@ class PipelinedConnection:
         self._connect_timeout_s = connect_timeout_s
         self._answer_timeout_s = answer_timeout_s
         self._lock = asyncio.Lock()
-        self._origin: tuple[str, str, int] | None = None
+        self._origin: Origin | None = None
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self.opened = 0  # connections opened so far
 
@@ -129,10 +83,9 @@ class PipelinedConnection:
         if not bodies:
             return []
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        origin = origin_of(parts)
+        if origin is None:
             raise MesosConnectionError(f"cannot pipeline calls to {url!r}")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        origin = (parts.scheme, parts.hostname, port)
         payload = encode_posts(parts.path or "/", parts.netloc, headers, bodies)
         answers: list[Answer] = []
         async with self._lock:
@@ -184,21 +137,12 @@ class PipelinedConnection:
                     return
                 deadline.reschedule(loop.time() + self._answer_timeout_s)
 
-    async def _open(
-        self, origin: tuple[str, str, int]
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _open(self, origin: Origin) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._streams is not None and self._origin == origin:
             if not self._streams[1].is_closing():
                 return self._streams
         self.close()
-        scheme, host, port = origin
-        context = None
-        if scheme == "https":
-            context = self._ssl if self._ssl is not None else ssl.create_default_context()
-        async with asyncio.timeout(self._connect_timeout_s):
-            self._streams = await asyncio.open_connection(
-                host, port, ssl=context, limit=MAX_HEAD_BYTES
-            )
+        self._streams = await connect(origin, self._ssl, self._connect_timeout_s)
         self._origin = origin
         self.opened += 1
         return self._streams

@@ -13,11 +13,11 @@ import asyncio
 import dataclasses
 import json
 import logging
+import ssl
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from . import messages
 from .errors import (
@@ -33,6 +33,7 @@ from .errors import (
     http_error,
 )
 from .events import Disconnected, Error, Event, Offers, Subscribed, parse_event
+from .http1 import ChunkedDecoder, Head, connect, encode_posts, origin_of, read_body, read_head
 from .masters import backoff_delays, redirect_target, scheduler_url
 from .recordio import RecordIODecoder
 
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 MAX_REDIRECTS = 5
 DEFAULT_HEARTBEAT_S = 15.0  # Mesos' interval, used until SUBSCRIBED says otherwise
 _END = object()  # queue sentinel: no more events
+STREAM_READ_BYTES = 256 * 1024  # the most of the event stream read at once
 
 
 class Subscription:
@@ -80,13 +82,23 @@ class Subscription:
         self._subscribed = asyncio.Event()
         self._fatal: MesosError | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._http: httpx.AsyncClient | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self._headers: dict[str, str] = {}
+        self._connect_timeout_s = 5.0
 
-    def start(self, http: httpx.AsyncClient) -> None:
-        """Start subscribing in the background over `http`, which this now owns."""
+    def start(
+        self,
+        ssl_context: ssl.SSLContext | None,
+        headers: Mapping[str, str],
+        connect_timeout_s: float,
+    ) -> None:
+        """Start subscribing in the background: https with `ssl_context` (None: the
+        system's CAs), `headers` (credentials) sent with SUBSCRIBE."""
         if self._reader is not None:
             return
-        self._http = http
+        self._ssl = ssl_context
+        self._headers = dict(headers)
+        self._connect_timeout_s = connect_timeout_s
         self._reader = asyncio.create_task(self._run(), name="mesos-subscription")
 
     async def stop(self) -> None:
@@ -97,8 +109,6 @@ class Subscription:
                 await self._reader
             except asyncio.CancelledError:
                 pass
-        if self._http is not None:
-            await self._http.aclose()
         self.stream_id = None
         self._subscribed.clear()
 
@@ -185,54 +195,76 @@ class Subscription:
         raise last_error
 
     async def _subscribe_at(self, url: str) -> str:
-        assert self._http is not None
         body = json.dumps(messages.subscribe_call(self.settings, self.framework_id)).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers.update(self._headers)
         for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            origin = origin_of(parts)
+            if origin is None:
+                raise MesosConnectionError(f"SUBSCRIBE: cannot subscribe at {url!r}")
+            writer: asyncio.StreamWriter | None = None
             try:
-                async with self._http.stream(
-                    "POST", url, content=body, headers=headers
-                ) as response:
-                    if response.status_code == 307:
-                        location = response.headers.get("Location", "")
-                        target = redirect_target(url, location)
-                        log.info("mesos: %s is not the leader; redirected to %s", url, target)
-                        url = target
-                        continue
-                    if response.status_code != 200:
-                        text = (await response.aread()).decode(errors="replace")
-                        raise http_error(response.status_code, f"SUBSCRIBE: {text}", url)
-                    stream_id = response.headers.get("Mesos-Stream-Id")
-                    if not stream_id:
-                        raise MesosConnectionError(f"SUBSCRIBE to {url}: no Mesos-Stream-Id header")
-                    return await self._read_stream(response, url, stream_id)
-            except httpx.HTTPError as e:
+                reader, writer = await connect(origin, self._ssl, self._connect_timeout_s)
+                writer.write(encode_posts(parts.path or "/", parts.netloc, headers, [body]))
+                async with asyncio.timeout(self._first_event_timeout_s):
+                    head = await read_head(reader)
+                if head.status == 307:
+                    target = redirect_target(url, head.headers.get("location", ""))
+                    log.info("mesos: %s is not the leader; redirected to %s", url, target)
+                    url = target
+                    continue
+                if head.status != 200:
+                    async with asyncio.timeout(self._first_event_timeout_s):
+                        text, _ = await read_body(reader, head)
+                    raise http_error(
+                        head.status, f"SUBSCRIBE: {text.decode(errors='replace')}", url
+                    )
+                stream_id = head.headers.get("mesos-stream-id")
+                if not stream_id:
+                    raise MesosConnectionError(f"SUBSCRIBE to {url}: no Mesos-Stream-Id header")
+                return await self._read_stream(reader, head, url, stream_id)
+            except (OSError, EOFError, ValueError, TimeoutError, asyncio.LimitOverrunError) as e:
                 raise MesosConnectionError(f"SUBSCRIBE to {url}: {e!r}") from e
+            finally:
+                if writer is not None:
+                    writer.close()
         raise MesosConnectionError(f"SUBSCRIBE: more than {MAX_REDIRECTS} redirects, last {url}")
 
-    async def _read_stream(self, response: httpx.Response, url: str, stream_id: str) -> str:
+    async def _read_stream(
+        self, reader: asyncio.StreamReader, head: Head, url: str, stream_id: str
+    ) -> str:
+        """Read events until the stream ends; why it ended. The body is read in blocks of
+        up to STREAM_READ_BYTES: a burst's many small chunks cost one read."""
         loop = asyncio.get_running_loop()
+        chunks = ChunkedDecoder() if head.chunked else None
         decoder = RecordIODecoder()
         try:
             async with asyncio.timeout(self._first_event_timeout_s) as deadline:
-                async for chunk in response.aiter_bytes():
-                    records = decoder.feed(chunk)
-                    if not records:
-                        continue
-                    # Any event proves the stream alive, not only HEARTBEAT; once per
-                    # chunk (a chunk holds many events in a burst, and rescheduling per
-                    # event cost the leader as much as decoding one).
-                    self.heard_at = time.monotonic()
-                    for record in records:
-                        event = parse_event(record)
-                        if isinstance(event, Subscribed):
-                            self._on_subscribed(event, url, stream_id)
-                        elif isinstance(event, Offers):
-                            event = dataclasses.replace(event, stream_id=stream_id)
-                        self._queue.put_nowait(event)
-                        if isinstance(event, Error):
-                            raise framework_error(event.message)
-                    deadline.reschedule(loop.time() + self._heartbeat_misses * self.heartbeat_s)
+                while True:
+                    data = await reader.read(STREAM_READ_BYTES)
+                    if not data:
+                        break
+                    if chunks is not None:
+                        data = chunks.feed(data)
+                    records = decoder.feed(data) if data else []
+                    if records:
+                        # Any event proves the stream alive, not only HEARTBEAT; once per
+                        # read (a read holds many events in a burst, and rescheduling per
+                        # event cost the leader as much as decoding one).
+                        self.heard_at = time.monotonic()
+                        for record in records:
+                            event = parse_event(record)
+                            if isinstance(event, Subscribed):
+                                self._on_subscribed(event, url, stream_id)
+                            elif isinstance(event, Offers):
+                                event = dataclasses.replace(event, stream_id=stream_id)
+                            self._queue.put_nowait(event)
+                            if isinstance(event, Error):
+                                raise framework_error(event.message)
+                        deadline.reschedule(loop.time() + self._heartbeat_misses * self.heartbeat_s)
+                    if chunks is not None and chunks.done:
+                        break
         except TimeoutError:
             return (
                 f"no event from {url} for {self._heartbeat_misses} heartbeat intervals:"
