@@ -45,11 +45,18 @@ class SchedulerCallProtocol(HttpToolsProtocol):
         super().data_received(data)
         if self._answers:
             self._write_answers()
+            if self.flow.write_paused:  # a client that does not read its answers
+                self.flow.pause_reading()
             idle = self._call_body is None and (self.cycle is None or self.cycle.response_complete)
             if idle and not self.transport.is_closing() and self.timeout_keep_alive_task is None:
                 self.timeout_keep_alive_task = self.loop.call_later(
                     self.timeout_keep_alive, self.timeout_keep_alive_handler
                 )
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._call_body is None and (self.cycle is None or self.cycle.response_complete):
+            self.flow.resume_reading()  # (else the request in progress resumes it when done)
 
     def send_400_response(self, msg: str) -> None:
         self._write_answers()  # the calls before the malformed request were answered

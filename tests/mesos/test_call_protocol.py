@@ -49,11 +49,13 @@ class _Transport:
     def is_closing(self) -> bool:
         return self.closed
 
+    reading = True
+
     def pause_reading(self) -> None:
-        pass
+        self.reading = False
 
     def resume_reading(self) -> None:
-        pass
+        self.reading = True
 
 
 def _post(body: bytes, path: str = SCHEDULER_PATH, stream_id: str = "s", *headers: str) -> bytes:
@@ -93,6 +95,15 @@ def test_pipelined_calls_are_answered_at_once_in_one_write(wired: Any) -> None:
     assert transport.writes[0].count(b"HTTP/1.1 202 Accepted\r\n") == 3
     assert b"content-length: 0\r\n" in transport.writes[0]
     assert app_calls == []
+
+
+def test_a_client_not_reading_its_answers_is_not_read_until_it_does(wired: Any) -> None:
+    protocol, transport, _, _ = wired
+    protocol.pause_writing()  # the transport's buffer is full
+    protocol.data_received(_post(b"a"))
+    assert not transport.reading
+    protocol.resume_writing()
+    assert transport.reading
 
 
 def test_a_body_in_several_reads_is_answered_once_complete(wired: Any) -> None:
