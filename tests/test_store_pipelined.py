@@ -164,6 +164,42 @@ def test_no_reply_within_the_socket_timeout_fails_every_command_in_flight() -> N
     assert [type(e) for e in found] == [RedisTimeoutError, RedisTimeoutError]
 
 
+def test_requests_waiting_for_a_connection_share_one_attempt_and_the_next_tries_again() -> None:
+    async def scenario() -> tuple[list[type], int, type, int]:
+        accepted = 0
+
+        async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal accepted
+            accepted += 1
+            await reader.read()
+            writer.close()
+
+        silent = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+        port = silent.sockets[0].getsockname()[1]
+        # The login never answered: each attempt lasts the connect timeout.
+        connection = PipelinedConnection(
+            "127.0.0.1", port, password="x", connect_timeout_s=0.2, reply_timeout_s=5
+        )
+        try:
+            first = await asyncio.gather(
+                *(connection.execute("GET", "k") for _ in range(20)), return_exceptions=True
+            )
+            first_attempts = accepted
+            with pytest.raises(RedisTimeoutError) as again:
+                await connection.execute("GET", "k")
+            return [type(e) for e in first], first_attempts, again.type, accepted
+        finally:
+            await connection.aclose()
+            silent.close()
+            await silent.wait_closed()
+
+    first, first_attempts, again, attempts = asyncio.run(scenario())
+    assert first == [RedisTimeoutError] * 20
+    assert first_attempts == 1
+    assert again is RedisTimeoutError
+    assert attempts == 2
+
+
 @pytest.mark.parametrize(
     "url",
     [

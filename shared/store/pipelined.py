@@ -65,6 +65,9 @@ class _Replies(asyncio.Protocol):
         error it is."""
         assert self.transport is not None
         future: asyncio.Future[Any] = self.loop.create_future()
+        if self.closed:  # lost between the caller's check and now
+            future.set_exception(RedisConnectionError(f"Connection to {self.where} closed"))
+            return future
         self.waiting.append((future, self.loop.time()))
         if not self._unsent:
             self.loop.call_soon(self._write)
@@ -156,7 +159,7 @@ class PipelinedConnection:
         self.connect_timeout_s = connect_timeout_s
         self.reply_timeout_s = reply_timeout_s
         self._replies: _Replies | None = None
-        self._connecting = asyncio.Lock()
+        self._connecting: asyncio.Task[_Replies] | None = None
 
     @classmethod
     def for_client(cls, client: aioredis.Redis) -> PipelinedConnection | None:
@@ -202,14 +205,31 @@ class PipelinedConnection:
             )
 
     async def _connected(self) -> _Replies:
-        async with self._connecting:
-            replies = self._replies
-            if replies is None or replies.closed or replies.loop is not asyncio.get_running_loop():
-                if replies is not None and not replies.closed:
-                    replies.abort(RedisConnectionError("connection replaced"))
-                self._replies = None
-                replies = self._replies = await self._connect()
-            return replies
+        """The connection, made by one attempt that every caller meanwhile shares: while
+        the server is unreachable each request waits for one connect timeout at most,
+        not for the attempts of the requests queued before it."""
+        loop = asyncio.get_running_loop()
+        attempt = self._connecting
+        if attempt is None or attempt.get_loop() is not loop:
+            if self._replies is not None and not self._replies.closed:
+                self._replies.abort(RedisConnectionError("connection replaced"))
+            self._replies = None
+            attempt = self._connecting = loop.create_task(self._connect())
+            attempt.add_done_callback(self._settle)
+        return await asyncio.shield(attempt)
+
+    def _settle(self, attempt: asyncio.Task[_Replies]) -> None:
+        """The next command after a failed attempt tries again; a connection made after
+        `aclose` is closed."""
+        current = self._connecting is attempt
+        if current:
+            self._connecting = None
+        if attempt.cancelled() or attempt.exception() is not None:
+            return
+        if current:
+            self._replies = attempt.result()
+        else:
+            attempt.result().abort(RedisConnectionError("connection closed by client"))
 
     async def _connect(self) -> _Replies:
         where = f"{self.host}:{self.port}"
@@ -242,6 +262,9 @@ class PipelinedConnection:
 
     async def aclose(self) -> None:
         """Close the connection; a command after this connects again."""
+        if self._connecting is not None:
+            self._connecting.cancel()
+            self._connecting = None
         if self._replies is not None and not self._replies.closed:
             self._replies.abort(RedisConnectionError("connection closed by client"))
         self._replies = None
