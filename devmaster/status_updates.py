@@ -66,10 +66,18 @@ def _agent_update(
         send_first(master, task)
 
 
+_RANDOM_BYTES = 4096  # read from the OS at a time: 256 uuids per system call
+_random = bytearray()
+
+
 def random_uuid() -> str:
     """A random (version 4) UUID's 16 bytes in base64, as an agent's update carries it;
-    what `uuid.uuid4()` makes, without building its object."""
-    raw = bytearray(os.urandom(16))
+    what `uuid.uuid4()` makes, without building its object or a system call each."""
+    raw = _random[-16:]
+    del _random[-16:]
+    if len(raw) < 16:  # the pool is used up (by this master, or one on another thread)
+        _random.extend(os.urandom(_RANDOM_BYTES))
+        raw = bytearray(os.urandom(16))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     return binascii.b2a_base64(raw, newline=False).decode()

@@ -4,7 +4,9 @@ src/master/validation.cpp judges it. No server."""
 
 from __future__ import annotations
 
+import base64
 import math
+import uuid
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from hippo.devmaster.call_validation import framework_error, role_error, valid_uuid
 from hippo.devmaster.json_call import NotACall, NotJSON, parse_body, stout_b64decode, to_call
 from hippo.devmaster.media_types import accepts_media_type
+from hippo.devmaster.status_updates import random_uuid
 
 FID = {"value": "f"}
 
@@ -163,6 +166,15 @@ def test_a_refused_body_is_explained_as_before(body: bytes, error: str) -> None:
 
 def test_two_hundred_levels_of_nesting_still_parse() -> None:
     assert parse_body(b"[" * 200 + b"]" * 200) is not None
+
+
+def test_agents_updates_carry_distinct_version_4_uuids() -> None:
+    made = [random_uuid() for _ in range(1000)]  # past one refill of the pool
+    assert len(set(made)) == len(made)
+    for text in made:
+        assert valid_uuid(text)
+        made_uuid = uuid.UUID(bytes=base64.b64decode(text))
+        assert (made_uuid.version, made_uuid.variant) == (4, uuid.RFC_4122)
 
 
 def test_uuids_need_sixteen_bytes_and_a_known_version() -> None:
