@@ -134,8 +134,8 @@ class _Replies(asyncio.Protocol):
             self._watch = None
         while self.waiting:
             future, _ = self.waiting.popleft()
-            if not future.done():
-                future.set_exception(error)
+            if not future.done():  # one exception each: each caller's traceback its own
+                future.set_exception(type(error)(*error.args))
 
 
 class PipelinedConnection:
@@ -246,7 +246,9 @@ class PipelinedConnection:
                     login.append(replies.send(_pack(("AUTH", *user, self.password))))
                 if self.db:
                     login.append(replies.send(_pack(("SELECT", self.db))))
-                await asyncio.gather(*login)
+                for found in await asyncio.gather(*login, return_exceptions=True):
+                    if isinstance(found, BaseException):
+                        raise found
             return replies
         except BaseException as e:
             if replies is not None:
