@@ -393,10 +393,25 @@ that load, API CPU per request much less.
 
 The application alone (ASGI calls in one process, no uvicorn or client sockets, Redis
 on loopback): `/healthz` 0.08 → 0.025 ms of CPU, GET of one task 0.41 → 0.24 ms, a page
-of 100 4.6 → 1.36 ms. What a GET of one task spends beyond the empty endpoint is now
-mostly redis-py (its blocking pool, retry and parsing layers: about a third of the API's
-CPU for that request) and writing the answer; the goal of a third of the empty
-endpoint's rate is met by req/s in one pair of two, not by CPU (0.26-0.30 of it)."""
+of 100 4.6 → 1.36 ms. What a GET of one task then spent beyond the empty endpoint was
+mostly redis-py (its pool lock each way, a Task for each write's timeout, a timeout
+context for each read: about 60% of the API's CPU for that request).
+
+**Second step: one pipelined Redis connection per API process** for the hot commands
+(GET of one task, the first page of a list, POST's creation script;
+shared/store/pipelined.py: hiredis's parser, commands of one event-loop turn in one
+write, replies matched in order; TLS, Unix sockets and Sentinel keep redis-py), and
+waiting runs' statuses read and rewritten with orjson. `bench/run --quick --only api`,
+the session's starting code and this one alternately, 2026-11-30 20:37-20:39 UTC,
+1-minute load 1.3-2.8 on 2 CPUs:
+
+| request | before: API CPU ms (× empty req/s) | after: API CPU ms (× empty req/s) |
+|---|---|---|
+| empty Starlette endpoint | 0.0437 / 0.0451 | 0.0420 / 0.0439 |
+| `GET /healthz` | 0.0514 (0.87) / 0.052 (0.89) | 0.0485 (1.04) / 0.0487 (1.19) |
+| `GET /tasks/{mesos_id}/` | 0.183 (0.27) / 0.174 (0.33) | 0.0913 (0.53) / 0.0889 (0.70) |
+| `GET /tasks/?limit=100` | 0.894 / 0.852 | 0.594 / 0.567 |
+| `POST /tasks/` | 0.257 / 0.268 | 0.148 / 0.143 |"""
 
 
 def describe(name: str, found: dict[str, Any]) -> str:
