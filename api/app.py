@@ -213,12 +213,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 
 def serve_app() -> Starlette:
-    """The factory `hippo api` hands uvicorn: each worker process sets up its logging."""
+    """The factory `hippo api` hands uvicorn: each worker process sets up its logging
+    and, once the app is built, its garbage collector (shared/gc_tuning.py)."""
+    from hippo.shared.gc_tuning import tune_for_service
     from hippo.shared.logs import setup_logging
 
     settings = Settings.from_env()
     setup_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    app = create_app(settings)
+    tune_for_service()
+    return app
 
 
 def startup_warnings(settings: Settings) -> list[str]:
