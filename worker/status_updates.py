@@ -103,15 +103,36 @@ class UpdateRecorder:
 
     async def serve(self, client: MesosSchedulerClient) -> None:
         """Record updates in batches of what has arrived, up to UPDATE_BATCH. A store
-        failure ends the term (nothing acknowledged: Mesos resends)."""
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < UPDATE_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self.record(client, batch)
+        failure ends the term (nothing acknowledged: Mesos resends).
+
+        A batch is acknowledged once stored, while the next one is stored: at most one
+        batch's acknowledgements are in flight, sent in batch order (the round trip to
+        the master no longer holds up the next store; the tasks' next updates wait for
+        these acknowledgements at the agent)."""
+        acking: asyncio.Task[None] | None = None
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < UPDATE_BATCH and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                await self.store_and_act(client, batch)
+                if acking is not None:
+                    await acking
+                acking = asyncio.create_task(self.acknowledge(client, batch))
+        finally:
+            if acking is not None and not acking.done():
+                acking.cancel()  # stored: unacknowledged, Mesos sends them again
 
     async def record(self, client: MesosSchedulerClient, statuses: Sequence[TaskStatus]) -> None:
         """Store updates, act on the outcomes, then acknowledge (never before storing)."""
+        await self.store_and_act(client, statuses)
+        await self.acknowledge(client, statuses)
+
+    async def store_and_act(
+        self, client: MesosSchedulerClient, statuses: Sequence[TaskStatus]
+    ) -> None:
+        """Store updates and act on the outcomes (metrics, kills, retries logged, a
+        round woken when resources were freed). Raises the store's errors."""
         outcomes = await self.store.record_updates(self.epoch, time.time(), to_store(statuses))
         found = consequences(statuses, outcomes, time.time())
         for state, count in Counter(s.state for s in found.stored).items():
@@ -144,6 +165,11 @@ class UpdateRecorder:
             self.kills.send_soon(client, status.task_id, status.agent_id)
         if found.freed:
             self.on_freed()
+
+    async def acknowledge(
+        self, client: MesosSchedulerClient, statuses: Sequence[TaskStatus]
+    ) -> None:
+        """Acknowledge stored updates; a refusal or failure is logged (Mesos resends)."""
         try:
             await client.acknowledge_updates(statuses)
         except MesosHTTPError as e:

@@ -303,6 +303,66 @@ def test_updates_are_acknowledged_only_once_stored(store_fails: bool, calls: lis
     assert journal.calls == calls
 
 
+class SlowAcks(Journal):
+    """Acknowledgements that wait to be answered until the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__(store_fails=False)
+        self.answer = asyncio.Event()
+
+    async def record_updates(self, epoch: int, now: float, updates: Any) -> Any:
+        self.calls.append("store " + ",".join(u.mesos_id for u in updates))
+        return [UpdateOutcome("stored", "") for _ in updates]
+
+    async def acknowledge_updates(self, statuses: Any) -> int:
+        names = ",".join(s.task_id for s in statuses)
+        self.calls.append(f"ack {names}")
+        await self.answer.wait()
+        self.calls.append(f"acked {names}")
+        return len(statuses)
+
+
+def test_a_batch_is_stored_while_the_one_before_is_acknowledged_in_order() -> None:
+    """The second batch is stored while the first one's acknowledgements are in flight;
+    its own go out only once the first's are answered, and never before it is stored."""
+    journal = SlowAcks()
+    recorder = UpdateRecorder(
+        journal,  # type: ignore[arg-type]
+        1,
+        WorkerMetrics(),
+        KillSender(journal, WorkerMetrics(), lambda coro: coro.close()),  # type: ignore[arg-type]
+        lambda: None,
+    )
+
+    async def run() -> None:
+        serving = asyncio.create_task(recorder.serve(journal))  # type: ignore[arg-type]
+        recorder.put(status("a.1", "TASK_RUNNING"))
+        while journal.calls != ["store a.1", "ack a.1"]:
+            await asyncio.sleep(0)
+        recorder.put(status("b.1", "TASK_RUNNING"))
+        while len(journal.calls) < 3:
+            await asyncio.sleep(0)
+        for _ in range(100):  # the second ack must not start while the first is out
+            await asyncio.sleep(0)
+        assert journal.calls == ["store a.1", "ack a.1", "store b.1"]
+        journal.answer.set()
+        while journal.calls[-1] != "acked b.1":
+            await asyncio.sleep(0)
+        serving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await serving
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+    assert journal.calls == [
+        "store a.1",
+        "ack a.1",
+        "store b.1",
+        "acked a.1",
+        "ack b.1",
+        "acked b.1",
+    ]
+
+
 def test_a_task_created_while_a_round_reads_redis_still_gets_its_revive() -> None:
     """Suppressed, no offers held: the round asks Redis whether anything waits. A task
     created during that read (its `waiting` event arrives meanwhile, the count was
