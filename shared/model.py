@@ -135,7 +135,7 @@ class Volume(_Strict):
 class Container(_Strict):
     type: str = Field(default="DOCKER", pattern="^DOCKER$")
     docker: Docker
-    volumes: list[Volume] = []
+    volumes: list[Volume] = Field(default_factory=list, json_schema_extra={"default": []})
 
 
 class Constraint(BaseModel):
@@ -260,8 +260,11 @@ class JobDefinition(_Strict):
     mem: float = Field(gt=0)
     cpus: float = Field(gt=0)
     cmd: ExecText = Field(min_length=1)
-    env: Env = {}
-    constraints: list[Constraint] = []
+    # default_factory, not `= {}`: pydantic deep-copies a mutable default for each
+    # instance (a third of the leader's decoding of a stored definition); the schema
+    # still shows the default.
+    env: Env = Field(default_factory=dict, json_schema_extra={"default": {}})
+    constraints: list[Constraint] = Field(default_factory=list, json_schema_extra={"default": []})
     task_retries: int = Field(default=0, ge=0)
     system_retries: int = Field(default=2, ge=0)
     # A retry waits retry_delay_seconds * retry_backoff_factor ** (n - 1) before its n-th

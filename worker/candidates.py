@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from hippo.shared.model import TaskDefinition
@@ -38,7 +40,7 @@ def parse_waiting(mesos_id: str, spec_raw: bytes | str, status_raw: bytes | str)
     except ValidationError as e:
         raise UnusableDefinition(f"definition cannot be decoded: {_reasons(e)}") from None
     try:
-        status = json.loads(status_raw)
+        status = _object(status_raw)
         task_id = str(status["id"])
         queue_id = status.get("queue_id") or None
     except (ValueError, TypeError, KeyError) as e:
@@ -54,6 +56,15 @@ def parse_waiting(mesos_id: str, spec_raw: bytes | str, status_raw: bytes | str)
         max_concurrent=definition.max_concurrent if capped else None,
     )
     return WaitingTask(candidate, definition)
+
+
+def _object(text: bytes | str) -> Any:
+    """JSON text decoded by orjson (a fifth of json's time); what orjson refuses (NaN,
+    integers past 64 bits) by json, as before. Raises ValueError."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _reasons(error: ValidationError) -> str:
