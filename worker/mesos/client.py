@@ -35,6 +35,14 @@ from .subscription import Subscription
 log = logging.getLogger(__name__)
 
 
+# A pooled connection idle longer than this is closed, not reused. Below the idle
+# timeouts of what may sit in front of the calls (uvicorn, behind the dev master: 5 s;
+# proxies: more): at httpx's default, equal to uvicorn's, a call could go out on a
+# connection the server was closing just then and fail with ReadError, leaving unknown
+# whether an ACCEPT was taken (seen with concurrent ACCEPTs after a busy round).
+CALL_KEEPALIVE_S = 2.0
+
+
 class MesosSchedulerClient:
     """A framework's connection to the leading Mesos master.
 
@@ -115,7 +123,11 @@ class MesosSchedulerClient:
 
     def _http(self, timeout: httpx.Timeout) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            timeout=timeout, headers=self._auth_headers, verify=self._verify, trust_env=False
+            timeout=timeout,
+            headers=self._auth_headers,
+            verify=self._verify,
+            trust_env=False,
+            limits=httpx.Limits(keepalive_expiry=CALL_KEEPALIVE_S),
         )
 
     async def close(self) -> None:
