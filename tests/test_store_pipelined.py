@@ -4,6 +4,7 @@ order of the commands, redis-py's errors, its login, and recovery from a lost se
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,6 +86,30 @@ def test_a_script_runs_by_its_sha_once_the_server_has_its_text(
             await client.aclose()
 
     assert asyncio.run(scenario()) == [[b"a", 2], [1], [b"b", 1]]
+
+
+# The first loop's connection cannot be closed once that loop is: its socket is freed
+# with it, warned of here (gc.collect), not in a later test.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_connection_used_again_under_a_new_event_loop_connects_again(
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
+    """One PipelinedConnection, two asyncio.run calls: the second one's command gets its
+    reply over a new connection (the first loop is closed), not an error (which the
+    API would answer with 500)."""
+    raw_redis.set("k", "v")
+    connection = _pipelined(redis_url)
+    assert asyncio.run(connection.execute("GET", "k")) == b"v"
+
+    async def again() -> object:
+        try:
+            return await connection.execute("GET", "k")
+        finally:
+            await connection.aclose()
+
+    assert asyncio.run(again()) == b"v"
+    gc.collect()
 
 
 def test_the_urls_password_and_database_are_used(tmp_path: Path) -> None:

@@ -122,6 +122,9 @@ class UpdateRecorder:
         finally:
             if acking is not None and not acking.done():
                 acking.cancel()  # stored: unacknowledged, Mesos sends them again
+            elif acking is not None and not acking.cancelled() and acking.exception():
+                # A bug (Mesos errors are logged in acknowledge): not left unretrieved.
+                log.error("leader: acknowledging updates failed", exc_info=acking.exception())
 
     async def record(self, client: MesosSchedulerClient, statuses: Sequence[TaskStatus]) -> None:
         """Store updates, act on the outcomes, then acknowledge (never before storing)."""

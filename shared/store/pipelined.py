@@ -122,9 +122,11 @@ class _Replies(asyncio.Protocol):
         self._fail_all(RedisConnectionError(f"Error while reading from {self.where}{reason}"))
 
     def abort(self, error: Exception) -> None:
-        """Close the connection, failing every command in flight with `error`."""
+        """Close the connection, failing every command in flight with `error`. A
+        connection whose event loop has closed (the process runs a new one) cannot be
+        driven any more: it is only marked closed, and its socket goes with it."""
         self._fail_all(error)
-        if self.transport is not None:
+        if self.transport is not None and not self.loop.is_closed():
             self.transport.abort()
 
     def _fail_all(self, error: Exception) -> None:

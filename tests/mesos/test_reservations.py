@@ -15,7 +15,7 @@ from hippo.devmaster.model import allocatable_to, total_of
 from hippo.devmaster.server import DevMaster
 from hippo.worker.mesos import FrameworkSettings
 from hippo.worker.mesos.messages import offer_role, task_info
-from hippo.worker.mesos.resources import NotEnoughResources, carve
+from hippo.worker.mesos.resources import Carver, NotEnoughResources, carve
 
 from .conftest import Connect
 
@@ -107,6 +107,15 @@ def test_carve_from_what_is_left_for_a_second_task() -> None:
     taken, rest = carve(rest, {"cpus": 0.5, "mem": 32})
     assert taken == [scalar("cpus", 0.5), scalar("mem", 32)]
     assert rest == []
+
+
+def test_a_piece_too_small_for_mesos_to_count_is_never_taken() -> None:
+    """Mesos keeps three decimals: a piece of 0.0004 is nothing, on the first task and
+    on any later one from the same offer (resources.Carver)."""
+    offered = [scalar("cpus", 4), scalar("mem", 0.0004, "hippo"), scalar("mem", 100)]
+    carver = Carver(offered)
+    assert carver.take({"cpus": 1}) == [scalar("cpus", 1.0)]
+    assert carver.take({"mem": 10}) == [scalar("mem", 10.0)]
 
 
 def test_carve_refuses_more_than_offered() -> None:

@@ -363,6 +363,34 @@ def test_a_batch_is_stored_while_the_one_before_is_acknowledged_in_order() -> No
     ]
 
 
+def test_acknowledgements_in_flight_when_the_term_ends_are_dropped_not_sent_late() -> None:
+    """serve() cancelled (the term ends) while a stored batch's acknowledgements wait
+    for their answers: they are cancelled with it (Mesos sends those updates again)."""
+    journal = SlowAcks()
+    recorder = UpdateRecorder(
+        journal,  # type: ignore[arg-type]
+        1,
+        WorkerMetrics(),
+        KillSender(journal, WorkerMetrics(), lambda coro: coro.close()),  # type: ignore[arg-type]
+        lambda: None,
+    )
+
+    async def run() -> None:
+        serving = asyncio.create_task(recorder.serve(journal))  # type: ignore[arg-type]
+        recorder.put(status("a.1", "TASK_RUNNING"))
+        while journal.calls != ["store a.1", "ack a.1"]:
+            await asyncio.sleep(0)
+        serving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await serving
+        journal.answer.set()
+        for _ in range(100):
+            await asyncio.sleep(0)
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+    assert journal.calls == ["store a.1", "ack a.1"]
+
+
 def test_a_task_created_while_a_round_reads_redis_still_gets_its_revive() -> None:
     """Suppressed, no offers held: the round asks Redis whether anything waits. A task
     created during that read (its `waiting` event arrives meanwhile, the count was

@@ -82,7 +82,7 @@ class Carver:
                 if need <= EPSILON:
                     break
                 use = min(self._left[i], need)
-                if use <= 0:
+                if use <= EPSILON:  # nothing Mesos would count (it keeps 3 decimals)
                     continue
                 taken.append(_piece(self._offered[i], use, self._role))
                 self._left[i] = round(self._left[i] - use, 3)
