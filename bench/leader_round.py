@@ -44,8 +44,10 @@ def offers(n: int = 10) -> dict[str, HeldOffer]:
     }
 
 
-async def rounds(url: str, waiting: int, repeats: int) -> list[float]:
-    """Seconds of each of `repeats` rounds, each launching `waiting` fresh tasks."""
+async def rounds(url: str, waiting: int, repeats: int, tag: str = "r") -> list[float]:
+    """Seconds of each of `repeats` rounds, each launching `waiting` fresh tasks (task
+    ids `<tag><repeat>-<n>`: a call per round needs a tag per call, each task id being
+    capped at one run)."""
     client = connect(url)
     await client.set(KEYS.leader_epoch, 1)
     store = LeaderStore(client, KEYS)
@@ -58,7 +60,7 @@ async def rounds(url: str, waiting: int, repeats: int) -> list[float]:
     try:
         for rep in range(repeats):
             await client.delete(KEYS.tasks_by_state("WAITING_ON_OFFERS"))
-            seed_waiting(sync, waiting, GENEROUS.spec(), tag=f"r{rep}-")
+            seed_waiting(sync, waiting, GENEROUS.spec(), tag=f"{tag}{rep}-")
             session.book.held = offers()
             began = time.perf_counter()
             launched = await session.round.once(stub)  # type: ignore[arg-type]

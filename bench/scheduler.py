@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from bench.cluster import (
     seed_finished,
     seed_waiting,
 )
-from bench.common import cpu_seconds, measure, step, wait_until
+from bench.common import RedisServer, cpu_seconds, measure, step, wait_until
 
 ORDER = 10
 REPO = Path(__file__).resolve().parents[1]
@@ -211,21 +212,21 @@ def bare_launches(svc: Services, cluster: Cluster, waiting: int) -> dict[str, An
 # --- one offer round, in process, with few or many finished records ---------------------
 
 
-def hippo_round(url: str, waiting: int, repeats: int) -> float:
+def hippo_round(url: str, waiting: int, repeats: int, tag: str = "r") -> float:
     """Median seconds of `OfferRound.once()` launching `waiting` tasks on 10 held offers
     with Mesos calls answered at once (the leader's own code, in this process)."""
     from bench.leader_round import rounds
 
-    return statistics.median(asyncio.run(rounds(url, waiting, repeats)))
+    return statistics.median(asyncio.run(rounds(url, waiting, repeats, tag)))
 
 
-def bare_round(r: redis.Redis, waiting: int, repeats: int, spec: str) -> float:
+def bare_round(r: redis.Redis, waiting: int, repeats: int, spec: str, tag: str = "b") -> float:
     """The reference: claim `waiting` tasks with the fewest Redis calls (ZPOPMIN, a
     pipeline of HGET spec, a pipeline of HSET state + ZADD STAGING)."""
     times = []
     for rep in range(repeats):
         r.delete(WAITING)
-        seed_waiting(r, waiting, spec, tag=f"b{rep}-")
+        seed_waiting(r, waiting, spec, tag=f"{tag}{rep}-")
         began = time.perf_counter()
         mids = [m.decode() for m, _ in r.zpopmin(WAITING, waiting)]
         pipe = r.pipeline(transaction=False)
@@ -239,22 +240,53 @@ def bare_round(r: redis.Redis, waiting: int, repeats: int, spec: str) -> float:
             pipe.zadd(KEYS.tasks_by_state("TASK_STAGING"), {mid: now})
         pipe.execute()
         times.append(time.perf_counter() - began)
+        # Untimed: out of the launchable indexes it never popped, so that a Hippo round
+        # after it sees only its own tasks.
+        pipe = r.pipeline(transaction=False)
+        for n in range(waiting):
+            task_id = f"{tag}{rep}-{n}"
+            pipe.delete(KEYS.tasks_waiting_by_id(task_id))
+            pipe.zrem(KEYS.tasks_waiting_ids, task_id)
+            pipe.hdel(KEYS.task_caps, task_id)
+        pipe.execute()
     return statistics.median(times)
 
 
-def round_times(svc: Services, finished: int, repeats: int = 5) -> dict[str, Any]:
-    svc.r.flushall()
-    with step(f"seed {finished:,} finished"):
-        seed_finished(svc.r, finished, GENEROUS.spec())
-    out: dict[str, Any] = {"finished": finished}
-    with step(f"round with {finished:,} finished"):
-        try:  # first: Hippo's rounds launch every task they seed, the bare claim does not
-            out["hippo_ms"] = hippo_round(svc.url, 1000, repeats) * 1000
-        except Exception as e:  # the leader's internals change under other work
-            out["hippo_ms"] = None
-            out["hippo_error"] = repr(e)
-        out["bare_ms"] = bare_round(svc.r, 1000, repeats, GENEROUS.spec()) * 1000
-    return out
+def round_times(sizes: list[int], repeats: int = 7) -> list[dict[str, Any]]:
+    """Per number of finished records: the median of `repeats` rounds launching 1,000
+    tasks, Hippo's and the bare claim's. Each size has its own Redis, seeded once, and
+    the sizes take turns round by round, so the machine's drift touches all alike
+    (measured one size after the other, a few % were lost in it)."""
+    servers = {n: RedisServer() for n in sizes}
+    times: dict[int, dict[str, list[float]]] = {n: {"hippo": [], "bare": []} for n in sizes}
+    errors: dict[int, str] = {}
+    try:
+        for n, server in servers.items():
+            with step(f"seed {n:,} finished"):
+                seed_finished(server.client, n, GENEROUS.spec())
+        with step(f"rounds with {' and '.join(f'{n:,}' for n in sizes)} finished, in turn"):
+            for rep in range(repeats):
+                for n, server in servers.items():
+                    if n not in errors:
+                        try:  # Hippo's round launches every task it seeds, the bare one not
+                            times[n]["hippo"] += [hippo_round(server.url, 1000, 1, f"r{rep}.")]
+                        except Exception as e:  # the leader's internals change under work
+                            errors[n] = repr(e)
+                    spec = GENEROUS.spec()
+                    times[n]["bare"] += [bare_round(server.client, 1000, 1, spec, f"b{rep}.")]
+    finally:
+        for server in servers.values():
+            server.stop()
+    found = []
+    for n in sizes:
+        hippo = times[n]["hippo"]
+        out: dict[str, Any] = {"finished": n, "repeats": repeats}
+        out["hippo_ms"] = statistics.median(hippo) * 1000 if hippo and n not in errors else None
+        if n in errors:
+            out["hippo_error"] = errors[n]
+        out["bare_ms"] = statistics.median(times[n]["bare"]) * 1000
+        found.append(out)
+    return found
 
 
 # --- the report --------------------------------------------------------------------------
@@ -274,7 +306,7 @@ def run(quick: bool) -> dict[str, Any]:
                 generous[n] = both
         realistic = _both(svc, REALISTIC, realistic_size, errors)
         svc.stop_devmaster()
-        rounds = [round_times(svc, n) for n in finished_sizes]
+        rounds = round_times(finished_sizes)
     finally:
         svc.close()
     if not generous:
@@ -489,6 +521,13 @@ def report(
     }
 
 
+def cpu_bound(found: dict[str, Any]) -> float:
+    """Tasks/s this machine's CPUs allow at the CPU per launch measured (leader, master
+    and Redis added up), were the three to overlap perfectly."""
+    total_ms = sum(found["cpu_ms_per_launch"].values())
+    return (os.cpu_count() or 1) * 1000 / total_ms if total_ms else 0.0
+
+
 def notes(generous: dict[int, dict[str, Any]], rounds: list[dict[str, Any]]) -> str:
     compare = "; ".join(
         f"{n:,} waiting: Hippo {generous[n]['hippo']['accept_rate']:,.0f}/s to ACCEPT, "
@@ -500,6 +539,11 @@ def notes(generous: dict[int, dict[str, Any]], rounds: list[dict[str, Any]]) -> 
         f" The round with {r['finished']:,} finished records failed: `{r['hippo_error']}`."
         for r in rounds
         if r.get("hippo_error")
+    )
+    bound = "; ".join(
+        f"{n:,} waiting: Hippo {cpu_bound(generous[n]['hippo']):,.0f} tasks/s, the bare"
+        f" framework {cpu_bound(generous[n]['bare']):,.0f} tasks/s"
+        for n in generous
     )
     return f"""
 **Clusters.** *Generous*: `hippo devmaster --agents 10 --cpus 100000 --simulate 3600`,
@@ -522,7 +566,9 @@ without the benchmark's own INFO and ZCARD polls. Round trips: socket reads Redi
 processed (`INFO stats` `total_reads_processed`, all clients), about one per request or
 pipeline (a pipeline larger than Redis' 16 KB read buffer takes a few).
 The offer round is `OfferRound.once()` run in the benchmark process with 10 held offers
-and Mesos calls answered at once, median of 5.
+and Mesos calls answered at once: the median of {rounds[0]["repeats"] if rounds else 0}
+rounds per size, each size on its own Redis seeded once, the sizes taking turns round
+by round (so the machine's drift touches them alike).
 
 **Reference (bare).** `bench/bare_scheduler.py`: the dev master and Redis with a minimal
 framework and no Hippo logic: one ZPOPMIN of up to 10,000 waiting tasks per offer, one
@@ -532,12 +578,11 @@ machine's master and Redis allow; its CPU and commands per launch the least a fr
 spends. The round's reference (*bare claim*) is that claim alone: ZPOPMIN, HGET specs,
 HSET + ZADD for 1,000 tasks.
 
-**The dev master's share.** Its CPU per launch (the *master* row) bounds every figure
-here, the reference's too: Mesos' v1 API needs two ACKNOWLEDGE calls per task (STARTING,
-RUNNING), each an HTTP request, and a profile of the dev master (cProfile, 3,000 bare
-launches) puts most of its time there: uvicorn's request handling and the calls'
-JSON validation (devmaster/json_call.py). A real Mesos master does this in C++; against
-the dev master on 2 cores, the leader, the master and Redis share the same CPUs.
+**What bounds the rate.** The leader, the dev master and Redis share this machine's
+{os.cpu_count()} CPUs, and each task costs all three (Mesos' v1 API needs two
+ACKNOWLEDGE calls per task, STARTING and RUNNING, each an HTTP request to the master).
+Their CPU per launch added up bounds the rate even if they overlapped perfectly:
+{bound}. A real Mesos master does its part in C++, on its own machine.
 
 **The original Hippo** (not vendored): its published code's offer round, measured on
 this machine, launched {ORIGINAL[1000]:,.0f} tasks per second of scheduler time with 1,000
