@@ -18,7 +18,6 @@ local function fence(epoch)
   end
   return nil
 end
-local function is_null(v) return v == nil or v == cjson.null end
 """
 
 TAKE_EPOCH = (
@@ -73,6 +72,17 @@ CLAIM_TASKS = (
 local epoch, now = ARGV[2], tonumber(ARGV[3])
 local stale = fence(epoch); if stale then return stale end
 local claimed = {}
+-- Active counts, read once per key and counted on here: only this script adds to them.
+local active = {}
+local function active_count(key)
+  if not active[key] then active[key] = redis.call('ZCARD', key) end
+  return active[key]
+end
+local function activate(key, seq, mid)
+  redis.call('ZADD', key, seq, mid)
+  if active[key] then active[key] = active[key] + 1 end
+end
+settle_waiting_later()  -- the waiting index of an id is settled once, after the batch
 local claims = cjson.decode(ARGV[4])
 for i = 1, #claims, 5 do
   local mid, agent, host = claims[i], claims[i + 1], claims[i + 2]
@@ -80,24 +90,25 @@ for i = 1, #claims, 5 do
   local st = load_status(mid)
   if st and st.mesos_state == 'WAITING_ON_OFFERS' and st.kill_requested ~= true then
     local by_id = K.tasks_active_by_id(st.id)
-    local ok = id_cap == '' or redis.call('ZCARD', by_id) < tonumber(id_cap)
+    local ok = id_cap == '' or active_count(by_id) < tonumber(id_cap)
     local by_queue = nil
     if type(st.queue_id) == 'string' then by_queue = K.tasks_active_by_queue(st.queue_id) end
     if ok and by_queue and queue_cap ~= '' then
-      ok = redis.call('ZCARD', by_queue) < tonumber(queue_cap)
+      ok = active_count(by_queue) < tonumber(queue_cap)
     end
     if ok then
       st.agent_id = agent
       st.agent_hostname = host
       set_state(mid, st, 'TASK_STAGING', now, 0)
-      local seq = redis.call('HGET', K.task(mid), 'seq')
-      redis.call('ZADD', by_id, seq, mid)
-      if by_queue then redis.call('ZADD', by_queue, seq, mid) end
+      local seq = record(mid, st).seq
+      activate(by_id, seq, mid)
+      if by_queue then activate(by_queue, seq, mid) end
       save_status(mid, st)
       claimed[#claimed + 1] = mid
     end
   end
 end
+settle_waiting()
 return claimed
 """
 )
@@ -218,8 +229,7 @@ for i = 5, #ARGV do
     else
       release(mid, st)
       if type(st.queue_id) == 'string' then  -- still unfinished: it counts for backpressure
-        local seq = redis.call('HGET', K.task(mid), 'seq')
-        redis.call('ZADD', K.tasks_open_by_queue(st.queue_id), seq, mid)
+        redis.call('ZADD', K.tasks_open_by_queue(st.queue_id), record(mid, st).seq, mid)
       end
       st.agent_id = cjson.null
       st.agent_hostname = cjson.null
@@ -283,7 +293,7 @@ local updates = cjson.decode(ARGV[5])
 for i = 1, #updates, 7 do
   local mid, state, message, reason = updates[i], updates[i + 1], updates[i + 2], updates[i + 3]
   local agent, budget, fresh = updates[i + 4], updates[i + 5], updates[i + 6]
-  local st = load_status(mid)
+  local st = load_status(mid, state == 'TASK_RUNNING')  -- its spec has max_runtime_seconds
   local outcome, detail = 'stored', ''
   if not st then
     outcome = 'missing'
@@ -308,7 +318,7 @@ for i = 1, #updates, 7 do
     if state == 'TASK_RUNNING' and is_null(st.started_tstamp) then
       st.started_tstamp = now
       detail = tostring(st.created_tstamp)
-      local lim = limits(redis.call('HGET', K.task(mid), 'spec'))
+      local lim = limits(spec_of(mid, st))
       if lim.max_runtime then
         redis.call('ZADD', K.tasks_runtime_deadlines, now + lim.max_runtime, mid)
       end
@@ -319,7 +329,7 @@ for i = 1, #updates, 7 do
     if TERMINAL[state] and budget ~= '' and st.kill_requested ~= true
        and (free or (tonumber(st[left_field]) or 0) > 0) then
       local new = st.id .. '.' .. fresh
-      local spec = redis.call('HGET', K.task(mid), 'spec')
+      local spec = spec_of(mid, st)
       local run = new_run()  -- the record template of records.py
       run.id, run.mesos_id, run.queue_id = st.id, new, st.queue_id
       run.task_retries_left, run.system_retries_left = st.task_retries_left, st.system_retries_left
@@ -424,7 +434,7 @@ for _, mid in ipairs(due(K.tasks_delayed)) do
   redis.call('ZREM', K.tasks_delayed, mid)
   local st = load_status(mid)
   if st and st.mesos_state == 'WAITING_ON_OFFERS' then
-    release_delayed(mid, st, redis.call('HGET', K.task(mid), 'spec'))
+    release_delayed(mid, st, spec_of(mid, st))
     st.pending_reason = cjson.null
     st.updated_tstamp = now
     save_status(mid, st)
@@ -435,7 +445,7 @@ for _, mid in ipairs(due(K.tasks_pending_deadlines)) do
   redis.call('ZREM', K.tasks_pending_deadlines, mid)
   local st = load_status(mid)
   if st and st.mesos_state == 'WAITING_ON_OFFERS' then
-    local lim = limits(redis.call('HGET', K.task(mid), 'spec'))
+    local lim = limits(spec_of(mid, st))
     st.timed_out = 'max_pending_seconds'
     st.status_reason = 'HIPPO_MAX_PENDING_EXCEEDED'
     st.status_message = 'no offer was taken for it within max_pending_seconds ('
@@ -450,7 +460,7 @@ for _, mid in ipairs(due(K.tasks_runtime_deadlines)) do
   redis.call('ZREM', K.tasks_runtime_deadlines, mid)
   local st = load_status(mid)
   if st and ACTIVE[st.mesos_state] and is_null(st.timed_out) then
-    local lim = limits(redis.call('HGET', K.task(mid), 'spec'))
+    local lim = limits(spec_of(mid, st))
     st.timed_out = 'max_runtime_seconds'
     st.status_message = 'killed: ran longer than max_runtime_seconds ('
                         .. tostring(lim.max_runtime) .. ' s)'

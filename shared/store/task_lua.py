@@ -17,10 +17,43 @@ TASK_HELPERS = (
     + f"{DEAD_LETTER_RUNS}\n"
     + f"local RUN_FIELDS = {_RUN_FIELDS_LUA}\n"
     + """
-local function load_status(mid)
-  local raw = redis.call('HGET', K.task(mid), 'status')
-  if not raw then return nil end
-  return cjson.decode(raw)
+local function is_null(v) return v == nil or v == cjson.null end
+
+-- The other fields of a record a script call loaded, by its decoded status table:
+-- {seq=, history= (false: none yet), spec= (false: not read), history_changed=}. A
+-- record is read once per load (its status, seq and history in one HMGET), and a state
+-- change writes history and status in one HSET (save_status). Keyed by the table, not
+-- the mesos_id, so a record loaded again is read again; weak keys, so a call storing
+-- hundreds of updates does not keep every record it went past alive for Lua's GC to scan.
+local record_of = setmetatable({}, {__mode = 'k'})
+
+-- The record's status (nil when the record is gone); `with_spec` reads its spec too.
+local function load_status(mid, with_spec)
+  local f
+  if with_spec then f = redis.call('HMGET', K.task(mid), 'status', 'seq', 'history', 'spec')
+  else f = redis.call('HMGET', K.task(mid), 'status', 'seq', 'history') end
+  if not f[1] then return nil end
+  local st = cjson.decode(f[1])
+  record_of[st] = {seq = f[2], history = f[3], spec = f[4] or false}
+  return st
+end
+
+-- The loaded fields of `st` (read now when `st` did not come from load_status).
+local function record(mid, st)
+  local rec = record_of[st]
+  if not rec then
+    local f = redis.call('HMGET', K.task(mid), 'seq', 'history')
+    rec = {seq = f[1], history = f[2], spec = false}
+    record_of[st] = rec
+  end
+  return rec
+end
+
+-- The definition JSON of a loaded record, read at most once per load.
+local function spec_of(mid, st)
+  local rec = record(mid, st)
+  if not rec.spec then rec.spec = redis.call('HGET', K.task(mid), 'spec') end
+  return rec.spec
 end
 
 -- Callbacks (worker/callbacks.py): a run's end is POSTed to its callback_url, the one
@@ -54,7 +87,13 @@ end
 
 local function save_status(mid, st)
   local raw = cjson.encode(st)
-  redis.call('HSET', K.task(mid), 'status', raw)
+  local rec = record_of[st]
+  if rec and rec.history_changed then
+    rec.history_changed = false
+    redis.call('HSET', K.task(mid), 'status', raw, 'history', rec.history)
+  else
+    redis.call('HSET', K.task(mid), 'status', raw)
+  end
   if ended_in_this_call[mid] then
     ended_in_this_call[mid] = nil
     enqueue_callback(mid, st)
@@ -78,9 +117,13 @@ local function waiting_add(mid, id, seq)
   redis.call('ZADD', K.tasks_waiting_ids, 'LT', seq, id)
 end
 
-local function waiting_remove(mid, id)
+-- The ids whose waiting runs changed, to settle once at the end of the script call (a
+-- list, for a deterministic order), when a script batches: nil settles each at once.
+local settle_later = nil
+
+-- An id's place among the ids by oldest waiting run, and its cap, after its runs changed.
+local function waiting_settle(id)
   local runs = K.tasks_waiting_by_id(id)
-  redis.call('ZREM', runs, mid)
   local oldest = redis.call('ZRANGE', runs, 0, 0, 'WITHSCORES')
   if #oldest == 0 then
     redis.call('ZREM', K.tasks_waiting_ids, id)
@@ -88,6 +131,25 @@ local function waiting_remove(mid, id)
   else
     redis.call('ZADD', K.tasks_waiting_ids, oldest[2], id)
   end
+end
+
+local function waiting_remove(mid, id)
+  redis.call('ZREM', K.tasks_waiting_by_id(id), mid)
+  if not settle_later then waiting_settle(id)
+  elseif not settle_later[id] then
+    settle_later[id] = true
+    settle_later[#settle_later + 1] = id
+  end
+end
+
+-- Settle from here to the end of the script call (settle_waiting) each id whose runs
+-- leave the waiting indexes: once per id, however many of its runs leave.
+local function settle_waiting_later() settle_later = settle_later or {} end
+
+local function settle_waiting()
+  if not settle_later then return end
+  for _, id in ipairs(settle_later) do waiting_settle(id) end
+  settle_later = nil
 end
 
 -- "2026-11-30T14:05:00Z" for unix seconds (whole seconds, UTC): Redis' Lua has no os.date.
@@ -158,18 +220,21 @@ local function release_delayed(mid, st, spec)
   redis.call('ZREM', K.tasks_delayed, mid)
   local lim = limits(spec)
   if lim.cap then redis.call('HSET', K.task_caps, st.id, lim.cap) end
-  waiting_add(mid, st.id, redis.call('HGET', K.task(mid), 'seq'))
+  waiting_add(mid, st.id, record(mid, st).seq)
 end
 
 -- The state history of a run: a JSON array in the record's `history` field, one entry
 -- per state it entered after WAITING_ON_OFFERS (the API adds that first one from
 -- created_tstamp). Appended as text: the array is never decoded here.
-local function add_history(mid, entry)
+-- Written by save_status, with the status.
+local function add_history(mid, st, entry)
+  local rec = record(mid, st)
   local text = cjson.encode(entry)
-  local old = redis.call('HGET', K.task(mid), 'history')
+  local old = rec.history
   if old then text = string.sub(old, 1, -2) .. ',' .. text .. ']'
   else text = '[' .. text .. ']' end
-  redis.call('HSET', K.task(mid), 'history', text)
+  rec.history = text
+  rec.history_changed = true
 end
 
 local function unindex(mid, st)
@@ -218,18 +283,21 @@ local function set_state(mid, st, state, now, keep, note)
   if type(keep) ~= 'table' then keep = retention(keep) end
   local keep_per_id = keep.id
   if type(st.queue_id) == 'string' then keep_per_id = keep.queue end
-  local seq = redis.call('HGET', K.task(mid), 'seq')
+  local seq = record(mid, st).seq
   if st.mesos_state == 'WAITING_ON_OFFERS' then
     waiting_remove(mid, st.id)
-    redis.call('ZREM', K.tasks_delayed, mid)
+    -- Only a delayed retry enters tasks_delayed, and its record says so (index_new_task's
+    -- caller sets retry_due_tstamp). Every run may have a pending deadline: the record
+    -- does not say (its spec does), so that ZREM stays.
+    if not is_null(st.retry_due_tstamp) then redis.call('ZREM', K.tasks_delayed, mid) end
     redis.call('ZREM', K.tasks_pending_deadlines, mid)
     st.pending_reason = cjson.null
   end
   note = note or {message = st.status_message, reason = st.status_reason}
   local agent = st.agent_id
   if agent == nil then agent = cjson.null end
-  add_history(mid, {state = state, tstamp = now, message = note.message or cjson.null,
-                    reason = note.reason or cjson.null, agent_id = agent})
+  add_history(mid, st, {state = state, tstamp = now, message = note.message or cjson.null,
+                        reason = note.reason or cjson.null, agent_id = agent})
   if state == 'WAITING_ON_OFFERS' then waiting_add(mid, st.id, seq) end
   if state == 'TASK_STAGING' then
     redis.call('ZADD', K.tasks_staging_since, now, mid)
@@ -291,7 +359,7 @@ end
 -- terminal state) ended without a retry: its data, its chain of runs (through
 -- previous_mesos_id, as far as retention kept them) and the last reason.
 local function dead_letter_run(mid, st, now)
-  local spec = redis.call('HGET', K.task(mid), 'spec')
+  local spec = spec_of(mid, st)
   local env = cjson.decode(spec).env or {}
   local runs = {}
   local run_mid, run_st = mid, st

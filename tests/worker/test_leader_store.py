@@ -157,3 +157,85 @@ def test_staging_runs_are_indexed_by_when_they_entered_staging(
     assert raw_redis.zrange("hippo:tasks:staging:since", 0, -1, withscores=True) == [
         (stays.encode(), 2.0)
     ]
+
+
+def test_a_claim_of_several_runs_of_one_id_keeps_its_waiting_indexes_and_cap(
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
+    """One claim call settles an id's place among the waiting ids once, after its runs
+    left (leader_scripts.CLAIM_TASKS), and counts the runs it claims against the cap."""
+
+    async def scenario(store: Store, leader: LeaderStore, client: Any) -> list[list[str]]:
+        made = []
+        for n in range(4):
+            record, _ = await store.create_task(
+                parse_task(task(id="q", max_concurrent=3)), now=float(n)
+            )
+            made.append(json.loads(record)["mesos_id"])
+        await client.set("hippo:lock:test", "me")
+        epoch = await leader.take_epoch("hippo:lock:test", "me")
+        assert epoch
+        first = await leader.claim(epoch, 5.0, [Claim(m, "S1", "h1", 2, None) for m in made[:3]])
+        assert raw_redis.zscore("hippo:tasks:waiting:ids", "q") == raw_redis.zscore(
+            "hippo:tasks:waiting:id:q", made[2]
+        )
+        assert raw_redis.hget("hippo:tasks:caps", "q") == b"3"
+        second = await leader.claim(epoch, 6.0, [Claim(m, "S1", "h1", 3, None) for m in made[2:]])
+        return [first, second, made]
+
+    first, second, made = _run(redis_url, scenario)
+    assert first == made[:2]  # the third is over the cap of 2 given with the claims
+    assert second == [made[2]]  # 2 active: one more under the cap of 3
+    assert raw_redis.zrange("hippo:tasks:waiting:id:q", 0, -1) == [made[3].encode()]
+    assert raw_redis.zscore("hippo:tasks:waiting:ids", "q") == raw_redis.zscore(
+        "hippo:tasks:all", made[3]
+    )
+    assert raw_redis.zcard("hippo:tasks:active:id:q") == 3
+
+
+def test_a_claim_that_takes_an_ids_last_waiting_runs_removes_the_id_from_the_rounds(
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
+    async def scenario(store: Store, leader: LeaderStore, client: Any) -> list[str]:
+        made = []
+        for n in range(3):
+            record, _ = await store.create_task(
+                parse_task(task(id="q", max_concurrent=5)), now=float(n)
+            )
+            made.append(json.loads(record)["mesos_id"])
+        await store.create_task(parse_task(task(id="other")), now=9.0)
+        await client.set("hippo:lock:test", "me")
+        epoch = await leader.take_epoch("hippo:lock:test", "me")
+        assert epoch
+        return await leader.claim(epoch, 5.0, [Claim(m, "S1", "h1", 5, None) for m in made])
+
+    assert len(_run(redis_url, scenario)) == 3
+    assert raw_redis.zrange("hippo:tasks:waiting:ids", 0, -1) == [b"other"]
+    assert raw_redis.hget("hippo:tasks:caps", "q") is None
+    assert raw_redis.zcard("hippo:tasks:waiting:id:q") == 0
+    assert raw_redis.zcard("hippo:tasks:state:TASK_STAGING") == 3
+
+
+def test_a_delayed_retry_killed_before_it_is_due_leaves_the_delayed_index(
+    redis_url: str, raw_redis: redis.Redis
+) -> None:
+    """Leaving WAITING_ON_OFFERS, only a record with retry_due_tstamp is looked for in
+    tasks:delayed (task_lua.set_state): a delayed retry's must go."""
+
+    async def scenario(store: Store, leader: LeaderStore, client: Any) -> str:
+        first, epoch = await _claimed_task(
+            store, leader, client, id="later", task_retries=1, retry_delay_seconds=60
+        )
+        failed = StatusUpdate(first, "TASK_FAILED", "exit 1", "", "S1", "task", "r2")
+        [outcome] = await leader.record_updates(epoch, 3.0, [failed])
+        assert outcome.outcome == "retried"
+        assert raw_redis.zscore("hippo:tasks:delayed", outcome.detail) == 63.0
+        await store.request_kill(outcome.detail, now=4.0)
+        return outcome.detail
+
+    retry = _run(redis_url, scenario)
+    assert raw_redis.zcard("hippo:tasks:delayed") == 0
+    assert (
+        json.loads(raw_redis.hget(f"hippo:task:{retry}", "status") or b"{}")["mesos_state"]
+        == "TASK_KILLED"
+    )
