@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,11 +12,9 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from starlette.testclient import TestClient
 
 from hippo.shared.store import PipelinedConnection, connect
-from tests.conftest import RedisServer, wait_until
-from tests.examples import task
+from tests.conftest import RedisServer
 
 
 def _pipelined(url: str) -> PipelinedConnection:
@@ -236,30 +233,3 @@ def test_requests_waiting_for_a_connection_share_one_attempt_and_the_next_tries_
 )
 def test_only_a_plain_tcp_server_in_resp2_is_shared(url: str) -> None:
     assert PipelinedConnection.for_client(connect(url)) is None
-
-
-def test_get_of_one_task_answers_503_while_redis_is_away_and_recovers(
-    make_settings: Callable[..., object], tmp_path: Path
-) -> None:
-    from hippo.api.app import create_app
-
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
-        settings = make_settings(HIPPO_REDIS_URL=server.url)
-        with TestClient(create_app(settings), raise_server_exceptions=False) as api:  # type: ignore[arg-type]
-            assert api.app.state.store.pipelined is not None  # type: ignore[attr-defined]
-            created = api.post("/tasks/", json=task()).json()
-            path = f"/tasks/{created['mesos_id']}/"
-            assert api.get(path).json() == created
-            assert api.get("/tasks/nothing.1/").status_code == 404
-            server.stop()
-
-            response = api.get(path)
-            assert response.status_code == 503
-            assert response.json() == {"error": "storage is unavailable, try again shortly"}
-
-            server.start()  # empty: the record is gone with the old process
-            wait_until(lambda: api.get(path).status_code == 404, what="API to recover")
-    finally:
-        server.stop()

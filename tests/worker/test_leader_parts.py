@@ -281,16 +281,21 @@ class Journal:
         return len(statuses)
 
 
-@pytest.mark.parametrize("store_fails, calls", [(False, ["store", "ack"]), (True, ["store"])])
-def test_updates_are_acknowledged_only_once_stored(store_fails: bool, calls: list[str]) -> None:
-    journal = Journal(store_fails)
-    recorder = UpdateRecorder(
+def recorder_of(journal: Journal) -> UpdateRecorder:
+    """An UpdateRecorder storing to and acknowledging through `journal`."""
+    return UpdateRecorder(
         journal,  # type: ignore[arg-type]
         1,
         WorkerMetrics(),
         KillSender(journal, WorkerMetrics(), lambda coro: coro.close()),  # type: ignore[arg-type]
         lambda: None,
     )
+
+
+@pytest.mark.parametrize("store_fails, calls", [(False, ["store", "ack"]), (True, ["store"])])
+def test_updates_are_acknowledged_only_once_stored(store_fails: bool, calls: list[str]) -> None:
+    journal = Journal(store_fails)
+    recorder = recorder_of(journal)
 
     async def record() -> None:
         await recorder.record(journal, [status("a.1", "TASK_RUNNING")])  # type: ignore[arg-type]
@@ -326,13 +331,7 @@ def test_a_batch_is_stored_while_the_one_before_is_acknowledged_in_order() -> No
     """The second batch is stored while the first one's acknowledgements are in flight;
     its own go out only once the first's are answered, and never before it is stored."""
     journal = SlowAcks()
-    recorder = UpdateRecorder(
-        journal,  # type: ignore[arg-type]
-        1,
-        WorkerMetrics(),
-        KillSender(journal, WorkerMetrics(), lambda coro: coro.close()),  # type: ignore[arg-type]
-        lambda: None,
-    )
+    recorder = recorder_of(journal)
 
     async def run() -> None:
         serving = asyncio.create_task(recorder.serve(journal))  # type: ignore[arg-type]
@@ -367,13 +366,7 @@ def test_acknowledgements_in_flight_when_the_term_ends_are_dropped_not_sent_late
     """serve() cancelled (the term ends) while a stored batch's acknowledgements wait
     for their answers: they are cancelled with it (Mesos sends those updates again)."""
     journal = SlowAcks()
-    recorder = UpdateRecorder(
-        journal,  # type: ignore[arg-type]
-        1,
-        WorkerMetrics(),
-        KillSender(journal, WorkerMetrics(), lambda coro: coro.close()),  # type: ignore[arg-type]
-        lambda: None,
-    )
+    recorder = recorder_of(journal)
 
     async def run() -> None:
         serving = asyncio.create_task(recorder.serve(journal))  # type: ignore[arg-type]
