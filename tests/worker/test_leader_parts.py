@@ -327,6 +327,15 @@ class SlowAcks(Journal):
         return len(statuses)
 
 
+async def first_ack_out(recorder: UpdateRecorder, journal: SlowAcks) -> asyncio.Task[None]:
+    """serve() running, with a.1 stored and its acknowledgement waiting for an answer."""
+    serving = asyncio.create_task(recorder.serve(journal))  # type: ignore[arg-type]
+    recorder.put(status("a.1", "TASK_RUNNING"))
+    while journal.calls != ["store a.1", "ack a.1"]:
+        await asyncio.sleep(0)
+    return serving
+
+
 def test_a_batch_is_stored_while_the_one_before_is_acknowledged_in_order() -> None:
     """The second batch is stored while the first one's acknowledgements are in flight;
     its own go out only once the first's are answered, and never before it is stored."""
@@ -334,10 +343,7 @@ def test_a_batch_is_stored_while_the_one_before_is_acknowledged_in_order() -> No
     recorder = recorder_of(journal)
 
     async def run() -> None:
-        serving = asyncio.create_task(recorder.serve(journal))  # type: ignore[arg-type]
-        recorder.put(status("a.1", "TASK_RUNNING"))
-        while journal.calls != ["store a.1", "ack a.1"]:
-            await asyncio.sleep(0)
+        serving = await first_ack_out(recorder, journal)
         recorder.put(status("b.1", "TASK_RUNNING"))
         while len(journal.calls) < 3:
             await asyncio.sleep(0)
@@ -369,10 +375,7 @@ def test_acknowledgements_in_flight_when_the_term_ends_are_dropped_not_sent_late
     recorder = recorder_of(journal)
 
     async def run() -> None:
-        serving = asyncio.create_task(recorder.serve(journal))  # type: ignore[arg-type]
-        recorder.put(status("a.1", "TASK_RUNNING"))
-        while journal.calls != ["store a.1", "ack a.1"]:
-            await asyncio.sleep(0)
+        serving = await first_ack_out(recorder, journal)
         serving.cancel()
         with pytest.raises(asyncio.CancelledError):
             await serving
