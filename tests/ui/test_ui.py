@@ -13,6 +13,7 @@ import redis
 
 from hippo.shared.secrets import SecretBox
 from hippo.shared.settings import Settings
+from tests.conftest import wait_until
 from tests.examples import queue
 from tests.ui.conftest import READ_TOKEN, WRITE_TOKEN, Live, open_page, screenshot
 
@@ -399,6 +400,15 @@ def test_the_live_refresh_keeps_the_filters_the_scroll_and_the_focus(
             body = {"id": f"ui-scroll-{n}", "cmd": "true", "cpus": 0.1, "mem": 16}
             body["container"] = {"docker": {"image": "alpine"}}
             assert api.post("/tasks/", json=body).status_code == 201
+
+        def finished() -> int:
+            page = api.get("/tasks/", params={"state": "TASK_FINISHED", "limit": 1000}).json()
+            return sum(1 for t in page if t["id"].startswith("ui-scroll-"))
+
+        # All ended before the page opens: a run finishing during the refreshes would be
+        # a new row above the one scrolled to, and the browser's scroll anchoring would
+        # (rightly) move scrollY to keep that row in view.
+        wait_until(lambda: finished() == 12, 30, "the 12 runs to finish")
     page = open_page(browser, live, viewport={"width": 1000, "height": 300})
     try:
         page.get_by_label("Task id").focus()
