@@ -62,6 +62,11 @@ def test_logs_follow_prints_everything_the_task_prints_then_ends(
         text=True,
     )
     try:
+        # The worker starts only once the follower said it waits (both are new Python
+        # processes: on a loaded machine the worker could launch the task first).
+        assert follower.stderr is not None
+        told = follower.stderr.readline()
+        assert "has not launched" in told and "waiting for it to launch" in told, told
         cluster.start_worker()
         out, err = follower.communicate(timeout=60)
     finally:
@@ -70,7 +75,6 @@ def test_logs_follow_prints_everything_the_task_prints_then_ends(
             follower.communicate()
     assert follower.returncode == 0, err
     assert out == "one\ntwo\nthree\n"
-    assert "has not launched" in err and "waiting for it to launch" in err
 
     stderr = hippo(url, "tasks", "logs", mid, "--stderr")
     assert stderr.returncode == 0 and stderr.stdout.endswith("bad\n")
