@@ -74,15 +74,14 @@ class MesosSchedulerClient:
                 raise MesosConfigError("a secret needs a principal in FrameworkSettings")
             token = base64.b64encode(f"{settings.principal}:{secret}".encode()).decode()
             self._auth_headers["Authorization"] = f"Basic {token}"
-        self._verify: ssl.SSLContext | bool = True
+        # The CA bundle's context for https; None: the system's CAs.
+        self._ssl: ssl.SSLContext | None = None
         if ca_bundle:
             try:
-                self._verify = ssl.create_default_context(cafile=ca_bundle)
+                self._ssl = ssl.create_default_context(cafile=ca_bundle)
             except (OSError, ssl.SSLError) as e:
                 raise MesosConfigError(f"cannot load CA bundle {ca_bundle!r}: {e}") from e
         self._call_timeout = httpx.Timeout(call_timeout_s, connect=connect_timeout_s)
-        # The stream has no read timeout: the heartbeat watchdog decides when it is dead.
-        self._connect_timeout_s = connect_timeout_s
         self._subscription = Subscription(
             parsed,
             settings,
@@ -91,10 +90,13 @@ class MesosSchedulerClient:
             heartbeat_misses=heartbeat_misses,
             backoff_initial_s=backoff_initial_s,
             backoff_cap_s=backoff_cap_s,
+            ssl_context=self._ssl,
+            headers=self._auth_headers,
+            connect_timeout_s=connect_timeout_s,
         )
         self._calls_http: httpx.AsyncClient | None = None
         self._pipeline = PipelinedConnection(
-            self._verify if isinstance(self._verify, ssl.SSLContext) else None,
+            self._ssl,
             connect_timeout_s=connect_timeout_s,
             answer_timeout_s=call_timeout_s,
         )
@@ -114,18 +116,14 @@ class MesosSchedulerClient:
         """Start subscribing in the background; events arrive on `events()`."""
         if self._calls_http is not None:
             return
-        self._subscription.start(
-            self._verify if isinstance(self._verify, ssl.SSLContext) else None,
-            self._auth_headers,
-            self._connect_timeout_s,
-        )
+        self._subscription.start()
         self._calls_http = self._http(self._call_timeout)
 
     def _http(self, timeout: httpx.Timeout) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             timeout=timeout,
             headers=self._auth_headers,
-            verify=self._verify,
+            verify=self._ssl or True,
             trust_env=False,
             limits=httpx.Limits(keepalive_expiry=CALL_KEEPALIVE_S),
         )

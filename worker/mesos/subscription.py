@@ -62,7 +62,12 @@ class Subscription:
         heartbeat_misses: int,
         backoff_initial_s: float,
         backoff_cap_s: float,
+        ssl_context: ssl.SSLContext | None,
+        headers: Mapping[str, str],
+        connect_timeout_s: float,
     ) -> None:
+        """https goes with `ssl_context` (None: the system's CAs); `headers`
+        (credentials) are sent with SUBSCRIBE."""
         self._masters = list(masters)
         self.settings = settings
         self.framework_id = framework_id
@@ -82,23 +87,14 @@ class Subscription:
         self._subscribed = asyncio.Event()
         self._fatal: MesosError | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._ssl: ssl.SSLContext | None = None
-        self._headers: dict[str, str] = {}
-        self._connect_timeout_s = 5.0
-
-    def start(
-        self,
-        ssl_context: ssl.SSLContext | None,
-        headers: Mapping[str, str],
-        connect_timeout_s: float,
-    ) -> None:
-        """Start subscribing in the background: https with `ssl_context` (None: the
-        system's CAs), `headers` (credentials) sent with SUBSCRIBE."""
-        if self._reader is not None:
-            return
         self._ssl = ssl_context
         self._headers = dict(headers)
         self._connect_timeout_s = connect_timeout_s
+
+    def start(self) -> None:
+        """Start subscribing in the background."""
+        if self._reader is not None:
+            return
         self._reader = asyncio.create_task(self._run(), name="mesos-subscription")
 
     async def stop(self) -> None:
