@@ -126,11 +126,6 @@ class UpdateRecorder:
                 # A bug (Mesos errors are logged in acknowledge): not left unretrieved.
                 log.error("leader: acknowledging updates failed", exc_info=acking.exception())
 
-    async def record(self, client: MesosSchedulerClient, statuses: Sequence[TaskStatus]) -> None:
-        """Store updates, act on the outcomes, then acknowledge (never before storing)."""
-        await self.store_and_act(client, statuses)
-        await self.acknowledge(client, statuses)
-
     async def store_and_act(
         self, client: MesosSchedulerClient, statuses: Sequence[TaskStatus]
     ) -> None:

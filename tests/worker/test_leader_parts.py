@@ -4,6 +4,7 @@ Mesos. (The parts' wiring is tested end to end in test_worker.py and test_guaran
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -271,6 +272,7 @@ class Journal:
         self.calls: list[str] = []
 
     async def record_updates(self, epoch: int, now: float, updates: Any) -> Any:
+        await asyncio.sleep(0)  # a round trip: anything started before it runs meanwhile
         self.calls.append("store")
         if self.store_fails:
             raise RedisConnectionError("injected")
@@ -298,13 +300,19 @@ def test_updates_are_acknowledged_only_once_stored(store_fails: bool, calls: lis
     recorder = recorder_of(journal)
 
     async def record() -> None:
-        await recorder.record(journal, [status("a.1", "TASK_RUNNING")])  # type: ignore[arg-type]
+        serving = asyncio.create_task(recorder.serve(journal))  # type: ignore[arg-type]
+        recorder.put(status("a.1", "TASK_RUNNING"))
+        while journal.calls != calls and not serving.done():
+            await asyncio.sleep(0)
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving  # a store failure ends serve() with it (the term ends)
 
     if store_fails:
         with pytest.raises(RedisConnectionError):
-            asyncio.run(record())
+            asyncio.run(asyncio.wait_for(record(), 10))
     else:
-        asyncio.run(record())
+        asyncio.run(asyncio.wait_for(record(), 10))
     assert journal.calls == calls
 
 
