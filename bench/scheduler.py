@@ -257,13 +257,15 @@ def round_times(sizes: list[int], repeats: int = 7) -> list[dict[str, Any]]:
     tasks, Hippo's and the bare claim's. Each size has its own Redis, seeded once, and
     the sizes take turns round by round, so the machine's drift touches all alike
     (measured one size after the other, a few % were lost in it)."""
-    servers = {n: RedisServer() for n in sizes}
+    spec = GENEROUS.spec()
+    servers: dict[int, RedisServer] = {}
     times: dict[int, dict[str, list[float]]] = {n: {"hippo": [], "bare": []} for n in sizes}
     errors: dict[int, str] = {}
     try:
-        for n, server in servers.items():
+        for n in sizes:
+            servers[n] = RedisServer()
             with step(f"seed {n:,} finished"):
-                seed_finished(server.client, n, GENEROUS.spec())
+                seed_finished(servers[n].client, n, spec)
         with step(f"rounds with {' and '.join(f'{n:,}' for n in sizes)} finished, in turn"):
             for rep in range(repeats):
                 for n, server in servers.items():
@@ -272,7 +274,6 @@ def round_times(sizes: list[int], repeats: int = 7) -> list[dict[str, Any]]:
                             times[n]["hippo"] += [hippo_round(server.url, 1000, 1, f"r{rep}.")]
                         except Exception as e:  # the leader's internals change under work
                             errors[n] = repr(e)
-                    spec = GENEROUS.spec()
                     times[n]["bare"] += [bare_round(server.client, 1000, 1, spec, f"b{rep}.")]
     finally:
         for server in servers.values():
