@@ -1,5 +1,5 @@
-"""The offer round: match waiting runs to the held offers, claim them in the store (one
-fenced script), then ACCEPT each offer with its TaskInfos.
+"""The offer round: match waiting runs to the held offers, then, offer by offer, claim
+its runs in the store (one fenced script) and ACCEPT it with their TaskInfos.
 
 A round runs when something may have changed (offers came, tasks were created or
 freed a slot) or when the oldest held offer expires; after it, offers held too long are
@@ -47,6 +47,15 @@ def claims_of(assigned: Iterable[Assigned]) -> list[Claim]:
         )
         for w, o in assigned
     ]
+
+
+def by_offer(assigned: Iterable[Assigned]) -> dict[str, list[Assigned]]:
+    """Pure. offer id -> the runs assigned to it, offers in the order first used and each
+    offer's runs in the order given (oldest first)."""
+    grouped: dict[str, list[Assigned]] = {}
+    for w, o in assigned:
+        grouped.setdefault(o.id, []).append((w, o))
+    return grouped
 
 
 def launches_by_offer(
@@ -174,19 +183,31 @@ class OfferRound:
             # flow until nothing waits, so an unfit run revives at most once.)
             await self._revive(client)
         await self._note_reasons(why)
-        if not assigned:
-            return 0
-        claimed = set(await self.store.claim(self.epoch, time.time(), claims_of(assigned)))
-        for w, _ in assigned:
-            self.inputs.forget(w.mesos_id)
-            self.reasons.forget(w.mesos_id)
-        # The claims are stored and the offers taken out of the book, so the next round
-        # need not wait for these HTTP calls: a task created meanwhile goes out on
-        # another offer at once.
-        for offer_id, infos in launches_by_offer(assigned, claimed).items():
-            stream_id = self.book.take(offer_id)
-            self._spawn(self._accept(client, offer_id, infos, stream_id))
-        return len(claimed)
+        return await self.launch(client, assigned)
+
+    async def launch(self, client: MesosSchedulerClient, assigned: Sequence[Assigned]) -> int:
+        """Offer by offer: claim the runs assigned to it, then send its ACCEPT without
+        waiting for the answer. Returns how many runs were claimed.
+
+        Claiming offer by offer lets Mesos start on one offer's tasks while the leader
+        claims and builds the next offer's: in a burst of 10,000 runs over 10 offers,
+        one claim of them all kept Redis busy 0.3 s while the leader and the master
+        waited, then the leader built every TaskInfo while the master waited. The
+        claims are stored and the offer taken out of the book before its ACCEPT goes,
+        so the next round need not wait for the HTTP call either: a task created
+        meanwhile goes out on another offer at once."""
+        launched = 0
+        for offer_id, runs in by_offer(assigned).items():
+            claimed = set(await self.store.claim(self.epoch, time.time(), claims_of(runs)))
+            launched += len(claimed)
+            for w, _ in runs:
+                self.inputs.forget(w.mesos_id)
+                self.reasons.forget(w.mesos_id)
+            infos = launches_by_offer(runs, claimed).get(offer_id)
+            if infos:
+                stream_id = self.book.take(offer_id)
+                self._spawn(self._accept(client, offer_id, infos, stream_id))
+        return launched
 
     async def _match(self) -> tuple[list[Assigned], int, Why, list[str], bool]:
         """Runs assigned to offers, oldest first; how many runs were looked at; why the

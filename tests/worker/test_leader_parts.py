@@ -130,6 +130,48 @@ def test_only_claimed_runs_are_launched_one_accept_per_offer() -> None:
     assert per_offer["O2"][0]["agent_id"] == {"value": "S2"}
 
 
+def test_a_round_claims_and_accepts_offer_by_offer() -> None:
+    """Each offer's ACCEPT goes out once its own runs are claimed, before the next
+    offer's are: Mesos starts on the first offer's tasks while the rest are claimed.
+    A run the store did not claim (killed meanwhile) is not launched."""
+    from hippo.shared.settings import Settings
+    from hippo.worker.offer_round import OfferRound
+
+    journal: list[str] = []
+
+    class Store:
+        async def claim(self, epoch: int, now: float, claims: Any) -> list[str]:
+            journal.append("claim " + " ".join(c.mesos_id for c in claims))
+            return [c.mesos_id for c in claims if c.mesos_id != "b.1"]
+
+    class Round(OfferRound):
+        async def _accept(self, client: Any, offer_id: str, infos: Any, stream_id: Any) -> None:
+            ids = " ".join(i["task_id"]["value"] for i in infos)
+            journal.append(f"accept {offer_id}: {ids}")
+
+    def spawn(job: Any) -> None:  # runs the (await-free) ACCEPT stand-in at once
+        with contextlib.suppress(StopIteration):
+            job.send(None)
+
+    o1 = OfferView("O1", "S1", "host1", {}, 4, 4096, role="*")
+    o2 = OfferView("O2", "S2", "host2", {}, 4, 4096, role="*")
+    o3 = OfferView("O3", "S3", "host3", {}, 4, 4096, role="*")
+    assigned = [(waiting("a.1"), o1), (waiting("c.1"), o2), (waiting("d.1"), o1)]
+    assigned += [(waiting("b.1"), o3)]
+    offer_round = Round(
+        Settings.from_env({}), Store(), 1, WorkerMetrics(), OfferBook(hold_s=2), spawn
+    )  # type: ignore[arg-type]
+
+    assert asyncio.run(offer_round.launch(object(), assigned)) == 3  # type: ignore[arg-type]
+    assert journal == [
+        "claim a.1 d.1",
+        "accept O1: a.1 d.1",
+        "claim c.1",
+        "accept O2: c.1",
+        "claim b.1",
+    ]
+
+
 def test_runs_on_one_offer_share_its_reserved_pieces_then_the_unreserved() -> None:
     offer = raw_offer(1)
     hippo = {"role": "hippo", "allocation_info": {"role": "hippo"}}
