@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -129,7 +131,13 @@ def to_call(value: Any) -> JSON:
     if not isinstance(value, dict):
         raise NotACall("Expecting a JSON object")
     gaps: list[str] = []
-    call = _message("Call", value, gaps)
+    try:
+        call: JSON = _CONVERTERS["Call"](value, gaps)
+    except NotACall as refused:
+        # The fast walk meets fields in the body's order: the schema walk, in stout's
+        # key order, names the same bad field stout would.
+        _message("Call", value, [])
+        raise refused  # (unreachable: both walks refuse the same fields)
     if gaps:
         missing = _missing("Call", call, "")
         raise NotACall("Missing required fields: " + ", ".join(missing))
@@ -138,7 +146,8 @@ def to_call(value: Any) -> JSON:
 
 def _message(name: str, obj: JSON, gaps: list[str]) -> JSON:
     """The message's known fields converted (stout's key order decides which wrong type
-    is reported); a message lacking a required field is appended to `gaps`."""
+    is reported); a message lacking a required field is appended to `gaps`. The
+    reference the converters of `_CONVERTERS` follow, and the one naming an error."""
     fields = MESSAGES[name]
     out: JSON = {}
     for key in sorted(obj) if len(obj) > 1 else obj:
@@ -148,27 +157,136 @@ def _message(name: str, obj: JSON, gaps: list[str]) -> JSON:
         value = obj[key]
         if value is None:
             continue  # "We treat 'null' as an unset field" (protobuf.hpp)
-        if isinstance(value, list):
-            if not field.repeated:
-                raise NotACall(f"Not expecting a JSON array for field '{field.name}'")
-            items = [
-                converted
-                for item in (_flatten(value) if list in map(type, value) else value)
-                if item is not None and (converted := _convert(field, item, gaps)) is not _UNSET
-            ]
-            if items:
-                out[key] = items
-            continue
-        converted = _convert(field, value, gaps)
-        if converted is _UNSET:
-            continue
-        if field.repeated:
-            out[key] = [converted]
-        else:
+        converted = _field_value(field, value, gaps)
+        if converted is not _UNSET:
             out[key] = converted
     if not out.keys() >= _REQUIRED[name]:
         gaps.append(name)
     return out
+
+
+def _field_value(field: Field, value: Any, gaps: list[str]) -> Any:
+    """A field's value (not null) converted, or `_UNSET` when it leaves the field unset."""
+    if isinstance(value, list):
+        if not field.repeated:
+            raise NotACall(f"Not expecting a JSON array for field '{field.name}'")
+        items = [
+            converted
+            for item in (_flatten(value) if list in map(type, value) else value)
+            if item is not None and (converted := _convert(field, item, gaps)) is not _UNSET
+        ]
+        return items if items else _UNSET
+    converted = _convert(field, value, gaps)
+    if converted is _UNSET or not field.repeated:
+        return converted
+    return [converted]
+
+
+# --- Converters made per message type from the schema: the same results as `_message`
+# (a differential test holds them to it) in a third of its time. Each value already of
+# its field's type (a string for a string, a float for a double, a dict for a message...)
+# is taken as it is; any other goes to `_field_value` / `_convert`, which convert it or
+# refuse it. An error is then named by `_message` (see `to_call`). The output keeps the
+# body's key order, not stout's: nothing reads a Call's key order.
+
+Converter = Callable[[Any, list[str]], Any]
+_CONVERTERS: dict[str, Converter] = {}
+
+
+def _message_converter(name: str) -> Converter:
+    fields = MESSAGES[name]
+    handlers = {key: _field_converter(field) for key, field in fields.items()}
+    required = _REQUIRED[name]
+    unset = _UNSET
+
+    def convert(obj: JSON, gaps: list[str]) -> JSON:
+        out: JSON = {}
+        for key, value in obj.items():
+            if value is not None and (handler := handlers.get(key)) is not None:
+                converted = handler(value, gaps)
+                if converted is not unset:
+                    out[key] = converted
+        if required and not out.keys() >= required:
+            gaps.append(name)
+        return out
+
+    return convert
+
+
+def _field_converter(field: Field) -> Converter:
+    """A converter of the field's (non-null) value."""
+    if not field.repeated:
+        return _value_converter(field, functools.partial(_field_value, field))
+    item_converter = _value_converter(field, functools.partial(_convert, field))
+    unset = _UNSET
+
+    def repeated(value: Any, gaps: list[str]) -> Any:
+        if type(value) is not list or list in map(type, value):  # one value, or nested lists
+            return _field_value(field, value, gaps)
+        items = [
+            converted
+            for item in value
+            if item is not None and (converted := item_converter(item, gaps)) is not unset
+        ]
+        return items if items else unset
+
+    return repeated
+
+
+def _value_converter(field: Field, other: Converter) -> Converter:
+    """A converter of one value of the field's type, handing any other to `other`."""
+    kind, type_name = field.kind, field.type
+    if kind == "message":
+        converters = _CONVERTERS  # filled for every message before any call
+
+        if type_name == "ID":
+
+            def identifier(value: Any, gaps: list[str]) -> Any:
+                if type(value) is dict:
+                    if len(value) == 1 and type(value.get("value")) is str:
+                        return value  # the most common message, already normal
+                    return converters["ID"](value, gaps)
+                return other(value, gaps)
+
+            return identifier
+
+        def message(value: Any, gaps: list[str]) -> Any:
+            if type(value) is dict:
+                return converters[type_name](value, gaps)
+            return other(value, gaps)
+
+        return message
+    if kind == "enum":
+        names = ENUMS[type_name]
+
+        def enum(value: Any, gaps: list[str]) -> Any:
+            return value if type(value) is str and value in names else other(value, gaps)
+
+        return enum
+    if type_name in _INT_WIDTHS:
+        bits, signed = _INT_WIDTHS[type_name]
+        low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+        def integer(value: Any, gaps: list[str]) -> Any:
+            if type(value) is int and low <= value <= high:
+                return value
+            return other(value, gaps)
+
+        return integer
+    if type_name == "bool":
+
+        def boolean(value: Any, gaps: list[str]) -> Any:
+            return value if value is True or value is False else other(value, gaps)
+
+        return boolean
+    exact = {"string": str, "double": float, ANY: dict}.get(type_name)
+    if exact is not None:
+
+        def same_type(value: Any, gaps: list[str]) -> Any:
+            return value if type(value) is exact else other(value, gaps)
+
+        return same_type
+    return other  # bytes: always decoded and encoded again
 
 
 def _check_depth(value: Any) -> None:
@@ -334,3 +452,6 @@ def _missing(name: str, message: JSON, prefix: str) -> list[str]:
         else:
             errors += _missing(field.type, message[field.name], f"{prefix}{field.name}.")
     return errors
+
+
+_CONVERTERS.update({name: _message_converter(name) for name in MESSAGES})
