@@ -27,32 +27,83 @@ class WaitingTask:
         return self.candidate.mesos_id
 
 
-def parse_waiting(mesos_id: str, spec_raw: bytes | str, status_raw: bytes | str) -> WaitingTask:
+@dataclass(frozen=True)
+class _Decoded:
+    definition: TaskDefinition
+    rules: tuple[Rule, ...]
+    spells_max_concurrent: bool
+
+
+class DecodedDefinitions:
+    """Stored definitions decoded once each, by their text: the runs of a burst, of a
+    task's retries or of a periodic task share one, and the model's validation was most
+    of a run's decoding. The runs then share one TaskDefinition (which nobody changes),
+    so the TaskInfo's per-definition parts are built once too (taskinfo.py). At most
+    `limit` kept, all dropped at once past it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._found: dict[bytes | str, _Decoded] = {}
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+    def clear(self) -> None:
+        self._found.clear()
+
+    def decode(self, spec_raw: bytes | str) -> _Decoded:
+        """Raises UnusableDefinition (not remembered: such a run is ended at once)."""
+        found = self._found.get(spec_raw)
+        if found is None:
+            found = _decode(spec_raw)
+            if len(self._found) >= self.limit:
+                self._found.clear()
+            self._found[spec_raw] = found
+        return found
+
+
+def _decode(spec_raw: bytes | str) -> _Decoded:
+    try:
+        definition = TaskDefinition.model_validate_json(spec_raw)
+    except ValidationError as e:
+        raise UnusableDefinition(f"definition cannot be decoded: {_reasons(e)}") from None
+    return _Decoded(
+        definition,
+        tuple(Rule.from_constraint(c) for c in definition.constraints),
+        "max_concurrent" in definition.model_fields_set,
+    )
+
+
+def parse_waiting(
+    mesos_id: str,
+    spec_raw: bytes | str,
+    status_raw: bytes | str,
+    definitions: DecodedDefinitions | None = None,
+) -> WaitingTask:
     """A waiting task from its record (spec and status JSON); raises UnusableDefinition.
+    `definitions`: decoded definitions to reuse (None: decoded here).
 
     A one-off task's definition always holds `max_concurrent` (the model's default when
     its author left it out), its cap per task id. A task made by a queue is capped by
     the queue's max_concurrent (filled in later), and by its own only when its
     definition spells one.
     """
-    try:
-        definition = TaskDefinition.model_validate_json(spec_raw)
-    except ValidationError as e:
-        raise UnusableDefinition(f"definition cannot be decoded: {_reasons(e)}") from None
+    decoded = definitions.decode(spec_raw) if definitions is not None else _decode(spec_raw)
+    definition = decoded.definition
     try:
         status = _object(status_raw)
         task_id = str(status["id"])
         queue_id = status.get("queue_id") or None
     except (ValueError, TypeError, KeyError) as e:
         raise UnusableDefinition(f"status cannot be decoded: {e!r}") from None
-    capped = queue_id is None or "max_concurrent" in definition.model_fields_set
+    capped = queue_id is None or decoded.spells_max_concurrent
     candidate = Candidate(
         mesos_id=mesos_id,
         task_id=task_id,
         queue_id=queue_id,
         cpus=definition.cpus,
         mem=definition.mem,
-        rules=tuple(Rule.from_constraint(c) for c in definition.constraints),
+        rules=decoded.rules,
         max_concurrent=definition.max_concurrent if capped else None,
     )
     return WaitingTask(candidate, definition)

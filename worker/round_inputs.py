@@ -17,7 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from hippo.shared.store.leadership import LeaderStore, WaitingRun
 from hippo.shared.tunables import QUEUE_CAP_TTL_S, WAITING_CACHE_LIMIT
-from hippo.worker.candidates import UnusableDefinition, WaitingTask, parse_waiting
+from hippo.worker.candidates import (
+    DecodedDefinitions,
+    UnusableDefinition,
+    WaitingTask,
+    parse_waiting,
+)
 from hippo.worker.matching import MatchState
 from hippo.worker.offer_book import OfferBook
 
@@ -60,6 +65,7 @@ class RoundInputs:
         self.epoch = epoch
         self.book = book
         self._cache: dict[str, WaitingTask] = {}
+        self._definitions = DecodedDefinitions(WAITING_CACHE_LIMIT)
         self._caps = QueueCaps()
 
     def forget(self, mesos_id: str) -> None:
@@ -78,7 +84,7 @@ class RoundInputs:
                 if spec is None or status is None:
                     continue
                 try:
-                    self._cache[mid] = parse_waiting(mid, spec, status)
+                    self._cache[mid] = parse_waiting(mid, spec, status, self._definitions)
                 except UnusableDefinition as e:
                     unusable.append((mid, str(e)))
             if unusable:

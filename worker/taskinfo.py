@@ -43,6 +43,86 @@ def task_env(task_id: str, definition: TaskDefinition, data: str = "") -> dict[s
     return env
 
 
+# The HIPPO_* variables first, each unless the definition's own env sets it (task_env).
+_HEAD_NAMES = ("HIPPO_TASK_NAME", "HIPPO_DATA", "HIPPO_DATA_BASE64")
+
+# Definitions whose TaskInfo parts are prepared, by id(): each entry holds its definition,
+# so no other object can have that id while the entry lives. All dropped at once past this.
+PREPARED_LIMIT = 1024
+
+
+class _Prepared:
+    """What every TaskInfo of one definition shares, built once: the command, the
+    container and the definition's own env variables; a run adds its ids, agent,
+    resources and HIPPO_* values. Its TaskInfos share these parts: read-only."""
+
+    __slots__ = ("definition", "command", "container", "head", "tail")
+
+    def __init__(self, definition: TaskDefinition) -> None:
+        own = definition.env
+        self.definition = definition
+        self.command = definition.cmd
+        self.container = container_info(definition.container)
+        # Per HIPPO_* variable, the definition's value (it wins) or None (the run's).
+        self.head = tuple(own.get(name) for name in _HEAD_NAMES)
+        self.tail = [
+            {"name": name, "value": value} for name, value in own.items() if name not in _HEAD_NAMES
+        ]
+
+    def task_info(
+        self,
+        mesos_id: str,
+        task_id: str,
+        agent_id: str,
+        role: str | None,
+        data: str,
+        resources: Sequence[JSON] | None,
+    ) -> JSON:
+        name_own, data_own, base64_own = self.head
+        if resources is None:
+            definition = self.definition
+            resources = [
+                messages.scalar_resource("cpus", definition.cpus, role),
+                messages.scalar_resource("mem", definition.mem, role),
+            ]
+        if base64_own is None:
+            base64_own = base64.b64encode(data.encode()).decode() if data else ""
+        return {
+            "name": task_id,
+            "task_id": {"value": mesos_id},
+            "agent_id": {"value": agent_id},
+            "resources": list(resources),
+            "command": {
+                "shell": True,
+                "value": self.command,
+                "environment": {
+                    "variables": [
+                        {
+                            "name": "HIPPO_TASK_NAME",
+                            "value": task_id if name_own is None else name_own,
+                        },
+                        {"name": "HIPPO_DATA", "value": data if data_own is None else data_own},
+                        {"name": "HIPPO_DATA_BASE64", "value": base64_own},
+                        *self.tail,
+                    ]
+                },
+            },
+            "container": self.container,
+        }
+
+
+_prepared: dict[int, _Prepared] = {}
+
+
+def _prepared_for(definition: TaskDefinition) -> _Prepared:
+    found = _prepared.get(id(definition))
+    if found is None:
+        if len(_prepared) >= PREPARED_LIMIT:
+            _prepared.clear()
+        found = _prepared[id(definition)] = _Prepared(definition)
+    return found
+
+
 def build_task_info(
     *,
     mesos_id: str,
@@ -54,16 +134,10 @@ def build_task_info(
     resources: Sequence[JSON] | None = None,
 ) -> JSON:
     """`resources`: the task's share of its offer (mesos.resources.carve); None:
-    cpus and mem unreserved."""
-    return messages.task_info(
-        task_id=mesos_id,
-        name=task_id,
-        agent_id=agent_id,
-        command=definition.cmd,
-        cpus=definition.cpus,
-        mem_mb=definition.mem,
-        env=task_env(task_id, definition, data),
-        container=container_info(definition.container),
-        allocation_role=role,
-        resources=resources,
-    )
+    cpus and mem unreserved.
+
+    The same JSON as messages.task_info with task_env and container_info, built from
+    parts prepared once per definition (runs decoded from one stored definition share
+    the object: candidates.py), so TaskInfos of one definition share their unchanging
+    parts: read-only."""
+    return _prepared_for(definition).task_info(mesos_id, task_id, agent_id, role, data, resources)
