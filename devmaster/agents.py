@@ -96,7 +96,9 @@ def launch(
         )
         return
     assert master.runner is not None
-    master.runner.launch(task, _task_env(framework, agent, task))
+    # A simulated run has no process, so no environment to build.
+    env = _task_env(framework, agent, task) if master.config.simulate_s is None else {}
+    master.runner.launch(task, env)
 
 
 def _task_env(framework: Framework, agent: Agent, task: Task) -> dict[str, str]:

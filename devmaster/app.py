@@ -156,22 +156,10 @@ class SchedulerEndpoint:
     @staticmethod
     async def _write(stream: Stream, send: Send) -> None:
         while True:
-            item = await stream.queue.get()
-            chunks: list[bytes] = []
-            done = item is None
-            if item is not None:
-                chunks.append(item)
-            while not done and not stream.queue.empty():  # batch what is ready
-                more = stream.queue.get_nowait()
-                if more is None:
-                    done = True
-                else:
-                    chunks.append(more)
-            if chunks:
-                await send(
-                    {"type": "http.response.body", "body": b"".join(chunks), "more_body": True}
-                )
-            if done:
+            records, ended = await stream.take()  # all that is ready, in one write
+            if records:
+                await send({"type": "http.response.body", "body": records, "more_body": True})
+            if ended:
                 return
 
     async def _heartbeats(self, stream: Stream) -> None:

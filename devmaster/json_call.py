@@ -49,6 +49,10 @@ _INT_WIDTHS = {
 _B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _B64_INDEX = {ord(c): i for i, c in enumerate(_B64_ALPHABET)}
 _CANONICAL_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+# Base64 as b64encode writes it: canonical, and the bits after the last byte zero.
+_EXACT_B64 = re.compile(
+    r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?"
+)
 _C_SPACE = frozenset(b" \t\n\v\f\r")
 _UNSET = object()
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -56,6 +60,8 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # 2**64 - 1) where picojson has a double: such a body takes the stdlib parser's path.
 # (Digits made zeros, then a substring search: far cheaper than a regular expression.)
 _DIGITS_AS_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_PARENS = bytes.maketrans(b"[{]}", b"(())")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b'"[]{}'))
 _LONG_DIGITS = b"0" * 19
 # The names of each message's required fields, in the proto's order.
 _REQUIRED: dict[str, frozenset[str]] = {
@@ -107,7 +113,11 @@ def parse_body(body: bytes) -> Any:
         except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise NotJSON(str(e)) from None
     if body.count(b"[") + body.count(b"{") > MAX_DEPTH:  # else it cannot be too deep
-        _check_depth(value)
+        within = _depth_within(body, MAX_DEPTH)
+        if within is None:
+            _check_depth(value)
+        elif not within:
+            raise NotJSON("nesting too deep")
     if _SURROGATE_ESCAPE.search(body):  # else no string can hold a lone surrogate
         _check_surrogates(value)
     return value
@@ -289,13 +299,32 @@ def _value_converter(field: Field, other: Converter) -> Converter:
     return other  # bytes: always decoded and encoded again
 
 
-def _check_depth(value: Any) -> None:
+def _depth_within(body: bytes, limit: int) -> bool | None:
+    """Whether the brackets of a body that parsed nest `limit` deep at most, read from its
+    bytes (a fifth of `_check_depth`'s time on a 1,000-task ACCEPT); None when a string
+    holds a bracket, which only the parsed value tells apart from structure. Escapes
+    gone first (pairs of backslashes, then escaped quotes), only quotes and brackets are
+    kept, each bracket as a parenthesis; empty strings go; then each pass removes the
+    innermost pairs, one level."""
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    text = body.translate(_PARENS, _NOT_BRACKETS).replace(b'""', b"")
+    if b'"' in text:  # a quote left: some string holds a bracket
+        return None
+    for _ in range(limit):
+        text = text.replace(b"()", b"")
+        if not text:
+            return True
+    return False
+
+
+def _check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
     """Refuse what picojson would not parse: a level at a time, so deep values cost no
     stack and wide ones (a 10,000-task ACCEPT) little more than a list's copy."""
     level = [value] if isinstance(value, (dict, list)) else []
     depth = 1
     while level:
-        if depth > MAX_DEPTH:
+        if depth > limit:
             raise NotJSON("nesting too deep")
         children: list[Any] = []
         for item in level:
@@ -343,6 +372,8 @@ def _from_string(field: Field, text: str) -> Any:
     if kind == "string":
         return text
     if kind == "bytes":
+        if _EXACT_B64.fullmatch(text):
+            return text  # what decoding and encoding it again would give
         try:
             return base64.b64encode(stout_b64decode(text)).decode()
         except ValueError as e:

@@ -152,18 +152,23 @@ class Task:
 
 
 class Stream:
-    """One SUBSCRIBE response: events wait here until the HTTP writer sends them."""
+    """One SUBSCRIBE response: events wait here, encoded, until the HTTP writer takes them
+    (a list and a future, not an asyncio.Queue: a launch sends two events or more)."""
 
     def __init__(self, stream_id: str, framework_id: str) -> None:
         self.id = stream_id
         self.framework_id = framework_id
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.muted = False  # test hook: a half-open connection that carries nothing
         self.closed = False
+        self._records: list[bytes] = []  # not yet taken by the writer
+        self._ended = False  # closed by the master: the writer ends after the records
+        self._waiter: asyncio.Future[None] | None = None  # the writer waiting in take()
 
     def send(self, event: JSON) -> None:
         if not self.closed and not self.muted:
-            self.queue.put_nowait(record(event))
+            self._records.append(record(event))
+            if self._waiter is not None:
+                self._wake()
 
     def close(self, error: str | None = None) -> None:
         if self.closed:
@@ -171,7 +176,22 @@ class Stream:
         if error is not None:
             self.send({"type": "ERROR", "error": {"message": error}})
         self.closed = True
-        self.queue.put_nowait(None)
+        self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def take(self) -> tuple[bytes, bool]:
+        """The records sent since the last take, joined, and whether the master closed
+        the stream; waits until there is either."""
+        while not self._records and not self._ended:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        records, self._records = self._records, []
+        return b"".join(records), self._ended
 
 
 @dataclass

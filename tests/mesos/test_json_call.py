@@ -5,12 +5,15 @@ src/master/validation.cpp judges it. No server."""
 from __future__ import annotations
 
 import base64
+import json
 import math
+import random
 import uuid
 from typing import Any
 
 import pytest
 
+from hippo.devmaster import json_call
 from hippo.devmaster.call_validation import framework_error, role_error, valid_uuid
 from hippo.devmaster.json_call import NotACall, NotJSON, parse_body, stout_b64decode, to_call
 from hippo.devmaster.media_types import accepts_media_type
@@ -230,3 +233,66 @@ def test_framework_infos_mesos_takes() -> None:
     assert framework_error({"user": "u", "name": "n", "failover_timeout": -5.0}, None) is None
     assert role_error("a/b") is None and role_error("*") is None
     assert role_error("a/*") == "Role 'a/*' cannot include '*' as a component"
+
+
+@pytest.mark.parametrize(
+    ("body", "too_deep"),
+    [
+        (b"[" * 200 + b"]" * 200, False),
+        (b"[" * 201 + b"]" * 201, True),
+        (b'[{"a": "' + b"[" * 300 + b'"}, ' + b"[]," * 100 + b"[]]", False),  # in a string
+        (b'["\\"[[[", ' + b"[" * 199 + b"]" * 199 + b"]", False),  # ... after an escape
+        (b'["\\\\", ' + b"[" * 200 + b"]" * 200 + b"]", True),  # an escaped backslash
+        (b'[{"": ""}, "\\\\\\"", ' + b"{}," * 201 + b"[]]", False),
+        (b'{"a": ' + b'{"b": ' * 199 + b"1" + b"}" * 199 + b"}", False),
+        (b'{"a": ' + b'{"b": ' * 200 + b'"]"' + b"}" * 200 + b"}", True),
+    ],
+)
+def test_nesting_is_counted_outside_strings(body: bytes, too_deep: bool) -> None:
+    if too_deep:
+        with pytest.raises(NotJSON, match="nesting too deep"):
+            parse_body(body)
+    else:
+        assert parse_body(body) == json.loads(body)
+
+
+def test_the_depth_read_from_bytes_agrees_with_the_parsed_value() -> None:
+    rng = random.Random(7)
+    strings = ['""', '"s"', '"\\\\"', '"\\"s"']  # "", "s", "\\", "\"s"
+    bracketed = ['"["', '"]"', '"\\"{"', '"\\\\]"']  # strings holding brackets
+
+    def string() -> str:
+        return rng.choice(bracketed if rng.random() < 0.02 else strings)
+
+    def value(depth: int) -> str:
+        if depth <= 0 or rng.random() < 0.2:
+            return rng.choice([string(), "1", "null"])
+        items = [value(depth - rng.randint(1, 2)) for _ in range(rng.randint(1, 3))]
+        if rng.random() < 0.5:
+            return "[" + ",".join(items) + "]"
+        return "{" + ",".join(f'"k{i}{string()[1:]}:{v}' for i, v in enumerate(items)) + "}"
+
+    decided = {True: 0, False: 0, None: 0}
+    for _ in range(500):
+        body = value(rng.randint(1, 12)).encode()
+        limit = rng.randint(1, 12)
+        within = json_call._depth_within(body, limit)
+        decided[within] += 1
+        if within is None:
+            continue
+        try:
+            json_call._check_depth(json.loads(body), limit)
+            expected = True
+        except NotJSON:
+            expected = False
+        assert within is expected, (body, limit)
+    assert min(decided.values()) > 20, decided
+
+
+def test_bytes_already_as_base64_writes_them_are_kept() -> None:
+    for size in range(20):
+        text = base64.b64encode(bytes(range(size))).decode()
+        ack = {"agent_id": FID, "task_id": FID, "uuid": text}
+        assert _call("ACKNOWLEDGE", ack)["acknowledge"]["uuid"] == text
+    ack = {"agent_id": FID, "task_id": FID, "uuid": "QR=="}  # bits beyond the byte: dropped
+    assert _call("ACKNOWLEDGE", ack)["acknowledge"]["uuid"] == "QQ=="
