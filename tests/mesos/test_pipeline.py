@@ -7,8 +7,14 @@ import asyncio
 
 import pytest
 
-from hippo.worker.mesos.http1 import encode_posts
-from hippo.worker.mesos.pipeline import Answer, PipelineBroken, PipelinedConnection, read_answer
+from hippo.worker.mesos.http1 import Head, encode_posts
+from hippo.worker.mesos.pipeline import (
+    HEADS_KEPT,
+    Answer,
+    PipelineBroken,
+    PipelinedConnection,
+    read_answer,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -92,3 +98,52 @@ async def test_a_batch_whose_answers_stop_coming_fails_with_those_read() -> None
         await asyncio.wait_for(served.wait(), 10)
         server.close()
         await server.wait_closed()
+
+
+ANSWERS = [
+    b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 8\r\n\r\nbad uuid",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    b"HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.0 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.0 202 Accepted\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc",
+    b"HTTP/1.1 500 Oops\r\n\r\nuntil the end",
+]
+
+
+@pytest.mark.parametrize("raw", ANSWERS)
+async def test_answers_read_with_heads_kept_are_the_same_each_time(raw: bytes) -> None:
+    heads: dict[bytes, Head] = {}
+    expected = await read_answer(reader_of(raw))
+    assert await read_answer(reader_of(raw), heads) == expected  # parsed
+    assert await read_answer(reader_of(raw), heads) == expected  # kept
+    assert list(heads) == [raw[: raw.index(b"\r\n\r\n") + 4]]
+
+
+async def test_kept_heads_are_reused_by_their_bytes_and_dropped_past_the_limit() -> None:
+    heads: dict[bytes, Head] = {}
+    reader = reader_of(b"".join(ANSWERS[:3]) + ANSWERS[0])
+    found = [await read_answer(reader, heads) for _ in range(4)]
+    assert [a.status for a, _ in found] == [202, 400, 200, 202]
+    assert len(heads) == 3
+    for n in range(HEADS_KEPT):
+        await read_answer(reader_of(f"HTTP/1.1 202 A{n}\r\n\r\n".encode()), heads)
+    assert len(heads) <= HEADS_KEPT
+
+
+@pytest.mark.parametrize(
+    "raw, error",
+    [
+        (b"SSH-2.0-OpenSSH\r\n\r\n", ValueError),
+        (b"HTTP/1.1 abc OK\r\n\r\n", ValueError),
+        (b"HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\nshort", EOFError),
+        (b"HTTP/1.1 202 Acc", EOFError),
+    ],
+)
+async def test_a_malformed_or_cut_answer_raises_with_heads_kept(
+    raw: bytes, error: type[Exception]
+) -> None:
+    heads: dict[bytes, Head] = {}
+    for _ in range(2):
+        with pytest.raises(error):
+            await read_answer(reader_of(raw), heads)

@@ -7,7 +7,7 @@ stay reachable. `Disconnected` is the only event made by the client itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -17,6 +17,19 @@ from .errors import RecordIOError
 
 # The terminal states of TaskState (include/mesos/v1/mesos.proto) have one definition,
 # in hippo.shared.records.
+
+
+_T = TypeVar("_T")
+_new = object.__new__
+
+
+def _frozen(cls: type[_T], fields: dict[str, Any]) -> _T:
+    """An instance of the frozen dataclass `cls` from all of its fields, as its __init__
+    makes it, for the events of every task (its one object.__setattr__ per field cost
+    more than decoding the event's JSON)."""
+    made = _new(cls)
+    made.__dict__.update(fields)
+    return made
 
 
 def _value(obj: Any) -> str | None:
@@ -70,15 +83,19 @@ class TaskStatus:
 
     @classmethod
     def from_json(cls, status: dict[str, Any]) -> TaskStatus:
-        return cls(
-            raw=status,
-            task_id=_value(status.get("task_id")) or "",
-            state=str(status.get("state", "")),
-            agent_id=_value(status.get("agent_id")),
-            uuid=status.get("uuid"),
-            message=status.get("message"),
-            reason=status.get("reason"),
-            source=status.get("source"),
+        get = status.get
+        return _frozen(
+            cls,
+            {
+                "raw": status,
+                "task_id": _value(get("task_id")) or "",
+                "state": str(get("state", "")),
+                "agent_id": _value(get("agent_id")),
+                "uuid": get("uuid"),
+                "message": get("message"),
+                "reason": get("reason"),
+                "source": get("source"),
+            },
         )
 
 
@@ -139,6 +156,9 @@ def parse_event(record: bytes) -> Event:
     if not isinstance(raw, dict):
         raise RecordIOError(f"event is not a JSON object: {record[:80]!r}")
     kind = raw.get("type")
+    if kind == "UPDATE":  # most events, by far
+        status = TaskStatus.from_json((raw.get("update") or {}).get("status") or {})
+        return _frozen(Update, {"raw": raw, "status": status})
     if kind == "SUBSCRIBED":
         body = raw.get("subscribed") or {}
         interval = body.get("heartbeat_interval_seconds")
@@ -152,10 +172,6 @@ def parse_event(record: bytes) -> Event:
         return Offers(raw, offers=list((raw.get("offers") or {}).get("offers") or []))
     if kind == "RESCIND":
         return Rescind(raw, offer_id=_value((raw.get("rescind") or {}).get("offer_id")) or "")
-    if kind == "UPDATE":
-        return Update(
-            raw, status=TaskStatus.from_json((raw.get("update") or {}).get("status") or {})
-        )
     if kind == "MESSAGE":
         body = raw.get("message") or {}
         return Message(

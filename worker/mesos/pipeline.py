@@ -22,7 +22,18 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .errors import MesosConnectionError
-from .http1 import Origin, connect, encode_posts, origin_of, read_body, read_head
+from .http1 import Head, Origin, connect, encode_posts, origin_of, read_body, read_head
+
+# Answer heads kept parsed, by their bytes: a master answers the calls
+# of a batch with one same head (it changes with its Date header, once a second), and
+# parsing it was most of reading an answer. All dropped at once past this.
+HEADS_KEPT = 64
+
+# The batch's deadline is pushed back after an answer read at least this long after the
+# last push: answers read back to back from what one read brought (most of a batch) do
+# not each move it, which cost as much as reading them. So a batch fails when no answer
+# came for answer_timeout_s, give or take this.
+DEADLINE_STEP_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -45,12 +56,32 @@ class PipelineBroken(MesosConnectionError):
         self.reused = reused
 
 
-async def read_answer(reader: asyncio.StreamReader) -> tuple[Answer, bool]:
+async def read_answer(
+    reader: asyncio.StreamReader, heads: dict[bytes, Head] | None = None
+) -> tuple[Answer, bool]:
     """One answer from `reader`, read exactly, and whether the connection stays open
-    after it. Raises as http1.read_head."""
-    head = await read_head(reader)
+    after it. `heads`: heads parsed before, by their bytes, to reuse and add to. Raises
+    as http1.read_head."""
+    if heads is None:
+        head = await read_head(reader)
+    else:
+        raw = await reader.readuntil(b"\r\n\r\n")  # as read_head reads it
+        found = heads.get(raw)
+        if found is None:
+            found = await read_head(_reader_of(raw))
+            if len(heads) >= HEADS_KEPT:
+                heads.clear()
+            heads[raw] = found
+        head = found
     body, keep_alive = await read_body(reader, head)
     return Answer(head.status, body), keep_alive
+
+
+def _reader_of(data: bytes) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader(limit=len(data) + 1)
+    reader.feed_data(data)
+    reader.feed_eof()
+    return reader
 
 
 class PipelinedConnection:
@@ -70,6 +101,7 @@ class PipelinedConnection:
         self._lock = asyncio.Lock()
         self._origin: Origin | None = None
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._heads: dict[bytes, Head] = {}  # answers' heads parsed, by their bytes
         self.opened = 0  # connections opened so far
 
     async def post(
@@ -119,12 +151,15 @@ class PipelinedConnection:
         reused: bool,
     ) -> None:
         """Read `count` answers into `answers`; TimeoutError when none came for
-        answer_timeout_s. One deadline for the batch, pushed back after each answer (a
-        new timeout context per answer cost as much as its read)."""
+        answer_timeout_s. One deadline for the batch, pushed back as answers come (a
+        new timeout context per answer cost as much as its read; DEADLINE_STEP_S)."""
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(self._answer_timeout_s) as deadline:
+        heads = self._heads
+        timeout_s = self._answer_timeout_s
+        pushed = loop.time()
+        async with asyncio.timeout(timeout_s) as deadline:
             for n in range(count):
-                answer, keep_alive = await read_answer(reader)
+                answer, keep_alive = await read_answer(reader, heads)
                 answers.append(answer)
                 if not keep_alive:
                     self.close()
@@ -135,7 +170,10 @@ class PipelinedConnection:
                             reused,
                         )
                     return
-                deadline.reschedule(loop.time() + self._answer_timeout_s)
+                now = loop.time()
+                if now - pushed >= DEADLINE_STEP_S:
+                    deadline.reschedule(now + timeout_s)
+                    pushed = now
 
     async def _open(self, origin: Origin) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._streams is not None and self._origin == origin:
