@@ -12,6 +12,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from hippo.shared.store.leadership import ActiveTask, UpdateOutcome
+from hippo.shared.tunables import UPDATE_BATCH
 from hippo.worker.cadence import Cadence
 from hippo.worker.candidates import parse_waiting
 from hippo.worker.kills import KillBook, KillSender
@@ -471,3 +472,43 @@ def test_a_task_created_while_a_round_reads_redis_still_gets_its_revive() -> Non
 
     asyncio.run(two_rounds())
     assert revived == ["REVIVE"]
+
+
+class Batches(Journal):
+    """Notes the updates of each batch stored and acknowledged."""
+
+    def __init__(self) -> None:
+        super().__init__(store_fails=False)
+        self.stored: list[list[str]] = []
+        self.acked: list[list[str]] = []
+
+    async def record_updates(self, epoch: int, now: float, updates: Any) -> Any:
+        self.stored.append([u.mesos_id for u in updates])
+        return await super().record_updates(epoch, now, updates)
+
+    async def acknowledge_updates(self, statuses: Any) -> int:
+        self.acked.append([s.task_id for s in statuses])
+        return len(statuses)
+
+
+def test_updates_are_recorded_oldest_first_in_batches_of_what_arrived() -> None:
+    journal = Batches()
+    recorder = recorder_of(journal)
+    names = [f"t{n}.1" for n in range(2 * UPDATE_BATCH + 1)]
+
+    async def run() -> None:
+        serving = asyncio.create_task(recorder.serve(journal))  # type: ignore[arg-type]
+        for name in names:
+            recorder.put(status(name, "TASK_RUNNING"))
+        while sum(map(len, journal.acked)) < len(names):
+            await asyncio.sleep(0)
+        recorder.put(status("late.1", "TASK_RUNNING"))  # serve() waits: it wakes for this
+        while journal.acked[-1] != ["late.1"]:
+            await asyncio.sleep(0)
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+    expected = [names[:UPDATE_BATCH], names[UPDATE_BATCH:-1], names[-1:], ["late.1"]]
+    assert journal.stored == expected and journal.acked == expected
