@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 _PATH = SCHEDULER_PATH.encode()
 _INTERNAL_ERROR: Answer = (500, "Internal Server Error", [(b"connection", b"close")])
+_ACCEPTED: Answer = (202, "", [])
 
 
 class SchedulerCallProtocol(HttpToolsProtocol):
@@ -40,6 +41,8 @@ class SchedulerCallProtocol(HttpToolsProtocol):
         self._call_body: list[bytes] | None = None  # the body of a call answered here
         self._call_keep_alive = True
         self._answers: list[bytes] = []  # answers not yet written
+        # 202 Accepted encoded, and the default headers it was encoded with
+        self._accepted: tuple[list[tuple[bytes, bytes]] | None, bytes] = (None, b"")
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -62,6 +65,13 @@ class SchedulerCallProtocol(HttpToolsProtocol):
         self._write_answers()  # the calls before the malformed request were answered
         super().send_400_response(msg)
 
+    def on_message_begin(self) -> None:
+        # uvicorn's also builds the request's ASGI scope: only a request that takes the
+        # app's path needs one, and on_headers_complete builds it then.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
     def on_headers_complete(self) -> None:
         if (
             self.url == _PATH
@@ -76,6 +86,10 @@ class SchedulerCallProtocol(HttpToolsProtocol):
                 self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
             )
             return
+        url, expect_100_continue, headers = self.url, self.expect_100_continue, self.headers
+        super().on_message_begin()  # the scope, with what the parser gave kept
+        self.url, self.expect_100_continue, self.headers = url, expect_100_continue, headers
+        self.scope["headers"] = headers
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -100,6 +114,12 @@ class SchedulerCallProtocol(HttpToolsProtocol):
             log.exception("scheduler call failed")
             answer, keep_alive = _INTERNAL_ERROR, False
         assert not isinstance(answer, Stream), "a call with a stream id never subscribes"
+        if keep_alive and answer == _ACCEPTED:  # most answers: kept encoded
+            defaults = self.server_state.default_headers
+            if self._accepted[0] is not defaults:  # (uvicorn renews them every second)
+                self._accepted = (defaults, self._encode(answer, keep_alive))
+            self._answers.append(self._accepted[1])
+            return
         self._answers.append(self._encode(answer, keep_alive))
         if not keep_alive:
             self._write_answers()

@@ -10,7 +10,6 @@ Both take the call as `json_call.to_call` normalised it.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from collections.abc import Collection
@@ -99,7 +98,7 @@ def valid_uuid(text: str) -> bool:
     """A canonical base64 `bytes` value holding a UUID as stout's `UUID::fromBytes`
     takes it: 16 bytes with a known version (1 to 5) in the version nibble."""
     try:
-        raw = base64.b64decode(text, validate=True)
+        raw = binascii.a2b_base64(text, strict_mode=True)  # b64decode(validate=True), faster
     except (binascii.Error, ValueError):
         return False
     return len(raw) == 16 and 1 <= raw[6] >> 4 <= 5

@@ -150,6 +150,26 @@ def test_a_call_without_a_stream_id_and_other_paths_go_to_the_app(wired: Any) ->
     assert app_calls == [SCHEDULER_PATH, "/state"]
 
 
+def test_a_request_for_the_app_after_calls_gets_its_own_scope(wired: Any) -> None:
+    protocol, transport, endpoint, app_calls = wired
+    protocol.data_received(_post(b"a") + _post(b"x", "/state?full=1", "s", "X-Extra: 1"))
+    protocol.loop.run_until_complete(asyncio.sleep(0.05))
+    scope = protocol.scope
+    assert (scope["method"], scope["path"], scope["query_string"]) == ("POST", "/state", b"full=1")
+    assert (b"x-extra", b"1") in scope["headers"] and (b"host", b"m") in scope["headers"]
+    assert endpoint.bodies == [b"a"] and app_calls == ["/state"]
+
+
+def test_accepted_answers_carry_the_current_default_headers(wired: Any) -> None:
+    protocol, transport, _, _ = wired
+    protocol.server_state.default_headers = [(b"date", b"first")]
+    protocol.data_received(_post(b"a") + _post(b"b"))
+    protocol.server_state.default_headers = [(b"date", b"second")]  # renewed every second
+    protocol.data_received(_post(b"c"))
+    assert transport.writes[0].count(b"date: first\r\n") == 2
+    assert b"date: second\r\n" in transport.writes[1]
+
+
 async def _exchange(address: str, requests: list[bytes]) -> list[tuple[bytes, bytes]]:
     """(status line and headers without Date, body) of each answer, all pipelined."""
     host, port = address.rsplit(":", 1)
