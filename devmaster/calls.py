@@ -164,9 +164,10 @@ def _kill(master: Master, framework: Framework, kill: JSON) -> None:
         (kill.get("kill_policy") or task.info.get("kill_policy") or {}).get("grace_period") or {}
     ).get("nanoseconds")
     grace_s = nanos / 1e9 if isinstance(nanos, int) else master.config.kill_grace_s
+    assert master.runner is not None
+    master.runner.start_waiting(task)
     if "TASK_KILLING_STATE" in framework.capabilities:
         master.report(task, "TASK_KILLING", None, None)
-    assert master.runner is not None
     master.runner.kill(task, grace_s)
 
 

@@ -138,6 +138,7 @@ def drain(master: Master, agent_id: str) -> None:
             continue
         task.kill_reason = "REASON_AGENT_DRAINING"
         framework = master.frameworks[task.framework_id]
+        master.runner.start_waiting(task)
         if "TASK_KILLING_STATE" in framework.capabilities:
             master.report(task, "TASK_KILLING", "Agent is draining", None)
         master.runner.kill(task, master.config.kill_grace_s)

@@ -8,11 +8,13 @@ TASK_STARTING, TASK_RUNNING, then TASK_FINISHED, TASK_FAILED or TASK_KILLED.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import shutil
 import signal
 import subprocess
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -179,6 +181,9 @@ class ProcessRunner:
                 "REASON_COMMAND_EXECUTOR_FAILED",
             )
 
+    def start_waiting(self, task: Task) -> None:
+        """Nothing: a process starts as soon as it can (`_run` says when a kill came first)."""
+
     def kill(self, task: Task, grace_s: float) -> None:
         """SIGTERM the task's process group, then SIGKILL after the grace period."""
         task.kill_requested = True
@@ -222,36 +227,92 @@ class ProcessRunner:
 
 
 class SimulatedRunner:
-    """Runs no process: each task reports STARTING and RUNNING at once, then
-    FINISHED after `duration_s`. For benchmarks of the scheduler, not of `fork`."""
+    """Runs no process: each task reports STARTING and RUNNING, then FINISHED after
+    `duration_s`. For benchmarks of the scheduler, not of `fork`.
 
-    def __init__(self, report: Report, duration_s: float) -> None:
+    Launched tasks start `chunk` at a time, a chunk per turn of the loop, as agents
+    start them while the master goes on: the first tasks of a 10,000-task ACCEPT are
+    RUNNING, their updates on the wire, while the others start. (The ACCEPT itself is
+    validated and its tasks launched as a whole before; only their runs interleave.)
+    The tasks of a chunk share one timer, as they share their start time."""
+
+    def __init__(
+        self,
+        report: Report,
+        duration_s: float,
+        chunk: int = 100,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self._report = report
         self._duration_s = duration_s
-        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._chunk = chunk
+        self._loop = loop  # None: the running loop
+        self._starting: OrderedDict[int, Task] = OrderedDict()  # by id(task), in order
+        self._start_scheduled = False
+        # Running tasks by id(task), with their start's number: a chunk's timer finishes
+        # the tasks it started, not a later task that has the id of one killed meanwhile.
+        self._running: dict[int, tuple[int, Task]] = {}
+        self._starts = itertools.count()
+        self._timers: dict[int, asyncio.TimerHandle] = {}  # by id of the chunk's list
+
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop or asyncio.get_running_loop()
 
     def launch(self, task: Task, env: dict[str, Any]) -> None:
+        self._starting[id(task)] = task
+        if not self._start_scheduled:
+            self._start_scheduled = True
+            self._get_loop().call_soon(self._start_chunk)
+
+    def _start_chunk(self) -> None:
+        self._start_scheduled = False
+        started: list[tuple[int, int]] = []
+        while self._starting and len(started) < self._chunk:
+            _, task = self._starting.popitem(last=False)
+            started.append(self._start(task))
+        if started:
+            loop = self._get_loop()
+            self._timers[id(started)] = loop.call_later(self._duration_s, self._finish, started)
+        if self._starting:
+            self._start_scheduled = True
+            self._get_loop().call_soon(self._start_chunk)
+
+    def _start(self, task: Task) -> tuple[int, int]:
+        start = next(self._starts)
+        self._running[id(task)] = (start, task)
         self._report(task, "TASK_STARTING", None, None)
         self._report(task, "TASK_RUNNING", None, None)
-        loop = asyncio.get_running_loop()
-        self._timers[id(task)] = loop.call_later(self._duration_s, self._finish, task)
+        return id(task), start
 
-    def _finish(self, task: Task) -> None:
-        self._timers.pop(id(task), None)
-        self._report(task, "TASK_FINISHED", "Command exited with status 0 (simulated)", None)
+    def _finish(self, started: list[tuple[int, int]]) -> None:
+        self._timers.pop(id(started), None)
+        for key, start in started:
+            running = self._running.get(key)
+            if running is not None and running[0] == start:
+                del self._running[key]
+                task = running[1]
+                self._report(
+                    task, "TASK_FINISHED", "Command exited with status 0 (simulated)", None
+                )
+
+    def start_waiting(self, task: Task) -> None:
+        """Start the task now if its turn has not come: what is said of its kill
+        (TASK_KILLING, TASK_KILLED) follows its start, as when tasks started at once."""
+        if self._starting.pop(id(task), None) is not None:
+            self._start(task)
 
     def kill(self, task: Task, grace_s: float) -> None:
-        timer = self._timers.pop(id(task), None)
-        if timer is not None:
-            timer.cancel()
+        self.start_waiting(task)
+        if self._running.pop(id(task), None) is not None:
             self._report(task, "TASK_KILLED", "Command terminated with signal Terminated", None)
 
     def abandon(self, task: Task) -> None:
-        timer = self._timers.pop(id(task), None)
-        if timer is not None:
-            timer.cancel()
+        self._starting.pop(id(task), None)
+        self._running.pop(id(task), None)
 
     async def shutdown(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        self._starting.clear()
+        self._running.clear()
