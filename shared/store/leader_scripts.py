@@ -72,6 +72,7 @@ CLAIM_TASKS = (
 local epoch, now = ARGV[2], tonumber(ARGV[3])
 local stale = fence(epoch); if stale then return stale end
 local claimed = {}
+local NO_RETENTION = retention(0)  -- a claim ends no run
 -- Active counts, read once per key and counted on here: only this script adds to them.
 local active = {}
 local function active_count(key)
@@ -84,31 +85,33 @@ local function activate(key, seq, mid)
 end
 settle_waiting_later()  -- the waiting index of an id is settled once, after the batch
 local claims = cjson.decode(ARGV[4])
-for i = 1, #claims, 5 do
-  local mid, agent, host = claims[i], claims[i + 1], claims[i + 2]
-  local id_cap, queue_cap = claims[i + 3], claims[i + 4]
-  local st = load_status(mid)
-  if st and st.mesos_state == 'WAITING_ON_OFFERS' and st.kill_requested ~= true then
-    local by_id = K.tasks_active_by_id(st.id)
-    local ok = id_cap == '' or active_count(by_id) < tonumber(id_cap)
-    local by_queue = nil
-    if type(st.queue_id) == 'string' then by_queue = K.tasks_active_by_queue(st.queue_id) end
-    if ok and by_queue and queue_cap ~= '' then
-      ok = active_count(by_queue) < tonumber(queue_cap)
-    end
-    if ok then
-      st.agent_id = agent
-      st.agent_hostname = host
-      set_state(mid, st, 'TASK_STAGING', now, 0)
-      local seq = record(mid, st).seq
-      activate(by_id, seq, mid)
-      if by_queue then activate(by_queue, seq, mid) end
-      save_status(mid, st)
-      claimed[#claimed + 1] = mid
+-- The indexes by state are changed once, after the batch (task_lua.batched).
+batched(function()
+  for i = 1, #claims, 5 do
+    local mid, agent, host = claims[i], claims[i + 1], claims[i + 2]
+    local id_cap, queue_cap = claims[i + 3], claims[i + 4]
+    local st = load_status(mid)
+    if st and st.mesos_state == 'WAITING_ON_OFFERS' and st.kill_requested ~= true then
+      local by_id = K.tasks_active_by_id(st.id)
+      local ok = id_cap == '' or active_count(by_id) < tonumber(id_cap)
+      local by_queue = nil
+      if type(st.queue_id) == 'string' then by_queue = K.tasks_active_by_queue(st.queue_id) end
+      if ok and by_queue and queue_cap ~= '' then
+        ok = active_count(by_queue) < tonumber(queue_cap)
+      end
+      if ok then
+        st.agent_id = agent
+        st.agent_hostname = host
+        set_state(mid, st, 'TASK_STAGING', now, NO_RETENTION)
+        local seq = record(mid, st).seq
+        activate(by_id, seq, mid)
+        if by_queue then activate(by_queue, seq, mid) end
+        save_status(mid, st)
+        claimed[#claimed + 1] = mid
+      end
     end
   end
-end
-settle_waiting()
+end, settle_waiting)
 return claimed
 """
 )
@@ -290,79 +293,83 @@ local RANK = {TASK_STAGING = 1, TASK_STARTING = 2, TASK_RUNNING = 3, TASK_UNREAC
 local out = {}
 local published = false
 local updates = cjson.decode(ARGV[5])
-for i = 1, #updates, 7 do
-  local mid, state, message, reason = updates[i], updates[i + 1], updates[i + 2], updates[i + 3]
-  local agent, budget, fresh = updates[i + 4], updates[i + 5], updates[i + 6]
-  local st = load_status(mid, state == 'TASK_RUNNING')  -- its spec has max_runtime_seconds
-  local outcome, detail = 'stored', ''
-  if not st then
-    outcome = 'missing'
-  elseif not ACTIVE[st.mesos_state] then
-    outcome = 'stale'
-  elseif st.mesos_state == state or
-         (not TERMINAL[state] and (RANK[state] or 0) < (RANK[st.mesos_state] or 0)) then
-    outcome = 'same'
-  else
-    local note = {message = message ~= '' and message or cjson.null,
-                  reason = reason ~= '' and reason or cjson.null}
-    if st.timed_out == 'max_runtime_seconds' and TERMINAL[state] and state ~= 'TASK_FINISHED' then
-      -- Ended by the kill max_runtime_seconds sent: Hippo's message and reason stay (the
-      -- history keeps Mesos'), and it counts as the command's failure.
-      st.status_reason = 'HIPPO_MAX_RUNTIME_EXCEEDED'
-      if state == 'TASK_KILLED' then budget = 'task' end
+-- The indexes by state are changed once, after the batch (task_lua.batched).
+batched(function()
+  for i = 1, #updates, 7 do
+    local mid, state, message, reason = updates[i], updates[i + 1], updates[i + 2], updates[i + 3]
+    local agent, budget, fresh = updates[i + 4], updates[i + 5], updates[i + 6]
+    local st = load_status(mid, state == 'TASK_RUNNING')  -- its spec has max_runtime_seconds
+    local outcome, detail = 'stored', ''
+    if not st then
+      outcome = 'missing'
+    elseif not ACTIVE[st.mesos_state] then
+      outcome = 'stale'
+    elseif st.mesos_state == state or
+           (not TERMINAL[state] and (RANK[state] or 0) < (RANK[st.mesos_state] or 0)) then
+      outcome = 'same'
     else
-      if message ~= '' then st.status_message = message end
-      if reason ~= '' then st.status_reason = reason end
-    end
-    if agent ~= '' and is_null(st.agent_id) then st.agent_id = agent end
-    if state == 'TASK_RUNNING' and is_null(st.started_tstamp) then
-      st.started_tstamp = now
-      detail = tostring(st.created_tstamp)
-      local lim = limits(spec_of(mid, st))
-      if lim.max_runtime then
-        redis.call('ZADD', K.tasks_runtime_deadlines, now + lim.max_runtime, mid)
+      local note = {message = message ~= '' and message or cjson.null,
+                    reason = reason ~= '' and reason or cjson.null}
+      if st.timed_out == 'max_runtime_seconds' and TERMINAL[state] and state ~= 'TASK_FINISHED' then
+        -- Ended by the kill max_runtime_seconds sent: Hippo's message and reason stay (the
+        -- history keeps Mesos'), and it counts as the command's failure.
+        st.status_reason = 'HIPPO_MAX_RUNTIME_EXCEEDED'
+        if state == 'TASK_KILLED' then budget = 'task' end
+      else
+        if message ~= '' then st.status_message = message end
+        if reason ~= '' then st.status_reason = reason end
       end
-    end
-    set_state(mid, st, state, now, keep, note)
-    local left_field = budget .. '_retries_left'
-    local free = budget == 'free'
-    if TERMINAL[state] and budget ~= '' and st.kill_requested ~= true
-       and (free or (tonumber(st[left_field]) or 0) > 0) then
-      local new = st.id .. '.' .. fresh
-      local spec = spec_of(mid, st)
-      local run = new_run()  -- the record template of records.py
-      run.id, run.mesos_id, run.queue_id = st.id, new, st.queue_id
-      run.task_retries_left, run.system_retries_left = st.task_retries_left, st.system_retries_left
-      run.created_tstamp, run.updated_tstamp, run.previous_mesos_id = now, now, mid
-      run.status_tstamp = now
-      if not free then run[left_field] = tonumber(st[left_field]) - 1 end
-      local attempt = tonumber(st.attempt) or 1  -- records from before attempts: 1
-      run.attempt = attempt + 1
-      local wait = retry_delay_s(spec, attempt)
-      local due = nil
-      if wait > 0 then
-        due = now + wait
-        run.retry_due_tstamp = due
-        run.pending_reason = 'retry due at ' .. iso_utc(due)
+      if agent ~= '' and is_null(st.agent_id) then st.agent_id = agent end
+      if state == 'TASK_RUNNING' and is_null(st.started_tstamp) then
+        st.started_tstamp = now
+        detail = tostring(st.created_tstamp)
+        local lim = limits(spec_of(mid, st))
+        if lim.max_runtime then
+          redis.call('ZADD', K.tasks_runtime_deadlines, now + lim.max_runtime, mid)
+        end
       end
-      st.next_mesos_id = new
-      local seq = redis.call('INCR', K.tasks_seq)
-      redis.call('HSET', K.task(new), 'spec', spec, 'status', cjson.encode(run), 'seq', seq)
-      local callback = redis.call('HGET', K.task(mid), 'callback')  -- a one-off task's
-      if callback then redis.call('HSET', K.task(new), 'callback', callback) end
-      index_new_task(new, st.id, type(st.queue_id) == 'string' and st.queue_id or nil,
-                     seq, spec, due)
-      outcome, detail = 'retried', new
-      published = published or due == nil
-    elseif TERMINAL[state] and state ~= 'TASK_FINISHED' and st.kill_requested ~= true
-           and type(st.queue_id) == 'string' then
-      dead_letter_run(mid, st, now)  -- no retry left: the item is kept, not dropped
+      set_state(mid, st, state, now, keep, note)
+      local left_field = budget .. '_retries_left'
+      local free = budget == 'free'
+      if TERMINAL[state] and budget ~= '' and st.kill_requested ~= true
+         and (free or (tonumber(st[left_field]) or 0) > 0) then
+        local new = st.id .. '.' .. fresh
+        local spec = spec_of(mid, st)
+        local run = new_run()  -- the record template of records.py
+        run.id, run.mesos_id, run.queue_id = st.id, new, st.queue_id
+        run.task_retries_left = st.task_retries_left
+        run.system_retries_left = st.system_retries_left
+        run.created_tstamp, run.updated_tstamp, run.previous_mesos_id = now, now, mid
+        run.status_tstamp = now
+        if not free then run[left_field] = tonumber(st[left_field]) - 1 end
+        local attempt = tonumber(st.attempt) or 1  -- records from before attempts: 1
+        run.attempt = attempt + 1
+        local wait = retry_delay_s(spec, attempt)
+        local due = nil
+        if wait > 0 then
+          due = now + wait
+          run.retry_due_tstamp = due
+          run.pending_reason = 'retry due at ' .. iso_utc(due)
+        end
+        st.next_mesos_id = new
+        local seq = redis.call('INCR', K.tasks_seq)
+        redis.call('HSET', K.task(new), 'spec', spec, 'status', cjson.encode(run), 'seq', seq)
+        local callback = redis.call('HGET', K.task(mid), 'callback')  -- a one-off task's
+        if callback then redis.call('HSET', K.task(new), 'callback', callback) end
+        index_new_task(new, st.id, type(st.queue_id) == 'string' and st.queue_id or nil,
+                       seq, spec, due)
+        outcome, detail = 'retried', new
+        published = published or due == nil
+      elseif TERMINAL[state] and state ~= 'TASK_FINISHED' and st.kill_requested ~= true
+             and type(st.queue_id) == 'string' then
+        dead_letter_run(mid, st, now)  -- no retry left: the item is kept, not dropped
+      end
+      save_status(mid, st)
     end
-    save_status(mid, st)
+    out[#out + 1] = outcome
+    out[#out + 1] = detail
   end
-  out[#out + 1] = outcome
-  out[#out + 1] = detail
-end
+end)
 if published then redis.call('PUBLISH', K.events, HINT_WAITING) end
 return out
 """
