@@ -1,6 +1,7 @@
 """UPDATE events, the most frequent by far, are built without their dataclasses'
 __init__: what parse_event gives is what the constructors give, field for field, for
-every shape of status. No I/O."""
+every shape of status; and their acknowledgements are encoded as the bytes of their
+call bodies. No I/O."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
+from hippo.worker.mesos import messages
+from hippo.worker.mesos.client import acknowledge_bodies
 from hippo.worker.mesos.events import TaskStatus, Update, parse_event
 
 FULL: dict[str, Any] = {
@@ -66,3 +69,22 @@ def test_an_update_without_a_body_has_an_empty_status() -> None:
     made = parse_event(b'{"type":"UPDATE"}')
     assert isinstance(made, Update)
     assert (made.status.task_id, made.status.state, made.status.uuid) == ("", "", None)
+
+
+@pytest.mark.parametrize(
+    "framework_id, agent_id, task_id, uuid",
+    [
+        ("F1", "S1", "t1.abc", "AAECAwQFBgcICQoLDA0ODw=="),
+        ("", "", "", ""),
+        ('quo"te', "back\\slash", "ünïcødé ☃ 😀", "a\nb\tc\x00\x1f"),
+        ("F-" * 50, "S" * 200, "t" * 300, "u/+=" * 8),
+    ],
+)
+def test_acknowledgements_are_encoded_as_their_call_bodies(
+    framework_id: str, agent_id: str, task_id: str, uuid: str
+) -> None:
+    updates = [(agent_id, task_id, uuid), ("S2", task_id[::-1], uuid[::-1])]
+    assert acknowledge_bodies(framework_id, updates) == [
+        orjson.dumps(messages.acknowledge_call(framework_id, *update)) for update in updates
+    ]
+    assert acknowledge_bodies(framework_id, []) == []

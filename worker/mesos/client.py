@@ -249,13 +249,11 @@ class MesosSchedulerClient:
         needed = [s for s in statuses if s.uuid and s.agent_id]
         if not needed:  # reconciliation answers: nothing to acknowledge, subscribed or not
             return 0
-        fid = self._fid()
-        bodies = [
-            messages.acknowledge_call(fid, s.agent_id or "", s.task_id, s.uuid or "")
-            for s in needed
-        ]
-        await self._pipelined("ACKNOWLEDGE", bodies)
-        return len(bodies)
+        encoded = acknowledge_bodies(
+            self._fid(), [(s.agent_id or "", s.task_id, s.uuid or "") for s in needed]
+        )
+        await self._pipelined_encoded("ACKNOWLEDGE", encoded)
+        return len(encoded)
 
     async def reconcile(self, tasks: Iterable[tuple[str, str | None]] = ()) -> None:
         """Explicit for (task_id, agent_id) pairs; implicit when `tasks` is empty."""
@@ -298,11 +296,14 @@ class MesosSchedulerClient:
 
     async def _pipelined(self, what: str, bodies: Sequence[dict[str, Any]]) -> None:
         """Calls of one type on the pipelined connection; errors as `_call` raises them."""
-        if not bodies:
+        await self._pipelined_encoded(what, [orjson.dumps(body) for body in bodies])
+
+    async def _pipelined_encoded(self, what: str, encoded: Sequence[bytes]) -> None:
+        """`_pipelined` for bodies already encoded."""
+        if not encoded:
             return
         url, headers = self._call_headers(what)
         headers.update(self._auth_headers)
-        encoded = [orjson.dumps(body) for body in bodies]
         answers: list[Answer] = []
         while True:
             try:
@@ -320,3 +321,18 @@ class MesosSchedulerClient:
             first = refused[0].body.decode(errors="replace")
             count = f" ({len(refused)} of {len(answers)} calls refused)" if len(answers) > 1 else ""
             raise http_error(refused[0].status, f"{what}{count}: {first}", url)
+
+
+def acknowledge_bodies(framework_id: str, updates: Sequence[tuple[str, str, str]]) -> list[bytes]:
+    """The encoded ACKNOWLEDGE call of each (agent_id, task_id, uuid): the bytes orjson
+    makes of messages.acknowledge_call's, in half its time (the leader sends about two
+    for each task it launches)."""
+    dumps = orjson.dumps
+    head = b'{"type":"ACKNOWLEDGE","framework_id":{"value":%s},"acknowledge":{"agent_id":' % (
+        dumps(framework_id)
+    )
+    return [
+        b'%s{"value":%s},"task_id":{"value":%s},"uuid":%s}}'
+        % (head, dumps(agent_id), dumps(task_id), dumps(uuid))
+        for agent_id, task_id, uuid in updates
+    ]
