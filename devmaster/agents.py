@@ -120,6 +120,9 @@ def _task_env(framework: Framework, agent: Agent, task: Task) -> dict[str, str]:
 
 def forget_task(master: Master, framework: Framework, task: Task) -> None:
     """Drop the task from its framework; an unfinished one gives its resources back."""
+    if task.retry_handle is not None:
+        task.retry_handle.cancel()
+        task.retry_handle = None
     framework.tasks.pop(task.task_id, None)
     framework.completed.append(task.task_id)
     if not task.terminal:

@@ -178,13 +178,10 @@ def _acknowledge(master: Master, framework: Framework, ack: JSON) -> None:
     if task.pending[0]["uuid"] != ack["uuid"]:  # both canonical base64 (json_call.py)
         return  # an old or unknown update: Mesos ignores it
     task.pending.popleft()
-    if task.retry_handle is not None:
-        task.retry_handle.cancel()
-        task.retry_handle = None
     if task.pending:
-        send_first(master, task)
+        send_first(master, task)  # (the resend timer, still armed, waits for it)
     elif task.terminal:
-        forget_task(master, framework, task)
+        forget_task(master, framework, task)  # (which stops the resend timer)
 
 
 def _reconcile(master: Master, framework: Framework, reconcile: JSON) -> None:

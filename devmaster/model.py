@@ -140,6 +140,7 @@ class Task:
     pending: deque[JSON] = field(default_factory=deque)
     retry_s: float = 0.0
     retry_handle: asyncio.TimerHandle | None = None
+    resend_at: float = 0.0  # loop time when the update in flight is resent
     sandbox: Path | None = None
     kill_requested: bool = False
     # Set when the agent drains: TASK_KILLING/TASK_KILLED carry it whatever the runner

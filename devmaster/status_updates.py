@@ -100,13 +100,28 @@ def _send_head(master: Master, task: Task) -> None:
         # once it re-registers (partitions.reregister calls send_first).
         return
     framework.send({"type": "UPDATE", "update": {"status": task.pending[0]}})
-    if task.retry_handle is not None:
-        task.retry_handle.cancel()
-    task.retry_handle = master.loop.call_later(task.retry_s, _resend, master, task)
+    task.resend_at = due = master.loop.time() + task.retry_s
+    timer = task.retry_handle
+    if timer is not None and timer.when() <= due:
+        return  # the timer of an earlier update fires first, and waits on (_resend)
+    if timer is not None:
+        timer.cancel()
+    task.retry_handle = master.loop.call_at(due, _resend, master, task)
+
+
+# A task's resend timer is not cancelled when its update is acknowledged: the next
+# update, sent then, is due for a resend later, and the timer, when it fires, waits on
+# until then. A timer and a cancel per update cost more than the update's own work.
+_EARLY_S = 0.001  # a timer may fire this much before its time (the loop's resolution)
 
 
 def _resend(master: Master, task: Task) -> None:
     task.retry_handle = None
+    if not task.pending:
+        return
+    if master.loop.time() + _EARLY_S < task.resend_at:  # armed for an acknowledged update
+        task.retry_handle = master.loop.call_at(task.resend_at, _resend, master, task)
+        return
     task.retry_s = min(task.retry_s * 2, master.config.update_retry_max_s)
     _send_head(master, task)
 
