@@ -28,6 +28,11 @@ from hippo.worker.offer_book import OfferBook
 
 log = logging.getLogger(__name__)
 
+# Distinct stored definitions kept decoded besides the runs (a burst of one definition
+# needs one; a queue's runs each hold their item, so are rarely shared): a bound on what
+# the cache adds to the runs' own, which are dropped as they are claimed.
+DEFINITIONS_KEPT = 1_000
+
 
 def with_queue_caps(waiting: Sequence[WaitingTask], caps: Mapping[str, int]) -> list[WaitingTask]:
     """The runs with their queue's current max_concurrent (runs not from a queue as is)."""
@@ -65,7 +70,7 @@ class RoundInputs:
         self.epoch = epoch
         self.book = book
         self._cache: dict[str, WaitingTask] = {}
-        self._definitions = DecodedDefinitions(WAITING_CACHE_LIMIT)
+        self._definitions = DecodedDefinitions(DEFINITIONS_KEPT)
         self._caps = QueueCaps()
 
     def forget(self, mesos_id: str) -> None:

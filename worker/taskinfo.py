@@ -46,8 +46,7 @@ def task_env(task_id: str, definition: TaskDefinition, data: str = "") -> dict[s
 # The HIPPO_* variables first, each unless the definition's own env sets it (task_env).
 _HEAD_NAMES = ("HIPPO_TASK_NAME", "HIPPO_DATA", "HIPPO_DATA_BASE64")
 
-# Definitions whose TaskInfo parts are prepared, by id(): each entry holds its definition,
-# so no other object can have that id while the entry lives. All dropped at once past this.
+# Definitions kept seen once, and kept prepared: each all dropped at once past this.
 PREPARED_LIMIT = 1024
 
 
@@ -111,16 +110,12 @@ class _Prepared:
         }
 
 
+# Definitions seen once, and those prepared, by id(): each entry holds its definition, so
+# no other object can have that id while the entry lives. A definition is prepared at its
+# second run: a queue's run is mostly its definition's only one (its item is in its env),
+# and preparing for one TaskInfo costs more than building it.
+_seen: dict[int, TaskDefinition] = {}
 _prepared: dict[int, _Prepared] = {}
-
-
-def _prepared_for(definition: TaskDefinition) -> _Prepared:
-    found = _prepared.get(id(definition))
-    if found is None:
-        if len(_prepared) >= PREPARED_LIMIT:
-            _prepared.clear()
-        found = _prepared[id(definition)] = _Prepared(definition)
-    return found
 
 
 def build_task_info(
@@ -136,8 +131,29 @@ def build_task_info(
     """`resources`: the task's share of its offer (mesos.resources.carve); None:
     cpus and mem unreserved.
 
-    The same JSON as messages.task_info with task_env and container_info, built from
-    parts prepared once per definition (runs decoded from one stored definition share
-    the object: candidates.py), so TaskInfos of one definition share their unchanging
-    parts: read-only."""
-    return _prepared_for(definition).task_info(mesos_id, task_id, agent_id, role, data, resources)
+    From its second run on, a definition's TaskInfos are built from parts prepared once
+    (runs decoded from one stored definition share the object: candidates.py), the same
+    JSON as the first's; they share their unchanging parts: read-only."""
+    key = id(definition)
+    prepared = _prepared.get(key)
+    if prepared is None:
+        if _seen.pop(key, None) is None:
+            if len(_seen) >= PREPARED_LIMIT:
+                _seen.clear()
+            _seen[key] = definition
+            return messages.task_info(
+                task_id=mesos_id,
+                name=task_id,
+                agent_id=agent_id,
+                command=definition.cmd,
+                cpus=definition.cpus,
+                mem_mb=definition.mem,
+                env=task_env(task_id, definition, data),
+                container=container_info(definition.container),
+                allocation_role=role,
+                resources=resources,
+            )
+        if len(_prepared) >= PREPARED_LIMIT:
+            _prepared.clear()
+        prepared = _prepared[key] = _Prepared(definition)
+    return prepared.task_info(mesos_id, task_id, agent_id, role, data, resources)
