@@ -108,7 +108,7 @@ def id_error(value: str) -> str | None:
     """common::validation::validateID (src/common/validation.cpp)."""
     if not value:
         return "ID must not be empty"
-    if len(value.encode()) > NAME_MAX:
+    if len(value) > NAME_MAX // 4 and len(value.encode()) > NAME_MAX:  # (4 bytes a character)
         return f"ID must not be greater than {NAME_MAX} characters"
     if value in (".", ".."):
         return f"'{value}' is disallowed"

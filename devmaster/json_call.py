@@ -239,10 +239,13 @@ def _normal_check(name: str) -> Check:
     made (most calls are; the others are converted)."""
     fields = MESSAGES[name]
     exact_types = {key: _EXACT_TYPES[f.type] for key, f in fields.items() if _simple(f)}
-    checks = {key: _value_check(f) for key, f in fields.items() if not _simple(f)}
+    checks: dict[str, Check] = {}  # the others': filled once every message has its check
+    _FIELD_CHECKS[name] = checks
     required = _REQUIRED[name]
 
-    def normal(obj: JSON) -> bool:
+    def normal(obj: Any) -> bool:
+        if type(obj) is not dict:
+            return False
         for key, value in obj.items():
             exact = exact_types.get(key)
             if exact is not None:
@@ -253,6 +256,9 @@ def _normal_check(name: str) -> Check:
         return not required or obj.keys() >= required
 
     return normal
+
+
+_FIELD_CHECKS: dict[str, dict[str, Check]] = {}
 
 
 _EXACT_TYPES = {"string": str, "double": float, ANY: dict}
@@ -272,11 +278,7 @@ def _value_check(field: Field) -> Check:
             return type(value) is dict and len(value) == 1 and type(value.get("value")) is str
 
     elif kind == "message":
-        normal_checks = _NORMAL
-
-        def check(value: Any) -> bool:
-            return type(value) is dict and normal_checks[type_name](value)
-
+        check = _NORMAL[type_name]  # (which checks that the value is an object)
     elif kind == "enum":
         names = ENUMS[type_name]
 
@@ -584,4 +586,6 @@ def _missing(name: str, message: JSON, prefix: str) -> list[str]:
 
 
 _NORMAL.update({name: _normal_check(name) for name in MESSAGES})
+for _name, _checks in _FIELD_CHECKS.items():
+    _checks.update({key: _value_check(f) for key, f in MESSAGES[_name].items() if not _simple(f)})
 _CONVERTERS.update({name: _message_converter(name) for name in MESSAGES})

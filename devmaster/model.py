@@ -48,7 +48,10 @@ def subtract(a: Resources, b: Resources) -> Resources:
 
 
 def contains(have: Resources, need: Resources) -> bool:
-    return all(have.get(name, 0.0) + EPSILON >= value for name, value in need.items())
+    for name, value in need.items():
+        if not have.get(name, 0.0) + EPSILON >= value:  # (so a NaN is not contained)
+            return False
+    return True
 
 
 def resource_key(name: str, role: str = UNRESERVED) -> str:

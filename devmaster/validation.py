@@ -43,7 +43,7 @@ def task_resources(task: JSON, role: str | None) -> tuple[Resources, str | None]
     """Scalars a task and its executor ask for, by key, or an error. Non-scalar
     resources count as unavailable, since the dev master offers only scalars."""
     totals, error = _sum_resources(task.get("resources", []), role, {})
-    if error is None and not any(value > 0 for value in totals.values()):
+    if error is None and not any([value > 0 for value in totals.values()]):
         return {}, "Task uses no resources"
     executor = task.get("executor")
     if error is None and executor is not None:
