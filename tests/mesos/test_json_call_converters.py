@@ -126,3 +126,30 @@ def test_the_first_bad_field_in_stouts_key_order_is_named_whatever_the_bodys_ord
     reversed_call = {key: call[key] for key in reversed(call)}
     for body in (call, reversed_call):
         assert _outcome(to_call, body) == _outcome(_reference, call)
+
+
+ACK = {"agent_id": {"value": "a"}, "task_id": {"value": "t"}, "uuid": "AAAAAAAAQAAAAAAAAAAAAA=="}
+
+
+@pytest.mark.parametrize(
+    "ack",
+    [
+        ACK,
+        {**ACK, "extra": 1},
+        {**ACK, "uuid": None},
+        {**ACK, "uuid": "QR=="},
+        {**ACK, "task_id": {"value": "t", "extra": 1}},
+        {**ACK, "task_id": {"value": 1}},
+        {"agent_id": ACK["agent_id"], "task_id": ACK["task_id"], "data": "x"},
+        {"agent_id": ACK["agent_id"], "task_id": ACK["task_id"]},
+    ],
+)
+def test_acknowledgements_of_every_shape_convert_as_the_schema_walk_does(
+    ack: dict[str, Any],
+) -> None:
+    for call in (
+        {"type": "ACKNOWLEDGE", "framework_id": {"value": "f"}, "acknowledge": ack},
+        {"type": "ACKNOWLEDGE", "framework_id": {"value": "f"}, "acknowledge": ack, "x": 1},
+        {"type": "ACKNOWLEDGE", "framework_id": "f", "acknowledge": ack},
+    ):
+        assert _outcome(to_call, call) == _outcome(_reference, call)
