@@ -7,10 +7,11 @@ import asyncio
 
 import pytest
 
-from hippo.worker.mesos.http1 import Head, encode_posts
+from hippo.worker.mesos.http1 import encode_posts
 from hippo.worker.mesos.pipeline import (
     HEADS_KEPT,
     Answer,
+    KeptHeads,
     PipelineBroken,
     PipelinedConnection,
     read_answer,
@@ -108,12 +109,16 @@ ANSWERS = [
     b"HTTP/1.0 202 Accepted\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.0 202 Accepted\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc",
     b"HTTP/1.1 500 Oops\r\n\r\nuntil the end",
+    # chunked wins over a Content-Length (http1.read_body)
+    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"2\r\nok\r\n0\r\n\r\n",
+    b"HTTP/1.1 204 No Content\r\n\r\n",
 ]
 
 
 @pytest.mark.parametrize("raw", ANSWERS)
 async def test_answers_read_with_heads_kept_are_the_same_each_time(raw: bytes) -> None:
-    heads: dict[bytes, Head] = {}
+    heads: KeptHeads = {}
     expected = await read_answer(reader_of(raw))
     assert await read_answer(reader_of(raw), heads) == expected  # parsed
     assert await read_answer(reader_of(raw), heads) == expected  # kept
@@ -121,7 +126,7 @@ async def test_answers_read_with_heads_kept_are_the_same_each_time(raw: bytes) -
 
 
 async def test_kept_heads_are_reused_by_their_bytes_and_dropped_past_the_limit() -> None:
-    heads: dict[bytes, Head] = {}
+    heads: KeptHeads = {}
     reader = reader_of(b"".join(ANSWERS[:3]) + ANSWERS[0])
     found = [await read_answer(reader, heads) for _ in range(4)]
     assert [a.status for a, _ in found] == [202, 400, 200, 202]
@@ -143,7 +148,7 @@ async def test_kept_heads_are_reused_by_their_bytes_and_dropped_past_the_limit()
 async def test_a_malformed_or_cut_answer_raises_with_heads_kept(
     raw: bytes, error: type[Exception]
 ) -> None:
-    heads: dict[bytes, Head] = {}
+    heads: KeptHeads = {}
     for _ in range(2):
         with pytest.raises(error):
             await read_answer(reader_of(raw), heads)

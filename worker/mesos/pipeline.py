@@ -56,8 +56,12 @@ class PipelineBroken(MesosConnectionError):
         self.reused = reused
 
 
+# An answer's head, parsed, and the whole answer when the head says it has no body.
+KeptHeads = dict[bytes, tuple[Head, tuple[Answer, bool] | None]]
+
+
 async def read_answer(
-    reader: asyncio.StreamReader, heads: dict[bytes, Head] | None = None
+    reader: asyncio.StreamReader, heads: KeptHeads | None = None
 ) -> tuple[Answer, bool]:
     """One answer from `reader`, read exactly, and whether the connection stays open
     after it. `heads`: heads parsed before, by their bytes, to reuse and add to. Raises
@@ -66,15 +70,24 @@ async def read_answer(
         head = await read_head(reader)
     else:
         raw = await reader.readuntil(b"\r\n\r\n")  # as read_head reads it
-        found = heads.get(raw)
-        if found is None:
-            found = await read_head(_reader_of(raw))
+        kept = heads.get(raw)
+        if kept is None:
+            kept = _kept(await read_head(_reader_of(raw)))
             if len(heads) >= HEADS_KEPT:
                 heads.clear()
-            heads[raw] = found
-        head = found
+            heads[raw] = kept
+        head, bodiless = kept
+        if bodiless is not None:
+            return bodiless
     body, keep_alive = await read_body(reader, head)
     return Answer(head.status, body), keep_alive
+
+
+def _kept(head: Head) -> tuple[Head, tuple[Answer, bool] | None]:
+    # read_body reads Content-Length bytes of an answer not chunked: none for 0.
+    if not head.chunked and head.headers.get("content-length") == "0":
+        return head, (Answer(head.status, b""), head.keep_alive)
+    return head, None
 
 
 def _reader_of(data: bytes) -> asyncio.StreamReader:
@@ -101,7 +114,7 @@ class PipelinedConnection:
         self._lock = asyncio.Lock()
         self._origin: Origin | None = None
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self._heads: dict[bytes, Head] = {}  # answers' heads parsed, by their bytes
+        self._heads: KeptHeads = {}  # answers' heads parsed, by their bytes
         self.opened = 0  # connections opened so far
 
     async def post(
