@@ -94,7 +94,6 @@ def _accept(master: Master, framework: Framework, accept: JSON) -> None:
     for offer in offers:
         available = add(available, offer.resources)
     role = offers[0].role if framework.multi_role else None
-    task_ids = set(framework.tasks)
     for op in operations:
         if op.get("type") != "LAUNCH":
             log.warning(
@@ -108,7 +107,7 @@ def _accept(master: Master, framework: Framework, accept: JSON) -> None:
             resources, why = task_error(
                 info,
                 agent_id=agent.id,
-                active_task_ids=task_ids,
+                active_task_ids=framework.tasks,  # (launch adds each task at once)
                 available=available,
                 role=role,
             )
@@ -118,7 +117,6 @@ def _accept(master: Master, framework: Framework, accept: JSON) -> None:
                 )
                 continue
             available = subtract(available, resources)
-            task_ids.add(task_id)
             launch(master, framework, agent, info, resources)
     if refuse > 0 and any(v > EPSILON for v in available.values()):
         framework.filters[agent.id] = Filter(master.loop.time() + refuse, available)

@@ -6,6 +6,7 @@ json_call.py and call_validation.py.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from .call_validation import id_error
@@ -81,7 +82,7 @@ def task_error(
     task: JSON,
     *,
     agent_id: str,
-    active_task_ids: set[str],
+    active_task_ids: Container[str],
     available: Resources,
     role: str | None,
 ) -> tuple[Resources, str | None]:
