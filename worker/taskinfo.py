@@ -118,6 +118,31 @@ _seen: dict[int, TaskDefinition] = {}
 _prepared: dict[int, _Prepared] = {}
 
 
+def straight_task_info(
+    mesos_id: str,
+    task_id: str,
+    definition: TaskDefinition,
+    agent_id: str,
+    role: str | None,
+    data: str,
+    resources: Sequence[JSON] | None,
+) -> JSON:
+    """A TaskInfo built from the definition alone (a definition's first run; the
+    reference its prepared parts must match)."""
+    return messages.task_info(
+        task_id=mesos_id,
+        name=task_id,
+        agent_id=agent_id,
+        command=definition.cmd,
+        cpus=definition.cpus,
+        mem_mb=definition.mem,
+        env=task_env(task_id, definition, data),
+        container=container_info(definition.container),
+        allocation_role=role,
+        resources=resources,
+    )
+
+
 def build_task_info(
     *,
     mesos_id: str,
@@ -141,17 +166,8 @@ def build_task_info(
             if len(_seen) >= PREPARED_LIMIT:
                 _seen.clear()
             _seen[key] = definition
-            return messages.task_info(
-                task_id=mesos_id,
-                name=task_id,
-                agent_id=agent_id,
-                command=definition.cmd,
-                cpus=definition.cpus,
-                mem_mb=definition.mem,
-                env=task_env(task_id, definition, data),
-                container=container_info(definition.container),
-                allocation_role=role,
-                resources=resources,
+            return straight_task_info(
+                mesos_id, task_id, definition, agent_id, role, data, resources
             )
         if len(_prepared) >= PREPARED_LIMIT:
             _prepared.clear()

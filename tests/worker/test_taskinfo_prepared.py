@@ -16,37 +16,12 @@ from hippo.shared.model import TaskDefinition
 from hippo.worker import taskinfo
 from hippo.worker.candidates import DecodedDefinitions, UnusableDefinition, parse_waiting
 from hippo.worker.mesos import messages
-from hippo.worker.taskinfo import build_task_info, container_info, task_env
+from hippo.worker.taskinfo import build_task_info, straight_task_info
 
 JSON = dict[str, Any]
 
 TEXTS = ["", "x", "hello world", "ünïcødé ☃", 'quote " back\\slash', "$HIPPO_DATA", "a\nb\tc", "😀"]
 HEADS = ["HIPPO_TASK_NAME", "HIPPO_DATA", "HIPPO_DATA_BASE64"]
-
-
-def straight(
-    *,
-    mesos_id: str,
-    task_id: str,
-    definition: TaskDefinition,
-    agent_id: str,
-    role: str | None,
-    data: str = "",
-    resources: list[JSON] | None = None,
-) -> JSON:
-    """The TaskInfo as build_task_info made it before its parts were prepared."""
-    return messages.task_info(
-        task_id=mesos_id,
-        name=task_id,
-        agent_id=agent_id,
-        command=definition.cmd,
-        cpus=definition.cpus,
-        mem_mb=definition.mem,
-        env=task_env(task_id, definition, data),
-        container=container_info(definition.container),
-        allocation_role=role,
-        resources=resources,
-    )
 
 
 def random_spec(rng: random.Random) -> JSON:
@@ -128,13 +103,13 @@ def test_prepared_task_infos_are_exactly_the_straight_ones(
                 "resources": random_resources(rng, role),
             }
             fast = build_task_info(**kwargs)
-            assert orjson.dumps(fast) == orjson.dumps(straight(**kwargs)), spec
-            assert fast == straight(**kwargs)
+            assert orjson.dumps(fast) == orjson.dumps(straight_task_info(**kwargs)), spec
+            assert fast == straight_task_info(**kwargs)
         if rng.random() < 0.5:
             # One stored definition decoded again: a new object, with its own parts.
             again = TaskDefinition.model_validate_json(json.dumps(spec))
             kwargs["definition"] = again
-            assert build_task_info(**kwargs) == straight(**kwargs)
+            assert build_task_info(**kwargs) == straight_task_info(**kwargs)
 
 
 def test_a_runs_fields_never_leak_into_the_next_run_of_its_definition() -> None:
