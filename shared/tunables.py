@@ -47,6 +47,10 @@ ROUND_READ_BATCH = 1000  # waiting runs read per step of a round
 ROUND_MAX_IDS = 10_000  # task ids one round looks at (ids at their cap are stepped past)
 ROUND_IDS_PER_STEP = 1000  # task ids one LAUNCHABLE call looks at
 WAITING_CACHE_LIMIT = 100_000  # decoded waiting runs kept; all dropped at once past it
+# A definition longer than this (its JSON, or its command and env in characters) is not
+# kept decoded or prepared beyond its run: a queue's item lives in its definition, and
+# item-sized definitions are seldom shared (the leader would hold every item's data).
+SHARED_DEFINITION_MAX_CHARS = 16 * 1024
 QUEUE_CAP_TTL_S = 5.0  # a queue's max_concurrent is read again after this
 REVIVE_MIN_INTERVAL_S = 0.5  # REVIVE at most this often (Mesos re-offers on each one)
 # Filter of offers no waiting run fits (a task bigger than any agent): Mesos re-offers

@@ -10,6 +10,7 @@ import orjson
 from pydantic import ValidationError
 
 from hippo.shared.model import TaskDefinition
+from hippo.shared.tunables import SHARED_DEFINITION_MAX_CHARS
 from hippo.worker.matching import Candidate, Rule
 
 
@@ -39,7 +40,8 @@ class DecodedDefinitions:
     task's retries or of a periodic task share one, and the model's validation was most
     of a run's decoding. The runs then share one TaskDefinition (which nobody changes),
     so the TaskInfo's per-definition parts are built once too (taskinfo.py). At most
-    `limit` kept, all dropped at once past it."""
+    `limit` kept, all dropped at once past it; none longer than
+    SHARED_DEFINITION_MAX_CHARS."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -53,6 +55,8 @@ class DecodedDefinitions:
 
     def decode(self, spec_raw: bytes | str) -> _Decoded:
         """Raises UnusableDefinition (not remembered: such a run is ended at once)."""
+        if len(spec_raw) > SHARED_DEFINITION_MAX_CHARS:
+            return _decode(spec_raw)  # item-sized: not kept (tunables.py)
         found = self._found.get(spec_raw)
         if found is None:
             found = _decode(spec_raw)

@@ -187,7 +187,7 @@ class OfferRound:
 
     async def launch(self, client: MesosSchedulerClient, assigned: Sequence[Assigned]) -> int:
         """Offer by offer: claim the runs assigned to it, then send its ACCEPT without
-        waiting for the answer. Returns how many runs were claimed.
+        waiting for the answer. Returns how many runs went out.
 
         Claiming offer by offer lets Mesos start on one offer's tasks while the leader
         claims and builds the next offer's: in a burst of 10,000 runs over 10 offers,
@@ -198,15 +198,28 @@ class OfferRound:
         meanwhile goes out on another offer at once."""
         launched = 0
         for offer_id, runs in by_offer(assigned).items():
+            if offer_id not in self.book.held:
+                # Rescinded, or its subscription ended, while earlier offers' runs were
+                # claimed: its runs wait for the next round, unclaimed.
+                self.trigger.wake(waiting=True)
+                continue
             claimed = set(await self.store.claim(self.epoch, time.time(), claims_of(runs)))
-            launched += len(claimed)
             for w, _ in runs:
                 self.inputs.forget(w.mesos_id)
                 self.reasons.forget(w.mesos_id)
             infos = launches_by_offer(runs, claimed).get(offer_id)
-            if infos:
-                stream_id = self.book.take(offer_id)
-                self._spawn(self._accept(client, offer_id, infos, stream_id))
+            if not infos:
+                continue
+            if offer_id not in self.book.held:
+                # Gone during the claim: Mesos would drop these tasks (TASK_DROPPED,
+                # REASON_INVALID_OFFERS) and each would spend a retry. Nothing is sent:
+                # they wait again, no retry spent.
+                await self.store.unclaim(self.epoch, time.time(), sorted(claimed))
+                self.trigger.wake(waiting=True)
+                continue
+            launched += len(claimed)
+            stream_id = self.book.take(offer_id)
+            self._spawn(self._accept(client, offer_id, infos, stream_id))
         return launched
 
     async def _match(self) -> tuple[list[Assigned], int, Why, list[str], bool]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hippo.shared.model import Container, Network, TaskDefinition
+from hippo.shared.tunables import SHARED_DEFINITION_MAX_CHARS
 from hippo.worker.mesos import messages
 
 JSON = dict[str, Any]
@@ -118,6 +119,13 @@ _seen: dict[int, TaskDefinition] = {}
 _prepared: dict[int, _Prepared] = {}
 
 
+def _item_sized(definition: TaskDefinition) -> bool:
+    size = len(definition.cmd)
+    for value in definition.env.values():
+        size += len(value)
+    return size > SHARED_DEFINITION_MAX_CHARS
+
+
 def straight_task_info(
     mesos_id: str,
     task_id: str,
@@ -162,6 +170,10 @@ def build_task_info(
     key = id(definition)
     prepared = _prepared.get(key)
     if prepared is None:
+        if _item_sized(definition):  # not kept: it would hold the item's data
+            return straight_task_info(
+                mesos_id, task_id, definition, agent_id, role, data, resources
+            )
         if _seen.pop(key, None) is None:
             if len(_seen) >= PREPARED_LIMIT:
                 _seen.clear()

@@ -131,46 +131,80 @@ def test_only_claimed_runs_are_launched_one_accept_per_offer() -> None:
     assert per_offer["O2"][0]["agent_id"] == {"value": "S2"}
 
 
+class LaunchJournal:
+    """A store and an ACCEPT stand-in noting claims, unclaims and ACCEPTs in order;
+    `during_claim` runs inside the claim's await (events arriving meanwhile)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.during_claim: Any = None
+
+    async def claim(self, epoch: int, now: float, claims: Any) -> list[str]:
+        self.calls.append("claim " + " ".join(c.mesos_id for c in claims))
+        if self.during_claim is not None:
+            self.during_claim()
+        return [c.mesos_id for c in claims if c.mesos_id != "b.1"]  # b.1: killed meanwhile
+
+    async def unclaim(self, epoch: int, now: float, mesos_ids: Any) -> int:
+        self.calls.append("unclaim " + " ".join(mesos_ids))
+        return len(mesos_ids)
+
+    def round(self, book: OfferBook) -> Any:
+        from hippo.shared.settings import Settings
+        from hippo.worker.offer_round import OfferRound
+
+        calls = self.calls
+
+        class Round(OfferRound):
+            async def _accept(self, client: Any, offer_id: str, infos: Any, stream: Any) -> None:
+                ids = " ".join(i["task_id"]["value"] for i in infos)
+                calls.append(f"accept {offer_id} on {stream}: {ids}")
+
+        def spawn(job: Any) -> None:  # runs the (await-free) ACCEPT stand-in at once
+            with contextlib.suppress(StopIteration):
+                job.send(None)
+
+        return Round(Settings.from_env({}), self, 1, WorkerMetrics(), book, spawn)
+
+
+def offers_held(*numbers: int) -> tuple[OfferBook, list[OfferView]]:
+    book = OfferBook(hold_s=2)
+    book.receive([raw_offer(n) for n in numbers], now=10.0, stream_id="stream-1")
+    return book, [book.held[f"O{n}"].view for n in numbers]
+
+
 def test_a_round_claims_and_accepts_offer_by_offer() -> None:
     """Each offer's ACCEPT goes out once its own runs are claimed, before the next
     offer's are: Mesos starts on the first offer's tasks while the rest are claimed.
     A run the store did not claim (killed meanwhile) is not launched."""
-    from hippo.shared.settings import Settings
-    from hippo.worker.offer_round import OfferRound
-
-    journal: list[str] = []
-
-    class Store:
-        async def claim(self, epoch: int, now: float, claims: Any) -> list[str]:
-            journal.append("claim " + " ".join(c.mesos_id for c in claims))
-            return [c.mesos_id for c in claims if c.mesos_id != "b.1"]
-
-    class Round(OfferRound):
-        async def _accept(self, client: Any, offer_id: str, infos: Any, stream_id: Any) -> None:
-            ids = " ".join(i["task_id"]["value"] for i in infos)
-            journal.append(f"accept {offer_id}: {ids}")
-
-    def spawn(job: Any) -> None:  # runs the (await-free) ACCEPT stand-in at once
-        with contextlib.suppress(StopIteration):
-            job.send(None)
-
-    o1 = OfferView("O1", "S1", "host1", {}, 4, 4096, role="*")
-    o2 = OfferView("O2", "S2", "host2", {}, 4, 4096, role="*")
-    o3 = OfferView("O3", "S3", "host3", {}, 4, 4096, role="*")
+    journal = LaunchJournal()
+    book, (o1, o2, o3) = offers_held(1, 2, 3)
     assigned = [(waiting("a.1"), o1), (waiting("c.1"), o2), (waiting("d.1"), o1)]
     assigned += [(waiting("b.1"), o3)]
-    offer_round = Round(
-        Settings.from_env({}), Store(), 1, WorkerMetrics(), OfferBook(hold_s=2), spawn
-    )  # type: ignore[arg-type]
-
-    assert asyncio.run(offer_round.launch(object(), assigned)) == 3  # type: ignore[arg-type]
-    assert journal == [
+    offer_round = journal.round(book)
+    assert asyncio.run(offer_round.launch(object(), assigned)) == 3
+    assert journal.calls == [
         "claim a.1 d.1",
-        "accept O1: a.1 d.1",
+        "accept O1 on stream-1: a.1 d.1",
         "claim c.1",
-        "accept O2: c.1",
+        "accept O2 on stream-1: c.1",
         "claim b.1",
     ]
+    assert set(book.held) == {"O3"}  # nothing went out on it: still ours to use
+
+
+def test_an_offer_gone_during_a_round_gets_no_accept_and_its_runs_wait_again() -> None:
+    """The subscription ends (the book forgets its offers) while the first offer's runs
+    are claimed: that offer's runs are unclaimed, not sent on a void offer (Mesos would
+    drop them and each would spend a retry), and the next offer's are not claimed."""
+    journal = LaunchJournal()
+    book, (o1, o2) = offers_held(1, 2)
+    journal.during_claim = book.forget_offers
+    offer_round = journal.round(book)
+    assigned = [(waiting("a.1"), o1), (waiting("c.1"), o2)]
+    assert asyncio.run(offer_round.launch(object(), assigned)) == 0
+    assert journal.calls == ["claim a.1", "unclaim a.1"]
+    assert offer_round.trigger.waiting_hint
 
 
 def test_runs_on_one_offer_share_its_reserved_pieces_then_the_unreserved() -> None:

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from hippo.shared.model import TaskDefinition
+from hippo.shared.tunables import SHARED_DEFINITION_MAX_CHARS
 from hippo.worker import taskinfo
 from hippo.worker.candidates import DecodedDefinitions, UnusableDefinition, parse_waiting
 from hippo.worker.mesos import messages
@@ -159,3 +160,33 @@ def test_decoded_definitions_are_dropped_past_their_limit_and_failures_not_kept(
         with pytest.raises(UnusableDefinition, match="cpus"):
             decoded.decode(json.dumps({**SPEC, "cpus": -1}))
     assert len(decoded) == 2
+
+
+def test_item_sized_definitions_are_not_kept_after_their_run() -> None:
+    """A queue's item lives in its run's definition: one longer than
+    SHARED_DEFINITION_MAX_CHARS is neither kept decoded nor remembered for preparing,
+    so the leader does not hold every launched item's data (a run still gets the same
+    TaskInfo)."""
+    big = "x" * (SHARED_DEFINITION_MAX_CHARS + 1)
+    spec = {"container": {"docker": {"image": "a"}}, "cpus": 0.1, "mem": 16, "cmd": "true"}
+    raw = json.dumps(spec | {"env": {"HIPPO_DATA": big}})
+    small_raw = json.dumps(spec | {"env": {"HIPPO_DATA": "small"}})
+    definitions = DecodedDefinitions(10)
+    taskinfo._seen.clear()
+    taskinfo._prepared.clear()
+    for n in range(3):
+        run = parse_waiting(f"q.{n}", raw, json.dumps({"id": "q"}), definitions)
+        kwargs: JSON = dict(
+            mesos_id=f"q.{n}",
+            task_id="q",
+            definition=run.definition,
+            agent_id="S1",
+            role=None,
+            data="",
+            resources=None,
+        )
+        assert build_task_info(**kwargs) == straight_task_info(**kwargs)
+    assert len(definitions) == 0
+    assert not taskinfo._seen and not taskinfo._prepared
+    parse_waiting("s.1", small_raw, json.dumps({"id": "s"}), definitions)
+    assert len(definitions) == 1  # a small one is kept: the cache still works
