@@ -46,6 +46,10 @@ DRAIN_RETRY_MAX_S = 300.0
 ROUND_READ_BATCH = 1000  # waiting runs read per step of a round
 ROUND_MAX_IDS = 10_000  # task ids one round looks at (ids at their cap are stepped past)
 ROUND_IDS_PER_STEP = 1000  # task ids one LAUNCHABLE call looks at
+# Runs one claim script of a round takes at least (offer_round.claim_groups): an offer
+# with this many is claimed and ACCEPTed alone, while the next offers' runs are claimed;
+# smaller offers share a claim.
+ROUND_CLAIM_RUNS = 500
 WAITING_CACHE_LIMIT = 100_000  # decoded waiting runs kept; all dropped at once past it
 # A definition longer than this (its JSON, or its command and env in characters) is not
 # kept decoded or prepared beyond its run: a queue's item lives in its definition, and

@@ -16,7 +16,12 @@ from typing import Any
 
 from hippo.shared.settings import Settings
 from hippo.shared.store.leadership import Claim, LeaderStore
-from hippo.shared.tunables import ROUND_IDS_PER_STEP, ROUND_MAX_IDS, ROUND_READ_BATCH
+from hippo.shared.tunables import (
+    ROUND_CLAIM_RUNS,
+    ROUND_IDS_PER_STEP,
+    ROUND_MAX_IDS,
+    ROUND_READ_BATCH,
+)
 from hippo.worker.background import Spawn
 from hippo.worker.candidates import WaitingTask
 from hippo.worker.matching import MatchState, OfferView, Rooms, assign
@@ -56,6 +61,27 @@ def by_offer(assigned: Iterable[Assigned]) -> dict[str, list[Assigned]]:
     for w, o in assigned:
         grouped.setdefault(o.id, []).append((w, o))
     return grouped
+
+
+def claim_groups(
+    per_offer: dict[str, list[Assigned]], min_runs: int
+) -> list[list[tuple[str, list[Assigned]]]]:
+    """Pure. The offers in order, grouped so that every group but the last holds at
+    least `min_runs` runs: one claim script per group. Large offers go one by one (their
+    ACCEPTs start while the next are claimed); many small ones share a claim instead of
+    a round trip each."""
+    groups: list[list[tuple[str, list[Assigned]]]] = []
+    group: list[tuple[str, list[Assigned]]] = []
+    count = 0
+    for offer_id, runs in per_offer.items():
+        group.append((offer_id, runs))
+        count += len(runs)
+        if count >= min_runs:
+            groups.append(group)
+            group, count = [], 0
+    if group:
+        groups.append(group)
+    return groups
 
 
 def launches_by_offer(
@@ -149,6 +175,7 @@ class OfferRound:
         self._spawn = spawn
         self._revive_pending = False
         self.reasons = ReasonBook()
+        self.claim_runs = ROUND_CLAIM_RUNS  # runs one claim takes at least: claim_groups
 
     async def serve(self, client: MesosSchedulerClient) -> None:
         """Run rounds for the life of a subscription's client."""
@@ -186,40 +213,45 @@ class OfferRound:
         return await self.launch(client, assigned)
 
     async def launch(self, client: MesosSchedulerClient, assigned: Sequence[Assigned]) -> int:
-        """Offer by offer: claim the runs assigned to it, then send its ACCEPT without
-        waiting for the answer. Returns how many runs went out.
+        """Group by group of offers (claim_groups): claim the runs assigned to them (one
+        fenced script), then send each offer's ACCEPT without waiting for the answer.
+        Returns how many runs went out.
 
-        Claiming offer by offer lets Mesos start on one offer's tasks while the leader
-        claims and builds the next offer's: in a burst of 10,000 runs over 10 offers,
-        one claim of them all kept Redis busy 0.3 s while the leader and the master
-        waited, then the leader built every TaskInfo while the master waited. The
-        claims are stored and the offer taken out of the book before its ACCEPT goes,
-        so the next round need not wait for the HTTP call either: a task created
+        Claiming a group at a time lets Mesos start on one group's tasks while the
+        leader claims and builds the next group's: in a burst of 10,000 runs over 10
+        offers, one claim of them all kept Redis busy 0.3 s while the leader and the
+        master waited, then the leader built every TaskInfo while the master waited.
+        The claims are stored and the offer taken out of the book before its ACCEPT
+        goes, so the next round need not wait for the HTTP call either: a task created
         meanwhile goes out on another offer at once."""
         launched = 0
-        for offer_id, runs in by_offer(assigned).items():
-            if offer_id not in self.book.held:
-                # Rescinded, or its subscription ended, while earlier offers' runs were
+        for group in claim_groups(by_offer(assigned), self.claim_runs):
+            live = [(offer_id, runs) for offer_id, runs in group if offer_id in self.book.held]
+            if len(live) < len(group):
+                # Rescinded, or its subscription ended, while earlier groups' runs were
                 # claimed: its runs wait for the next round, unclaimed.
                 self.trigger.wake(waiting=True)
+            if not live:
                 continue
+            runs = [pair for _, offer_runs in live for pair in offer_runs]
             claimed = set(await self.store.claim(self.epoch, time.time(), claims_of(runs)))
             for w, _ in runs:
                 self.inputs.forget(w.mesos_id)
                 self.reasons.forget(w.mesos_id)
-            infos = launches_by_offer(runs, claimed).get(offer_id)
-            if not infos:
-                continue
-            if offer_id not in self.book.held:
-                # Gone during the claim: Mesos would drop these tasks (TASK_DROPPED,
-                # REASON_INVALID_OFFERS) and each would spend a retry. Nothing is sent:
-                # they wait again, no retry spent.
-                await self.store.unclaim(self.epoch, time.time(), sorted(claimed))
+            void: list[str] = []
+            for offer_id, infos in launches_by_offer(runs, claimed).items():
+                if offer_id not in self.book.held:
+                    # Gone during the claim: Mesos would drop these tasks (TASK_DROPPED,
+                    # REASON_INVALID_OFFERS) and each would spend a retry. Nothing is
+                    # sent: they wait again, no retry spent.
+                    void += (info["task_id"]["value"] for info in infos)
+                    continue
+                launched += len(infos)
+                stream_id = self.book.take(offer_id)
+                self._spawn(self._accept(client, offer_id, infos, stream_id))
+            if void:
+                await self.store.unclaim(self.epoch, time.time(), void)
                 self.trigger.wake(waiting=True)
-                continue
-            launched += len(claimed)
-            stream_id = self.book.take(offer_id)
-            self._spawn(self._accept(client, offer_id, infos, stream_id))
         return launched
 
     async def _match(self) -> tuple[list[Assigned], int, Why, list[str], bool]:

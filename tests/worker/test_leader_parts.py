@@ -138,6 +138,7 @@ class LaunchJournal:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.during_claim: Any = None
+        self.claim_runs = 1  # every offer its own claim, unless a test says otherwise
 
     async def claim(self, epoch: int, now: float, claims: Any) -> list[str]:
         self.calls.append("claim " + " ".join(c.mesos_id for c in claims))
@@ -164,7 +165,9 @@ class LaunchJournal:
             with contextlib.suppress(StopIteration):
                 job.send(None)
 
-        return Round(Settings.from_env({}), self, 1, WorkerMetrics(), book, spawn)
+        offer_round = Round(Settings.from_env({}), self, 1, WorkerMetrics(), book, spawn)
+        offer_round.claim_runs = self.claim_runs
+        return offer_round
 
 
 def offers_held(*numbers: int) -> tuple[OfferBook, list[OfferView]]:
@@ -191,6 +194,33 @@ def test_a_round_claims_and_accepts_offer_by_offer() -> None:
         "claim b.1",
     ]
     assert set(book.held) == {"O3"}  # nothing went out on it: still ours to use
+
+
+def test_small_offers_share_a_claim_and_large_ones_are_claimed_alone() -> None:
+    from hippo.worker.offer_round import by_offer, claim_groups
+
+    o1, o2, o3, o4 = (OfferView(f"O{n}", f"S{n}", f"h{n}", {}, 4, 4096) for n in range(1, 5))
+    assigned = [(waiting(f"r{n}.1"), o) for n, o in enumerate([o1, o1, o1, o2, o3, o4])]
+    groups = claim_groups(by_offer(assigned), min_runs=3)
+    assert [[offer_id for offer_id, _ in group] for group in groups] == [
+        ["O1"],
+        ["O2", "O3", "O4"],
+    ]
+    assert claim_groups({}, min_runs=3) == []
+
+
+def test_a_round_over_many_small_offers_claims_them_in_one_script() -> None:
+    journal = LaunchJournal()
+    journal.claim_runs = 500
+    book, (o1, o2, o3) = offers_held(1, 2, 3)
+    assigned = [(waiting("a.1"), o1), (waiting("c.1"), o2), (waiting("d.1"), o3)]
+    assert asyncio.run(journal.round(book).launch(object(), assigned)) == 3
+    assert journal.calls == [
+        "claim a.1 c.1 d.1",
+        "accept O1 on stream-1: a.1",
+        "accept O2 on stream-1: c.1",
+        "accept O3 on stream-1: d.1",
+    ]
 
 
 def test_an_offer_gone_during_a_round_gets_no_accept_and_its_runs_wait_again() -> None:
