@@ -29,6 +29,13 @@ local function each_chunk(command, key, members)
   end
 end
 
+-- `ZADD key score member ...` for `pairs` {score, member, ...}, UNPACK_MAX pairs a call.
+local function zadd_chunks(key, pairs)
+  for i = 1, #pairs, 2 * UNPACK_MAX do
+    redis.call('ZADD', key, unpack(pairs, i, math.min(#pairs, i + 2 * UNPACK_MAX - 1)))
+  end
+end
+
 -- The indexes by state, of staging runs by time and of pending deadlines, as a script
 -- that batches (batched(): a claim, a batch of status updates) changes them: each change
 -- is kept, and flush_indexes, at the end of the batch, makes them in one ZREM and one
@@ -76,9 +83,7 @@ local function flush_indexes()
       end
     end
     each_chunk('ZREM', key, removed)
-    for i = 1, #added, 2 * UNPACK_MAX do
-      redis.call('ZADD', key, unpack(added, i, math.min(#added, i + 2 * UNPACK_MAX - 1)))
-    end
+    zadd_chunks(key, added)
   end
 end
 
@@ -212,10 +217,7 @@ local function waiting_settle(ids)
   end
   each_chunk('ZREM', K.tasks_waiting_ids, gone)
   each_chunk('HDEL', K.task_caps, gone)
-  for i = 1, #moved, 2 * UNPACK_MAX do
-    redis.call('ZADD', K.tasks_waiting_ids,
-               unpack(moved, i, math.min(#moved, i + 2 * UNPACK_MAX - 1)))
-  end
+  zadd_chunks(K.tasks_waiting_ids, moved)
 end
 
 local function waiting_remove(mid, id)

@@ -1,6 +1,6 @@
 """A claim or a batch of status updates changes the indexes by state, of staging runs
 and of the waiting ids at the end of its script call, in a few variadic commands
-(task_lua.batch_indexes / flush_indexes, waiting_settle): the indexes end as if each
+(task_lua.batched / flush_indexes, waiting_settle): the indexes end as if each
 change had been made at once."""
 
 from __future__ import annotations
