@@ -217,3 +217,27 @@ async def test_a_call_gets_the_answer_the_asgi_route_gives(
             b"HTTP/1.1 202" if stream_id == client.stream_id else b"HTTP/1.1 400"
         )
         assert all(a[0].startswith(b"HTTP/1.1 400") for a in early[1:])
+
+
+def test_uvicorns_per_request_reset_is_what_the_override_resets() -> None:
+    """SchedulerCallProtocol.on_message_begin stands in for uvicorn's (which also builds
+    the ASGI scope, done later and only for the app's requests): should an uvicorn
+    upgrade reset more per-request state there, calls would carry it over from the
+    request before. This names what uvicorn's resets, so that upgrade fails here."""
+    import ast
+    import inspect
+    import textwrap
+
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(HttpToolsProtocol.on_message_begin)))
+    assigned = {
+        target.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "self"
+    }
+    assert assigned == {"url", "expect_100_continue", "headers", "scope"}
