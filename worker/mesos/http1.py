@@ -73,7 +73,12 @@ async def read_head(reader: asyncio.StreamReader) -> Head:
     """The next answer's head. Raises ValueError when malformed, EOFError
     (IncompleteReadError) when the connection ends within it, and LimitOverrunError
     beyond MAX_HEAD_BYTES."""
-    raw = await reader.readuntil(b"\r\n\r\n")
+    return parse_head(await reader.readuntil(b"\r\n\r\n"))
+
+
+def parse_head(raw: bytes) -> Head:
+    """An answer's head from its bytes, up to and with the blank line that ends it.
+    Raises ValueError when malformed."""
     lines = raw.decode("latin-1").split("\r\n")
     version, _, rest = lines[0].partition(" ")
     if not version.startswith("HTTP/1."):

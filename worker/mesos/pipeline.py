@@ -22,7 +22,16 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .errors import MesosConnectionError
-from .http1 import Head, Origin, connect, encode_posts, origin_of, read_body, read_head
+from .http1 import (
+    Head,
+    Origin,
+    connect,
+    encode_posts,
+    origin_of,
+    parse_head,
+    read_body,
+    read_head,
+)
 
 # Answer heads kept parsed, by their bytes: a master answers the calls
 # of a batch with one same head (it changes with its Date header, once a second), and
@@ -72,7 +81,7 @@ async def read_answer(
         raw = await reader.readuntil(b"\r\n\r\n")  # as read_head reads it
         kept = heads.get(raw)
         if kept is None:
-            kept = _kept(await read_head(_reader_of(raw)))
+            kept = _kept(parse_head(raw))
             if len(heads) >= HEADS_KEPT:
                 heads.clear()
             heads[raw] = kept
@@ -88,13 +97,6 @@ def _kept(head: Head) -> tuple[Head, tuple[Answer, bool] | None]:
     if not head.chunked and head.headers.get("content-length") == "0":
         return head, (Answer(head.status, b""), head.keep_alive)
     return head, None
-
-
-def _reader_of(data: bytes) -> asyncio.StreamReader:
-    reader = asyncio.StreamReader(limit=len(data) + 1)
-    reader.feed_data(data)
-    reader.feed_eof()
-    return reader
 
 
 class PipelinedConnection:
