@@ -287,6 +287,12 @@ _FIELD_CHECKS: dict[str, dict[str, Check]] = {}
 _EXACT_TYPES = {"string": str, "double": float, ANY: dict}
 
 
+def _int_range(type_name: str) -> tuple[int, int]:
+    """The lowest and highest value of an integer type of _INT_WIDTHS."""
+    bits, signed = _INT_WIDTHS[type_name]
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
 def _simple(field: Field) -> bool:
     return not field.repeated and field.type in _EXACT_TYPES
 
@@ -296,10 +302,7 @@ def _value_check(field: Field) -> Check:
     kind, type_name = field.kind, field.type
     check: Check
     if type_name == "ID":
-
-        def check(value: Any) -> bool:
-            return type(value) is dict and len(value) == 1 and type(value.get("value")) is str
-
+        check = _is_id
     elif kind == "message":
         check = _NORMAL[type_name]  # (which checks that the value is an object)
     elif kind == "enum":
@@ -309,8 +312,7 @@ def _value_check(field: Field) -> Check:
             return type(value) is str and value in names
 
     elif type_name in _INT_WIDTHS:
-        bits, signed = _INT_WIDTHS[type_name]
-        low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+        low, high = _int_range(type_name)
 
         def check(value: Any) -> bool:
             return type(value) is int and low <= value <= high
@@ -375,9 +377,9 @@ def _value_converter(field: Field, other: Converter) -> Converter:
         if type_name == "ID":
 
             def identifier(value: Any, gaps: list[str]) -> Any:
+                if _is_id(value):
+                    return value  # the most common message, already normal
                 if type(value) is dict:
-                    if len(value) == 1 and type(value.get("value")) is str:
-                        return value  # the most common message, already normal
                     return converters["ID"](value, gaps)
                 return other(value, gaps)
 
@@ -397,8 +399,7 @@ def _value_converter(field: Field, other: Converter) -> Converter:
 
         return enum
     if type_name in _INT_WIDTHS:
-        bits, signed = _INT_WIDTHS[type_name]
-        low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+        low, high = _int_range(type_name)
 
         def integer(value: Any, gaps: list[str]) -> Any:
             if type(value) is int and low <= value <= high:
@@ -412,7 +413,7 @@ def _value_converter(field: Field, other: Converter) -> Converter:
             return value if value is True or value is False else other(value, gaps)
 
         return boolean
-    exact = {"string": str, "double": float, ANY: dict}.get(type_name)
+    exact = _EXACT_TYPES.get(type_name)
     if exact is not None:
 
         def same_type(value: Any, gaps: list[str]) -> Any:
