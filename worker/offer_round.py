@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hippo.shared.settings import Settings
-from hippo.shared.store.leadership import Claim, LeaderStore
+from hippo.shared.store.leadership import Claim, Launchable, LeaderStore
 from hippo.shared.tunables import (
     ROUND_CLAIM_RUNS,
     ROUND_IDS_PER_STEP,
@@ -35,6 +35,13 @@ from hippo.worker.taskinfo import build_task_info
 
 log = logging.getLogger(__name__)
 
+
+# Turns of the event loop a round gives a read ahead before it matches: redis-py 8
+# writes a call on its second turn (the write runs in a task of its own under
+# socket_timeout), and matching a step does not yield, so without them the call would
+# only go out after the step. A health check due first delays it further: then the read
+# only overlaps less. test_leader_store checks that the call is on the wire in time.
+READ_AHEAD_TURNS = 4
 
 Assigned = tuple[WaitingTask, OfferView]
 Why = tuple[dict[str, str], dict[str, str]]  # mesos_id -> reason, task id -> reason
@@ -266,29 +273,55 @@ class OfferRound:
         capped: dict[str, str] = {}
         looked_at_all = False
         scanned, ids_from = 0, 0  # ids_from: rank of the next task id to look at
-        while rooms and scanned < self.settings.round_max_tasks and ids_from < ROUND_MAX_IDS:
-            found = await self.store.launchable(ROUND_READ_BATCH, ROUND_IDS_PER_STEP, ids_from)
-            capped.update(
-                (c.task_id, capped_reason(c.task_id, c.cap, c.active)) for c in found.capped
-            )
-            for task_id, active in found.active_by_id.items():
-                # Counts of this round's earlier steps include its own assignments.
-                state.active_by_id.setdefault(task_id, active)
-            runs, next_from = found.runs, found.next_start
-            for start in range(0, len(runs), ROUND_READ_BATCH):
-                if not rooms:
+        ahead: asyncio.Task[Launchable] | None = None
+        try:
+            while rooms and scanned < self.settings.round_max_tasks and ids_from < ROUND_MAX_IDS:
+                if ahead is None:
+                    found = await self.store.launchable(
+                        ROUND_READ_BATCH, ROUND_IDS_PER_STEP, ids_from
+                    )
+                else:
+                    found, ahead = await ahead, None
+                if (
+                    found.next_start is not None
+                    and found.next_start < ROUND_MAX_IDS
+                    and scanned + len(found.runs) < self.settings.round_max_tasks
+                ):
+                    # Read ahead: Redis reads the next step's runs while this one's are
+                    # matched (a burst's first ACCEPT waited for every step in turn).
+                    ahead = asyncio.ensure_future(
+                        self.store.launchable(
+                            ROUND_READ_BATCH, ROUND_IDS_PER_STEP, found.next_start
+                        )
+                    )
+                    for _ in range(READ_AHEAD_TURNS):  # its call goes out now
+                        await asyncio.sleep(0)
+                capped.update(
+                    (c.task_id, capped_reason(c.task_id, c.cap, c.active)) for c in found.capped
+                )
+                for task_id, active in found.active_by_id.items():
+                    # Counts of this round's earlier steps include its own assignments.
+                    state.active_by_id.setdefault(task_id, active)
+                runs, next_from = found.runs, found.next_start
+                for start in range(0, len(runs), ROUND_READ_BATCH):
+                    if not rooms:
+                        break
+                    batch = runs[start : start + ROUND_READ_BATCH]
+                    scanned += len(batch)
+                    waiting = await self.inputs.prepare(await self.inputs.waiting(batch), state)
+                    by_mid = {w.mesos_id: w for w in waiting}
+                    pairs = assign([w.candidate for w in waiting], rooms, state)
+                    assigned += [(by_mid[c.mesos_id], o) for c, o in pairs]
+                    looked_at += waiting
+                if next_from is None:
+                    looked_at_all = bool(rooms)  # rooms left: no run was left unread
                     break
-                batch = runs[start : start + ROUND_READ_BATCH]
-                scanned += len(batch)
-                waiting = await self.inputs.prepare(await self.inputs.waiting(batch), state)
-                by_mid = {w.mesos_id: w for w in waiting}
-                pairs = assign([w.candidate for w in waiting], rooms, state)
-                assigned += [(by_mid[c.mesos_id], o) for c, o in pairs]
-                looked_at += waiting
-            if next_from is None:
-                looked_at_all = bool(rooms)  # rooms left: no run was left unread
-                break
-            ids_from = next_from
+                ids_from = next_from
+            if ahead is not None:
+                await ahead  # not needed after all: the offers ran out (a read, nothing written)
+        finally:
+            if ahead is not None and not ahead.done():
+                ahead.cancel()  # the round failed: its read ahead is not wanted
         launched = {w.mesos_id for w, _ in assigned}
         unlaunched = (w.candidate for w in looked_at if w.mesos_id not in launched)
         why = (reasons_for(unlaunched, offers, state), capped)

@@ -237,6 +237,93 @@ def test_an_offer_gone_during_a_round_gets_no_accept_and_its_runs_wait_again() -
     assert offer_round.trigger.waiting_hint
 
 
+class ReadJournal:
+    """A store whose LAUNCHABLE answers steps of two runs each (one-off tasks, cpus 1),
+    noting when each read starts and when each step's runs are matched."""
+
+    def __init__(self, steps: int) -> None:
+        self.calls: list[str] = []
+        self.steps = steps
+
+    def mids(self, step: int) -> list[str]:
+        return [f"{chr(ord('a') + 2 * step + n)}.1" for n in range(2)]
+
+    async def launchable(self, limit: int, max_ids: int, start: int = 0) -> Any:
+        from hippo.shared.store.leadership import Launchable, WaitingRun
+
+        self.calls.append(f"read from {start}")
+        for _ in range(3):  # the round trip: the caller goes on meanwhile
+            await asyncio.sleep(0)
+        step = start // 2
+        definition = json.dumps(
+            {"container": {"docker": {"image": "alpine"}}, "cpus": 1, "mem": 64, "cmd": "true"}
+        )
+        runs = [
+            WaitingRun(mid, 0, definition.encode(), json.dumps({"id": mid[0]}).encode())
+            for mid in self.mids(step)
+        ]
+        next_start = start + 2 if step + 1 < self.steps else None
+        return Launchable(runs, next_start, [], {mid[0]: 0 for mid in self.mids(step)})
+
+    def round(self, book: OfferBook, **env: str) -> Any:
+        from hippo.shared.settings import Settings
+        from hippo.worker.offer_round import OfferRound
+
+        offer_round = OfferRound(Settings.from_env(env), self, 1, WorkerMetrics(), book, print)
+        read = offer_round.inputs.waiting
+
+        async def waiting(runs: Any) -> Any:
+            self.calls.append("match " + " ".join(r.mesos_id for r in runs))
+            return await read(runs)
+
+        offer_round.inputs.waiting = waiting  # type: ignore[method-assign]
+        return offer_round
+
+
+async def _match_alone(offer_round: Any) -> tuple[list[str], set[asyncio.Task[Any]]]:
+    assigned, *_ = await offer_round._match()
+    return [w.mesos_id for w, _ in assigned], asyncio.all_tasks() - {asyncio.current_task()}
+
+
+def test_a_round_reads_the_next_runs_while_it_matches_the_last() -> None:
+    """The next step's LAUNCHABLE starts before this step's runs are matched: Redis
+    reads while the leader matches (a burst's first ACCEPT waited for every step in
+    turn)."""
+    journal = ReadJournal(steps=3)
+    book = OfferBook(hold_s=2)
+    book.receive([raw_offer(1, cpus=16)], now=10.0)
+    launched, left = asyncio.run(_match_alone(journal.round(book)))
+    assert launched == ["a.1", "b.1", "c.1", "d.1", "e.1", "f.1"]
+    assert journal.calls == [
+        "read from 0",
+        "read from 2",
+        "match a.1 b.1",
+        "read from 4",
+        "match c.1 d.1",
+        "match e.1 f.1",
+    ]
+    assert not left
+
+
+def test_a_read_ahead_the_offers_cannot_use_is_dropped_and_none_past_the_limit() -> None:
+    """Offers used up in the first step: the second step was read (a read, nothing
+    written), its runs are not matched, and no call is left running. With
+    HIPPO_ROUND_MAX_TASKS reached by the first step, nothing is read ahead."""
+    journal = ReadJournal(steps=3)
+    book = OfferBook(hold_s=2)
+    book.receive([raw_offer(1, cpus=2)], now=10.0)
+    launched, left = asyncio.run(_match_alone(journal.round(book)))
+    assert launched == ["a.1", "b.1"]
+    assert journal.calls == ["read from 0", "read from 2", "match a.1 b.1"]
+    assert not left
+
+    journal = ReadJournal(steps=3)
+    book.receive([raw_offer(2, cpus=16)], now=10.0)
+    launched, _ = asyncio.run(_match_alone(journal.round(book, HIPPO_ROUND_MAX_TASKS="2")))
+    assert launched == ["a.1", "b.1"]
+    assert journal.calls == ["read from 0", "match a.1 b.1"]
+
+
 def test_runs_on_one_offer_share_its_reserved_pieces_then_the_unreserved() -> None:
     offer = raw_offer(1)
     hippo = {"role": "hippo", "allocation_info": {"role": "hippo"}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from typing import Any
 
@@ -239,3 +240,63 @@ def test_a_delayed_retry_killed_before_it_is_due_leaves_the_delayed_index(
         json.loads(raw_redis.hget(f"hippo:task:{retry}", "status") or b"{}")["mesos_state"]
         == "TASK_KILLED"
     )
+
+
+def test_a_rounds_read_ahead_is_on_the_wire_before_the_step_is_matched(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round over three steps of waiting runs: each next LAUNCHABLE has been written to
+    Redis's socket before the leader matches the step before it, so Redis reads while the
+    leader matches (worker/offer_round.py, READ_AHEAD_TURNS). Fails if redis-py takes more
+    turns of the loop to write a call than the round gives it."""
+    from hippo.shared.settings import Settings
+    from hippo.shared.store import leader_scripts
+    from hippo.worker import offer_round as round_module
+    from hippo.worker.metrics import WorkerMetrics
+    from hippo.worker.offer_book import OfferBook
+    from tests.worker.test_leader_parts import raw_offer
+
+    monkeypatch.setattr(round_module, "ROUND_READ_BATCH", 2)
+    monkeypatch.setattr(round_module, "ROUND_IDS_PER_STEP", 2)
+    launchable_sha = hashlib.sha1(leader_scripts.LAUNCHABLE.encode()).hexdigest().encode()
+    journal: list[str] = []
+    write, writelines = asyncio.StreamWriter.write, asyncio.StreamWriter.writelines
+
+    def note(data: bytes) -> None:
+        if launchable_sha in data:
+            journal.append("sent")
+
+    def noted_write(self: asyncio.StreamWriter, data: Any) -> None:
+        note(bytes(data))
+        write(self, data)
+
+    def noted_writelines(self: asyncio.StreamWriter, data: Any) -> None:
+        data = list(data)
+        note(b"".join(bytes(d) for d in data))
+        writelines(self, data)
+
+    async def scenario(store: Store, leader: LeaderStore, client: Any) -> list[str]:
+        for n in range(6):
+            await store.create_task(parse_task(task(id=f"t{n}", constraints=[])), now=1.0)
+        await client.set(leader.keys.leader_epoch, 1)
+        book = OfferBook(hold_s=2)
+        book.receive([raw_offer(1, cpus=16)], now=10.0)
+        offer_round = round_module.OfferRound(
+            Settings.from_env({}), leader, 1, WorkerMetrics(), book, print
+        )
+        read = offer_round.inputs.waiting
+
+        async def waiting(runs: Any) -> Any:
+            journal.append("match")
+            return await read(runs)
+
+        offer_round.inputs.waiting = waiting  # type: ignore[method-assign]
+        await leader.launchable(1, 1)  # the script loaded, a connection in the pool
+        journal.clear()
+        monkeypatch.setattr(asyncio.StreamWriter, "write", noted_write)
+        monkeypatch.setattr(asyncio.StreamWriter, "writelines", noted_writelines)
+        assigned, *_ = await offer_round._match()
+        assert len(assigned) == 6
+        return journal
+
+    assert _run(redis_url, scenario) == ["sent", "sent", "match", "sent", "match", "match"]
