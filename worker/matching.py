@@ -197,6 +197,7 @@ class _Room:
     offer: OfferView
     cpus: float
     mem: float
+    place: Place  # the offer's, made once: every run assigned to it shares it
 
 
 class Rooms:
@@ -204,7 +205,7 @@ class Rooms:
     resources are counted. An offer with (almost) no cpus or mem left is dropped."""
 
     def __init__(self, offers: Iterable[OfferView]) -> None:
-        self._rooms = [_Room(o, o.cpus, o.mem) for o in offers]
+        self._rooms = [_Room(o, o.cpus, o.mem, Place(o.hostname, o.attributes)) for o in offers]
 
     def __bool__(self) -> bool:
         return bool(self._rooms)
@@ -231,14 +232,14 @@ class Rooms:
         """The room with the most cpus left on which the task fits and its rules hold;
         `known` are the offers GROUP_BY balances over."""
         best: _Room | None = None
+        best_cpus = -1.0
+        cpus, mem, rules = task.cpus - EPSILON, task.mem - EPSILON, task.rules
         for room in self._rooms:
-            if room.cpus + EPSILON < task.cpus or room.mem + EPSILON < task.mem:
+            if room.cpus < cpus or room.mem < mem or room.cpus <= best_cpus:
                 continue
-            if best is not None and room.cpus <= best.cpus:
+            if rules and not _rules_hold(rules, room.offer, placed, known):
                 continue
-            if task.rules and not _rules_hold(task.rules, room.offer, placed, known):
-                continue
-            best = room
+            best, best_cpus = room, room.cpus
         return best
 
     def take(self, room: _Room, task: Candidate) -> None:
@@ -274,32 +275,33 @@ def assign(
     """`match_offers` on what is left in `rooms`, taking out what the tasks use."""
     known = rooms.offers  # GROUP_BY balances over the values of the offers at hand
     assigned: list[tuple[Candidate, OfferView]] = []
+    by_id, by_queue, placements = state.active_by_id, state.active_by_queue, state.placements
     for task in candidates:
         if not rooms:
             break
-        if (
-            task.max_concurrent is not None
-            and state.active_by_id.get(task.task_id, 0) >= task.max_concurrent
-        ):
+        task_id, queue_id = task.task_id, task.queue_id
+        active = by_id.get(task_id, 0)
+        if task.max_concurrent is not None and active >= task.max_concurrent:
             continue
         if (
-            task.queue_id is not None
+            queue_id is not None
             and task.queue_max_concurrent is not None
-            and state.active_by_queue.get(task.queue_id, 0) >= task.queue_max_concurrent
+            and by_queue.get(queue_id, 0) >= task.queue_max_concurrent
         ):
             continue
-        placed = state.placements.get(task.task_id, [])
-        best = rooms.best_for(task, placed, known)
+        placed = placements.get(task_id)
+        best = rooms.best_for(task, placed or (), known)
         if best is None:
             continue
         rooms.take(best, task)
         assigned.append((task, best.offer))
-        state.active_by_id[task.task_id] = state.active_by_id.get(task.task_id, 0) + 1
-        if task.queue_id is not None:
-            state.active_by_queue[task.queue_id] = state.active_by_queue.get(task.queue_id, 0) + 1
-        state.placements.setdefault(task.task_id, []).append(
-            Place(best.offer.hostname, best.offer.attributes)
-        )
+        by_id[task_id] = active + 1
+        if queue_id is not None:
+            by_queue[queue_id] = by_queue.get(queue_id, 0) + 1
+        if placed is None:
+            placements[task_id] = [best.place]
+        else:
+            placed.append(best.place)
     return assigned
 
 
