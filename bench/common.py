@@ -40,19 +40,38 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def speed_probe_ms() -> float:
+    """Milliseconds one core takes for a fixed pure-Python loop now, the best of 3 (about
+    30 ms in all): lower is faster. The load average misses a host that runs this
+    machine's CPUs slower (a shared host: on the 2-core machine of docs/benchmarks.md
+    the same loop took from 0.67 to 1.25 s within a minute, load average near 0); the
+    probe shows it, and with it which figures were measured at which speed."""
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for n in range(100_000):
+            total += n
+        best = min(best, time.perf_counter() - began)
+    return round(best * 1000, 2)
+
+
 @contextmanager
 def step(name: str) -> Iterator[None]:
-    """Record a step's wall time and the load average before and after it."""
-    before, began = loadavg(), time.perf_counter()
+    """Record a step's wall time, and the load average and speed probe before and after."""
+    before, speed, began = loadavg(), speed_probe_ms(), time.perf_counter()
     try:
         yield
     finally:
+        seconds = round(time.perf_counter() - began, 3)
         STEPS.append(
             {
                 "step": name,
-                "seconds": round(time.perf_counter() - began, 3),
+                "seconds": seconds,
                 "loadavg_before": before,
                 "loadavg_after": loadavg(),
+                "speed_probe_ms_before": speed,
+                "speed_probe_ms_after": speed_probe_ms(),
             }
         )
 

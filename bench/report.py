@@ -22,7 +22,7 @@ for the same kind of work with no Hippo logic (each section says which), measure
 same run. **ratio** = Hippo / reference: for a rate, the fraction of what the hardware
 allows (1.00 = no overhead); for a cost (time, CPU, commands), how many times the bare
 minimum Hippo spends.
-{loaded}"""
+{speed}{loaded}"""
 
 
 def fmt(value: float | None, unit: str = "") -> str:
@@ -137,6 +137,48 @@ def loaded_warning(results: dict[str, Any]) -> str:
     )
 
 
+# A run whose speed probe moved more than this (slowest / fastest) is flagged.
+SPEED_MOVED = 1.25
+
+
+def speed_probes(results: dict[str, Any]) -> list[float]:
+    """Every speed probe of a run (bench/common.speed_probe_ms): at its start and end,
+    around each module and each step; none in results from before the probe."""
+    found = [results.get("speed_probe_ms_start"), results.get("speed_probe_ms_end")]
+    for result in results.get("benchmarks", {}).values():
+        found += [result.get("speed_probe_ms_before"), result.get("speed_probe_ms_after")]
+        for step in result.get("steps", []):
+            found += [step.get("speed_probe_ms_before"), step.get("speed_probe_ms_after")]
+    return [float(v) for v in found if isinstance(v, int | float)]
+
+
+def _ms(value: Any) -> str:
+    return f"{value:.1f}" if isinstance(value, int | float) else "?"
+
+
+def speed_note(results: dict[str, Any]) -> str:
+    """The run's speed probes, and a warning when the machine's speed moved: the load
+    average does not show a shared host slowing the CPUs down."""
+    probes = speed_probes(results)
+    if not probes:
+        return ""
+    fastest, slowest = min(probes), max(probes)
+    note = (
+        "\nSpeed probe (milliseconds of a fixed Python loop on one core, lower is faster:"
+        f" bench/common.py): {_ms(results.get('speed_probe_ms_start'))} at the start,"
+        f" {_ms(results.get('speed_probe_ms_end'))} at the end, {_ms(fastest)} to"
+        f" {_ms(slowest)} around the steps (each step's is in the JSON).\n"
+    )
+    if slowest > fastest * SPEED_MOVED:
+        note += (
+            f"\n**The machine's speed moved during the run** (speed probe {_ms(fastest)} to"
+            f" {_ms(slowest)} ms, {slowest / fastest:.2f}×): figures measured at different"
+            " moments differ by that much for this reason alone. Compare a figure with its"
+            " reference, measured in the same minutes, rather than with another run's.\n"
+        )
+    return note
+
+
 def markdown(results: dict[str, Any], img_dir: Path | None = None) -> str:
     """The whole report; draws each chart into `img_dir` when given."""
     m = results["machine"]
@@ -150,17 +192,24 @@ def markdown(results: dict[str, Any], img_dir: Path | None = None) -> str:
             redis=m.get("redis"),
             load_start=", ".join(map(str, results.get("loadavg_start", []))),
             load_end=", ".join(map(str, results.get("loadavg_end", []))),
+            speed=speed_note(results),
             loaded=loaded_warning(results),
         )
     ]
     for result in results["benchmarks"].values():
         title = result.get("title", "")
         load = f"{result.get('loadavg_before', ['?'])[0]} → {result.get('loadavg_after', ['?'])[0]}"
+        speed = ""
+        if "speed_probe_ms_before" in result:
+            speed = (
+                f"; speed probe {_ms(result['speed_probe_ms_before'])} →"
+                f" {_ms(result.get('speed_probe_ms_after'))} ms"
+            )
         section = [
             f"## {title}",
             "",
             f"{'Quick run' if result.get('quick') else 'Full run'}, {result.get('seconds', '?')} s;"
-            f" 1-minute load average {load}.",
+            f" 1-minute load average {load}{speed}.",
             "",
         ]
         if result.get("error"):

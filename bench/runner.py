@@ -71,6 +71,7 @@ def run_all(names: list[str] | None, quick: bool, path: Path) -> dict[str, Any]:
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "quick": quick,
         "loadavg_start": common.loadavg(),
+        "speed_probe_ms_start": common.speed_probe_ms(),
         "benchmarks": dict(previous.get("benchmarks", {})),
     }
     for name, module in modules.items():
@@ -78,7 +79,8 @@ def run_all(names: list[str] | None, quick: bool, path: Path) -> dict[str, Any]:
             continue
         print(f"== {name}", flush=True)
         common.STEPS.clear()
-        before, began = common.loadavg(), time.perf_counter()
+        before, speed = common.loadavg(), common.speed_probe_ms()
+        began = time.perf_counter()
         try:
             result = module.run(quick)
         except Exception:
@@ -89,12 +91,15 @@ def run_all(names: list[str] | None, quick: bool, path: Path) -> dict[str, Any]:
         result["quick"] = quick
         result["loadavg_before"] = before
         result["loadavg_after"] = common.loadavg()
+        result["speed_probe_ms_before"] = speed
+        result["speed_probe_ms_after"] = common.speed_probe_ms()
         result["steps"] = list(common.STEPS) + list(result.get("steps", []))
         results["benchmarks"][name] = result
         print(report.text_table(result), flush=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=1) + "\n")  # after each: a crash keeps some
     results["loadavg_end"] = common.loadavg()
+    results["speed_probe_ms_end"] = common.speed_probe_ms()
     path.write_text(json.dumps(results, indent=1) + "\n")
     return results
 

@@ -81,3 +81,27 @@ def test_the_report_shows_each_figure_with_its_reference_ratio_and_chart(tmp_pat
     assert "RuntimeError: boom" in text  # a failed module shows as failed
     png = (tmp_path / "img" / "bench-sample-rate.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+def test_the_report_gives_the_speed_probe_and_flags_a_run_whose_speed_moved() -> None:
+    """The load average misses a shared host slowing the CPUs: the speed probe (a fixed
+    loop, timed at the start, the end, around each module and step) shows it, and a run
+    whose probe moved by more than a quarter is flagged."""
+    steady = {**SAMPLE, "speed_probe_ms_start": 4.4, "speed_probe_ms_end": 4.6}
+    steady["benchmarks"] = {
+        "scheduler": {
+            **SAMPLE["benchmarks"]["scheduler"],  # type: ignore[dict-item]
+            "speed_probe_ms_before": 4.5,
+            "speed_probe_ms_after": 4.8,
+            "steps": [{"step": "seed", "speed_probe_ms_before": 4.3, "speed_probe_ms_after": 5.0}],
+        }
+    }
+    text = report.markdown(steady)
+    assert "4.4 at the start, 4.6 at the end, 4.3 to 5.0 around the steps" in text
+    assert "1-minute load average 0.5 → 1.2; speed probe 4.5 → 4.8 ms." in text
+    assert "speed moved" not in text
+    moved = {**steady, "speed_probe_ms_end": 8.2}
+    assert "**The machine's speed moved during the run** (speed probe 4.3 to 8.2 ms, 1.91×)" in (
+        report.markdown(moved)
+    )
+    assert "Speed probe" not in report.markdown(SAMPLE)  # results from before the probe
