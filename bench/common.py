@@ -42,10 +42,11 @@ def loadavg() -> list[float]:
 
 def speed_probe_ms() -> float:
     """Milliseconds one core takes for a fixed pure-Python loop now, the best of 3 (about
-    30 ms in all): lower is faster. The load average misses a host that runs this
-    machine's CPUs slower (a shared host: on the 2-core machine of docs/benchmarks.md
-    the same loop took from 0.67 to 1.25 s within a minute, load average near 0); the
-    probe shows it, and with it which figures were measured at which speed."""
+    10 ms in all): lower is faster. The load average misses a host that runs this
+    machine's CPUs slower (a shared host: on the 2-core machine of docs/benchmarks.md a
+    loop of this kind, 100 times longer, took from 0.67 to 1.25 s within a minute, load
+    average near 0); the probe shows it, and with it which figures were measured at
+    which speed."""
     best = float("inf")
     for _ in range(3):
         began = time.perf_counter()

@@ -167,7 +167,7 @@ def speed_note(results: dict[str, Any]) -> str:
         "\nSpeed probe (milliseconds of a fixed Python loop on one core, lower is faster:"
         f" bench/common.py): {_ms(results.get('speed_probe_ms_start'))} at the start,"
         f" {_ms(results.get('speed_probe_ms_end'))} at the end, {_ms(fastest)} to"
-        f" {_ms(slowest)} around the steps (each step's is in the JSON).\n"
+        f" {_ms(slowest)} over the run (each step's is in the JSON).\n"
     )
     if slowest > fastest * SPEED_MOVED:
         note += (

@@ -97,7 +97,7 @@ def test_the_report_gives_the_speed_probe_and_flags_a_run_whose_speed_moved() ->
         }
     }
     text = report.markdown(steady)
-    assert "4.4 at the start, 4.6 at the end, 4.3 to 5.0 around the steps" in text
+    assert "4.4 at the start, 4.6 at the end, 4.3 to 5.0 over the run" in text
     assert "1-minute load average 0.5 → 1.2; speed probe 4.5 → 4.8 ms." in text
     assert "speed moved" not in text
     moved = {**steady, "speed_probe_ms_end": 8.2}

@@ -223,21 +223,30 @@ class Rooms:
         room = next((r for r in self._rooms if r.offer.id == offer_id), None)
         return (room.cpus, room.mem) if room is not None else (0.0, 0.0)
 
+    def total(self) -> tuple[float, float]:
+        """(cpus, mem) left in all the offers."""
+        return (sum(room.cpus for room in self._rooms), sum(room.mem for room in self._rooms))
+
+    @property
+    def places(self) -> list[Place]:
+        """Where the offers with room left are."""
+        return [room.place for room in self._rooms]
+
     def best_for(
         self,
         task: Candidate,
         placed: Sequence[Place],
-        known: Sequence[OfferView],
+        known: Sequence[Place],
     ) -> _Room | None:
         """The room with the most cpus left on which the task fits and its rules hold;
-        `known` are the offers GROUP_BY balances over."""
+        `known` are the offers' places GROUP_BY balances over."""
         best: _Room | None = None
         best_cpus = -1.0
-        cpus, mem, rules = task.cpus - EPSILON, task.mem - EPSILON, task.rules
+        cpus, mem, rules = task.cpus, task.mem, task.rules
         for room in self._rooms:
-            if room.cpus < cpus or room.mem < mem or room.cpus <= best_cpus:
+            if room.cpus + EPSILON < cpus or room.mem + EPSILON < mem or room.cpus <= best_cpus:
                 continue
-            if rules and not _rules_hold(rules, room.offer, placed, known):
+            if rules and not _rules_hold(rules, room.place, placed, known):
                 continue
             best, best_cpus = room, room.cpus
         return best
@@ -273,7 +282,7 @@ def assign(
     candidates: Iterable[Candidate], rooms: Rooms, state: MatchState
 ) -> list[tuple[Candidate, OfferView]]:
     """`match_offers` on what is left in `rooms`, taking out what the tasks use."""
-    known = rooms.offers  # GROUP_BY balances over the values of the offers at hand
+    known = rooms.places  # GROUP_BY balances over the values of the offers at hand
     assigned: list[tuple[Candidate, OfferView]] = []
     by_id, by_queue, placements = state.active_by_id, state.active_by_queue, state.placements
     for task in candidates:
@@ -306,17 +315,12 @@ def assign(
 
 
 def _rules_hold(
-    rules: Sequence[Rule], offer: OfferView, placed: Sequence[Place], offers: Sequence[OfferView]
+    rules: Sequence[Rule], place: Place, placed: Sequence[Place], known: Sequence[Place]
 ) -> bool:
-    place = Place(offer.hostname, offer.attributes)
     for rule in rules:
-        known: list[str] = []
+        values: list[str] = []
         if rule.operator is Operator.GROUP_BY:
-            known = [
-                v
-                for v in (field_value(rule.field, Place(o.hostname, o.attributes)) for o in offers)
-                if v is not None
-            ]
-        if not rule_holds(rule, place, placed, known):
+            values = [v for v in (field_value(rule.field, p) for p in known) if v is not None]
+        if not rule_holds(rule, place, placed, values):
             return False
     return True

@@ -15,13 +15,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hippo.shared.settings import Settings
-from hippo.shared.store.leadership import Claim, Launchable, LeaderStore
-from hippo.shared.tunables import (
-    ROUND_CLAIM_RUNS,
-    ROUND_IDS_PER_STEP,
-    ROUND_MAX_IDS,
-    ROUND_READ_BATCH,
-)
+from hippo.shared.store.leadership import Claim, LeaderStore
+from hippo.shared.tunables import ROUND_CLAIM_RUNS, ROUND_MAX_IDS, ROUND_READ_BATCH
 from hippo.worker.background import Spawn
 from hippo.worker.candidates import WaitingTask
 from hippo.worker.matching import MatchState, OfferView, Rooms, assign
@@ -31,17 +26,11 @@ from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.offer_book import OfferBook, OfferSupply
 from hippo.worker.pending import ReasonBook, capped_reason, reasons_for
 from hippo.worker.round_inputs import RoundInputs
+from hippo.worker.round_reads import StepReads, read_ahead
 from hippo.worker.taskinfo import build_task_info
 
 log = logging.getLogger(__name__)
 
-
-# Turns of the event loop a round gives a read ahead before it matches: redis-py 8
-# writes a call on its second turn (the write runs in a task of its own under
-# socket_timeout), and matching a step does not yield, so without them the call would
-# only go out after the step. A health check due first delays it further: then the read
-# only overlaps less. test_leader_store checks that the call is on the wire in time.
-READ_AHEAD_TURNS = 4
 
 Assigned = tuple[WaitingTask, OfferView]
 Why = tuple[dict[str, str], dict[str, str]]  # mesos_id -> reason, task id -> reason
@@ -183,6 +172,9 @@ class OfferRound:
         self._revive_pending = False
         self.reasons = ReasonBook()
         self.claim_runs = ROUND_CLAIM_RUNS  # runs one claim takes at least: claim_groups
+        # Mean cpus and mem of the runs the last round decoded: read_ahead's guess
+        # before this round has decoded any.
+        self._run_size: tuple[float, float] | None = None
 
     async def serve(self, client: MesosSchedulerClient) -> None:
         """Run rounds for the life of a subscription's client."""
@@ -273,29 +265,15 @@ class OfferRound:
         capped: dict[str, str] = {}
         looked_at_all = False
         scanned, ids_from = 0, 0  # ids_from: rank of the next task id to look at
-        ahead: asyncio.Task[Launchable] | None = None
+        reads = StepReads(self.store)
+        size = [0.0, 0.0, 0]  # cpus, mem and number of the runs decoded: read_ahead
         try:
             while rooms and scanned < self.settings.round_max_tasks and ids_from < ROUND_MAX_IDS:
-                if ahead is None:
-                    found = await self.store.launchable(
-                        ROUND_READ_BATCH, ROUND_IDS_PER_STEP, ids_from
-                    )
-                else:
-                    found, ahead = await ahead, None
-                if (
-                    found.next_start is not None
-                    and found.next_start < ROUND_MAX_IDS
-                    and scanned + len(found.runs) < self.settings.round_max_tasks
-                ):
-                    # Read ahead: Redis reads the next step's runs while this one's are
-                    # matched (a burst's first ACCEPT waited for every step in turn).
-                    ahead = asyncio.ensure_future(
-                        self.store.launchable(
-                            ROUND_READ_BATCH, ROUND_IDS_PER_STEP, found.next_start
-                        )
-                    )
-                    for _ in range(READ_AHEAD_TURNS):  # its call goes out now
-                        await asyncio.sleep(0)
+                found = await reads.take(ids_from)
+                run_size = (size[0] / size[2], size[1] / size[2]) if size[2] else self._run_size
+                max_tasks = self.settings.round_max_tasks
+                if read_ahead(found, scanned, max_tasks, rooms.total(), run_size):
+                    await reads.ahead(found.next_start or 0)
                 capped.update(
                     (c.task_id, capped_reason(c.task_id, c.cap, c.active)) for c in found.capped
                 )
@@ -309,6 +287,10 @@ class OfferRound:
                     batch = runs[start : start + ROUND_READ_BATCH]
                     scanned += len(batch)
                     waiting = await self.inputs.prepare(await self.inputs.waiting(batch), state)
+                    for w in waiting:
+                        size[0] += w.candidate.cpus
+                        size[1] += w.candidate.mem
+                    size[2] += len(waiting)
                     by_mid = {w.mesos_id: w for w in waiting}
                     pairs = assign([w.candidate for w in waiting], rooms, state)
                     assigned += [(by_mid[c.mesos_id], o) for c, o in pairs]
@@ -317,11 +299,11 @@ class OfferRound:
                     looked_at_all = bool(rooms)  # rooms left: no run was left unread
                     break
                 ids_from = next_from
-            if ahead is not None:
-                await ahead  # not needed after all: the offers ran out (a read, nothing written)
+            await reads.finish()
         finally:
-            if ahead is not None and not ahead.done():
-                ahead.cancel()  # the round failed: its read ahead is not wanted
+            reads.drop()
+        if size[2]:
+            self._run_size = (size[0] / size[2], size[1] / size[2])
         launched = {w.mesos_id for w, _ in assigned}
         unlaunched = (w.candidate for w in looked_at if w.mesos_id not in launched)
         why = (reasons_for(unlaunched, offers, state), capped)

@@ -244,6 +244,9 @@ class ReadJournal:
     def __init__(self, steps: int) -> None:
         self.calls: list[str] = []
         self.steps = steps
+        self.turns = 3  # turns of the loop a read takes (its round trip)
+        self.failing: set[int] = set()  # reads from these ranks fail
+        self.fail_match = False  # decoding a step fails (a round that fails midway)
 
     def mids(self, step: int) -> list[str]:
         return [f"{chr(ord('a') + 2 * step + n)}.1" for n in range(2)]
@@ -252,8 +255,11 @@ class ReadJournal:
         from hippo.shared.store.leadership import Launchable, WaitingRun
 
         self.calls.append(f"read from {start}")
-        for _ in range(3):  # the round trip: the caller goes on meanwhile
+        for _ in range(self.turns):  # the round trip: the caller goes on meanwhile
             await asyncio.sleep(0)
+        if start in self.failing:
+            raise RedisConnectionError("gone")
+        self.calls.append(f"answered from {start}")
         step = start // 2
         definition = json.dumps(
             {"container": {"docker": {"image": "alpine"}}, "cpus": 1, "mem": 64, "cmd": "true"}
@@ -274,6 +280,8 @@ class ReadJournal:
 
         async def waiting(runs: Any) -> Any:
             self.calls.append("match " + " ".join(r.mesos_id for r in runs))
+            if self.fail_match:
+                raise RuntimeError("decoding failed")
             return await read(runs)
 
         offer_round.inputs.waiting = waiting  # type: ignore[method-assign]
@@ -294,7 +302,7 @@ def test_a_round_reads_the_next_runs_while_it_matches_the_last() -> None:
     book.receive([raw_offer(1, cpus=16)], now=10.0)
     launched, left = asyncio.run(_match_alone(journal.round(book)))
     assert launched == ["a.1", "b.1", "c.1", "d.1", "e.1", "f.1"]
-    assert journal.calls == [
+    assert [c for c in journal.calls if not c.startswith("answered")] == [
         "read from 0",
         "read from 2",
         "match a.1 b.1",
@@ -305,23 +313,82 @@ def test_a_round_reads_the_next_runs_while_it_matches_the_last() -> None:
     assert not left
 
 
-def test_a_read_ahead_the_offers_cannot_use_is_dropped_and_none_past_the_limit() -> None:
-    """Offers used up in the first step: the second step was read (a read, nothing
-    written), its runs are not matched, and no call is left running. With
-    HIPPO_ROUND_MAX_TASKS reached by the first step, nothing is read ahead."""
+def test_a_read_ahead_is_made_only_while_the_offers_likely_want_it() -> None:
+    """A first round knows nothing of its runs' size: it reads ahead, the offers are
+    used up in the first step, and the read is dropped (it wrote nothing; no call is
+    left running). The next round, knowing runs take 1 cpu, does not read ahead when a
+    step fills the offers; nor does a round whose first step reaches
+    HIPPO_ROUND_MAX_TASKS."""
     journal = ReadJournal(steps=3)
     book = OfferBook(hold_s=2)
     book.receive([raw_offer(1, cpus=2)], now=10.0)
-    launched, left = asyncio.run(_match_alone(journal.round(book)))
+    offer_round = journal.round(book)
+    launched, left = asyncio.run(_match_alone(offer_round))
     assert launched == ["a.1", "b.1"]
-    assert journal.calls == ["read from 0", "read from 2", "match a.1 b.1"]
+    assert [c for c in journal.calls if not c.startswith("answered")] == [
+        "read from 0",
+        "read from 2",
+        "match a.1 b.1",
+    ]
     assert not left
+    journal.calls.clear()
+    launched, _ = asyncio.run(_match_alone(offer_round))
+    assert launched == ["a.1", "b.1"]
+    assert journal.calls == ["read from 0", "answered from 0", "match a.1 b.1"]
 
     journal = ReadJournal(steps=3)
     book.receive([raw_offer(2, cpus=16)], now=10.0)
     launched, _ = asyncio.run(_match_alone(journal.round(book, HIPPO_ROUND_MAX_TASKS="2")))
     assert launched == ["a.1", "b.1"]
-    assert journal.calls == ["read from 0", "match a.1 b.1"]
+    assert journal.calls == ["read from 0", "answered from 0", "match a.1 b.1"]
+
+
+def test_an_unneeded_read_ahead_may_fail_and_a_failing_round_cancels_its_own() -> None:
+    """The read ahead the offers did not need fails (Redis went away): the round still
+    returns what it matched. A round that fails while its read ahead is in flight
+    cancels it: the read never completes."""
+    journal = ReadJournal(steps=3)
+    journal.failing = {2}
+    book = OfferBook(hold_s=2)
+    book.receive([raw_offer(1, cpus=2)], now=10.0)
+    launched, left = asyncio.run(_match_alone(journal.round(book)))
+    assert launched == ["a.1", "b.1"] and not left
+
+    journal = ReadJournal(steps=3)
+    journal.turns, journal.fail_match = 10, True
+    book.receive([raw_offer(2, cpus=16)], now=10.0)
+
+    async def failing_round() -> list[str]:
+        with pytest.raises(RuntimeError, match="decoding failed"):
+            await journal.round(book)._match()
+        for _ in range(2 * journal.turns):  # long enough for the read to have answered
+            await asyncio.sleep(0)
+        return journal.calls
+
+    assert asyncio.run(failing_round()) == [
+        "read from 0",
+        "answered from 0",
+        "read from 2",
+        "match a.1 b.1",
+    ]
+
+
+def test_read_ahead_needs_a_next_step_within_the_limits_and_room_for_this_one() -> None:
+    from hippo.shared.store.leadership import Launchable
+    from hippo.shared.tunables import ROUND_MAX_IDS
+    from hippo.worker.round_reads import read_ahead
+
+    def found(runs: int, next_start: int | None) -> Launchable:
+        return Launchable([None] * runs, next_start, [], {})  # type: ignore[list-item]
+
+    room = (10.0, 1000.0)
+    assert read_ahead(found(4, 4), 0, 100, room, None)  # nothing known of the runs yet
+    assert read_ahead(found(4, 4), 0, 100, room, (2.0, 100.0))  # 8 cpus, 400 mem: room
+    assert not read_ahead(found(4, 4), 0, 100, room, (3.0, 100.0))  # 12 cpus: full
+    assert not read_ahead(found(4, 4), 0, 100, room, (1.0, 300.0))  # 1,200 mem: full
+    assert not read_ahead(found(4, None), 0, 100, room, None)  # the last step
+    assert not read_ahead(found(4, ROUND_MAX_IDS), 0, 100, room, None)  # ids looked at
+    assert not read_ahead(found(4, 4), 96, 100, room, None)  # HIPPO_ROUND_MAX_TASKS
 
 
 def test_runs_on_one_offer_share_its_reserved_pieces_then_the_unreserved() -> None:

@@ -247,17 +247,19 @@ def test_a_rounds_read_ahead_is_on_the_wire_before_the_step_is_matched(
 ) -> None:
     """A round over three steps of waiting runs: each next LAUNCHABLE has been written to
     Redis's socket before the leader matches the step before it, so Redis reads while the
-    leader matches (worker/offer_round.py, READ_AHEAD_TURNS). Fails if redis-py takes more
+    leader matches (worker/round_reads.py, READ_AHEAD_TURNS). Fails if redis-py takes more
     turns of the loop to write a call than the round gives it."""
     from hippo.shared.settings import Settings
     from hippo.shared.store import leader_scripts
     from hippo.worker import offer_round as round_module
+    from hippo.worker import round_reads
     from hippo.worker.metrics import WorkerMetrics
     from hippo.worker.offer_book import OfferBook
     from tests.worker.test_leader_parts import raw_offer
 
     monkeypatch.setattr(round_module, "ROUND_READ_BATCH", 2)
-    monkeypatch.setattr(round_module, "ROUND_IDS_PER_STEP", 2)
+    monkeypatch.setattr(round_reads, "ROUND_READ_BATCH", 2)
+    monkeypatch.setattr(round_reads, "ROUND_IDS_PER_STEP", 2)
     launchable_sha = hashlib.sha1(leader_scripts.LAUNCHABLE.encode()).hexdigest().encode()
     journal: list[str] = []
     write, writelines = asyncio.StreamWriter.write, asyncio.StreamWriter.writelines
