@@ -1,9 +1,11 @@
 """An offer round's read and match on its own, for profiling changes quickly: N runs
 waiting (the generous cluster's definition), 10 held offers, `OfferRound._match()` of the
 leader's own code in this process (LAUNCHABLE steps, decoding, matching; no claim, no
-ACCEPT), each repeat with a fresh leader so nothing is cached. Not a module of bench/run.
+ACCEPT), each repeat with a fresh leader so nothing is cached. `--room 0.5`: the offers
+hold half the runs (the round stops when they are full, as a busy cluster's do). Not a
+module of bench/run.
 
-    python -m bench.leader_match [--waiting 10000] [--repeats 7]
+    python -m bench.leader_match [--waiting 10000] [--repeats 7] [--room 1.0]
 """
 
 from __future__ import annotations
@@ -18,16 +20,28 @@ import redis
 
 from bench.cluster import GENEROUS, KEYS, seed_waiting
 from bench.common import RedisServer
-from bench.leader_round import offers
 from hippo.shared.settings import Settings
 from hippo.shared.store import connect
 from hippo.shared.store.leadership import LeaderStore
+from hippo.worker.matching import OfferView
 from hippo.worker.metrics import WorkerMetrics
+from hippo.worker.offer_book import HeldOffer
 from hippo.worker.session import LeaderSession
 
 
-async def match_times(url: str, waiting: int, repeats: int) -> list[float]:
-    """Seconds of each `_match()` over the same `waiting` runs (a match writes nothing)."""
+def offers(runs: int) -> dict[str, HeldOffer]:
+    """10 offers holding `runs` runs of the generous cluster's size in all."""
+    cpus, mem = runs * GENEROUS.task_cpus / 10, runs * GENEROUS.task_mem_mb / 10
+    now = time.monotonic()
+    return {
+        f"O{i}": HeldOffer(OfferView(f"O{i}", f"S{i}", f"host{i}", {}, cpus, mem), now)
+        for i in range(10)
+    }
+
+
+async def match_times(url: str, waiting: int, repeats: int, room: float = 1.0) -> list[float]:
+    """Seconds of each `_match()` over the same `waiting` runs (a match writes nothing),
+    with offers holding `room` of them."""
     client = connect(url)
     await client.set(KEYS.leader_epoch, 1)
     store = LeaderStore(client, KEYS)
@@ -39,12 +53,12 @@ async def match_times(url: str, waiting: int, repeats: int) -> list[float]:
     try:
         for _ in range(repeats):
             session = LeaderSession(settings, client, store, 1, WorkerMetrics())
-            session.book.held = offers()
+            session.book.held = offers(round(waiting * room))
             began = time.perf_counter()
             assigned, *_ = await session.round._match()
             times.append(time.perf_counter() - began)
-            if len(assigned) != waiting:
-                raise RuntimeError(f"the round matched {len(assigned)} of {waiting}")
+            if abs(len(assigned) - waiting * room) > 10:
+                raise RuntimeError(f"the round matched {len(assigned)} of {waiting * room:.0f}")
     finally:
         await client.aclose()
     return times
@@ -54,14 +68,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waiting", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--room", type=float, default=1.0, help="share of the runs offers hold")
     args = parser.parse_args()
     server = RedisServer()
     try:
-        times = asyncio.run(match_times(server.url, args.waiting, args.repeats))
+        times = asyncio.run(match_times(server.url, args.waiting, args.repeats, args.room))
     finally:
         server.stop()
     print(
-        f"{args.waiting:,} waiting: read and matched in {statistics.median(times) * 1000:.0f} ms"
+        f"{args.waiting:,} waiting, offers for {args.room:.0%}: read and matched in {statistics.median(times) * 1000:.0f} ms"
         f" (median of {len(times)}: {', '.join(f'{t * 1000:.0f}' for t in times)});"
         f" load {os.getloadavg()[0]:.1f}"
     )

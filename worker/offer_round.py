@@ -26,7 +26,7 @@ from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.offer_book import OfferBook, OfferSupply
 from hippo.worker.pending import ReasonBook, capped_reason, reasons_for
 from hippo.worker.round_inputs import RoundInputs
-from hippo.worker.round_reads import StepReads, read_ahead
+from hippo.worker.round_reads import StepReads
 from hippo.worker.taskinfo import build_task_info
 
 log = logging.getLogger(__name__)
@@ -265,15 +265,13 @@ class OfferRound:
         capped: dict[str, str] = {}
         looked_at_all = False
         scanned, ids_from = 0, 0  # ids_from: rank of the next task id to look at
-        reads = StepReads(self.store)
-        size = [0.0, 0.0, 0]  # cpus, mem and number of the runs decoded: read_ahead
+        max_tasks = self.settings.round_max_tasks
+        reads = StepReads(self.store, self._run_size)
         try:
-            while rooms and scanned < self.settings.round_max_tasks and ids_from < ROUND_MAX_IDS:
+            while rooms and scanned < max_tasks and ids_from < ROUND_MAX_IDS:
                 found = await reads.take(ids_from)
-                run_size = (size[0] / size[2], size[1] / size[2]) if size[2] else self._run_size
-                max_tasks = self.settings.round_max_tasks
-                if read_ahead(found, scanned, max_tasks, rooms.total(), run_size):
-                    await reads.ahead(found.next_start or 0)
+                step_from, room = scanned, rooms.total()
+                await reads.consider(found, step_from, max_tasks, room)
                 capped.update(
                     (c.task_id, capped_reason(c.task_id, c.cap, c.active)) for c in found.capped
                 )
@@ -286,11 +284,10 @@ class OfferRound:
                         break
                     batch = runs[start : start + ROUND_READ_BATCH]
                     scanned += len(batch)
-                    waiting = await self.inputs.prepare(await self.inputs.waiting(batch), state)
-                    for w in waiting:
-                        size[0] += w.candidate.cpus
-                        size[1] += w.candidate.mem
-                    size[2] += len(waiting)
+                    decoded = await self.inputs.waiting(batch)
+                    reads.decoded(decoded)
+                    await reads.consider(found, step_from, max_tasks, room)  # if not yet
+                    waiting = await self.inputs.prepare(decoded, state)
                     by_mid = {w.mesos_id: w for w in waiting}
                     pairs = assign([w.candidate for w in waiting], rooms, state)
                     assigned += [(by_mid[c.mesos_id], o) for c, o in pairs]
@@ -302,8 +299,7 @@ class OfferRound:
             await reads.finish()
         finally:
             reads.drop()
-        if size[2]:
-            self._run_size = (size[0] / size[2], size[1] / size[2])
+        self._run_size = reads.run_size
         launched = {w.mesos_id for w, _ in assigned}
         unlaunched = (w.candidate for w in looked_at if w.mesos_id not in launched)
         why = (reasons_for(unlaunched, offers, state), capped)

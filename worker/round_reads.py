@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 
 from hippo.shared.store.leadership import Launchable, LeaderStore
 from hippo.shared.tunables import ROUND_IDS_PER_STEP, ROUND_MAX_IDS, ROUND_READ_BATCH
+from hippo.worker.candidates import WaitingTask
 
 log = logging.getLogger(__name__)
 
@@ -27,31 +29,58 @@ def read_ahead(
     scanned: int,
     max_tasks: int,
     room: tuple[float, float],
-    run_size: tuple[float, float] | None,
+    run_size: tuple[float, float],
 ) -> bool:
     """Pure. Whether to read the step after `found` while `found` is matched: there is
     one within the round's limits (`scanned` runs looked at before `found`, at most
     `max_tasks`), and `found`'s runs at `run_size` (mean cpus and mem of the runs
-    decoded so far; None: none yet) leave the offers room (cpus and mem left in all), so
-    the next step will likely be matched too. An unused read ahead costs Redis a read
-    of up to ROUND_READ_BATCH runs with their records, and the round waits for it."""
+    decoded so far) leave the offers room (cpus and mem left in all), so the next step
+    will likely be matched too. An unused read ahead costs Redis a read of up to
+    ROUND_READ_BATCH runs with their records, and the round waits for it."""
     if found.next_start is None or found.next_start >= ROUND_MAX_IDS:
         return False
     if scanned + len(found.runs) >= max_tasks:
         return False
-    if run_size is None:
-        return True
     runs = len(found.runs)
     return runs * run_size[0] < room[0] and runs * run_size[1] < room[1]
 
 
 class StepReads:
-    """One round's LAUNCHABLE steps, with at most one read ahead in flight."""
+    """One round's LAUNCHABLE steps, with at most one read ahead in flight, and the mean
+    size of the runs decoded (`run_size` to start with: the last round's, or None)."""
 
-    def __init__(self, store: LeaderStore) -> None:
+    def __init__(self, store: LeaderStore, run_size: tuple[float, float] | None) -> None:
         self.store = store
         self._ahead: asyncio.Future[Launchable] | None = None
         self._ahead_from = -1
+        self._last_size = run_size
+        self._cpus, self._mem, self._decoded = 0.0, 0.0, 0
+
+    @property
+    def run_size(self) -> tuple[float, float] | None:
+        """Mean (cpus, mem) of the runs decoded in this round, else the one given."""
+        if not self._decoded:
+            return self._last_size
+        return (self._cpus / self._decoded, self._mem / self._decoded)
+
+    def decoded(self, waiting: Iterable[WaitingTask]) -> None:
+        """Runs of the round, decoded: their size counts from now on."""
+        for w in waiting:
+            self._cpus += w.candidate.cpus
+            self._mem += w.candidate.mem
+            self._decoded += 1
+
+    async def consider(
+        self, found: Launchable, scanned: int, max_tasks: int, room: tuple[float, float]
+    ) -> None:
+        """Read the step after `found` ahead if read_ahead says so. With no run's size
+        known yet (a leader's first round) nothing is decided: the caller asks again once
+        it has decoded some of `found`'s runs. Asked twice, it reads ahead at most once."""
+        size = self.run_size
+        if size is None or self._ahead_from == found.next_start:
+            return
+        if read_ahead(found, scanned, max_tasks, room, size):
+            await self.ahead(found.next_start or 0)
 
     async def take(self, start: int) -> Launchable:
         """The step from rank `start`: the read ahead when it is that one, else read now."""

@@ -247,6 +247,7 @@ class ReadJournal:
         self.turns = 3  # turns of the loop a read takes (its round trip)
         self.failing: set[int] = set()  # reads from these ranks fail
         self.fail_match = False  # decoding a step fails (a round that fails midway)
+        self.cpus = 1  # each run's
 
     def mids(self, step: int) -> list[str]:
         return [f"{chr(ord('a') + 2 * step + n)}.1" for n in range(2)]
@@ -262,7 +263,8 @@ class ReadJournal:
         self.calls.append(f"answered from {start}")
         step = start // 2
         definition = json.dumps(
-            {"container": {"docker": {"image": "alpine"}}, "cpus": 1, "mem": 64, "cmd": "true"}
+            {"container": {"docker": {"image": "alpine"}}, "cpus": self.cpus, "mem": 64}
+            | {"cmd": "true"}
         )
         runs = [
             WaitingRun(mid, 0, definition.encode(), json.dumps({"id": mid[0]}).encode())
@@ -285,6 +287,13 @@ class ReadJournal:
             return await read(runs)
 
         offer_round.inputs.waiting = waiting  # type: ignore[method-assign]
+        prepare = offer_round.inputs.prepare
+
+        async def prepared(waiting: Any, state: Any) -> Any:
+            self.calls.append("assign")  # what it prepares is assigned next
+            return await prepare(waiting, state)
+
+        offer_round.inputs.prepare = prepared  # type: ignore[method-assign]
         return offer_round
 
 
@@ -304,63 +313,77 @@ def test_a_round_reads_the_next_runs_while_it_matches_the_last() -> None:
     assert launched == ["a.1", "b.1", "c.1", "d.1", "e.1", "f.1"]
     assert [c for c in journal.calls if not c.startswith("answered")] == [
         "read from 0",
+        "match a.1 b.1",  # a first round knows its runs' size once it decoded some
         "read from 2",
-        "match a.1 b.1",
+        "assign",
         "read from 4",
         "match c.1 d.1",
+        "assign",
         "match e.1 f.1",
+        "assign",
     ]
     assert not left
 
 
 def test_a_read_ahead_is_made_only_while_the_offers_likely_want_it() -> None:
-    """A first round knows nothing of its runs' size: it reads ahead, the offers are
-    used up in the first step, and the read is dropped (it wrote nothing; no call is
-    left running). The next round, knowing runs take 1 cpu, does not read ahead when a
-    step fills the offers; nor does a round whose first step reaches
-    HIPPO_ROUND_MAX_TASKS."""
+    """A round reads the next step ahead only when this step's runs, at the size of the
+    runs decoded so far, leave the offers room: offers the first step fills get no read
+    ahead. A later round goes by the last round's size from its first step on; a round
+    whose first step reaches HIPPO_ROUND_MAX_TASKS reads nothing ahead."""
     journal = ReadJournal(steps=3)
     book = OfferBook(hold_s=2)
     book.receive([raw_offer(1, cpus=2)], now=10.0)
     offer_round = journal.round(book)
-    launched, left = asyncio.run(_match_alone(offer_round))
-    assert launched == ["a.1", "b.1"]
-    assert [c for c in journal.calls if not c.startswith("answered")] == [
-        "read from 0",
-        "read from 2",
-        "match a.1 b.1",
-    ]
-    assert not left
-    journal.calls.clear()
     launched, _ = asyncio.run(_match_alone(offer_round))
     assert launched == ["a.1", "b.1"]
-    assert journal.calls == ["read from 0", "answered from 0", "match a.1 b.1"]
+    assert journal.calls == ["read from 0", "answered from 0", "match a.1 b.1", "assign"]
+
+    book.receive([raw_offer(2, cpus=16)], now=10.0)
+    journal.calls.clear()
+    asyncio.run(_match_alone(offer_round))
+    assert journal.calls[:3] == ["read from 0", "answered from 0", "read from 2"]
 
     journal = ReadJournal(steps=3)
-    book.receive([raw_offer(2, cpus=16)], now=10.0)
     launched, _ = asyncio.run(_match_alone(journal.round(book, HIPPO_ROUND_MAX_TASKS="2")))
     assert launched == ["a.1", "b.1"]
-    assert journal.calls == ["read from 0", "answered from 0", "match a.1 b.1"]
+    assert journal.calls == ["read from 0", "answered from 0", "match a.1 b.1", "assign"]
 
 
-def test_an_unneeded_read_ahead_may_fail_and_a_failing_round_cancels_its_own() -> None:
-    """The read ahead the offers did not need fails (Redis went away): the round still
-    returns what it matched. A round that fails while its read ahead is in flight
-    cancels it: the read never completes."""
+def test_an_unneeded_read_ahead_is_dropped_even_failing_and_a_failed_round_cancels_it() -> None:
+    """The runs turn out bigger than the last round's: the offers are used up by the
+    first step, and the read ahead made for the second is dropped, its failure (Redis
+    went away) only logged; the round returns what it matched and leaves no call
+    running. A round that fails while its read ahead is in flight cancels it: the read
+    never completes."""
     journal = ReadJournal(steps=3)
-    journal.failing = {2}
     book = OfferBook(hold_s=2)
-    book.receive([raw_offer(1, cpus=2)], now=10.0)
-    launched, left = asyncio.run(_match_alone(journal.round(book)))
-    assert launched == ["a.1", "b.1"] and not left
+    book.receive([raw_offer(1, cpus=3)], now=10.0)
+    offer_round = journal.round(book)
+    asyncio.run(_match_alone(offer_round))  # runs of 1 cpu: the size it goes by next
+    journal.calls.clear()
+    journal.cpus, journal.failing = 3, {2}
+    offer_round.inputs.forget("a.1")  # decoded again, at 3 cpus
+    offer_round.inputs.forget("b.1")
+    launched, left = asyncio.run(_match_alone(offer_round))
+    assert launched == ["a.1"] and not left
+    assert journal.calls == [
+        "read from 0",
+        "answered from 0",
+        "read from 2",
+        "match a.1 b.1",
+        "assign",
+    ]
 
     journal = ReadJournal(steps=3)
-    journal.turns, journal.fail_match = 10, True
     book.receive([raw_offer(2, cpus=16)], now=10.0)
+    offer_round = journal.round(book)
+    asyncio.run(_match_alone(offer_round))
+    journal.calls.clear()
+    journal.turns, journal.fail_match = 10, True
 
     async def failing_round() -> list[str]:
         with pytest.raises(RuntimeError, match="decoding failed"):
-            await journal.round(book)._match()
+            await offer_round._match()
         for _ in range(2 * journal.turns):  # long enough for the read to have answered
             await asyncio.sleep(0)
         return journal.calls
@@ -381,14 +404,13 @@ def test_read_ahead_needs_a_next_step_within_the_limits_and_room_for_this_one() 
     def found(runs: int, next_start: int | None) -> Launchable:
         return Launchable([None] * runs, next_start, [], {})  # type: ignore[list-item]
 
-    room = (10.0, 1000.0)
-    assert read_ahead(found(4, 4), 0, 100, room, None)  # nothing known of the runs yet
-    assert read_ahead(found(4, 4), 0, 100, room, (2.0, 100.0))  # 8 cpus, 400 mem: room
+    room, small = (10.0, 1000.0), (2.0, 100.0)
+    assert read_ahead(found(4, 4), 0, 100, room, small)  # 8 cpus, 400 mem: room left
     assert not read_ahead(found(4, 4), 0, 100, room, (3.0, 100.0))  # 12 cpus: full
     assert not read_ahead(found(4, 4), 0, 100, room, (1.0, 300.0))  # 1,200 mem: full
-    assert not read_ahead(found(4, None), 0, 100, room, None)  # the last step
-    assert not read_ahead(found(4, ROUND_MAX_IDS), 0, 100, room, None)  # ids looked at
-    assert not read_ahead(found(4, 4), 96, 100, room, None)  # HIPPO_ROUND_MAX_TASKS
+    assert not read_ahead(found(4, None), 0, 100, room, small)  # the last step
+    assert not read_ahead(found(4, ROUND_MAX_IDS), 0, 100, room, small)  # ids looked at
+    assert not read_ahead(found(4, 4), 96, 100, room, small)  # HIPPO_ROUND_MAX_TASKS
 
 
 def test_runs_on_one_offer_share_its_reserved_pieces_then_the_unreserved() -> None:
