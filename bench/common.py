@@ -42,11 +42,12 @@ def loadavg() -> list[float]:
 
 def speed_probe_ms() -> float:
     """Milliseconds one core takes for a fixed pure-Python loop now, the best of 3 (about
-    10 ms in all): lower is faster. The load average misses a host that runs this
-    machine's CPUs slower (a shared host: on the 2-core machine of docs/benchmarks.md a
-    loop of this kind, 100 times longer, took from 0.67 to 1.25 s within a minute, load
-    average near 0); the probe shows it, and with it which figures were measured at
-    which speed."""
+    10 ms in all): lower is faster. The load average misses what slows a core without
+    running on this machine's scheduler (a shared host, a busy sibling hyperthread): on
+    the 2-core machine of docs/benchmarks.md a loop of this kind, 100 times longer, took
+    from 0.67 to 1.25 s within a minute with the load average near 0. The probe shows
+    it, and with it at which speed the figures were measured; taken inside a step, it
+    is slowed by the benchmark's own processes too (a worker starting up)."""
     best = float("inf")
     for _ in range(3):
         began = time.perf_counter()

@@ -142,13 +142,13 @@ SPEED_MOVED = 1.25
 
 
 def speed_probes(results: dict[str, Any]) -> list[float]:
-    """Every speed probe of a run (bench/common.speed_probe_ms): at its start and end,
-    around each module and each step; none in results from before the probe."""
+    """The speed probes of a run (bench/common.speed_probe_ms) taken while none of its
+    benchmarks' processes run: at its start and end and before each module; none in
+    results from before the probe. (Not the probes after a module, whose processes may
+    still be exiting, nor the steps', slowed by a worker starting up or Redis still busy
+    on the other core: those are in the JSON.)"""
     found = [results.get("speed_probe_ms_start"), results.get("speed_probe_ms_end")]
-    for result in results.get("benchmarks", {}).values():
-        found += [result.get("speed_probe_ms_before"), result.get("speed_probe_ms_after")]
-        for step in result.get("steps", []):
-            found += [step.get("speed_probe_ms_before"), step.get("speed_probe_ms_after")]
+    found += [r.get("speed_probe_ms_before") for r in results.get("benchmarks", {}).values()]
     return [float(v) for v in found if isinstance(v, int | float)]
 
 
@@ -158,7 +158,8 @@ def _ms(value: Any) -> str:
 
 def speed_note(results: dict[str, Any]) -> str:
     """The run's speed probes, and a warning when the machine's speed moved: the load
-    average does not show a shared host slowing the CPUs down."""
+    average does not show everything that slows a core (a shared host, a busy sibling
+    hyperthread)."""
     probes = speed_probes(results)
     if not probes:
         return ""
@@ -167,7 +168,7 @@ def speed_note(results: dict[str, Any]) -> str:
         "\nSpeed probe (milliseconds of a fixed Python loop on one core, lower is faster:"
         f" bench/common.py): {_ms(results.get('speed_probe_ms_start'))} at the start,"
         f" {_ms(results.get('speed_probe_ms_end'))} at the end, {_ms(fastest)} to"
-        f" {_ms(slowest)} over the run (each step's is in the JSON).\n"
+        f" {_ms(slowest)} before the modules (each step's is in the JSON).\n"
     )
     if slowest > fastest * SPEED_MOVED:
         note += (
