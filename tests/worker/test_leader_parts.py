@@ -238,8 +238,9 @@ def test_an_offer_gone_during_a_round_gets_no_accept_and_its_runs_wait_again() -
 
 
 class ReadJournal:
-    """A store whose LAUNCHABLE answers steps of two runs each (one-off tasks, cpus 1),
-    noting when each read starts and when each step's runs are matched."""
+    """A store whose LAUNCHABLE answers steps of two runs each (one-off tasks of `cpus`),
+    noting when each read starts and answers, and when each step's runs are decoded
+    ("match") and assigned."""
 
     def __init__(self, steps: int) -> None:
         self.calls: list[str] = []
@@ -303,9 +304,9 @@ async def _match_alone(offer_round: Any) -> tuple[list[str], set[asyncio.Task[An
 
 
 def test_a_round_reads_the_next_runs_while_it_matches_the_last() -> None:
-    """The next step's LAUNCHABLE starts before this step's runs are matched: Redis
-    reads while the leader matches (a burst's first ACCEPT waited for every step in
-    turn)."""
+    """The next step's LAUNCHABLE starts before this step's runs are assigned, and from
+    the second step on before they are decoded: Redis reads while the leader decodes
+    and matches (a burst's first ACCEPT waited for every step in turn)."""
     journal = ReadJournal(steps=3)
     book = OfferBook(hold_s=2)
     book.receive([raw_offer(1, cpus=16)], now=10.0)
