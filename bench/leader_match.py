@@ -20,23 +20,12 @@ import redis
 
 from bench.cluster import GENEROUS, KEYS, seed_waiting
 from bench.common import RedisServer
+from bench.leader_round import offers
 from hippo.shared.settings import Settings
 from hippo.shared.store import connect
 from hippo.shared.store.leadership import LeaderStore
-from hippo.worker.matching import OfferView
 from hippo.worker.metrics import WorkerMetrics
-from hippo.worker.offer_book import HeldOffer
 from hippo.worker.session import LeaderSession
-
-
-def offers(runs: int) -> dict[str, HeldOffer]:
-    """10 offers holding `runs` runs of the generous cluster's size in all."""
-    cpus, mem = runs * GENEROUS.task_cpus / 10, runs * GENEROUS.task_mem_mb / 10
-    now = time.monotonic()
-    return {
-        f"O{i}": HeldOffer(OfferView(f"O{i}", f"S{i}", f"host{i}", {}, cpus, mem), now)
-        for i in range(10)
-    }
 
 
 async def match_times(url: str, waiting: int, repeats: int, room: float = 1.0) -> list[float]:
@@ -53,7 +42,10 @@ async def match_times(url: str, waiting: int, repeats: int, room: float = 1.0) -
     try:
         for _ in range(repeats):
             session = LeaderSession(settings, client, store, 1, WorkerMetrics())
-            session.book.held = offers(round(waiting * room))
+            runs = waiting * room  # what the 10 offers hold in all
+            session.book.held = offers(
+                10, runs * GENEROUS.task_cpus / 10, runs * GENEROUS.task_mem_mb / 10
+            )
             began = time.perf_counter()
             assigned, *_ = await session.round._match()
             times.append(time.perf_counter() - began)

@@ -36,10 +36,11 @@ class StubClient:
         return None
 
 
-def offers(n: int = 10) -> dict[str, HeldOffer]:
+def offers(n: int = 10, cpus: float = 100000.0, mem: float = 1e8) -> dict[str, HeldOffer]:
+    """`n` held offers of `cpus` and `mem` each."""
     now = time.monotonic()
     return {
-        f"O{i}": HeldOffer(OfferView(f"O{i}", f"S{i}", f"host{i}", {}, 100000.0, 1e8), now)
+        f"O{i}": HeldOffer(OfferView(f"O{i}", f"S{i}", f"host{i}", {}, cpus, mem), now)
         for i in range(n)
     }
 
