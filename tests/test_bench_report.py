@@ -4,6 +4,7 @@ and PNG charts of docs/benchmarks.md, without running any benchmark."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bench import report
 
@@ -107,3 +108,32 @@ def test_the_report_gives_the_speed_probe_and_flags_a_run_whose_speed_moved() ->
         report.markdown(moved)
     )
     assert "Speed probe" not in report.markdown(SAMPLE)  # results from before the probe
+
+
+def test_bursts_alternate_the_frameworks_and_report_each_ones_median_run() -> None:
+    """bench/scheduler.py: a small burst runs three times per framework, Hippo's and the
+    reference's in turn, so a slow stretch of the machine falls on both; each row
+    reports the median run, and every run's rate is kept."""
+    from bench import scheduler
+
+    order: list[str] = []
+    rates = {"hippo": iter([7000.0, 5000.0, 6000.0]), "bare": iter([9000.0, 8000.0, 4000.0])}
+
+    def burst(who: str) -> dict[str, Any]:
+        order.append(who)
+        rate = next(rates[who])
+        return {"running_rate": rate, "p99_ms": rate / 10}
+
+    found = scheduler.alternated(
+        scheduler.repeats_for(10_000), lambda: burst("hippo"), lambda: burst("bare")
+    )
+
+    assert order == ["hippo", "bare"] * 3
+    assert found["hippo"] == {"running_rate": 6000.0, "p99_ms": 600.0}  # one run's figures
+    assert found["bare"]["running_rate"] == 8000.0
+    assert found["hippo_runs"] == [7000.0, 5000.0, 6000.0]
+    assert scheduler.repeats_for(100_000) == 1
+    # Of an even number of runs, the slower middle one: never the flattering one.
+    assert scheduler.median_run([{"running_rate": 2.0}, {"running_rate": 1.0}]) == {
+        "running_rate": 1.0
+    }
