@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level, settings.log_format)
     if settings.dev_secret_key_warning:
         logging.getLogger("hippo.worker").warning("%s", settings.dev_secret_key_warning)
-    # httpx logs every Mesos call at INFO: thousands a second on a busy leader.
+    # httpx logs every request at INFO: each callback (worker/callbacks.py) would be a line.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     port = settings.metrics_port if args.metrics_port is None else args.metrics_port
     if port < 0:

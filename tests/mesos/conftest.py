@@ -29,6 +29,8 @@ from hippo.worker.mesos import (
 from hippo.worker.mesos.messages import offer_role, task_info
 from tests.conftest import DEADLINE_SCALE
 
+from .recording_proxy import RecordingProxy
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -223,3 +225,22 @@ async def connect() -> AsyncIterator[Connect]:
     for client, recorder in reversed(opened):
         await client.close()
         await recorder.stop()
+
+
+@pytest.fixture
+def proxy_to(
+    make_devmaster: Callable[..., DevMaster],
+) -> Iterator[Callable[..., RecordingProxy]]:
+    """`proxy_to(**MasterConfig overrides)`: a dev master behind a recording proxy."""
+    started: list[RecordingProxy] = []
+
+    def make(**overrides: object) -> RecordingProxy:
+        dev = make_devmaster(**{"simulate_s": 60, **overrides})
+        host, _, port = dev.address.rpartition(":")
+        proxy = RecordingProxy(host, int(port)).start()
+        started.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in started:
+        proxy.stop()

@@ -5,11 +5,10 @@ closed while idle is replaced. Checked through a proxy that records every call."
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from hippo.devmaster.server import DevMaster
 from hippo.worker.mesos import (
     FrameworkSettings,
     MesosBadRequest,
@@ -22,26 +21,8 @@ from .conftest import Connect
 from .recording_proxy import RecordingProxy
 
 pytestmark = pytest.mark.anyio
-MakeDev = Callable[..., DevMaster]
 PRINCIPAL, SECRET = "hippo", "s3cret"
 BASIC = "Basic " + base64.b64encode(f"{PRINCIPAL}:{SECRET}".encode()).decode()
-
-
-@pytest.fixture
-def proxy_to(make_devmaster: MakeDev) -> Iterator[Callable[..., RecordingProxy]]:
-    """`proxy_to(**MasterConfig overrides)`: a dev master behind a recording proxy."""
-    started: list[RecordingProxy] = []
-
-    def make(**overrides: object) -> RecordingProxy:
-        dev = make_devmaster(**{"simulate_s": 60, **overrides})
-        host, _, port = dev.address.rpartition(":")
-        proxy = RecordingProxy(host, int(port)).start()
-        started.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in started:
-        proxy.stop()
 
 
 async def test_acknowledgements_carry_the_authorization_header_when_a_secret_is_set(

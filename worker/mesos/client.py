@@ -1,10 +1,11 @@
 """Asyncio client of the Mesos v1 scheduler HTTP API (docs/scheduler-http-api.md).
 
 The subscription (subscription.py) reads the event stream in a task of its own and
-re-subscribes whenever it breaks. Calls go on a separate connection pool, each carrying
-the current `Mesos-Stream-Id`; acknowledgements, many per second on a busy leader, go
-pipelined on one kept-alive connection of their own (pipeline.py). All three connections
-carry the same credentials and TLS settings, and raise the same errors.
+re-subscribes whenever it breaks. Calls go pipelined on a kept-alive connection of
+their own, each carrying the current `Mesos-Stream-Id`, those made while others are on
+their way sent together (batched_calls.py); acknowledgements, many per second on a busy
+leader, go pipelined on another one (pipeline.py). All three connections carry the
+same credentials and TLS settings, and raise the same errors.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
-import httpx
 import orjson
 
 from . import messages
+from .batched_calls import BatchedCalls
 from .errors import (
     MesosConfigError,
     MesosConnectionError,
@@ -35,11 +36,11 @@ from .subscription import Subscription
 log = logging.getLogger(__name__)
 
 
-# A pooled connection idle longer than this is closed, not reused. Below the idle
+# The calls' connection idle longer than this is closed, not reused. Below the idle
 # timeouts of what may sit in front of the calls (uvicorn, behind the dev master: 5 s;
-# proxies: more): at httpx's default, equal to uvicorn's, a call could go out on a
-# connection the server was closing just then and fail with ReadError, leaving unknown
-# whether an ACCEPT was taken (seen with concurrent ACCEPTs after a busy round).
+# proxies: more): at the server's own, a call could go out on a connection the server
+# was closing just then and fail unanswered, leaving unknown whether an ACCEPT was
+# taken (seen with concurrent ACCEPTs after a busy round, when httpx's pool carried them).
 CALL_KEEPALIVE_S = 2.0
 
 
@@ -81,7 +82,6 @@ class MesosSchedulerClient:
                 self._ssl = ssl.create_default_context(cafile=ca_bundle)
             except (OSError, ssl.SSLError) as e:
                 raise MesosConfigError(f"cannot load CA bundle {ca_bundle!r}: {e}") from e
-        self._call_timeout = httpx.Timeout(call_timeout_s, connect=connect_timeout_s)
         self._subscription = Subscription(
             parsed,
             settings,
@@ -94,7 +94,15 @@ class MesosSchedulerClient:
             headers=self._auth_headers,
             connect_timeout_s=connect_timeout_s,
         )
-        self._calls_http: httpx.AsyncClient | None = None
+        self._started = False
+        self._calls = BatchedCalls(
+            PipelinedConnection(
+                self._ssl,
+                connect_timeout_s=connect_timeout_s,
+                answer_timeout_s=call_timeout_s,
+                idle_expiry_s=CALL_KEEPALIVE_S,
+            )
+        )
         self._pipeline = PipelinedConnection(
             self._ssl,
             connect_timeout_s=connect_timeout_s,
@@ -114,26 +122,16 @@ class MesosSchedulerClient:
 
     def start(self) -> None:
         """Start subscribing in the background; events arrive on `events()`."""
-        if self._calls_http is not None:
+        if self._started:
             return
         self._subscription.start()
-        self._calls_http = self._http(self._call_timeout)
-
-    def _http(self, timeout: httpx.Timeout) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            timeout=timeout,
-            headers=self._auth_headers,
-            verify=self._ssl or True,
-            trust_env=False,
-            limits=httpx.Limits(keepalive_expiry=CALL_KEEPALIVE_S),
-        )
+        self._started = True
 
     async def close(self) -> None:
         """Stop reading and close connections. Never sends TEARDOWN: tasks keep running
         and a new scheduler can re-subscribe within failover_timeout."""
         await self._subscription.stop()
-        if self._calls_http is not None:
-            await self._calls_http.aclose()
+        await self._calls.aclose()
         await self._pipeline.aclose()
 
     # --- what the scheduler reads --------------------------------------------
@@ -274,7 +272,7 @@ class MesosSchedulerClient:
         by default the current subscription's)."""
         url = self._subscription.leader_url
         stream_id = stream_id or self._subscription.stream_id
-        if url is None or stream_id is None or self._calls_http is None:
+        if url is None or stream_id is None or not self._started:
             raise MesosNotSubscribed(f"{what}: no live subscription")
         return url, {
             "Content-Type": "application/json",
@@ -283,16 +281,16 @@ class MesosSchedulerClient:
         }
 
     async def _call(self, body: dict[str, Any], stream_id: str | None = None) -> None:
-        url, headers = self._call_headers(body["type"], stream_id)
-        http = self._calls_http
-        assert http is not None  # _call_headers checked it
+        what = body["type"]
+        url, headers = self._call_headers(what, stream_id)
+        headers.update(self._auth_headers)
         try:
-            response = await http.post(url, content=orjson.dumps(body), headers=headers)
-        except httpx.HTTPError as e:
-            raise MesosConnectionError(f"{body['type']} to {url}: {e!r}") from e
-        if response.status_code in (200, 202):
+            answer = await self._calls.post(url, orjson.dumps(body), headers)
+        except MesosConnectionError as e:
+            raise MesosConnectionError(f"{what} to {url}: {e}") from e
+        if answer.status in (200, 202):
             return
-        raise http_error(response.status_code, f"{body['type']}: {response.text}", url)
+        raise http_error(answer.status, f"{what}: {answer.body.decode(errors='replace')}", url)
 
     async def _pipelined(self, what: str, bodies: Sequence[dict[str, Any]]) -> None:
         """Calls of one type on the pipelined connection; errors as `_call` raises them."""

@@ -1,6 +1,6 @@
 """Exceptions raised by the Mesos scheduler client.
 
-httpx and JSON errors are translated here, at the client's edge, so callers only
+Connection, HTTP and JSON errors are translated here, at the client's edge, so callers only
 ever catch `MesosError` and its subclasses:
 
     MesosError

@@ -7,9 +7,9 @@ second. Mesos (libprocess), like uvicorn behind the dev master, answers pipeline
 requests in order: a batch is written at once and its answers are read back in order,
 for a small fraction of that cost per call.
 
-Only the scheduler client (client.py) uses this, beside its httpx pool and with the
-same headers (credentials) and TLS context; it turns `PipelineBroken` and the statuses
-answered into its MesosError tree.
+Only the scheduler client (client.py) uses this: for acknowledgements, and for the other
+calls through batched_calls.py, with the same headers (credentials) and TLS context;
+it turns `PipelineBroken` and the statuses answered into its MesosError tree.
 """
 
 from __future__ import annotations
@@ -101,7 +101,13 @@ def _kept(head: Head) -> tuple[Head, tuple[Answer, bool] | None]:
 
 class PipelinedConnection:
     """One connection, opened on first use and kept for the next batch while the
-    server keeps it; a batch for another URL (a new leading master) opens a new one."""
+    server keeps it; a batch for another URL (a new leading master) opens a new one.
+
+    `idle_expiry_s`: a connection idle that long is closed before a batch, which then
+    goes on a new one. For calls that must not be sent twice (ACCEPT): below the
+    server's own idle timeout, no batch is written on a connection the server may be
+    closing just then, where it could be lost unanswered (uvicorn, behind the dev
+    master, closes after 5 s). None: kept as long as the server keeps it."""
 
     def __init__(
         self,
@@ -109,13 +115,16 @@ class PipelinedConnection:
         *,
         connect_timeout_s: float = 5.0,
         answer_timeout_s: float = 10.0,
+        idle_expiry_s: float | None = None,
     ) -> None:
         self._ssl = ssl_context
         self._connect_timeout_s = connect_timeout_s
         self._answer_timeout_s = answer_timeout_s
+        self._idle_expiry_s = idle_expiry_s
         self._lock = asyncio.Lock()
         self._origin: Origin | None = None
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._used_at = 0.0  # loop time the last batch ended
         self._heads: KeptHeads = {}  # answers' heads parsed, by their bytes
         self.opened = 0  # connections opened so far
 
@@ -136,13 +145,14 @@ class PipelinedConnection:
         payload = encode_posts(parts.path or "/", parts.netloc, headers, bodies)
         answers: list[Answer] = []
         async with self._lock:
-            reused = self._streams is not None and self._origin == origin
+            reused = self._reusable(origin)
             try:
-                reader, writer = await self._open(origin)
+                reader, writer = await self._open(origin, reused)
                 # The transport sends what does not fit in the socket at once while the
                 # answers are read, so a large batch cannot deadlock against the server.
                 writer.write(payload)
                 await self._read_answers(reader, len(bodies), answers, url, reused)
+                self._used_at = asyncio.get_running_loop().time()
             except PipelineBroken:
                 raise
             except (OSError, EOFError, ValueError, TimeoutError, asyncio.LimitOverrunError) as e:
@@ -190,10 +200,18 @@ class PipelinedConnection:
                     deadline.reschedule(now + timeout_s)
                     pushed = now
 
-    async def _open(self, origin: Origin) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self._streams is not None and self._origin == origin:
-            if not self._streams[1].is_closing():
-                return self._streams
+    def _reusable(self, origin: Origin) -> bool:
+        """Whether the open connection goes to `origin`, is open and not idle too long."""
+        if self._streams is None or self._origin != origin or self._streams[1].is_closing():
+            return False
+        idle_s = asyncio.get_running_loop().time() - self._used_at
+        return self._idle_expiry_s is None or idle_s < self._idle_expiry_s
+
+    async def _open(
+        self, origin: Origin, reuse: bool
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if reuse and self._streams is not None:
+            return self._streams
         self.close()
         self._streams = await connect(origin, self._ssl, self._connect_timeout_s)
         self._origin = origin

@@ -148,7 +148,7 @@ class Subscription:
                     return
                 except MesosError as e:
                     reason = str(e)
-                except Exception as e:  # a bug or an httpx error we do not translate yet
+                except Exception as e:  # a bug, or an error we do not translate yet
                     log.exception("mesos: unexpected error in the subscription loop")
                     reason = repr(e)
                 self.stream_id = None

@@ -1,0 +1,176 @@
+"""Single calls batched on one pipelined connection (batched_calls.py), against a local
+server that parses each POST and answers with its body: calls made together go in one
+batch, each caller gets its own answer, nothing is sent twice when the connection
+breaks; and the connection's idle expiry (pipeline.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from hippo.worker.mesos import MesosConnectionError
+from hippo.worker.mesos.batched_calls import BatchedCalls
+from hippo.worker.mesos.pipeline import Answer, PipelinedConnection
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class Server:
+    """Answers each POST 202 with the body it read, `hold` POSTs at a time (it reads
+    that many before answering any), on each connection; `drop_after`: closes a
+    connection instead of answering once it has answered that many in all."""
+
+    hold: int = 1
+    drop_after: int | None = None
+    port: int = 0
+    bodies: list[tuple[int, bytes]] = field(default_factory=list)  # (connection, body)
+    connections: int = 0
+    answered: int = 0
+    received: asyncio.Event = field(default_factory=asyncio.Event)  # a body was read
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        connection = self.connections
+        try:
+            while True:
+                held = []
+                for _ in range(self.hold):
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                    body = await reader.readexactly(length)
+                    self.bodies.append((connection, body))
+                    self.received.set()
+                    held.append(body)
+                for body in held:
+                    if self.drop_after is not None and self.answered >= self.drop_after:
+                        return
+                    self.answered += 1
+                    head = b"HTTP/1.1 202 Accepted\r\nContent-Length: %d\r\n\r\n" % len(body)
+                    writer.write(head + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[..., Server]]:
+    servers: list[asyncio.Server] = []
+
+    async def start(**config: int) -> Server:
+        found = Server(**config)
+        server = await asyncio.start_server(found.serve, "127.0.0.1", 0)
+        found.port = server.sockets[0].getsockname()[1]
+        servers.append(server)
+        return found
+
+    yield start  # type: ignore[misc]
+    for server in servers:
+        server.close()
+
+
+async def test_calls_made_together_go_in_one_batch_each_with_its_own_answer(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    # The server answers only once it has read all five: sent one by one, each
+    # waiting for its answer, they would never be answered.
+    server = await serve(hold=5)
+    calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
+    url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
+    try:
+        answers = await asyncio.gather(
+            *(calls.post(url, b"call %d" % n, {"Mesos-Stream-Id": "s1"}) for n in range(5))
+        )
+    finally:
+        await calls.aclose()
+    assert answers == [Answer(202, b"call %d" % n) for n in range(5)]
+    assert server.bodies == [(1, b"call %d" % n) for n in range(5)]
+
+
+async def test_calls_on_another_stream_go_in_a_batch_of_their_own_in_order(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    server = await serve()
+    calls = BatchedCalls(PipelinedConnection())
+    url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
+    try:
+        answers = await asyncio.gather(
+            calls.post(url, b"a", {"Mesos-Stream-Id": "s1"}),
+            calls.post(url, b"b", {"Mesos-Stream-Id": "s2"}),
+            calls.post(url, b"c", {"Mesos-Stream-Id": "s1"}),
+        )
+    finally:
+        await calls.aclose()
+    assert [a.body for a in answers] == [b"a", b"b", b"c"]
+    assert [body for _, body in server.bodies] == [b"a", b"c", b"b"]
+
+
+async def test_calls_left_unanswered_by_a_broken_connection_fail_and_are_not_sent_again(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    server = await serve(hold=3, drop_after=1)
+    calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
+    url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
+    try:
+        found = await asyncio.gather(
+            *(calls.post(url, b"call %d" % n, {}) for n in range(3)), return_exceptions=True
+        )
+    finally:
+        await calls.aclose()
+    assert found[0] == Answer(202, b"call 0")
+    assert all(isinstance(e, MesosConnectionError) for e in found[1:])
+    assert [body for _, body in server.bodies] == [b"call 0", b"call 1", b"call 2"]
+
+
+async def test_a_call_cancelled_before_its_batch_is_not_sent(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    server = await serve()
+    calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
+    url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
+    try:
+        posted = [
+            asyncio.ensure_future(calls.post(url, body, {}))
+            for body in (b"first", b"cancelled", b"second")
+        ]
+        await asyncio.sleep(0)  # each call is made; the batch is not sent yet
+        posted[1].cancel()
+        first, second = await asyncio.gather(posted[0], posted[2])
+    finally:
+        await calls.aclose()
+    assert (first.body, second.body) == (b"first", b"second")
+    assert [body for _, body in server.bodies] == [b"first", b"second"]
+
+
+async def test_closing_fails_the_calls_still_waiting(
+    serve: Callable[..., asyncio.Future[Server]],
+) -> None:
+    server = await serve(hold=2)  # never answers a lone call
+    calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
+    url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
+    waiting = asyncio.ensure_future(calls.post(url, b"lone", {}))
+    await asyncio.wait_for(server.received.wait(), 10)
+    await calls.aclose()
+    with pytest.raises(MesosConnectionError):
+        await waiting
+
+
+@pytest.mark.parametrize("expiry_s, connections", [(None, 1), (0.0, 3)])
+async def test_a_connection_idle_past_its_expiry_is_replaced_before_a_batch(
+    serve: Callable[..., asyncio.Future[Server]], expiry_s: float | None, connections: int
+) -> None:
+    server = await serve()
+    connection = PipelinedConnection(idle_expiry_s=expiry_s)
+    url = f"http://127.0.0.1:{server.port}/api"
+    try:
+        for n in range(3):
+            assert await connection.post(url, [b"%d" % n], {}) == [Answer(202, b"%d" % n)]
+    finally:
+        await connection.aclose()
+    assert connection.opened == connections
+    assert len({c for c, _ in server.bodies}) == connections
