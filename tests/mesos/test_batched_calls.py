@@ -6,7 +6,7 @@ breaks; and the connection's idle expiry (pipeline.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -74,61 +74,55 @@ async def serve() -> AsyncIterator[Callable[..., Server]]:
         server.close()
 
 
+async def post_together(
+    server: Server, posts: list[tuple[bytes, dict[str, str]]]
+) -> list[Answer | BaseException]:
+    """Each (body, headers) posted at once through new BatchedCalls; answers or errors."""
+    calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
+    url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
+    try:
+        return await asyncio.gather(
+            *(calls.post(url, body, headers) for body, headers in posts), return_exceptions=True
+        )
+    finally:
+        await calls.aclose()
+
+
 async def test_calls_made_together_go_in_one_batch_each_with_its_own_answer(
-    serve: Callable[..., asyncio.Future[Server]],
+    serve: Callable[..., Awaitable[Server]],
 ) -> None:
     # The server answers only once it has read all five: sent one by one, each
     # waiting for its answer, they would never be answered.
     server = await serve(hold=5)
-    calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
-    url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
-    try:
-        answers = await asyncio.gather(
-            *(calls.post(url, b"call %d" % n, {"Mesos-Stream-Id": "s1"}) for n in range(5))
-        )
-    finally:
-        await calls.aclose()
+    answers = await post_together(
+        server, [(b"call %d" % n, {"Mesos-Stream-Id": "s1"}) for n in range(5)]
+    )
     assert answers == [Answer(202, b"call %d" % n) for n in range(5)]
     assert server.bodies == [(1, b"call %d" % n) for n in range(5)]
 
 
 async def test_calls_on_another_stream_go_in_a_batch_of_their_own_in_order(
-    serve: Callable[..., asyncio.Future[Server]],
+    serve: Callable[..., Awaitable[Server]],
 ) -> None:
     server = await serve()
-    calls = BatchedCalls(PipelinedConnection())
-    url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
-    try:
-        answers = await asyncio.gather(
-            calls.post(url, b"a", {"Mesos-Stream-Id": "s1"}),
-            calls.post(url, b"b", {"Mesos-Stream-Id": "s2"}),
-            calls.post(url, b"c", {"Mesos-Stream-Id": "s1"}),
-        )
-    finally:
-        await calls.aclose()
-    assert [a.body for a in answers] == [b"a", b"b", b"c"]
+    posts = [(b"a", {"Mesos-Stream-Id": "s1"}), (b"b", {"Mesos-Stream-Id": "s2"})]
+    answers = await post_together(server, [*posts, (b"c", {"Mesos-Stream-Id": "s1"})])
+    assert answers == [Answer(202, b"a"), Answer(202, b"b"), Answer(202, b"c")]
     assert [body for _, body in server.bodies] == [b"a", b"c", b"b"]
 
 
 async def test_calls_left_unanswered_by_a_broken_connection_fail_and_are_not_sent_again(
-    serve: Callable[..., asyncio.Future[Server]],
+    serve: Callable[..., Awaitable[Server]],
 ) -> None:
     server = await serve(hold=3, drop_after=1)
-    calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
-    url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
-    try:
-        found = await asyncio.gather(
-            *(calls.post(url, b"call %d" % n, {}) for n in range(3)), return_exceptions=True
-        )
-    finally:
-        await calls.aclose()
+    found = await post_together(server, [(b"call %d" % n, {}) for n in range(3)])
     assert found[0] == Answer(202, b"call 0")
     assert all(isinstance(e, MesosConnectionError) for e in found[1:])
     assert [body for _, body in server.bodies] == [b"call 0", b"call 1", b"call 2"]
 
 
 async def test_a_call_cancelled_before_its_batch_is_not_sent(
-    serve: Callable[..., asyncio.Future[Server]],
+    serve: Callable[..., Awaitable[Server]],
 ) -> None:
     server = await serve()
     calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
@@ -148,7 +142,7 @@ async def test_a_call_cancelled_before_its_batch_is_not_sent(
 
 
 async def test_closing_fails_the_calls_still_waiting(
-    serve: Callable[..., asyncio.Future[Server]],
+    serve: Callable[..., Awaitable[Server]],
 ) -> None:
     server = await serve(hold=2)  # never answers a lone call
     calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
@@ -162,7 +156,7 @@ async def test_closing_fails_the_calls_still_waiting(
 
 @pytest.mark.parametrize("expiry_s, connections", [(None, 1), (0.0, 3)])
 async def test_a_connection_idle_past_its_expiry_is_replaced_before_a_batch(
-    serve: Callable[..., asyncio.Future[Server]], expiry_s: float | None, connections: int
+    serve: Callable[..., Awaitable[Server]], expiry_s: float | None, connections: int
 ) -> None:
     server = await serve()
     connection = PipelinedConnection(idle_expiry_s=expiry_s)
