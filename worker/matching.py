@@ -11,6 +11,7 @@ several batches of tasks passes the same `Rooms` to each.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -192,20 +193,34 @@ def rule_holds(
     raise ValueError(f"unknown constraint operator {op}")
 
 
-@dataclass
+@dataclass(eq=False)
 class _Room:
     offer: OfferView
     cpus: float
     mem: float
     place: Place  # the offer's, made once: every run assigned to it shares it
+    order: int  # its place among the offers, which breaks ties
+    gone: bool = False  # used up: dropped
 
 
 class Rooms:
     """What is left of each offer as tasks are assigned to it: the one place where
-    resources are counted. An offer with (almost) no cpus or mem left is dropped."""
+    resources are counted. An offer with (almost) no cpus or mem left is dropped.
+
+    Besides the list, a heap of the rooms by most cpus left (then offer order) finds a
+    task without constraints its room in O(log offers) instead of looking at every
+    offer. Assigning 10,000 such runs (in process, best of 7, 2 cores): over 1,000
+    offers 351-369 ms by looking at every offer, 12.6 ms from the heap; over 100
+    offers 43 ms and 10.4 ms; over 10, 9.6-9.9 ms and 9.1 ms. An entry whose room
+    changed or went since it was pushed is skipped when met."""
 
     def __init__(self, offers: Iterable[OfferView]) -> None:
-        self._rooms = [_Room(o, o.cpus, o.mem, Place(o.hostname, o.attributes)) for o in offers]
+        self._rooms = [
+            _Room(o, o.cpus, o.mem, Place(o.hostname, o.attributes), n)
+            for n, o in enumerate(offers)
+        ]
+        self._by_cpus = [(-room.cpus, room.order, room) for room in self._rooms]
+        heapq.heapify(self._by_cpus)
 
     def __bool__(self) -> bool:
         return bool(self._rooms)
@@ -240,9 +255,11 @@ class Rooms:
     ) -> _Room | None:
         """The room with the most cpus left on which the task fits and its rules hold;
         `known` are the offers' places GROUP_BY balances over."""
+        cpus, mem, rules = task.cpus, task.mem, task.rules
+        if not rules:
+            return self._most_cpus_fitting(cpus, mem)
         best: _Room | None = None
         best_cpus = -1.0
-        cpus, mem, rules = task.cpus, task.mem, task.rules
         for room in self._rooms:
             if room.cpus + EPSILON < cpus or room.mem + EPSILON < mem or room.cpus <= best_cpus:
                 continue
@@ -251,11 +268,37 @@ class Rooms:
             best, best_cpus = room, room.cpus
         return best
 
+    def _most_cpus_fitting(self, cpus: float, mem: float) -> _Room | None:
+        """best_for without rules, from the heap: the same room the scan would find
+        (most cpus left, the first offer of those with as many)."""
+        heap = self._by_cpus
+        skipped: list[tuple[float, int, _Room]] = []  # rooms lacking mem, kept
+        found: _Room | None = None
+        while heap:
+            neg_cpus, _, room = heap[0]
+            if room.gone or -neg_cpus != room.cpus:
+                heapq.heappop(heap)  # stale: the room changed or went since
+                continue
+            if room.cpus + EPSILON < cpus:
+                break  # the most cpus left is too few: no room fits
+            if room.mem + EPSILON < mem:
+                skipped.append(heapq.heappop(heap))
+                continue
+            found = room
+            break
+        for entry in skipped:
+            heapq.heappush(heap, entry)
+        return found
+
     def take(self, room: _Room, task: Candidate) -> None:
+        cpus_before = room.cpus
         room.cpus -= task.cpus
         room.mem -= task.mem
         if room.cpus < EPSILON or room.mem < EPSILON:
+            room.gone = True
             self._rooms.remove(room)
+        elif room.cpus != cpus_before:  # (else its entry still holds: no two alike)
+            heapq.heappush(self._by_cpus, (-room.cpus, room.order, room))
 
 
 @dataclass

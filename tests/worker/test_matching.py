@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hippo.shared.model import TaskDefinition
 from hippo.worker.candidates import parse_waiting
 from hippo.worker.matching import (
+    EPSILON,
     Candidate,
     MatchState,
     OfferView,
@@ -260,3 +263,39 @@ def test_rooms_carry_what_earlier_batches_took_to_the_next() -> None:
     second = assign([task(3, mem=512), task(4)], rooms, MatchState())
     assert [(t.mesos_id, o.id) for t, o in second] == [("t3", "O2")]
     assert not rooms
+
+
+def scan_for(rooms: list[list[float]], cpus: float, mem: float) -> int | None:
+    """The rule in plain words: of the offers both cpus and mem fit on (within Mesos'
+    EPSILON), the one with the most cpus left; of those with as many, the first."""
+    fitting = [n for n, (c, m) in enumerate(rooms) if c + EPSILON >= cpus and m + EPSILON >= mem]
+    return max(fitting, key=lambda n: (rooms[n][0], -n)) if fitting else None
+
+
+amounts = st.sampled_from([0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 4.0])
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(
+    offers=st.lists(st.tuples(amounts, amounts), min_size=1, max_size=12),
+    tasks=st.lists(st.tuples(amounts, amounts), max_size=40),
+)
+def test_tasks_without_constraints_go_where_a_scan_of_every_offer_would_put_them(
+    offers: list[tuple[float, float]], tasks: list[tuple[float, float]]
+) -> None:
+    """Rooms finds such a task its offer from a heap by cpus left: the same choice, task
+    after task, as looking at every offer (ties, offers lacking mem, used-up ones)."""
+    left = [[cpus * 4, mem * 4] for cpus, mem in offers]
+    views = [offer(n, cpus=c, mem=m) for n, (c, m) in enumerate(left)]
+    candidates = [task(n, cpus=c, mem=m, cap=None) for n, (c, m) in enumerate(tasks)]
+    expected = []
+    for t in candidates:
+        chosen = scan_for(left, t.cpus, t.mem)
+        if chosen is not None:
+            expected.append((t.mesos_id, f"O{chosen}"))
+            left[chosen][0] -= t.cpus
+            left[chosen][1] -= t.mem
+            if left[chosen][0] < EPSILON or left[chosen][1] < EPSILON:
+                left[chosen] = [-1.0, -1.0]  # used up: dropped
+    pairs = match_offers(candidates, views, MatchState())
+    assert [(t.mesos_id, o.id) for t, o in pairs] == expected
