@@ -338,13 +338,15 @@ def repeats_for(waiting: int) -> int:
 def alternated(
     repeats: int, hippo: Callable[[], dict[str, Any]], bare: Callable[[], dict[str, Any]]
 ) -> dict[str, Any]:
-    """Hippo's and the bare framework's runs in turn (Hippo, bare, Hippo, ...), `repeats`
-    each; each framework's median run by tasks/s to RUNNING (its figures all from that
-    one run), and every run's rate under "hippo_runs" and "bare_runs"."""
+    """Hippo's and the bare framework's runs in turn, `repeats` each, each pair started
+    by the other than the last (Hippo, bare, bare, Hippo, ...: neither always runs
+    first); each framework's median run by tasks/s to RUNNING (its figures all from
+    that one run), and every run's rate under "hippo_runs" and "bare_runs"."""
     runs: dict[str, list[dict[str, Any]]] = {"hippo": [], "bare": []}
-    for _ in range(repeats):
-        runs["hippo"].append(hippo())
-        runs["bare"].append(bare())
+    for n in range(repeats):
+        pair = [("hippo", hippo), ("bare", bare)]
+        for who, measure_once in pair if n % 2 == 0 else reversed(pair):
+            runs[who].append(measure_once())
     found: dict[str, Any] = {}
     for who, done in runs.items():
         found[who] = median_run(done)
@@ -624,7 +626,7 @@ without the benchmark's own INFO and ZCARD polls. Round trips: socket reads Redi
 processed (`INFO stats` `total_reads_processed`, all clients), about one per request or
 pipeline (a pipeline larger than Redis' 16 KB read buffer takes a few).
 Bursts of up to {REPEATS_UP_TO:,} waiting tasks run {REPEATS} times for each framework,
-in turn (Hippo, bare, Hippo, ...), and the table shows each one's median run (all its
+in turn (Hippo, bare, bare, Hippo, ...), and the table shows each one's median run (all its
 figures from that run): this machine's speed moves within minutes, and a burst lasts
 about a second. Tasks/s to RUNNING of every run: {spread or "one run each"}.
 The offer round is `OfferRound.once()` run in the benchmark process with 10 held offers

@@ -203,15 +203,22 @@ class _Room:
     gone: bool = False  # used up: dropped
 
 
+# Rooms the heap steps past for lacking a task's mem before that task's room is looked
+# for by the scan: each step costs a pop and a push, against a comparison in the scan.
+MEM_SHORT_ROOMS = 8
+
+
 class Rooms:
     """What is left of each offer as tasks are assigned to it: the one place where
     resources are counted. An offer with (almost) no cpus or mem left is dropped.
 
     Besides the list, a heap of the rooms by most cpus left (then offer order) finds a
     task without constraints its room in O(log offers) instead of looking at every
-    offer. Assigning 10,000 such runs (in process, best of 7, 2 cores): over 1,000
-    offers 351-369 ms by looking at every offer, 12.6 ms from the heap; over 100
-    offers 43 ms and 10.4 ms; over 10, 9.6-9.9 ms and 9.1 ms. An entry whose room
+    offer, while the rooms with the most cpus have its mem. Assigning 10,000 such runs
+    (in process, best of 7, 2 cores): over 1,000 offers 351-369 ms by looking at every
+    offer, 12.6 ms from the heap; over 100 offers 43 ms and 10.4 ms; over 10, 9.6-9.9
+    ms and 9.1 ms. When the offers run short of mem first, a task's room is found by
+    looking at every offer, as before (`_most_cpus_fitting`). An entry whose room
     changed or went since it was pushed is skipped when met."""
 
     def __init__(self, offers: Iterable[OfferView]) -> None:
@@ -269,11 +276,14 @@ class Rooms:
         return best
 
     def _most_cpus_fitting(self, cpus: float, mem: float) -> _Room | None:
-        """best_for without rules, from the heap: the same room the scan would find
-        (most cpus left, the first offer of those with as many)."""
+        """best_for without rules: the same room the scan finds (most cpus left, the
+        first offer of those with as many), from the heap while its top rooms have the
+        mem; past MEM_SHORT_ROOMS rooms lacking it (offers run short of memory before
+        cpus), by the scan, which then costs no more than it did."""
         heap = self._by_cpus
         skipped: list[tuple[float, int, _Room]] = []  # rooms lacking mem, kept
         found: _Room | None = None
+        scan = False
         while heap:
             neg_cpus, _, room = heap[0]
             if room.gone or -neg_cpus != room.cpus:
@@ -282,13 +292,24 @@ class Rooms:
             if room.cpus + EPSILON < cpus:
                 break  # the most cpus left is too few: no room fits
             if room.mem + EPSILON < mem:
+                if len(skipped) == MEM_SHORT_ROOMS:
+                    scan = True
+                    break
                 skipped.append(heapq.heappop(heap))
                 continue
             found = room
             break
         for entry in skipped:
             heapq.heappush(heap, entry)
-        return found
+        if not scan:
+            return found
+        best: _Room | None = None
+        best_cpus = -1.0
+        for room in self._rooms:
+            if room.cpus + EPSILON < cpus or room.mem + EPSILON < mem or room.cpus <= best_cpus:
+                continue
+            best, best_cpus = room, room.cpus
+        return best
 
     def take(self, room: _Room, task: Candidate) -> None:
         cpus_before = room.cpus

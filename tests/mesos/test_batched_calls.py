@@ -15,6 +15,8 @@ from hippo.worker.mesos import MesosConnectionError
 from hippo.worker.mesos.batched_calls import BatchedCalls
 from hippo.worker.mesos.pipeline import Answer, PipelinedConnection
 
+from .conftest import until
+
 pytestmark = pytest.mark.anyio
 
 
@@ -22,10 +24,12 @@ pytestmark = pytest.mark.anyio
 class Server:
     """Answers each POST 202 with the body it read, `hold` POSTs at a time (it reads
     that many before answering any), on each connection; `drop_after`: closes a
-    connection instead of answering once it has answered that many in all."""
+    connection instead of answering once it has answered that many in all;
+    `close_after`: closes a connection once it has answered that many on it."""
 
     hold: int = 1
     drop_after: int | None = None
+    close_after: int | None = None  # answers on a connection before closing it
     port: int = 0
     bodies: list[tuple[int, bytes]] = field(default_factory=list)  # (connection, body)
     connections: int = 0
@@ -35,6 +39,7 @@ class Server:
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         connection = self.connections
+        served = 0
         try:
             while True:
                 held = []
@@ -49,9 +54,12 @@ class Server:
                     if self.drop_after is not None and self.answered >= self.drop_after:
                         return
                     self.answered += 1
+                    served += 1
                     head = b"HTTP/1.1 202 Accepted\r\nContent-Length: %d\r\n\r\n" % len(body)
                     writer.write(head + body)
                 await writer.drain()
+                if self.close_after is not None and served >= self.close_after:
+                    return
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -141,6 +149,36 @@ async def test_a_call_cancelled_before_its_batch_is_not_sent(
     assert [body for _, body in server.bodies] == [b"first", b"second"]
 
 
+async def test_a_batch_that_cannot_be_sent_fails_alone_and_later_calls_go_out(
+    serve: Callable[..., Awaitable[Server]],
+) -> None:
+    server = await serve()
+    calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
+    url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
+    try:
+        with pytest.raises(MesosConnectionError, match="not sent"):
+            await calls.post(url, b"bad", {"X-Note": "\u2192"})  # not Latin-1: no header
+        assert await calls.post(url, b"ok", {}) == Answer(202, b"ok")
+    finally:
+        await calls.aclose()
+    assert server.bodies == [(1, b"ok")]
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_written_on(
+    serve: Callable[..., Awaitable[Server]],
+) -> None:
+    server = await serve(close_after=1)
+    connection = PipelinedConnection()  # no idle expiry: only the server's close counts
+    url = f"http://127.0.0.1:{server.port}/api"
+    try:
+        assert await connection.post(url, [b"one"], {}) == [Answer(202, b"one")]
+        await until(lambda: connection._streams and connection._streams[0].at_eof(), 10, "EOF")
+        assert await connection.post(url, [b"two"], {}) == [Answer(202, b"two")]
+    finally:
+        await connection.aclose()
+    assert server.bodies == [(1, b"one"), (2, b"two")]
+
+
 async def test_closing_fails_the_calls_still_waiting(
     serve: Callable[..., Awaitable[Server]],
 ) -> None:
@@ -148,10 +186,16 @@ async def test_closing_fails_the_calls_still_waiting(
     calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
     url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
     waiting = asyncio.ensure_future(calls.post(url, b"lone", {}))
-    await asyncio.wait_for(server.received.wait(), 10)
+    await asyncio.wait_for(server.received.wait(), 10)  # sent, never answered
+    queued = asyncio.ensure_future(calls.post(url, b"queued", {}))
+    await asyncio.sleep(0)  # made: it waits for the batch on its way
     await calls.aclose()
-    with pytest.raises(MesosConnectionError):
-        await waiting
+    for call in (waiting, queued):
+        with pytest.raises(MesosConnectionError):
+            await call
+    with pytest.raises(MesosConnectionError, match="closed"):
+        await calls.post(url, b"after", {})
+    assert server.bodies == [(1, b"lone")]
 
 
 @pytest.mark.parametrize("expiry_s, connections", [(None, 1), (0.0, 3)])

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hippo.shared.model import TaskDefinition
+from hippo.worker import matching
 from hippo.worker.candidates import parse_waiting
 from hippo.worker.matching import (
     EPSILON,
@@ -275,16 +276,27 @@ def scan_for(rooms: list[list[float]], cpus: float, mem: float) -> int | None:
 amounts = st.sampled_from([0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 4.0])
 
 
+@pytest.mark.parametrize("mem_short_rooms", [0, 2, matching.MEM_SHORT_ROOMS])
 @settings(max_examples=200, derandomize=True, deadline=None)
 @given(
     offers=st.lists(st.tuples(amounts, amounts), min_size=1, max_size=12),
     tasks=st.lists(st.tuples(amounts, amounts), max_size=40),
 )
 def test_tasks_without_constraints_go_where_a_scan_of_every_offer_would_put_them(
-    offers: list[tuple[float, float]], tasks: list[tuple[float, float]]
+    mem_short_rooms: int, offers: list[tuple[float, float]], tasks: list[tuple[float, float]]
 ) -> None:
-    """Rooms finds such a task its offer from a heap by cpus left: the same choice, task
+    """Rooms finds such a task its offer from a heap by cpus left, and by looking at
+    every offer past `mem_short_rooms` offers lacking its mem: the same choice, task
     after task, as looking at every offer (ties, offers lacking mem, used-up ones)."""
+    kept = matching.MEM_SHORT_ROOMS
+    matching.MEM_SHORT_ROOMS = mem_short_rooms
+    try:
+        assert_as_a_scan(offers, tasks)
+    finally:
+        matching.MEM_SHORT_ROOMS = kept
+
+
+def assert_as_a_scan(offers: list[tuple[float, float]], tasks: list[tuple[float, float]]) -> None:
     left = [[cpus * 4, mem * 4] for cpus, mem in offers]
     views = [offer(n, cpus=c, mem=m) for n, (c, m) in enumerate(left)]
     candidates = [task(n, cpus=c, mem=m, cap=None) for n, (c, m) in enumerate(tasks)]

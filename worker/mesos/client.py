@@ -286,8 +286,8 @@ class MesosSchedulerClient:
         headers.update(self._auth_headers)
         try:
             answer = await self._calls.post(url, orjson.dumps(body), headers)
-        except MesosConnectionError as e:
-            raise MesosConnectionError(f"{what} to {url}: {e}") from e
+        except MesosConnectionError as e:  # (its message names the URL)
+            raise MesosConnectionError(f"{what}: {e}") from e
         if answer.status in (200, 202):
             return
         raise http_error(answer.status, f"{what}: {answer.body.decode(errors='replace')}", url)

@@ -201,8 +201,13 @@ class PipelinedConnection:
                     pushed = now
 
     def _reusable(self, origin: Origin) -> bool:
-        """Whether the open connection goes to `origin`, is open and not idle too long."""
-        if self._streams is None or self._origin != origin or self._streams[1].is_closing():
+        """Whether the open connection goes to `origin`, is open on both sides (a server
+        that closed it idle has sent its end: the reader is at EOF) and not idle too
+        long."""
+        if self._streams is None or self._origin != origin:
+            return False
+        reader, writer = self._streams
+        if writer.is_closing() or reader.at_eof():
             return False
         idle_s = asyncio.get_running_loop().time() - self._used_at
         return self._idle_expiry_s is None or idle_s < self._idle_expiry_s
