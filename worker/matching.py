@@ -208,6 +208,13 @@ class _Room:
 MEM_SHORT_ROOMS = 8
 
 
+class _Scan:
+    """Rooms._from_heap's answer when every room must be looked at."""
+
+
+_SCAN = _Scan()
+
+
 class Rooms:
     """What is left of each offer as tasks are assigned to it: the one place where
     resources are counted. An offer with (almost) no cpus or mem left is dropped.
@@ -218,7 +225,7 @@ class Rooms:
     (in process, best of 7, 2 cores): over 1,000 offers 351-369 ms by looking at every
     offer, 12.6 ms from the heap; over 100 offers 43 ms and 10.4 ms; over 10, 9.6-9.9
     ms and 9.1 ms. When the offers run short of mem first, a task's room is found by
-    looking at every offer, as before (`_most_cpus_fitting`). An entry whose room
+    looking at every offer, as before (`_from_heap`). An entry whose room
     changed or went since it was pushed is skipped when met."""
 
     def __init__(self, offers: Iterable[OfferView]) -> None:
@@ -260,11 +267,14 @@ class Rooms:
         placed: Sequence[Place],
         known: Sequence[Place],
     ) -> _Room | None:
-        """The room with the most cpus left on which the task fits and its rules hold;
-        `known` are the offers' places GROUP_BY balances over."""
+        """The room with the most cpus left on which the task fits and its rules hold
+        (of rooms with as many, the first offer's); `known` are the offers' places
+        GROUP_BY balances over."""
         cpus, mem, rules = task.cpus, task.mem, task.rules
         if not rules:
-            return self._most_cpus_fitting(cpus, mem)
+            found = self._from_heap(cpus, mem)
+            if not isinstance(found, _Scan):
+                return found
         best: _Room | None = None
         best_cpus = -1.0
         for room in self._rooms:
@@ -275,15 +285,13 @@ class Rooms:
             best, best_cpus = room, room.cpus
         return best
 
-    def _most_cpus_fitting(self, cpus: float, mem: float) -> _Room | None:
-        """best_for without rules: the same room the scan finds (most cpus left, the
-        first offer of those with as many), from the heap while its top rooms have the
-        mem; past MEM_SHORT_ROOMS rooms lacking it (offers run short of memory before
-        cpus), by the scan, which then costs no more than it did."""
+    def _from_heap(self, cpus: float, mem: float) -> _Room | None | _Scan:
+        """best_for of a task without rules from the heap, while its top rooms have the
+        mem; past MEM_SHORT_ROOMS rooms lacking it (offers short of memory before cpus),
+        _SCAN: looking at every room then costs no more than it did."""
         heap = self._by_cpus
         skipped: list[tuple[float, int, _Room]] = []  # rooms lacking mem, kept
-        found: _Room | None = None
-        scan = False
+        found: _Room | None | _Scan = None
         while heap:
             neg_cpus, _, room = heap[0]
             if room.gone or -neg_cpus != room.cpus:
@@ -293,7 +301,7 @@ class Rooms:
                 break  # the most cpus left is too few: no room fits
             if room.mem + EPSILON < mem:
                 if len(skipped) == MEM_SHORT_ROOMS:
-                    scan = True
+                    found = _SCAN
                     break
                 skipped.append(heapq.heappop(heap))
                 continue
@@ -301,15 +309,7 @@ class Rooms:
             break
         for entry in skipped:
             heapq.heappush(heap, entry)
-        if not scan:
-            return found
-        best: _Room | None = None
-        best_cpus = -1.0
-        for room in self._rooms:
-            if room.cpus + EPSILON < cpus or room.mem + EPSILON < mem or room.cpus <= best_cpus:
-                continue
-            best, best_cpus = room, room.cpus
-        return best
+        return found
 
     def take(self, room: _Room, task: Candidate) -> None:
         cpus_before = room.cpus
