@@ -6,6 +6,7 @@ breaks; and the connection's idle expiry (pipeline.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -82,18 +83,24 @@ async def serve() -> AsyncIterator[Callable[..., Server]]:
         server.close()
 
 
+@contextlib.asynccontextmanager
+async def calls_to(server: Server) -> AsyncIterator[tuple[BatchedCalls, str]]:
+    """New BatchedCalls and the server's URL; the calls are closed after."""
+    calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
+    try:
+        yield calls, f"http://127.0.0.1:{server.port}/api/v1/scheduler"
+    finally:
+        await calls.aclose()
+
+
 async def post_together(
     server: Server, posts: list[tuple[bytes, dict[str, str]]]
 ) -> list[Answer | BaseException]:
     """Each (body, headers) posted at once through new BatchedCalls; answers or errors."""
-    calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
-    url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
-    try:
+    async with calls_to(server) as (calls, url):
         return await asyncio.gather(
             *(calls.post(url, body, headers) for body, headers in posts), return_exceptions=True
         )
-    finally:
-        await calls.aclose()
 
 
 async def test_calls_made_together_go_in_one_batch_each_with_its_own_answer(
@@ -133,9 +140,7 @@ async def test_a_call_cancelled_before_its_batch_is_not_sent(
     serve: Callable[..., Awaitable[Server]],
 ) -> None:
     server = await serve()
-    calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
-    url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
-    try:
+    async with calls_to(server) as (calls, url):
         posted = [
             asyncio.ensure_future(calls.post(url, body, {}))
             for body in (b"first", b"cancelled", b"second")
@@ -143,8 +148,6 @@ async def test_a_call_cancelled_before_its_batch_is_not_sent(
         await asyncio.sleep(0)  # each call is made; the batch is not sent yet
         posted[1].cancel()
         first, second = await asyncio.gather(posted[0], posted[2])
-    finally:
-        await calls.aclose()
     assert (first.body, second.body) == (b"first", b"second")
     assert [body for _, body in server.bodies] == [b"first", b"second"]
 
@@ -153,14 +156,10 @@ async def test_a_batch_that_cannot_be_sent_fails_alone_and_later_calls_go_out(
     serve: Callable[..., Awaitable[Server]],
 ) -> None:
     server = await serve()
-    calls = BatchedCalls(PipelinedConnection(answer_timeout_s=10))
-    url = f"http://127.0.0.1:{server.port}/api/v1/scheduler"
-    try:
+    async with calls_to(server) as (calls, url):
         with pytest.raises(MesosConnectionError, match="not sent"):
             await calls.post(url, b"bad", {"X-Note": "\u2192"})  # not Latin-1: no header
         assert await calls.post(url, b"ok", {}) == Answer(202, b"ok")
-    finally:
-        await calls.aclose()
     assert server.bodies == [(1, b"ok")]
 
 
