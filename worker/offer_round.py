@@ -20,7 +20,13 @@ from hippo.shared.tunables import ROUND_CLAIM_RUNS, ROUND_MAX_IDS, ROUND_READ_BA
 from hippo.worker.background import Spawn
 from hippo.worker.candidates import WaitingTask
 from hippo.worker.matching import MatchState, OfferView, Rooms, assign
-from hippo.worker.mesos import MesosError, MesosHTTPError, MesosOffersGone, MesosSchedulerClient
+from hippo.worker.mesos import (
+    MesosError,
+    MesosHTTPError,
+    MesosNotSent,
+    MesosOffersGone,
+    MesosSchedulerClient,
+)
 from hippo.worker.mesos.resources import Carver, NotEnoughResources
 from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.offer_book import OfferBook, OfferSupply
@@ -334,12 +340,15 @@ class OfferRound:
             for mid in mesos_ids:
                 self.reasons.forget(mid)
             self.trigger.wake(waiting=True)
-        except MesosHTTPError as e:
-            # Mesos answered: it launched none of them. Back to waiting, no retry spent.
+        except (MesosHTTPError, MesosNotSent) as e:
+            # Mesos answered, or the call never left (no connection could be opened): it
+            # launched none of them. Back to waiting, no retry spent; the offer, still
+            # outstanding at the master, is declined at the next round.
             log.warning(
-                "leader: ACCEPT of offer %s with %d tasks refused: %s; they wait again",
+                "leader: ACCEPT of offer %s with %d tasks %s: %s; they wait again",
                 offer_id,
                 len(infos),
+                "not sent" if isinstance(e, MesosNotSent) else "refused",
                 e,
             )
             mesos_ids = [info["task_id"]["value"] for info in infos]

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 from collections.abc import Callable
 
 import pytest
 
-from hippo.worker.mesos import FrameworkSettings
+from hippo.worker.mesos import FrameworkSettings, MesosNotSent, MesosSchedulerClient
 from hippo.worker.mesos.messages import offer_role, task_info
 
 from .conftest import Connect
@@ -54,3 +55,20 @@ async def test_accepts_on_many_agents_share_one_connection_and_each_launches(
         c.connection for c in proxy.calls("SUBSCRIBE")
     )
     assert all(c.headers.get("authorization") == BASIC for c in accepts)
+
+
+async def test_a_call_whose_connection_cannot_be_opened_is_known_not_sent() -> None:
+    """No master can have taken it (the offer round puts an ACCEPT's runs back at once)."""
+    with socket.socket() as taken:  # a port nothing listens on once it is closed
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+    client = MesosSchedulerClient(f"127.0.0.1:{port}", FrameworkSettings())
+    subscription = client._subscription  # as if subscribed to a master now gone
+    subscription.leader_url = f"http://127.0.0.1:{port}/api/v1/scheduler"
+    subscription.stream_id, subscription.framework_id = "stream-1", "framework-1"
+    client._started = True
+    try:
+        with pytest.raises(MesosNotSent, match="ACCEPT"):
+            await client.launch(["O1"], [], refuse_s=0)
+    finally:
+        await client.close()

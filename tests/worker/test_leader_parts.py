@@ -11,16 +11,22 @@ from typing import Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from hippo.shared.settings import Settings
 from hippo.shared.store.leadership import ActiveTask, UpdateOutcome
 from hippo.shared.tunables import UPDATE_BATCH
 from hippo.worker.cadence import Cadence
 from hippo.worker.candidates import parse_waiting
 from hippo.worker.kills import KillBook, KillSender
 from hippo.worker.matching import OfferView, Place
-from hippo.worker.mesos import TaskStatus
+from hippo.worker.mesos import (
+    MesosBadRequest,
+    MesosConnectionError,
+    MesosNotSent,
+    TaskStatus,
+)
 from hippo.worker.metrics import WorkerMetrics
 from hippo.worker.offer_book import OfferBook
-from hippo.worker.offer_round import claims_of, launches_by_offer
+from hippo.worker.offer_round import OfferRound, claims_of, launches_by_offer
 from hippo.worker.reconciliation import chunks, stuck_staging
 from hippo.worker.round_inputs import QueueCaps, with_queue_caps
 from hippo.worker.status_updates import UpdateRecorder, consequences, to_store
@@ -235,6 +241,36 @@ def test_an_offer_gone_during_a_round_gets_no_accept_and_its_runs_wait_again() -
     assert asyncio.run(offer_round.launch(object(), assigned)) == 0
     assert journal.calls == ["claim a.1", "unclaim a.1"]
     assert offer_round.trigger.waiting_hint
+
+
+@pytest.mark.parametrize(
+    "error, unclaimed",
+    [
+        (MesosNotSent("ACCEPT: cannot connect"), True),  # never left: nothing launched
+        (MesosBadRequest(400, "ACCEPT: offer unknown"), True),  # answered: none launched
+        (MesosConnectionError("ACCEPT: no answer"), False),  # may have launched
+    ],
+)
+def test_an_accept_that_launched_nothing_puts_its_runs_back_and_one_unanswered_not(
+    error: Exception, unclaimed: bool
+) -> None:
+    journal = LaunchJournal()
+    book, _ = offers_held(1)
+    offer_round = OfferRound(Settings.from_env({}), journal, 1, WorkerMetrics(), book, print)
+
+    class Client:
+        stream_id = "stream-1"
+
+        async def launch(self, *args: Any, **kwargs: Any) -> None:
+            raise error
+
+    book.take("O1")
+    offer_round.trigger.waiting_hint = False
+    info = {"task_id": {"value": "a.1"}}
+    asyncio.run(offer_round._accept(Client(), "O1", [info], "stream-1"))  # type: ignore[arg-type]
+    assert journal.calls == (["unclaim a.1"] if unclaimed else [])
+    assert book.undeclined == (["O1"] if unclaimed else [])  # outstanding: declined next
+    assert offer_round.trigger.waiting_hint == unclaimed  # a round places them again
 
 
 class ReadJournal:

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import MesosConnectionError
+from .errors import MesosConnectionError, MesosNotSent
 from .pipeline import Answer, PipelineBroken, PipelinedConnection
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class BatchedCalls:
         except PipelineBroken as e:
             for call, answer in zip(batch, e.answers, strict=False):
                 _answer(call, answer)
-            _fail(batch[len(e.answers) :], str(e))
+            _fail(batch[len(e.answers) :], str(e), MesosConnectionError if e.sent else MesosNotSent)
         except MesosConnectionError as e:
             _fail(batch, str(e))
         except asyncio.CancelledError:
@@ -126,7 +126,9 @@ def _answer(call: _Call, answer: Answer) -> None:
         call.answer.set_result(answer)
 
 
-def _fail(calls: list[_Call], why: str) -> None:
+def _fail(
+    calls: list[_Call], why: str, error: type[MesosConnectionError] = MesosConnectionError
+) -> None:
     for call in calls:
         if not call.answer.done():
-            call.answer.set_exception(MesosConnectionError(why))
+            call.answer.set_exception(error(why))

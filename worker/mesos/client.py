@@ -24,6 +24,7 @@ from .batched_calls import BatchedCalls
 from .errors import (
     MesosConfigError,
     MesosConnectionError,
+    MesosNotSent,
     MesosNotSubscribed,
     MesosOffersGone,
     http_error,
@@ -287,7 +288,8 @@ class MesosSchedulerClient:
         try:
             answer = await self._calls.post(url, orjson.dumps(body), headers)
         except MesosConnectionError as e:  # (its message names the URL)
-            raise MesosConnectionError(f"{what}: {e}") from e
+            error = MesosNotSent if isinstance(e, MesosNotSent) else MesosConnectionError
+            raise error(f"{what}: {e}") from e
         if answer.status in (200, 202):
             return
         raise http_error(answer.status, f"{what}: {answer.body.decode(errors='replace')}", url)

@@ -7,6 +7,7 @@ ever catch `MesosError` and its subclasses:
     ├── MesosConfigError        bad master list, CA bundle, framework settings
     ├── RecordIOError           the event stream is not valid RecordIO / JSON
     ├── MesosConnectionError    no master answered (network error, timeout)
+    │   └── MesosNotSent        the call never left: no connection could be opened
     ├── MesosNotSubscribed      a call was made while no subscription is live
     ├── MesosHTTPError          a master answered with an unexpected status
     │   ├── MesosUnavailable    503: no leader elected / still recovering
@@ -34,6 +35,11 @@ class RecordIOError(MesosError):
 
 class MesosConnectionError(MesosError):
     """A master could not be reached, or the connection broke."""
+
+
+class MesosNotSent(MesosConnectionError):
+    """A call that never left: the connection it was to go on could not be opened, so
+    no master can have taken it (an ACCEPT's tasks can wait again at once)."""
 
 
 class MesosNotSubscribed(MesosError):

@@ -56,13 +56,17 @@ class PipelineBroken(MesosConnectionError):
 
     `answers` are those read before it failed, in order; `reused` says whether the
     connection had served an earlier batch (a master may close an idle connection just
-    as a batch is written, so that batch can be sent again on a new one).
+    as a batch is written, so that batch can be sent again on a new one); `sent` is
+    False when the connection could not be opened, so nothing of the batch was written.
     """
 
-    def __init__(self, message: str, answers: Sequence[Answer], reused: bool) -> None:
+    def __init__(
+        self, message: str, answers: Sequence[Answer], reused: bool, sent: bool = True
+    ) -> None:
         super().__init__(message)
         self.answers = list(answers)
         self.reused = reused
+        self.sent = sent
 
 
 # An answer's head, parsed, and the whole answer when the head says it has no body.
@@ -146,11 +150,13 @@ class PipelinedConnection:
         answers: list[Answer] = []
         async with self._lock:
             reused = self._reusable(origin)
+            written = False
             try:
                 reader, writer = await self._open(origin, reused)
                 # The transport sends what does not fit in the socket at once while the
                 # answers are read, so a large batch cannot deadlock against the server.
                 writer.write(payload)
+                written = True
                 await self._read_answers(reader, len(bodies), answers, url, reused)
                 self._used_at = asyncio.get_running_loop().time()
             except PipelineBroken:
@@ -161,6 +167,7 @@ class PipelinedConnection:
                     f"POST to {url} failed after {len(answers)} of {len(bodies)} answers: {e!r}",
                     answers,
                     reused,
+                    sent=written,
                 ) from e
             except BaseException:
                 self.close()  # cancelled mid-batch: the connection's state is unknown
