@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ import pytest
 from hippo.worker.mesos import MesosConnectionError, MesosNotSent
 from hippo.worker.mesos.batched_calls import BatchedCalls
 from hippo.worker.mesos.pipeline import Answer, PipelinedConnection
+from tests.conftest import free_port
 
 from .conftest import until
 
@@ -139,9 +139,7 @@ async def test_calls_left_unanswered_by_a_broken_connection_fail_and_are_not_sen
 
 
 async def test_calls_whose_connection_cannot_be_opened_are_known_not_sent() -> None:
-    with socket.socket() as taken:  # a port nothing listens on once it is closed
-        taken.bind(("127.0.0.1", 0))
-        port = taken.getsockname()[1]
+    port = free_port()  # nothing listens on it
     calls = BatchedCalls(PipelinedConnection(connect_timeout_s=10))
     try:
         with pytest.raises(MesosNotSent):

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from collections.abc import Callable
 
 import pytest
 
 from hippo.worker.mesos import FrameworkSettings, MesosNotSent, MesosSchedulerClient
-from hippo.worker.mesos.messages import offer_role, task_info
+from tests.conftest import free_port
 
 from .conftest import Connect
 from .recording_proxy import RecordingProxy
@@ -30,22 +29,9 @@ async def test_accepts_on_many_agents_share_one_connection_and_each_launches(
     proxy = proxy_to(agents=AGENTS, credentials={PRINCIPAL: SECRET})
     settings = FrameworkSettings(principal=PRINCIPAL)
     client, recorder = await connect(proxy.address, settings, secret=SECRET)
-    offers = [await recorder.take_offer() for _ in range(AGENTS)]
-    assert len({o["agent_id"]["value"] for o in offers}) == AGENTS  # one offer per agent
-
-    async def launch(n: int, offer: dict[str, object]) -> None:
-        info = task_info(
-            task_id=f"t{n}",
-            name=f"t{n}",
-            agent_id=offer["agent_id"]["value"],  # type: ignore[index]
-            command="true",
-            cpus=0.1,
-            mem_mb=32,
-            allocation_role=offer_role(offer),  # type: ignore[arg-type]
-        )
-        await client.launch([offer["id"]["value"]], [info], refuse_s=0)  # type: ignore[index]
-
-    await asyncio.gather(*(launch(n, offer) for n, offer in enumerate(offers)))
+    # Each launch takes the next offer: one per agent, all ACCEPTed at once.
+    infos = await asyncio.gather(*(recorder.launch("true", f"t{n}") for n in range(AGENTS)))
+    assert len({info["agent_id"]["value"] for info in infos}) == AGENTS
     for n in range(AGENTS):
         await recorder.wait_update(f"t{n}", "TASK_RUNNING")
     accepts = proxy.calls("ACCEPT")
@@ -59,9 +45,7 @@ async def test_accepts_on_many_agents_share_one_connection_and_each_launches(
 
 async def test_a_call_whose_connection_cannot_be_opened_is_known_not_sent() -> None:
     """No master can have taken it (the offer round puts an ACCEPT's runs back at once)."""
-    with socket.socket() as taken:  # a port nothing listens on once it is closed
-        taken.bind(("127.0.0.1", 0))
-        port = taken.getsockname()[1]
+    port = free_port()  # nothing listens on it
     client = MesosSchedulerClient(f"127.0.0.1:{port}", FrameworkSettings())
     subscription = client._subscription  # as if subscribed to a master now gone
     subscription.leader_url = f"http://127.0.0.1:{port}/api/v1/scheduler"
