@@ -50,7 +50,6 @@ async def test_a_call_whose_connection_cannot_be_opened_is_known_not_sent() -> N
     subscription = client._subscription  # as if subscribed to a master now gone
     subscription.leader_url = f"http://127.0.0.1:{port}/api/v1/scheduler"
     subscription.stream_id, subscription.framework_id = "stream-1", "framework-1"
-    client._started = True
     try:
         with pytest.raises(MesosNotSent, match="ACCEPT"):
             await client.launch(["O1"], [], refuse_s=0)

@@ -95,7 +95,6 @@ class MesosSchedulerClient:
             headers=self._auth_headers,
             connect_timeout_s=connect_timeout_s,
         )
-        self._started = False
         self._calls = BatchedCalls(
             PipelinedConnection(
                 self._ssl,
@@ -123,10 +122,7 @@ class MesosSchedulerClient:
 
     def start(self) -> None:
         """Start subscribing in the background; events arrive on `events()`."""
-        if self._started:
-            return
-        self._subscription.start()
-        self._started = True
+        self._subscription.start()  # (once: starting again does nothing)
 
     async def close(self) -> None:
         """Stop reading and close connections. Never sends TEARDOWN: tasks keep running
@@ -273,7 +269,7 @@ class MesosSchedulerClient:
         by default the current subscription's)."""
         url = self._subscription.leader_url
         stream_id = stream_id or self._subscription.stream_id
-        if url is None or stream_id is None or not self._started:
+        if url is None or stream_id is None:  # (None until subscribed, and once closed)
             raise MesosNotSubscribed(f"{what}: no live subscription")
         return url, {
             "Content-Type": "application/json",
