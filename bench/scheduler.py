@@ -256,9 +256,10 @@ def bare_round(r: redis.Redis, waiting: int, repeats: int, spec: str, tag: str =
 def round_times(sizes: list[int], repeats: int = 15) -> list[dict[str, Any]]:
     """Per number of finished records: the median of `repeats` rounds launching 1,000
     tasks, Hippo's and the bare claim's (a round lasts about 40 ms: with 7, three runs
-    in a row put the 1,000,000 records' round at +8%, +5% and -13% of the 1,000's). Each size has its own Redis, seeded once, and
-    the sizes take turns round by round, so the machine's drift touches all alike
-    (measured one size after the other, a few % were lost in it)."""
+    in a row put the 1,000,000 records' round at +8%, +5% and -13% of the 1,000's).
+    Each size has its own Redis, seeded once, and the sizes take turns round by round,
+    so the machine's drift touches all alike (measured one size after the other, a few
+    % were lost in it)."""
     spec = GENEROUS.spec()
     servers: dict[int, RedisServer] = {}
     times: dict[int, dict[str, list[float]]] = {n: {"hippo": [], "bare": []} for n in sizes}
