@@ -1,7 +1,9 @@
 """The scheduler's physical reference: a bare Mesos framework with no Hippo logic.
 
 On each offer it pops up to 10,000 waiting tasks (one ZPOPMIN of the waiting set), reads
-their specs (one pipeline of HGETs), and launches them in one ACCEPT; each batch of
+their specs (one pipeline of HGETs), and launches them in one ACCEPT, each with what the
+user asked to run: the command, its env (a queue's item is in it) and the Docker image
+(the least any framework must send); each batch of
 status updates is acknowledged in one pipelined HTTP call and each TASK_RUNNING recorded
 with the fewest Redis writes (HSET of the record's `running` field and ZADD to the
 RUNNING set), one Redis pipeline per batch. No matching, no limits, no retries, no
@@ -26,7 +28,7 @@ from typing import Any
 import redis.asyncio
 
 from hippo.worker.mesos import FrameworkSettings, MesosSchedulerClient, Offers, Update
-from hippo.worker.mesos.messages import offer_role, task_info
+from hippo.worker.mesos.messages import docker_container, offer_role, task_info
 
 PREFIX = "hippo:"
 WAITING = f"{PREFIX}tasks:state:WAITING_ON_OFFERS"
@@ -80,6 +82,8 @@ class Bare:
                     command=spec["cmd"],
                     cpus=spec["cpus"],
                     mem_mb=spec["mem"],
+                    env=spec.get("env"),
+                    container=docker_container(spec["container"]["docker"]["image"], "BRIDGE"),
                     allocation_role=offer_role(offer),
                 )
                 for mid, spec in zip(mids, specs, strict=True)

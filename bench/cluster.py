@@ -18,9 +18,11 @@ from pathlib import Path
 import redis
 
 from bench.common import RedisServer, free_port, wait_until
+from hippo.shared.model import QueueDefinition
 from hippo.shared.records import TASK_RECORD_TEMPLATE
-from hippo.shared.store import task_scripts
+from hippo.shared.store import queue_scripts, task_scripts
 from hippo.shared.store.keys import Keys
+from hippo.worker.polling_tasks import TaskTemplate
 
 PREFIX = "hippo:"
 KEYS = Keys(PREFIX)
@@ -64,6 +66,22 @@ class Cluster:
                 "max_concurrent": 1,
             }
         )
+
+    def queue(self) -> dict[str, object]:
+        """A queue's definition as a user posts it, without its source's settings (its
+        runs' definitions never hold them): its runs take this cluster's task size, and
+        its max_concurrent never holds a burst back."""
+        return {
+            "id": QUEUE_ID,
+            "container": {"docker": {"image": "alpine"}},
+            "cpus": self.task_cpus,
+            "mem": self.task_mem_mb,
+            "cmd": 'process "$HIPPO_DATA"',
+            "env": {"ITEM": "$HIPPO_DATA"},
+            "task_retries": 0,
+            "system_retries": 2,
+            "queue": {"type": "redis", "max_concurrent": 10_000_000},
+        }
 
 
 # The old benchmark's cluster: offers re-issued at once, resources never short.
@@ -183,6 +201,54 @@ def seed_waiting(r: redis.Redis, count: int, spec: str, tag: str = "job") -> Non
             }
             script(args=[PREFIX, "", 60, mid, task_id, "", spec, json.dumps(status)], client=pipe)
         pipe.execute()
+
+
+QUEUE_ID = "bench-queue"
+
+
+def seed_queue_waiting(r: redis.Redis, count: int, cluster: Cluster) -> None:
+    """`count` waiting runs of one queue, each with its own item (HIPPO_DATA), as its
+    poller makes them (worker/polling_tasks.TaskTemplate) and stores them (the creation
+    script's indexing): one task id, the queue's, for all, and a definition per run.
+    The queue is stored DISABLED, so that no worker polls it meanwhile (its waiting
+    runs still launch)."""
+    definition = QueueDefinition.model_validate(cluster.queue())
+    spec = definition.model_dump(mode="json", exclude={"id"}, exclude_none=True)
+    r.register_script(queue_scripts.CREATE_QUEUE)(
+        args=[PREFIX, QUEUE_ID, json.dumps(spec), "DISABLED", time.time()]
+    )
+    template = TaskTemplate(QUEUE_ID, spec)
+    script = r.register_script(task_scripts.CREATE_TASKS)
+    for start in range(0, count, 5000):
+        items = [
+            json.dumps({"bucket": "bench", "key": f"items/{n:08d}.json", "size": 1000 + n})
+            for n in range(start, min(count, start + 5000))
+        ]
+        pipe = r.pipeline(transaction=False)
+        for task in template.new_tasks(items, time.time()):
+            script(
+                args=[
+                    PREFIX,
+                    "",
+                    60,
+                    task.mesos_id,
+                    task.task_id,
+                    QUEUE_ID,
+                    task.spec,
+                    task.status,
+                ],
+                client=pipe,
+            )
+        pipe.execute()
+
+
+def seed_burst(r: redis.Redis, count: int, cluster: Cluster, queue: bool = False) -> None:
+    """`count` waiting runs: one-off tasks of one definition (seed_waiting), or a queue's
+    runs, each with its own item (seed_queue_waiting)."""
+    if queue:
+        seed_queue_waiting(r, count, cluster)
+    else:
+        seed_waiting(r, count, cluster.spec())
 
 
 SEED_FINISHED = """

@@ -3,7 +3,9 @@ the generous simulated cluster of bench/scheduler.py; tasks/s to RUNNING recorde
 CPU per launch (leader, dev master, Redis), repeated. Not a module of bench/run (no
 `run`): bench/run --only scheduler gives the full picture.
 
-    python -m bench.leader_burst [--waiting 10000] [--repeats 3]
+    python -m bench.leader_burst [--waiting 10000] [--repeats 3] [--queue]
+
+`--queue`: a queue's runs, each with its own item (cluster.seed_queue_waiting).
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waiting", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--queue", action="store_true", help="a queue's runs, an item each")
     args = parser.parse_args()
     svc = Services()
     try:
         for _ in range(args.repeats):
-            found = hippo_launches(svc, GENEROUS, args.waiting)
+            found = hippo_launches(svc, GENEROUS, args.waiting, args.queue)
             cpu = found["cpu_ms_per_launch"]
             print(
-                f"{args.waiting:,} waiting: {found['running_rate']:,.0f} tasks/s to RUNNING"
+                f"{args.waiting:,} {'queue tasks' if args.queue else 'tasks'} waiting: {found['running_rate']:,.0f} tasks/s to RUNNING"
                 f" ({found['accept_rate']:,.0f}/s to ACCEPT); CPU ms per launch: leader"
                 f" {cpu['leader']:.3f}, dev master {cpu['master']:.3f}, redis"
                 f" {cpu['redis']:.3f}; load {os.getloadavg()[0]:.1f}",

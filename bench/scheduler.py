@@ -26,6 +26,7 @@ from bench.cluster import (
     Cluster,
     Services,
     metric,
+    seed_burst,
     seed_finished,
     seed_waiting,
 )
@@ -81,13 +82,16 @@ def _figures(
     }
 
 
-def hippo_launches(svc: Services, cluster: Cluster, waiting: int) -> dict[str, Any]:
+def hippo_launches(
+    svc: Services, cluster: Cluster, waiting: int, queue: bool = False
+) -> dict[str, Any]:
     """A real worker process leads; the clock starts at its first offer, with every task
-    already waiting. CPU and commands count from then until every task is RUNNING."""
+    already waiting (a queue's runs when `queue`: cluster.seed_burst). CPU and commands
+    count from then until every task is RUNNING."""
     svc.r.flushall()
     master_pid = svc.start_devmaster(cluster)
     with step(f"seed {waiting:,} waiting"):
-        seed_waiting(svc.r, waiting, cluster.spec())
+        seed_burst(svc.r, waiting, cluster, queue)
     proc, port = svc.start_worker(HIPPO_LOCK_EXPIRE_S="30")
     pids = {"leader": proc.pid, "master": master_pid, "redis": svc.redis.pid}
     try:
@@ -164,12 +168,14 @@ def _started_tstamps(r: redis.Redis) -> list[float]:
     return found
 
 
-def bare_launches(svc: Services, cluster: Cluster, waiting: int) -> dict[str, Any]:
+def bare_launches(
+    svc: Services, cluster: Cluster, waiting: int, queue: bool = False
+) -> dict[str, Any]:
     """The reference: bench/bare_scheduler.py, timed the same way."""
     svc.r.flushall()
     master_pid = svc.start_devmaster(cluster)
     with step(f"seed {waiting:,} waiting"):
-        seed_waiting(svc.r, waiting, cluster.spec())
+        seed_burst(svc.r, waiting, cluster, queue)
     pids = {"master": master_pid, "redis": svc.redis.pid}
     with step(f"bare {cluster.name} {waiting:,}"):
         proc = subprocess.Popen(
@@ -309,13 +315,16 @@ def run(quick: bool) -> dict[str, Any]:
             if both is not None:
                 generous[n] = both
         realistic = _both(svc, REALISTIC, realistic_size, errors, repeats_for(realistic_size))
+        queue = _both(
+            svc, GENEROUS, realistic_size, errors, repeats_for(realistic_size), queue=True
+        )
         svc.stop_devmaster()
         rounds = round_times(finished_sizes)
     finally:
         svc.close()
     if not generous:
         raise RuntimeError("; ".join(errors))
-    result = report(generous, realistic, rounds)
+    result = report(generous, realistic, rounds, queue)
     if errors:
         result["notes"] += "\n**Failed in this run:** " + "; ".join(errors) + "\n"
         result["failed"] = errors
@@ -364,19 +373,25 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _both(
-    svc: Services, cluster: Cluster, waiting: int, errors: list[str], repeats: int = 1
+    svc: Services,
+    cluster: Cluster,
+    waiting: int,
+    errors: list[str],
+    repeats: int = 1,
+    queue: bool = False,
 ) -> dict[str, Any] | None:
     """Hippo's and the bare framework's figures (`alternated`), or None (the error noted)
     if a run failed: the other sizes are still measured."""
     try:
         return alternated(
             repeats,
-            lambda: hippo_launches(svc, cluster, waiting),
-            lambda: bare_launches(svc, cluster, waiting),
+            lambda: hippo_launches(svc, cluster, waiting, queue),
+            lambda: bare_launches(svc, cluster, waiting, queue),
         )
     except Exception as e:
         svc.stop_workers()
-        errors.append(f"{cluster.name} cluster, {waiting:,} waiting: {e}")
+        what = "queue tasks" if queue else "tasks"
+        errors.append(f"{cluster.name} cluster, {waiting:,} {what} waiting: {e}")
         print(f"FAILED: {errors[-1]}", flush=True)
         return None
 
@@ -385,6 +400,7 @@ def report(
     generous: dict[int, dict[str, Any]],
     realistic: dict[str, Any] | None,
     rounds: list[dict[str, Any]],
+    queue: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     measures = []
     for n, both in generous.items():
@@ -482,6 +498,26 @@ def report(
                 better="lower",
             ),
         ]
+    if queue is not None:
+        qh, qb = queue["hippo"], queue["bare"]
+        n = qh["waiting"]
+        measures += [
+            measure(
+                f"queue tasks, an item each: tasks/s to RUNNING recorded, {n:,} waiting",
+                qh["running_rate"],
+                "tasks/s",
+                reference=qb["running_rate"],
+                reference_name="bare",
+            ),
+            measure(
+                f"queue tasks: leader CPU per launch, {n:,} waiting",
+                qh["cpu_ms_per_launch"]["leader"],
+                "ms",
+                reference=qb["cpu_ms_per_launch"]["leader"],
+                reference_name="bare",
+                better="lower",
+            ),
+        ]
     for r in rounds:
         measures.append(
             measure(
@@ -556,9 +592,10 @@ def report(
         "title": "Scheduler",
         "measures": measures,
         "charts": charts,
-        "notes": notes(generous, rounds, realistic),
+        "notes": notes(generous, rounds, realistic, queue),
         "generous": {str(k): v for k, v in generous.items()},
         "realistic": realistic,
+        "queue": queue,
         "rounds": rounds,
         "original_hippo": {
             "launches_per_s_of_scheduler_time": {str(k): v for k, v in ORIGINAL.items()},
@@ -582,6 +619,7 @@ def notes(
     generous: dict[int, dict[str, Any]],
     rounds: list[dict[str, Any]],
     realistic: dict[str, Any] | None = None,
+    queue: dict[str, Any] | None = None,
 ) -> str:
     compare = "; ".join(
         f"{n:,} waiting: Hippo {generous[n]['hippo']['accept_rate']:,.0f}/s to ACCEPT, "
@@ -597,6 +635,8 @@ def notes(
     bursts = [(f"{n:,} waiting", both) for n, both in generous.items()]
     if realistic is not None:
         bursts.append((f"realistic cluster, {realistic['hippo']['waiting']:,} waiting", realistic))
+    if queue is not None:
+        bursts.append((f"queue tasks, {queue['hippo']['waiting']:,} waiting", queue))
     spread = "; ".join(
         f"{name}: Hippo {_rates(both, 'hippo')}, bare {_rates(both, 'bare')}"
         for name, both in bursts
@@ -614,6 +654,13 @@ and 1 MB. *Realistic*: `--agents 100 --cpus 16 --mem 65536 --simulate 3
 --batch-allocation`: resources an ACCEPT leaves unused, declined or freed by a task's end
 are offered again only at the next allocation, every 1 s (Mesos' `--allocation_interval`
 default); tasks of 0.1 cpus and 64 MB that run 3 s.
+
+**Tasks.** One-off tasks of one definition, each its own task id (capped at 1 run), on
+both clusters. *Queue tasks*: the runs of one queue, as its poller makes them
+(`TaskTemplate`), on the generous cluster: one task id (the queue's) for all, and each
+run's definition its own, its item (HIPPO_DATA, HIPPO_DATA_BASE64) in its env, as in
+production, where the one-off bursts let Hippo decode and prepare one definition for
+every run.
 
 **How.** Every task is waiting (created through the store's own script) before the
 leader, a real `python -m hippo worker` process, starts. The clock starts at its first
@@ -638,7 +685,8 @@ by round (so the machine's drift touches them alike).
 
 **Reference (bare).** `bench/bare_scheduler.py`: the dev master and Redis with a minimal
 framework and no Hippo logic: one ZPOPMIN of up to 10,000 waiting tasks per offer, one
-pipeline of HGET spec, one ACCEPT; each batch of updates acknowledged in one pipelined
+pipeline of HGET spec, one ACCEPT (each TaskInfo with the command, the env and the Docker
+image, as Hippo's); each batch of updates acknowledged in one pipelined
 call and each RUNNING recorded with HSET + ZADD in one pipeline. Its rate is what this
 machine's master and Redis allow; its CPU and commands per launch the least a framework
 spends. The round's reference (*bare claim*) is that claim alone: ZPOPMIN, HGET specs,

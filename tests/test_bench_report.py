@@ -138,3 +138,26 @@ def test_bursts_alternate_the_frameworks_and_report_each_ones_median_run() -> No
     assert scheduler.median_run([{"running_rate": 2.0}, {"running_rate": 1.0}]) == {
         "running_rate": 1.0
     }
+
+
+def test_queue_bursts_are_a_queues_runs_each_with_its_own_item(redis_url: str) -> None:
+    """bench/scheduler.py's queue burst: runs as a queue's poller stores them, so that the
+    leader decodes each one's definition (its item in its env), as in production, and
+    not one definition for all, as a one-off burst lets it."""
+    import redis
+
+    from bench.cluster import GENEROUS, KEYS, QUEUE_ID, seed_burst
+    from hippo.worker.candidates import parse_waiting
+
+    r = redis.Redis.from_url(redis_url)
+    seed_burst(r, 3, GENEROUS, queue=True)
+
+    mids = [m.decode() for m in r.zrange(KEYS.tasks_by_state("WAITING_ON_OFFERS"), 0, -1)]
+    assert len(mids) == 3
+    runs = [parse_waiting(mid, *r.hmget(KEYS.task(mid), "spec", "status")) for mid in mids]
+    assert {run.candidate.task_id for run in runs} == {QUEUE_ID}
+    assert {run.candidate.queue_id for run in runs} == {QUEUE_ID}
+    items = {run.definition.env["HIPPO_DATA"] for run in runs}
+    assert len(items) == 3  # a definition per run
+    assert all(run.definition.env["ITEM"] in items for run in runs)  # $HIPPO_DATA filled in
+    assert r.hget(KEYS.queue(QUEUE_ID), "status") == b"DISABLED"  # no poll meanwhile
