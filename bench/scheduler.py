@@ -294,7 +294,10 @@ def round_times(sizes: list[int], repeats: int = 15) -> list[dict[str, Any]]:
         out["hippo_ms"] = statistics.median(hippo) * 1000 if hippo and n not in errors else None
         if n in errors:
             out["hippo_error"] = errors[n]
+        else:
+            out["hippo_quartiles_ms"] = [percentile(hippo, q) * 1000 for q in (0.25, 0.75)]
         out["bare_ms"] = statistics.median(times[n]["bare"]) * 1000
+        out["bare_quartiles_ms"] = [percentile(times[n]["bare"], q) * 1000 for q in (0.25, 0.75)]
         found.append(out)
     return found
 
@@ -604,6 +607,34 @@ def report(
     }
 
 
+def round_spread(rounds: list[dict[str, Any]]) -> str:
+    """Pure. How far apart the rounds of each size lay, beside the growth of the median
+    from the fewest finished records to the most: the growth means something only when
+    it is larger than the middle half of the rounds of one size."""
+    if len(rounds) < 2 or "hippo_quartiles_ms" not in rounds[0]:
+        return ""
+    first, last = rounds[0], rounds[-1]
+
+    def growth(who: str) -> str:
+        if not first.get(f"{who}_ms") or not last.get(f"{who}_ms"):
+            return "?"
+        return f"{last[f'{who}_ms'] / first[f'{who}_ms'] - 1:+.0%}"
+
+    def middle(r: dict[str, Any], who: str) -> str:
+        low, high = r.get(f"{who}_quartiles_ms") or (None, None)
+        return "?" if low is None else f"{low:.1f}–{high:.1f}"
+
+    sizes = "; ".join(
+        f"{r['finished']:,} finished: Hippo {middle(r, 'hippo')}, bare claim {middle(r, 'bare')}"
+        for r in rounds
+    )
+    return (
+        f" From {first['finished']:,} to {last['finished']:,} finished records the median"
+        f" round grew {growth('hippo')} (Hippo) and {growth('bare')} (bare claim); the"
+        f" middle half of the rounds of each size (25th to 75th percentile, ms): {sizes}."
+    )
+
+
 def cpu_bound(found: dict[str, Any]) -> float:
     """Tasks/s this machine's CPUs allow at the CPU per launch measured (leader, master
     and Redis added up), were the three to overlap perfectly."""
@@ -681,7 +712,7 @@ about a second. Tasks/s to RUNNING of every run: {spread or "one run each"}.
 The offer round is `OfferRound.once()` run in the benchmark process with 10 held offers
 and Mesos calls answered at once: the median of {rounds[0]["repeats"] if rounds else 0}
 rounds per size, each size on its own Redis seeded once, the sizes taking turns round
-by round (so the machine's drift touches them alike).
+by round (so the machine's drift touches them alike).{round_spread(rounds)}
 
 **Reference (bare).** `bench/bare_scheduler.py`: the dev master and Redis with a minimal
 framework and no Hippo logic: one ZPOPMIN of up to 10,000 waiting tasks per offer, one

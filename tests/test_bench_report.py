@@ -161,3 +161,32 @@ def test_queue_bursts_are_a_queues_runs_each_with_its_own_item(redis_url: str) -
     assert len(items) == 3  # a definition per run
     assert all(run.definition.env["ITEM"] in items for run in runs)  # $HIPPO_DATA filled in
     assert r.hget(KEYS.queue(QUEUE_ID), "status") == b"DISABLED"  # no poll meanwhile
+
+
+def test_the_round_growth_is_shown_beside_the_spread_of_the_rounds() -> None:
+    """Whether the offer round stays flat as finished records pile up is read against how
+    far apart the rounds of one size lie."""
+    from bench import scheduler
+
+    rounds = [
+        {
+            "finished": 1000,
+            "hippo_ms": 40.0,
+            "hippo_quartiles_ms": [38.0, 43.5],
+            "bare_ms": 20.0,
+            "bare_quartiles_ms": [19.0, 21.0],
+        },
+        {
+            "finished": 1_000_000,
+            "hippo_ms": 42.0,
+            "hippo_quartiles_ms": [40.0, 45.0],
+            "bare_ms": 19.0,
+            "bare_quartiles_ms": [18.5, 20.0],
+        },
+    ]
+    text = scheduler.round_spread(rounds)
+    assert "the median round grew +5% (Hippo) and -5% (bare claim)" in text
+    assert "1,000 finished: Hippo 38.0–43.5, bare claim 19.0–21.0" in text
+    assert "1,000,000 finished: Hippo 40.0–45.0, bare claim 18.5–20.0" in text
+    assert scheduler.round_spread([{**r, "hippo_quartiles_ms": None} for r in rounds])
+    assert scheduler.round_spread(rounds[:1]) == ""
