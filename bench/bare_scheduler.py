@@ -83,7 +83,10 @@ class Bare:
                     cpus=spec["cpus"],
                     mem_mb=spec["mem"],
                     env=spec.get("env"),
-                    container=docker_container(spec["container"]["docker"]["image"], "BRIDGE"),
+                    container=docker_container(
+                        spec["container"]["docker"]["image"],
+                        spec["container"]["docker"].get("network", "BRIDGE"),
+                    ),
                     allocation_role=offer_role(offer),
                 )
                 for mid, spec in zip(mids, specs, strict=True)

@@ -23,13 +23,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--queue", action="store_true", help="a queue's runs, an item each")
     args = parser.parse_args()
+    what = "queue tasks" if args.queue else "tasks"
     svc = Services()
     try:
         for _ in range(args.repeats):
             found = hippo_launches(svc, GENEROUS, args.waiting, args.queue)
             cpu = found["cpu_ms_per_launch"]
             print(
-                f"{args.waiting:,} {'queue tasks' if args.queue else 'tasks'} waiting: {found['running_rate']:,.0f} tasks/s to RUNNING"
+                f"{args.waiting:,} {what} waiting: {found['running_rate']:,.0f} tasks/s to RUNNING"
                 f" ({found['accept_rate']:,.0f}/s to ACCEPT); CPU ms per launch: leader"
                 f" {cpu['leader']:.3f}, dev master {cpu['master']:.3f}, redis"
                 f" {cpu['redis']:.3f}; load {os.getloadavg()[0]:.1f}",
