@@ -399,6 +399,17 @@ def _both(
         return None
 
 
+def _running_rate(kind: str, both: dict[str, Any]) -> dict[str, Any]:
+    """The row of a burst's tasks/s to RUNNING recorded, beside the bare framework's."""
+    return measure(
+        f"{kind}: tasks/s to RUNNING recorded, {both['hippo']['waiting']:,} waiting",
+        both["hippo"]["running_rate"],
+        "tasks/s",
+        reference=both["bare"]["running_rate"],
+        reference_name="bare",
+    )
+
+
 def report(
     generous: dict[int, dict[str, Any]],
     realistic: dict[str, Any] | None,
@@ -485,13 +496,7 @@ def report(
         rh, rb = realistic["hippo"], realistic["bare"]
         n = rh["waiting"]
         measures += [
-            measure(
-                f"realistic cluster: tasks/s to RUNNING recorded, {n:,} waiting",
-                rh["running_rate"],
-                "tasks/s",
-                reference=rb["running_rate"],
-                reference_name="bare",
-            ),
+            _running_rate("realistic cluster", realistic),
             measure(
                 f"realistic cluster: creation to RUNNING p99, {n:,} waiting",
                 rh["p99_ms"],
@@ -505,13 +510,7 @@ def report(
         qh, qb = queue["hippo"], queue["bare"]
         n = qh["waiting"]
         measures += [
-            measure(
-                f"queue tasks, an item each: tasks/s to RUNNING recorded, {n:,} waiting",
-                qh["running_rate"],
-                "tasks/s",
-                reference=qb["running_rate"],
-                reference_name="bare",
-            ),
+            _running_rate("queue tasks, an item each", queue),
             measure(
                 f"queue tasks: leader CPU per launch, {n:,} waiting",
                 qh["cpu_ms_per_launch"]["leader"],
