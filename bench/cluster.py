@@ -12,6 +12,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,13 +183,27 @@ def metric(port: int, name: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def seed_waiting(r: redis.Redis, count: int, spec: str, tag: str = "job") -> None:
-    """`count` waiting tasks through the store's own creation script, 5,000 a pipeline."""
+# What the creation script takes per run: mesos_id, task id, queue id ('' for none), spec
+# JSON, status JSON (task_scripts.CREATE_TASKS).
+Created = tuple[str, str, str, str | bytes, str | bytes]
+
+
+def _seed(r: redis.Redis, count: int, batch: Callable[[range, float], Iterable[Created]]) -> None:
+    """`count` waiting runs through the store's own creation script, 5,000 a pipeline;
+    `batch(numbers, now)` gives the runs numbered `numbers`, created at `now`."""
     script = r.register_script(task_scripts.CREATE_TASKS)
     for start in range(0, count, 5000):
         pipe = r.pipeline(transaction=False)
-        now = time.time()
-        for n in range(start, min(count, start + 5000)):
+        for created in batch(range(start, min(count, start + 5000)), time.time()):
+            script(args=[PREFIX, "", 60, *created], client=pipe)
+        pipe.execute()
+
+
+def seed_waiting(r: redis.Redis, count: int, spec: str, tag: str = "job") -> None:
+    """`count` waiting one-off tasks of one definition, each its own task id."""
+
+    def batch(numbers: range, now: float) -> Iterator[Created]:
+        for n in numbers:
             task_id = f"{tag}{n}"
             mid = f"{task_id}.{uuid.uuid4()}"
             status = {
@@ -199,8 +214,9 @@ def seed_waiting(r: redis.Redis, count: int, spec: str, tag: str = "job") -> Non
                 "created_tstamp": now,
                 "updated_tstamp": now,
             }
-            script(args=[PREFIX, "", 60, mid, task_id, "", spec, json.dumps(status)], client=pipe)
-        pipe.execute()
+            yield mid, task_id, "", spec, json.dumps(status)
+
+    _seed(r, count, batch)
 
 
 QUEUE_ID = "bench-queue"
@@ -218,28 +234,16 @@ def seed_queue_waiting(r: redis.Redis, count: int, cluster: Cluster) -> None:
         args=[PREFIX, QUEUE_ID, json.dumps(spec), "DISABLED", time.time()]
     )
     template = TaskTemplate(QUEUE_ID, spec)
-    script = r.register_script(task_scripts.CREATE_TASKS)
-    for start in range(0, count, 5000):
+
+    def batch(numbers: range, now: float) -> Iterator[Created]:
         items = [
             json.dumps({"bucket": "bench", "key": f"items/{n:08d}.json", "size": 1000 + n})
-            for n in range(start, min(count, start + 5000))
+            for n in numbers
         ]
-        pipe = r.pipeline(transaction=False)
-        for task in template.new_tasks(items, time.time()):
-            script(
-                args=[
-                    PREFIX,
-                    "",
-                    60,
-                    task.mesos_id,
-                    task.task_id,
-                    QUEUE_ID,
-                    task.spec,
-                    task.status,
-                ],
-                client=pipe,
-            )
-        pipe.execute()
+        for task in template.new_tasks(items, now):
+            yield task.mesos_id, task.task_id, QUEUE_ID, task.spec, task.status
+
+    _seed(r, count, batch)
 
 
 def seed_burst(r: redis.Redis, count: int, cluster: Cluster, queue: bool = False) -> None:
