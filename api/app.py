@@ -219,7 +219,7 @@ def serve_app() -> Starlette:
     from hippo.shared.logs import setup_logging
 
     settings = Settings.from_env()
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(settings.log_level, settings.log_format, settings.api_access_log)
     app = create_app(settings)
     tune_for_service()
     return app

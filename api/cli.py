@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not port_is_free(args.host, args.port):
         raise SystemExit(busy_port_message("hippo api", args.host, args.port))
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(settings.log_level, settings.log_format, settings.api_access_log)
     for warning in startup_warnings(settings):
         log.warning("%s", warning)
     uvicorn.run(
@@ -65,6 +65,6 @@ def run(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         log_config=None,
-        access_log=False,
+        access_log=settings.api_access_log,
     )
     return 0

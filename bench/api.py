@@ -125,7 +125,7 @@ def start_api(redis_port: int, **env: str) -> tuple[subprocess.Popen[bytes], int
         env={
             **os.environ,
             "HIPPO_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "HIPPO_LOG_LEVEL": "WARNING",
+            **common.HIPPO_LOG_ENV,
             **env,
         },
         stderr=subprocess.DEVNULL,
@@ -148,12 +148,13 @@ def start_empty() -> tuple[subprocess.Popen[bytes], int]:
 
 
 @contextmanager
-def servers() -> Iterator[Servers]:
+def servers(settings: dict[str, str] | None = None) -> Iterator[Servers]:
+    """The processes, `hippo api` with `settings` (HIPPO_* variables) over its defaults."""
     started: list[subprocess.Popen[bytes]] = []
     try:
         redis_proc, redis_port = start_redis()
         started.append(redis_proc)
-        api_proc, api_port = start_api(redis_port)
+        api_proc, api_port = start_api(redis_port, **(settings or {}))
         started.append(api_proc)
         empty_proc, empty_port = start_empty()
         started.append(empty_proc)
@@ -230,10 +231,12 @@ def run(
     records: int | None = None,
     clients: int = 32,
     seconds: float | None = None,
+    settings: dict[str, str] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Measure every API request and the empty endpoint in one run; `quick` stores 10,000
-    records and loads 3 s per request (100,000 and 10 s otherwise)."""
+    records and loads 3 s per request (100,000 and 10 s otherwise). `settings`: HIPPO_*
+    variables `hippo api` runs with, over the defaults (a before/after of one)."""
     records = records if records is not None else (10_000 if quick else 100_000)
     seconds = seconds if seconds is not None else (3.0 if quick else 10.0)
     out: dict[str, Any] = {
@@ -241,8 +244,9 @@ def run(
         "clients": clients,
         "seconds": seconds,
         "records": records,
+        "settings": settings or {},
     }
-    with servers() as s:
+    with servers(settings) as s:
         client = redis.Redis(port=s.redis_port)
         started = time.perf_counter()
         ids = seed(client, records)
@@ -441,6 +445,13 @@ def table(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("HIPPO_"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HIPPO_NAME=VALUE")
+    return name, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 records, 3 s per request")
@@ -448,8 +459,23 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        type=_setting,
+        default=[],
+        metavar="NAME=VALUE",
+        help="a HIPPO_* variable for `hippo api` (repeatable): HIPPO_API_ACCESS_LOG=true",
+    )
     args = parser.parse_args()
-    found = run(args.quick, records=args.records, clients=args.clients, seconds=args.seconds)
+    settings = dict(args.setting)
+    found = run(
+        args.quick,
+        records=args.records,
+        clients=args.clients,
+        seconds=args.seconds,
+        settings=settings,
+    )
     m = found["machine"]
     print(f"machine: {m['cores']} cores, {m['cpu']}, Python {m['python']}")
     print(table(found))

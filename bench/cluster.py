@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from bench.common import RedisServer, free_port, wait_until
+from bench.common import HIPPO_LOG_ENV, RedisServer, free_port, wait_until
 from hippo.shared.model import QueueDefinition
 from hippo.shared.records import TASK_RECORD_TEMPLATE
 from hippo.shared.store import queue_scripts, task_scripts
@@ -129,7 +129,7 @@ class Services:
             **os.environ,
             "HIPPO_REDIS_URL": self.url,
             "HIPPO_MESOS_MASTER": self.master,
-            "HIPPO_LOG_LEVEL": "WARNING",
+            **HIPPO_LOG_ENV,
             **extra,
         }
 

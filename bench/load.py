@@ -65,7 +65,7 @@ def start_worker(redis_port: int, master_port: int) -> subprocess.Popen[bytes]:
             **os.environ,
             "HIPPO_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "HIPPO_MESOS_MASTER": f"http://127.0.0.1:{master_port}",
-            "HIPPO_LOG_LEVEL": "WARNING",
+            **common.HIPPO_LOG_ENV,
             **RETENTION,
         },
         stdout=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from bench.common import RedisServer, cpu_seconds, measure, step
+from bench.common import HIPPO_LOG_ENV, RedisServer, cpu_seconds, measure, step
 from hippo.shared.model import parse_queue
 from hippo.shared.queues import seal_queue
 from hippo.shared.records import TASK_RECORD_TEMPLATE
@@ -49,7 +49,7 @@ class Bench:
                     env={
                         **os.environ,
                         "HIPPO_REDIS_URL": self.url,
-                        "HIPPO_LOG_LEVEL": "WARNING",
+                        **HIPPO_LOG_ENV,
                         **env,
                     },
                     stdout=subprocess.DEVNULL,

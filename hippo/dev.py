@@ -90,7 +90,7 @@ def _start_api(settings: Settings, host: str, port: int) -> tuple[uvicorn.Server
         host=host,
         port=port,
         log_config=None,
-        access_log=False,
+        access_log=settings.api_access_log,
         lifespan="on",
     )
     server = uvicorn.Server(config)
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         checked = Settings.from_env(env)
     except SettingsError as e:
         raise SystemExit(f"hippo dev: {e}") from None
-    setup_logging(checked.log_level, checked.log_format)
+    setup_logging(checked.log_level, checked.log_format, checked.api_access_log)
     if checked.dev_secret_key_warning:
         log.warning("%s", checked.dev_secret_key_warning)
     logging.getLogger("httpx").setLevel(logging.WARNING)

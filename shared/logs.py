@@ -73,8 +73,11 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(entry))
 
 
-def setup_logging(level: str = "INFO", fmt: str = "plain") -> None:
-    """Configure the root logger (and uvicorn's) once per process."""
+def setup_logging(level: str = "INFO", fmt: str = "plain", access_log: bool = False) -> None:
+    """Configure the root logger (and uvicorn's) once per process. `access_log`: uvicorn's
+    line per request (HIPPO_API_ACCESS_LOG) reaches the root handler; without it the
+    access logger has no handler at all, which is what tells uvicorn to skip even
+    building the line's arguments (uvicorn/protocols/http/*_impl.py: hasHandlers())."""
     import time
 
     handler = logging.StreamHandler()
@@ -88,4 +91,4 @@ def setup_logging(level: str = "INFO", fmt: str = "plain") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
-        logger.propagate = True
+        logger.propagate = access_log or name != "uvicorn.access"

@@ -325,6 +325,14 @@ class Settings:
     log_format: str = _setting(
         "HIPPO_LOG_FORMAT", "plain", _log_format, "Log lines: plain or json."
     )
+    api_access_log: bool = _setting(
+        "HIPPO_API_ACCESS_LOG",
+        "false",
+        _bool,
+        "true: `hippo api` logs a line per request at INFO (uvicorn's access log: client,"
+        " method, path, status). Off by default: /metrics counts requests by route and"
+        " status, and the line cost GET /healthz nearly half its req/s (docs/benchmarks.md).",
+    )
 
     def __repr__(self) -> str:
         # Written here, not by @dataclass: its repr would show a URL's password.

@@ -169,7 +169,7 @@ def test_hippo_dev_leaves_the_environment_as_it_found_it(
     monkeypatch.setattr(hippo.dev, "start_embedded_redis", lambda port: "redis://fake:1/0")
     monkeypatch.setattr(hippo.dev, "_start_api", start_api)
     monkeypatch.setattr(hippo.worker.main, "run_worker", worker)
-    monkeypatch.setattr(hippo.shared.logs, "setup_logging", lambda level, fmt: None)
+    monkeypatch.setattr(hippo.shared.logs, "setup_logging", lambda level, fmt, access_log: None)
     before = dict(os.environ)
 
     args = argparse.Namespace(host="127.0.0.1", port=8080, cpus=1.0, mem=64.0, redis_port=0)
