@@ -15,7 +15,10 @@ once per batch; claim also moves the run out of its id's waiting set and into it
 active set. No pending deadlines, staging index, caps, callbacks or retries: it says
 what a record layout without JSON could reach, not what Hippo could drop.
 
-    python -m bench.leader_scripts [--waiting 10000] [--repeats 3]
+    python -m bench.leader_scripts [--waiting 10000] [--repeats 3] [--queue]
+
+`--queue`: the runs of one queue, each with its own item in its definition
+(bench.cluster.seed_queue_waiting), instead of one-off tasks sharing one definition.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 import redis
 
-from bench.cluster import GENEROUS, KEYS, seed_waiting
+from bench.cluster import GENEROUS, KEYS, seed_burst
 from bench.common import RedisServer
 from hippo.shared.store import connect
 from hippo.shared.store.leadership import Claim, LeaderStore, StatusUpdate
@@ -43,14 +46,15 @@ def evalsha_usec(r: redis.Redis) -> int:
     return int(r.info("commandstats").get("cmdstat_evalsha", {}).get("usec", 0))
 
 
-async def hippo_usec(url: str, waiting: int) -> dict[str, float]:
-    """Redis usec per run of each leader script over one burst of `waiting` runs."""
+async def hippo_usec(url: str, waiting: int, queue: bool = False) -> dict[str, float]:
+    """Redis usec per run of each leader script over one burst of `waiting` runs (a
+    queue's, with `queue`)."""
     sync = redis.Redis.from_url(url)
     client = connect(url)
     try:
         await client.set(KEYS.leader_epoch, 1)
         store = LeaderStore(client, KEYS)
-        seed_waiting(sync, waiting, GENEROUS.spec())
+        seed_burst(sync, waiting, GENEROUS, queue)
         found: dict[str, float] = {}
 
         async def timed(step: str, work: Callable[[], Awaitable[None]]) -> None:
@@ -212,6 +216,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waiting", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--queue", action="store_true", help="a queue's runs, an item each")
     args = parser.parse_args()
     hippo: list[dict[str, float]] = []  # per repeat: usec per run of each step
     bare: list[dict[str, float]] = []
@@ -222,11 +227,12 @@ def main() -> None:
                 if measure_bare:
                     bare.append(bare_usec(server.client, args.waiting))
                 else:
-                    hippo.append(asyncio.run(hippo_usec(server.url, args.waiting)))
+                    hippo.append(asyncio.run(hippo_usec(server.url, args.waiting, args.queue)))
             finally:
                 server.stop()
     print(
-        f"{args.waiting:,} waiting, Redis usec per run, the repeat with the least in all"
+        f"{args.waiting:,} waiting{' queue runs' if args.queue else ''}, Redis usec per run,"
+        " the repeat with the least in all"
         f" of {args.repeats}: Hippo {_line(hippo)}; bare record {_line(bare)};"
         f" load {os.getloadavg()[0]:.1f}",
         flush=True,

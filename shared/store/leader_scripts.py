@@ -323,9 +323,15 @@ batched(function()
       if state == 'TASK_RUNNING' and is_null(st.started_tstamp) then
         st.started_tstamp = now
         detail = tostring(st.created_tstamp)
-        local lim = limits(spec_of(mid, st))
-        if lim.max_runtime then
-          redis.call('ZADD', K.tasks_runtime_deadlines, now + lim.max_runtime, mid)
+        -- Only a definition naming max_runtime_seconds is decoded: Hippo stores them as
+        -- JSON with their keys as written (never escaped), and each of a queue's runs
+        -- has a definition of its own, which limits() would decode once per run.
+        local spec = spec_of(mid, st)
+        if string.find(spec, '"max_runtime_seconds"', 1, true) then
+          local lim = limits(spec)
+          if lim.max_runtime then
+            redis.call('ZADD', K.tasks_runtime_deadlines, now + lim.max_runtime, mid)
+          end
         end
       end
       set_state(mid, st, state, now, keep, note)
