@@ -368,8 +368,10 @@ def notes(out: dict[str, Any]) -> str:
         f"clients (bench/loadgen.py, a separate process) load each request for "
         f"{out['seconds']:g} s, in {out['rounds']} rounds of every request in turn (so that a change "
         "in the machine's load falls on all alike); GET of one task cycles through 1,000 "
-        "records. "
-        "Load generator, API and Redis share the cores, so req/s moves with the "
+        "records. `hippo api` runs at Hippo's default log settings (INFO, no access "
+        "log: bench.common.HIPPO_LOG_ENV)"
+        + "".join(f", {name}={value}" for name, value in sorted(out.get("settings", {}).items()))
+        + ". Load generator, API and Redis share the cores, so req/s moves with the "
         "machine's load; CPU per request, read from /proc, does not.\n\n"
         + table(out)
         + "\n\n"
@@ -415,7 +417,20 @@ the session's starting code and this one alternately, 2026-11-30 20:37-20:39 UTC
 | `GET /healthz` | 0.0514 (0.87) / 0.052 (0.89) | 0.0485 (1.04) / 0.0487 (1.19) |
 | `GET /tasks/{mesos_id}/` | 0.183 (0.27) / 0.174 (0.33) | 0.0913 (0.53) / 0.0889 (0.70) |
 | `GET /tasks/?limit=100` | 0.894 / 0.852 | 0.594 / 0.567 |
-| `POST /tasks/` | 0.257 / 0.268 | 0.148 / 0.143 |"""
+| `POST /tasks/` | 0.257 / 0.268 | 0.148 / 0.143 |
+
+**Third step: no access-log line per request** (2026-12-01). Each uvicorn worker's log
+setup had turned uvicorn's access log, asked off, back on: at the default level, INFO,
+every request printed a line; this module ran `hippo api` at WARNING then, where only
+the line's arguments were built. Now off unless `HIPPO_API_ACCESS_LOG=true`.
+`python -m bench.api --quick --setting HIPPO_API_ACCESS_LOG=true` (before) and
+`python -m bench.api --quick` (after), twice each, alternated, 2026-12-01 11:50-11:55
+UTC, 2 CPUs (Intel Xeon), speed probe 3.2-3.4 ms:
+
+| request | before: req/s | after: req/s | before: API CPU ms | after: API CPU ms |
+|---|---|---|---|---|
+| `GET /healthz` | 9,732 / 10,154 | 20,809 / 20,036 | 0.102 / 0.098 | 0.048 / 0.050 |
+| `GET /tasks/{mesos_id}/` | 7,676 / 7,618 | 12,452 / 12,547 | 0.129 / 0.131 | 0.079 / 0.079 |"""
 
 
 def describe(name: str, found: dict[str, Any]) -> str:

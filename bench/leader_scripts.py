@@ -15,10 +15,13 @@ once per batch; claim also moves the run out of its id's waiting set and into it
 active set. No pending deadlines, staging index, caps, callbacks or retries: it says
 what a record layout without JSON could reach, not what Hippo could drop.
 
-    python -m bench.leader_scripts [--waiting 10000] [--repeats 3] [--queue]
+    python -m bench.leader_scripts [--waiting 10000] [--repeats 3] [--queue] [--finished N]
 
 `--queue`: the runs of one queue, each with its own item in its definition
 (bench.cluster.seed_queue_waiting), instead of one-off tasks sharing one definition.
+`--finished N`: each Redis holds N finished records first (bench.cluster.seed_finished),
+as in the offer round's 1,000 vs 1,000,000 rows of bench/run: which script's time grows
+with them, beside the bare record in the same keyspace.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 import redis
 
-from bench.cluster import GENEROUS, KEYS, seed_burst
+from bench.cluster import GENEROUS, KEYS, seed_burst, seed_finished
 from bench.common import RedisServer
 from hippo.shared.store import connect
 from hippo.shared.store.leadership import Claim, LeaderStore, StatusUpdate
@@ -217,6 +220,7 @@ def main() -> None:
     parser.add_argument("--waiting", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--queue", action="store_true", help="a queue's runs, an item each")
+    parser.add_argument("--finished", type=int, default=0, help="finished records held first")
     args = parser.parse_args()
     hippo: list[dict[str, float]] = []  # per repeat: usec per run of each step
     bare: list[dict[str, float]] = []
@@ -224,6 +228,8 @@ def main() -> None:
         for measure_bare in (False, True):  # in turn, each on a fresh Redis
             server = RedisServer()
             try:
+                if args.finished:
+                    seed_finished(server.client, args.finished, GENEROUS.spec())
                 if measure_bare:
                     bare.append(bare_usec(server.client, args.waiting))
                 else:
@@ -231,7 +237,8 @@ def main() -> None:
             finally:
                 server.stop()
     print(
-        f"{args.waiting:,} waiting{' queue runs' if args.queue else ''}, Redis usec per run,"
+        f"{args.waiting:,} waiting{' queue runs' if args.queue else ''}"
+        f"{f', {args.finished:,} finished' if args.finished else ''}, Redis usec per run,"
         " the repeat with the least in all"
         f" of {args.repeats}: Hippo {_line(hippo)}; bare record {_line(bare)};"
         f" load {os.getloadavg()[0]:.1f}",
