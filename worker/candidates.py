@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,14 +84,16 @@ def parse_waiting(
     spec_raw: bytes | str,
     status_raw: bytes | str,
     definitions: DecodedDefinitions | None = None,
+    queue_caps: Mapping[str, int] | None = None,
 ) -> WaitingTask:
     """A waiting task from its record (spec and status JSON); raises UnusableDefinition.
     `definitions`: decoded definitions to reuse (None: decoded here).
 
     A one-off task's definition always holds `max_concurrent` (the model's default when
     its author left it out), its cap per task id. A task made by a queue is capped by
-    the queue's max_concurrent (filled in later), and by its own only when its
-    definition spells one.
+    the queue's max_concurrent, and by its own only when its definition spells one. The
+    queue's is taken from `queue_caps` when it holds it (the leader's last reading),
+    else filled in later; the leader checks it before the run is matched either way.
     """
     decoded = definitions.decode(spec_raw) if definitions is not None else _decode(spec_raw)
     definition = decoded.definition
@@ -109,6 +112,7 @@ def parse_waiting(
         mem=definition.mem,
         rules=decoded.rules,
         max_concurrent=definition.max_concurrent if capped else None,
+        queue_max_concurrent=(queue_caps or {}).get(queue_id) if queue_id else None,
     )
     return WaitingTask(candidate, definition)
 

@@ -63,6 +63,10 @@ class QueueCaps:
     def of(self, queue_ids: Iterable[str]) -> dict[str, int]:
         return {q: self._caps[q][0] for q in queue_ids}
 
+    def known(self) -> dict[str, int]:
+        """Every queue's cap as last read, however long ago."""
+        return {q: cap for q, (cap, _) in self._caps.items()}
+
 
 class RoundInputs:
     def __init__(self, store: LeaderStore, epoch: int, book: OfferBook) -> None:
@@ -85,11 +89,14 @@ class RoundInputs:
             if len(self._cache) > WAITING_CACHE_LIMIT:
                 self._cache.clear()
             unusable: list[tuple[str, str]] = []
+            # Each run made with its queue's cap as last read: `prepare` then replaces
+            # (copies) only the runs whose cap changed since, not every queue run once.
+            caps = self._caps.known()
             for mid, _, spec, status in missing:
                 if spec is None or status is None:
                     continue
                 try:
-                    self._cache[mid] = parse_waiting(mid, spec, status, self._definitions)
+                    self._cache[mid] = parse_waiting(mid, spec, status, self._definitions, caps)
                 except UnusableDefinition as e:
                     unusable.append((mid, str(e)))
             if unusable:

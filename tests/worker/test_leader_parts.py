@@ -495,6 +495,23 @@ def test_runs_get_their_queues_current_cap_and_others_stay_as_they_are() -> None
     assert with_queue_caps(ready, {"q": 2})[1] is ready[1]  # unchanged: not copied again
 
 
+def test_a_queue_run_is_decoded_with_its_queues_cap_as_last_read() -> None:
+    spec = {"container": {"docker": {"image": "alpine"}}, "cpus": 1, "mem": 64, "cmd": "true"}
+    definition = json.dumps(spec)
+    status = json.dumps({"id": "q", "queue_id": "q"})
+    run = parse_waiting("q.1", definition, status, queue_caps={"q": 4, "r": 9})
+    assert run.candidate.queue_max_concurrent == 4
+    assert run.candidate.max_concurrent is None  # its definition spells none
+    assert with_queue_caps([run], {"q": 4})[0] is run  # the same cap: not copied
+    moved = with_queue_caps([run], {"q": 5})[0]  # the queue's cap changed since
+    assert moved.candidate.queue_max_concurrent == 5
+    one_off = parse_waiting("a.1", definition, json.dumps({"id": "a"}), queue_caps={"q": 4})
+    assert one_off.candidate.queue_max_concurrent is None
+    caps = QueueCaps(ttl_s=5)
+    caps.update({"q": 3}, now=0.0)
+    assert caps.known() == {"q": 3} and caps.stale({"q"}, now=6.0) == {"q"}
+
+
 # --- status updates ----------------------------------------------------------------------
 
 

@@ -68,24 +68,31 @@ class Carver:
     def take(self, wanted: Mapping[str, float]) -> list[JSON]:
         """The pieces for `wanted` scalars by name, taken out of what is left. Raises
         NotEnoughResources, and then takes nothing."""
-        needs = {name: round(amount, 3) for name, amount in wanted.items()}
-        for name, need in needs.items():
-            has = sum(self._left[i] for i in self._by_name.get(name, ()))
+        left = self._left
+        # Checked for every name before anything is taken. Written as plain loops: this
+        # runs once per task launched (a generator and a dict comprehension here cost a
+        # busy leader 6% of its CPU).
+        plan: list[tuple[float, list[int]]] = []
+        for name, amount in wanted.items():
+            need = round(amount, 3)
+            pieces = self._by_name.get(name, [])
+            has = 0.0
+            for i in pieces:
+                has += left[i]
             if need > EPSILON and round(need - has, 3) > EPSILON:
                 lacks = round(need - has, 3)
-                raise NotEnoughResources(
-                    f"offer lacks {lacks:g} {name} of the {wanted[name]:g} wanted"
-                )
+                raise NotEnoughResources(f"offer lacks {lacks:g} {name} of the {amount:g} wanted")
+            plan.append((need, pieces))
         taken: list[JSON] = []
-        for name, need in needs.items():
-            for i in self._by_name.get(name, ()):
+        for need, pieces in plan:
+            for i in pieces:
                 if need <= EPSILON:
                     break
-                use = min(self._left[i], need)
+                use = left[i] if left[i] < need else need
                 if use <= EPSILON:  # nothing Mesos would count (it keeps 3 decimals)
                     continue
                 taken.append(_piece(self._offered[i], use, self._role))
-                self._left[i] = round(self._left[i] - use, 3)
+                left[i] = round(left[i] - use, 3)
                 need = round(need - use, 3)
         return taken
 
