@@ -370,7 +370,10 @@ def notes(out: dict[str, Any]) -> str:
         "in the machine's load falls on all alike); GET of one task cycles through 1,000 "
         "records. `hippo api` runs at Hippo's default log settings (INFO, no access "
         "log: bench.common.HIPPO_LOG_ENV)"
-        + "".join(f", {name}={value}" for name, value in sorted(out.get("settings", {}).items()))
+        + "".join(
+            f"{', except' if i == 0 else ','} {name}={value}"
+            for i, (name, value) in enumerate(sorted(out.get("settings", {}).items()))
+        )
         + ". Load generator, API and Redis share the cores, so req/s moves with the "
         "machine's load; CPU per request, read from /proc, does not.\n\n"
         + table(out)

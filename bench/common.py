@@ -15,12 +15,18 @@ from typing import Any, TypeVar
 
 import redis
 
+from hippo.shared.settings import settings_table
+
 T = TypeVar("T")
 
 # The log settings of every Hippo process a benchmark starts: the defaults, as in
 # production, so that what the code logs per request or per task is a cost the figures
 # show (they were once measured at WARNING, which hid an access-log line per request).
-HIPPO_LOG_ENV = {"HIPPO_LOG_LEVEL": "INFO", "HIPPO_API_ACCESS_LOG": "false"}
+HIPPO_LOG_ENV = {
+    name: default
+    for name, default, _ in settings_table()
+    if name in ("HIPPO_LOG_LEVEL", "HIPPO_LOG_FORMAT", "HIPPO_API_ACCESS_LOG")
+}
 
 # Each step a benchmark times, with the load average when it ended; bench/run takes
 # them after each module's run() (see bench/README.md).

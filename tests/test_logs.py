@@ -48,3 +48,22 @@ def test_url_passwords_never_reach_a_line(
     line = _format(formatter, "cannot connect to %s", url)
     assert "hunter2" not in line
     assert masked in line
+
+
+@pytest.mark.parametrize("access_log", [False, True])
+def test_uvicorns_access_logger_has_a_handler_only_when_asked(access_log: bool) -> None:
+    # uvicorn builds each request's access line only when this logger has a handler
+    # (uvicorn/protocols/http/httptools_impl.py: hasHandlers()), its own or the root's.
+    from hippo.shared.logs import setup_logging
+
+    root = logging.getLogger()
+    access = logging.getLogger("uvicorn.access")
+    saved = (root.handlers[:], root.level, access.handlers[:], access.propagate)
+    try:
+        setup_logging("INFO", "plain", access_log)
+        assert access.hasHandlers() is access_log
+        assert logging.getLogger("uvicorn.error").hasHandlers()  # its lines still show
+    finally:
+        root.handlers[:], access.handlers[:] = saved[0], saved[2]
+        root.setLevel(saved[1])
+        access.propagate = saved[3]

@@ -88,7 +88,7 @@ class Carver:
             for i in pieces:
                 if need <= EPSILON:
                     break
-                use = left[i] if left[i] < need else need
+                use = left[i] if left[i] <= need else need  # as min(): the piece's on a tie
                 if use <= EPSILON:  # nothing Mesos would count (it keeps 3 decimals)
                     continue
                 taken.append(_piece(self._offered[i], use, self._role))
