@@ -190,3 +190,16 @@ def test_the_round_growth_is_shown_beside_the_spread_of_the_rounds() -> None:
     assert "1,000,000 finished: Hippo 40.0–45.0, bare claim 18.5–20.0" in text
     assert scheduler.round_spread([{**r, "hippo_quartiles_ms": None} for r in rounds])
     assert scheduler.round_spread(rounds[:1]) == ""
+
+
+def test_a_rate_goal_beyond_the_bare_framework_is_called_so() -> None:
+    from bench import scheduler
+
+    def bursts(hippo: float, bare: float) -> dict[int, dict[str, Any]]:
+        return {10_000: {"hippo": {"running_rate": hippo}, "bare": {"running_rate": bare}}}
+
+    text = scheduler.rate_goal_reach(bursts(6_859, 7_669))
+    assert "beyond this machine: the bare framework, with no Hippo logic, reached 7,669" in text
+    assert "Hippo reached 0.89× of it" in text
+    assert scheduler.rate_goal_reach(bursts(10_088, 11_446)) == ""  # reachable there
+    assert scheduler.rate_goal_reach({}) == ""  # a quick run: no 10,000 burst
