@@ -57,13 +57,16 @@ def test_uvicorns_access_logger_has_a_handler_only_when_asked(access_log: bool) 
     from hippo.shared.logs import setup_logging
 
     root = logging.getLogger()
-    access = logging.getLogger("uvicorn.access")
-    saved = (root.handlers[:], root.level, access.handlers[:], access.propagate)
+    names = ("uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = [(logging.getLogger(n).handlers[:], logging.getLogger(n).propagate) for n in names]
+    saved_root = (root.handlers[:], root.level)
     try:
         setup_logging("INFO", "plain", access_log)
-        assert access.hasHandlers() is access_log
+        assert logging.getLogger("uvicorn.access").hasHandlers() is access_log
         assert logging.getLogger("uvicorn.error").hasHandlers()  # its lines still show
     finally:
-        root.handlers[:], access.handlers[:] = saved[0], saved[2]
-        root.setLevel(saved[1])
-        access.propagate = saved[3]
+        root.handlers[:] = saved_root[0]
+        root.setLevel(saved_root[1])
+        for name, (handlers, propagate) in zip(names, saved, strict=True):
+            logging.getLogger(name).handlers[:] = handlers
+            logging.getLogger(name).propagate = propagate
